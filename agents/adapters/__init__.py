@@ -1,0 +1,1 @@
+"""Adapters: one module per framework, each turning its output into ``agents.events``."""

@@ -1,0 +1,1 @@
+"""Built-in agents that run offline: echo, steps, slow and fail."""

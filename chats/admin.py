@@ -1,0 +1,63 @@
+"""Admin: chats with their messages, logs and artifacts inline."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from artifacts.models import Artifact
+from chats.models import Chat, Message
+from runs.models import Log
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    fields = ("seq", "role", "step_type", "content", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("seq",)
+
+
+class ChatLogInline(admin.TabularInline):
+    model = Log
+    fk_name = "chat"
+    fields = ("seq", "level", "source", "message", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("seq",)
+
+
+class ChatArtifactInline(admin.TabularInline):
+    model = Artifact
+    fk_name = "chat"
+    fields = ("name", "media_type", "size", "origin", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Chat)
+class ChatAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "owner", "agent", "status", "mode", "created_at", "updated_at")
+    list_filter = ("status", "agent", "mode", "created_at")
+    search_fields = ("id", "name", "owner__username")
+    readonly_fields = ("last_seq", "created_at", "updated_at", "stopped_at")
+    list_select_related = ("owner", "agent")
+    inlines = [MessageInline, ChatLogInline, ChatArtifactInline]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("chat", "seq", "role", "step_type", "short_content", "created_at")
+    list_filter = ("role", "step_type", "created_at")
+    search_fields = ("content", "chat__id", "client_message_id")
+    readonly_fields = ("id", "chat", "run", "seq", "created_at")
+    list_select_related = ("chat",)
+
+    @admin.display(description="content")
+    def short_content(self, obj: Message) -> str:
+        return obj.content[:80]

@@ -1,0 +1,53 @@
+"""The procrastinate worker that runs inside the server process (embedded mode)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+_task: asyncio.Task[None] | None = None
+
+
+def start() -> asyncio.Task[None] | None:
+    """Start the in-process worker on the running loop, once; no-op unless embedded mode is on."""
+    global _task
+    if not settings.UAI_EMBEDDED_WORKER:
+        return None
+    if _task is None or _task.done():
+        _task = asyncio.get_running_loop().create_task(_run(), name="uai-embedded-worker")
+    return _task
+
+
+async def stop() -> None:
+    """Stop the in-process worker (running jobs are aborted and retried later)."""
+    global _task
+    if _task is not None and not _task.done():
+        _task.cancel()
+        try:
+            await _task
+        except asyncio.CancelledError:
+            pass
+    _task = None
+
+
+async def _run() -> None:
+    from procrastinate.contrib.django import app
+
+    worker_app = app.with_connector(app.connector.get_worker_connector())
+    while True:
+        try:
+            async with worker_app.open_async():
+                logger.info("embedded worker started")
+                await worker_app.run_worker_async(
+                    name="embedded", install_signal_handlers=False, wait=True
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The database went away (restart, network): try again rather than die silently.
+            logger.exception("embedded worker crashed; restarting in 2 s")
+            await asyncio.sleep(2)

@@ -1,0 +1,96 @@
+"""Small shared pieces of the REST layer: strict fields, negotiation, request helpers."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.request import Request
+
+from uai_project.errors import InvalidInput, NotFound
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers, lists and objects instead of stringifying them."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (dict); in multipart bodies it may come as a JSON string."""
+
+    default_error_messages = {"not_object": "Must be a JSON object."}
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError:
+                self.fail("invalid")
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            self.fail("not_object")
+        return value
+
+
+class IgnoreAcceptNegotiation(BaseContentNegotiation):
+    """For views that return bytes or streams themselves: any Accept header is fine."""
+
+    def select_parser(self, request: Any, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Any, renderers: Any, format_suffix: Any = None) -> Any:
+        return (renderers[0], renderers[0].media_type)
+
+
+def parse_uuid(value: str, what: str) -> uuid.UUID:
+    """A UUID from the URL, or 404 (an id that cannot exist is simply not found)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise NotFound(f"{what} not found.") from exc
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """Validate a body with an input serializer; raise a 400 ``{"detail"}`` on failure."""
+    if not hasattr(data, "get"):
+        raise InvalidInput("The request body must be a JSON object.")
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def uploaded_files(request: Request, field: str = "files") -> list[Any]:
+    """The files of a multipart request (``files``, repeated, or ``file``)."""
+    files = request.FILES.getlist(field) + request.FILES.getlist("file")
+    if len(files) > settings.UAI_MAX_UPLOAD_FILES:
+        from uai_project.errors import TooLarge
+
+        raise TooLarge(f"At most {settings.UAI_MAX_UPLOAD_FILES} files per request.")
+    return files
+
+
+def flag(value: Any, default: bool) -> bool:
+    """A boolean from a query string or body (``true/false/1/0/yes/no``)."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise InvalidInput(f"{value!r} is not a boolean.")
+
+
+def base_url(request: Request) -> str:
+    """``scheme://host`` of the request, for absolute download URLs."""
+    return request.build_absolute_uri("/").rstrip("/")

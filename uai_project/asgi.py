@@ -1,0 +1,34 @@
+"""ASGI entry point: HTTP (Django) and, in embedded mode, the in-process worker."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "uai_project.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+# Django must be set up before anything imports models (consumers, routing).
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+
+from runs import embedded  # noqa: E402
+
+router = ProtocolTypeRouter({"http": django_asgi_app})
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Route by protocol; start the embedded worker with the first event of any kind."""
+    embedded.start()
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await embedded.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await router(scope, receive, send)

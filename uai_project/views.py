@@ -1,0 +1,29 @@
+"""Project-level views: health."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 once the database answers and at least one worker has a fresh heartbeat, else 503."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM procrastinate_workers "
+                "WHERE last_heartbeat > now() - make_interval(secs => %s)",
+                [settings.UAI_STALLED_WORKER_SECONDS],
+            )
+            workers = int(cursor.fetchone()[0])
+    except DatabaseError as exc:
+        return JsonResponse({"status": "unavailable", "database": str(exc).strip()}, status=503)
+    body = {
+        "status": "ok" if workers else "starting",
+        "database": "ok",
+        "workers": workers,
+        "embedded_worker": settings.UAI_EMBEDDED_WORKER,
+        "embedded_database": settings.EMBEDDED_DATABASE,
+    }
+    return JsonResponse(body, status=200 if workers else 503)
