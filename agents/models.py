@@ -32,6 +32,12 @@ class Agent(models.Model):
     estimated_seconds = models.PositiveIntegerField(
         default=30, help_text="Expected duration, for a run's estimated completion time."
     )
+    queue = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="procrastinate queue for this agent's work (default: 'turns' or 'runs'); "
+        "route an agent to dedicated workers with `procrastinate worker --queues NAME`.",
+    )
     enabled = models.BooleanField(default=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.ADMIN)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -32,6 +32,7 @@ _AGENT_FIELDS = {
     "retry_delay_seconds",
     "estimated_seconds",
     "enabled",
+    "queue",
 }
 
 _cache: dict[tuple[str, Any], AgentAdapter] = {}
@@ -103,9 +104,7 @@ def sync_settings_agents() -> list[str]:
         unknown = set(spec) - _AGENT_FIELDS
         if unknown:
             raise AgentConfigError(f"agent {name!r}: unknown fields {sorted(unknown)}")
-        Agent.objects.update_or_create(
-            name=name, defaults={**spec, "source": Agent.Source.SETTINGS}
-        )
+        Agent.objects.update_or_create(name=name, defaults={**spec, "source": Agent.Source.SETTINGS})
         names.append(name)
     return names
 

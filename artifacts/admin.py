@@ -13,6 +13,18 @@ class ArtifactAdmin(admin.ModelAdmin):
     list_filter = ("origin", "media_type", "created_at")
     search_fields = ("name", "chat__id", "run__id", "checksum")
     readonly_fields = (
-        "id", "owner", "chat", "run", "message", "origin", "name", "media_type", "size",
-        "checksum", "file", "data", "seq", "created_at",
+        "id",
+        "owner",
+        "chat",
+        "run",
+        "message",
+        "origin",
+        "name",
+        "media_type",
+        "size",
+        "checksum",
+        "file",
+        "data",
+        "seq",
+        "created_at",
     )

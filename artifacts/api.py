@@ -18,7 +18,6 @@ from artifacts.presenters import artifact_data
 from artifacts.serializers import ArtifactOut
 from uai_project.api import IgnoreAcceptNegotiation, base_url
 
-
 ScopeResolver = Callable[..., dict[str, Any]]
 
 

@@ -21,9 +21,7 @@ class Artifact(models.Model):
         USER = "user"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="artifacts"
-    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="artifacts")
     chat = models.ForeignKey(
         "chats.Chat", on_delete=models.CASCADE, null=True, blank=True, related_name="artifacts"
     )

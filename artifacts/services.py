@@ -13,7 +13,6 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
 
 from artifacts.models import Artifact
 from uai_project.errors import InvalidInput, TooLarge

@@ -7,6 +7,7 @@ from django.contrib import admin
 from artifacts.models import Artifact
 from chats.models import Chat, Message
 from runs.models import Log
+from uai_project.admin_utils import ChangedFieldsSaveMixin
 
 
 class MessageInline(admin.TabularInline):
@@ -40,7 +41,7 @@ class ChatArtifactInline(admin.TabularInline):
 
 
 @admin.register(Chat)
-class ChatAdmin(admin.ModelAdmin):
+class ChatAdmin(ChangedFieldsSaveMixin):
     list_display = ("id", "name", "owner", "agent", "status", "mode", "created_at", "updated_at")
     list_filter = ("status", "agent", "mode", "created_at")
     search_fields = ("id", "name", "owner__username")

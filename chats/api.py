@@ -83,6 +83,7 @@ class ChatDetailView(APIView):
             wait_for_run(run.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=WAIT_UNTIL)
         return turn_response(request, chat_id=chat.id, run_id=run.id, after_seq=message.seq - 1)
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, session_id: str) -> Response:
         """Delete the chat: cancels work in flight, removes its messages and stored files."""
         services.chat_delete(chat=selectors.chat_get(user=request.user, chat_id=session_id))
@@ -169,6 +170,4 @@ class ChatNextView(APIView):
                 {"detail": f"The agent failed: {result['error']}", "code": ErrorCode.AGENT_FAILED.value},
                 status=HTTP_STATUS[ErrorCode.AGENT_FAILED],
             )
-        return Response(
-            {k: result[k] for k in ("state", "artifacts", "steps", "output")}
-        )
+        return Response({k: result[k] for k in ("state", "artifacts", "steps", "output")})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from artifacts.serializers import ArtifactOut
-from uai_project.api import JSONObjectField, StrictCharField
+from uai_project.api import AnyJSONField, JSONObjectField, StrictCharField
 
 
 class ChatCreateIn(serializers.Serializer):
@@ -22,7 +22,7 @@ class ChatSendIn(serializers.Serializer):
 
 class ChatNextIn(serializers.Serializer):
     agent = StrictCharField(required=False, allow_blank=True, max_length=64)
-    user_input = serializers.JSONField()
+    user_input = AnyJSONField()
     state = JSONObjectField(required=False, default=dict)
 
 

@@ -145,9 +145,7 @@ def chat_delete(*, chat: Chat) -> None:
             except Conflict:
                 pass  # it ended meanwhile
         names = [
-            name
-            for name in Artifact.objects.filter(chat_id=chat.id).values_list("file", flat=True)
-            if name
+            name for name in Artifact.objects.filter(chat_id=chat.id).values_list("file", flat=True) if name
         ]
         Chat.objects.filter(pk=chat.id).delete()
         transaction.on_commit(lambda: artifact_services.delete_files(names))

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from artifacts.models import Artifact
 from runs import services
 from runs.models import Event, Log, Run, Stat
+from uai_project.admin_utils import ChangedFieldsSaveMixin
 from uai_project.errors import Conflict
 
 
@@ -33,16 +34,42 @@ class RunArtifactInline(admin.TabularInline):
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(ChangedFieldsSaveMixin):
     list_display = (
-        "id", "agent", "kind", "owner", "status", "progress", "current_step", "created_at", "finished_at",
+        "id",
+        "agent",
+        "kind",
+        "owner",
+        "status",
+        "progress",
+        "current_step",
+        "created_at",
+        "finished_at",
     )
     list_filter = ("status", "kind", "agent", "owner", "created_at")
     search_fields = ("id", "chat__id", "owner__username", "error")
     readonly_fields = (
-        "id", "owner", "agent", "chat", "kind", "input", "status", "progress", "current_step",
-        "output", "error", "input_prompt", "pending_input", "estimated_completion_time", "job_id",
-        "attempts", "last_seq", "created_at", "started_at", "finished_at", "updated_at",
+        "id",
+        "owner",
+        "agent",
+        "chat",
+        "kind",
+        "input",
+        "status",
+        "progress",
+        "current_step",
+        "output",
+        "error",
+        "input_prompt",
+        "pending_input",
+        "estimated_completion_time",
+        "job_id",
+        "attempts",
+        "last_seq",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "updated_at",
     )
     list_select_related = ("owner", "agent")
     inlines = [RunLogInline, RunArtifactInline]

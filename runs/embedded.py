@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from django.conf import settings
@@ -27,10 +28,8 @@ async def stop() -> None:
     global _task
     if _task is not None and not _task.done():
         _task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await _task
-        except asyncio.CancelledError:
-            pass
     _task = None
 
 
@@ -43,7 +42,10 @@ async def _run() -> None:
             async with worker_app.open_async():
                 logger.info("embedded worker started")
                 await worker_app.run_worker_async(
-                    name="embedded", install_signal_handlers=False, wait=True
+                    name="embedded",
+                    queues=settings.UAI_WORKER_QUEUES,
+                    install_signal_handlers=False,
+                    wait=True,
                 )
         except asyncio.CancelledError:
             raise

@@ -69,9 +69,7 @@ class Executor:
             logger.info("run %s is gone or over; nothing to do", self.run_id)
             return
         loop = asyncio.get_running_loop()
-        context = AgentContext(
-            run_id=self.run_id, chat_id=self.spec.chat_id, ask=self._ask, loop=loop
-        )
+        context = AgentContext(run_id=self.run_id, chat_id=self.spec.chat_id, ask=self._ask, loop=loop)
         final: ev.FinalAnswer | None = None
         try:
             adapter = registry.build_adapter(self.spec.agent)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 from typing import Any
 
@@ -31,8 +32,9 @@ async def recover_stalled_runs(manager: JobManager) -> dict[str, list[str]]:
         task_name=RUN_TASK_NAME, seconds_since_heartbeat=settings.UAI_STALLED_WORKER_SECONDS
     )
     for job in stalled:
-        run_id = str(job.task_kwargs.get("run_id"))
-        max_attempts = int(job.task_kwargs.get("max_attempts") or 1)
+        kwargs = _task_kwargs(job)
+        run_id = str(kwargs.get("run_id"))
+        max_attempts = int(kwargs.get("max_attempts") or 1)
         attempt = job.attempts + 1
         if attempt < max_attempts:
             await manager.retry_job(job)
@@ -64,6 +66,12 @@ async def recover_stalled_runs(manager: JobManager) -> dict[str, list[str]]:
     if any(report.values()):
         logger.warning("recovered runs: %s", report)
     return report
+
+
+def _task_kwargs(job: jobs.Job) -> dict[str, Any]:
+    # Through Django's connection JSON columns arrive undecoded (Django decodes in its fields).
+    kwargs: Any = job.task_kwargs
+    return json.loads(kwargs) if isinstance(kwargs, str) else dict(kwargs)
 
 
 def orphaned_run_ids(grace_seconds: float = ORPHAN_GRACE_SECONDS) -> list[str]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from runs.models import Log, Run
-from uai_project.api import StrictCharField
+from uai_project.api import AnyJSONField, StrictCharField
 
 
 class RunCreateIn(serializers.Serializer):
     agent = StrictCharField(max_length=64)
-    input = serializers.JSONField(required=False, default=dict)
+    input = AnyJSONField(required=False, default=dict)
 
 
 class RunInputIn(serializers.Serializer):

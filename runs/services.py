@@ -74,6 +74,7 @@ def run_create(
             chat_id=chat.id if chat else None,
             max_attempts=agent.max_attempts,
             retry_delay_seconds=agent.retry_delay_seconds,
+            queue=agent.queue,
         )
         run = Run.objects.create(
             id=run_id,
@@ -189,8 +190,13 @@ def run_apply(*, run_id: str, chat_id: str | None, owner_id: int, batch: list[ev
                         data["data"] = event.data
                     if chat_id:
                         message = Message.objects.create(
-                            chat_id=chat_id, run_id=run_id, seq=seq, role=Message.Role.AGENT,
-                            content=event.content, step_type=event.step_type, metadata=event.data,
+                            chat_id=chat_id,
+                            run_id=run_id,
+                            seq=seq,
+                            role=Message.Role.AGENT,
+                            content=event.content,
+                            step_type=event.step_type,
+                            metadata=event.data,
                         )
                         data["message"] = message_data(message, files=[])
                     run_fields["current_step"] = event.step_type[:200]
@@ -200,14 +206,25 @@ def run_apply(*, run_id: str, chat_id: str | None, owner_id: int, batch: list[ev
                 case ev.Log():
                     level = event.level if event.level in Log.Level.values else Log.Level.INFO
                     log = Log.objects.create(
-                        chat_id=chat_id, run_id=run_id, seq=seq, level=level,
-                        message=event.message, data=event.data, source=Log.Source.AGENT,
+                        chat_id=chat_id,
+                        run_id=run_id,
+                        seq=seq,
+                        level=level,
+                        message=event.message,
+                        data=event.data,
+                        source=Log.Source.AGENT,
                     )
                     sink.emit("log", log_data(log), seq=seq)
                 case ev.Artifact():
                     artifact = artifact_services.artifact_create(
-                        owner_id=owner_id, name=event.name, content=event.content, data=event.data,
-                        media_type=event.media_type, chat_id=chat_id, run_id=run_id, seq=seq,
+                        owner_id=owner_id,
+                        name=event.name,
+                        content=event.content,
+                        data=event.data,
+                        media_type=event.media_type,
+                        chat_id=chat_id,
+                        run_id=run_id,
+                        seq=seq,
                     )
                     sink.emit("artifact", artifact_data(artifact), seq=seq)
                 case ev.Progress():
@@ -258,8 +275,12 @@ def run_request_input(*, run_id: str, prompt: str) -> None:
         data: dict[str, Any] = {"prompt": prompt}
         if run.chat_id:
             message = Message.objects.create(
-                chat_id=run.chat_id, run_id=run.id, seq=seq, role=Message.Role.AGENT,
-                content=prompt, step_type=INPUT_REQUEST_STEP,
+                chat_id=run.chat_id,
+                run_id=run.id,
+                seq=seq,
+                role=Message.Role.AGENT,
+                content=prompt,
+                step_type=INPUT_REQUEST_STEP,
             )
             data["message"] = message_data(message, files=[])
         sink.emit("input_required", data, seq=seq)
@@ -289,11 +310,27 @@ def run_requeue(*, run_id: str, error: str, attempt: int, max_attempts: int) -> 
         run.save(update_fields=["status", "updated_at"])
         seq = sink.next_seq()
         log = Log.objects.create(
-            chat_id=run.chat_id, run_id=run.id, seq=seq, level=Log.Level.WARNING,
-            source=Log.Source.SYSTEM, message=f"Attempt {attempt} of {max_attempts} failed: {error}; retrying.",
+            chat_id=run.chat_id,
+            run_id=run.id,
+            seq=seq,
+            level=Log.Level.WARNING,
+            source=Log.Source.SYSTEM,
+            message=f"Attempt {attempt} of {max_attempts} failed: {error}; retrying.",
         )
         sink.emit("log", log_data(log), seq=seq)
         _emit_status(run)
+
+
+FINISH_FIELDS = [
+    "output",
+    "status",
+    "error",
+    "finished_at",
+    "input_prompt",
+    "pending_input",
+    "progress",
+    "updated_at",
+]
 
 
 def run_finish(
@@ -315,11 +352,17 @@ def run_finish(
             data: dict[str, Any] = {"step_type": ev.FINAL_ANSWER_STEP, "content": final.content}
             if run.chat_id:
                 message = Message.objects.create(
-                    chat_id=run.chat_id, run_id=run.id, seq=seq, role=Message.Role.AGENT,
-                    content=final.content, step_type=ev.FINAL_ANSWER_STEP,
+                    chat_id=run.chat_id,
+                    run_id=run.id,
+                    seq=seq,
+                    role=Message.Role.AGENT,
+                    content=final.content,
+                    step_type=ev.FINAL_ANSWER_STEP,
                 )
                 # What the agent made during the turn is attached to its answer.
-                produced = Artifact.objects.filter(run_id=run.id, origin=Artifact.Origin.AGENT, message__isnull=True)
+                produced = Artifact.objects.filter(
+                    run_id=run.id, origin=Artifact.Origin.AGENT, message__isnull=True
+                )
                 produced.update(message=message)
                 data["message"] = message_data(message)
             sink.emit("step", data, seq=seq)
@@ -335,7 +378,8 @@ def run_finish(
         run.pending_input = None
         if status == Run.Status.SUCCEEDED:
             run.progress = 100.0
-        run.save()
+        # Never a full save: last_seq moved under us (next_seq) and must not be written back.
+        run.save(update_fields=FINISH_FIELDS)
         _emit_status(run)
         if run.chat_id:
             _chat_settle(run.chat_id)
@@ -364,7 +408,7 @@ def run_cancel(*, run: Run) -> Run:
         run.status = Run.Status.CANCELLED
         run.finished_at = timezone.now()
         run.pending_input = None
-        run.save()
+        run.save(update_fields=["status", "finished_at", "pending_input", "updated_at"])
         _emit_status(run)
         if run.chat_id:
             _chat_settle(run.chat_id)
@@ -403,8 +447,13 @@ def run_logs_append(*, run: Run, items: list[dict[str, Any]]) -> list[Log]:
         for item in items:
             seq = sink.next_seq()
             log = Log.objects.create(
-                chat_id=run.chat_id, run_id=run.id, seq=seq, level=item.get("level") or Log.Level.INFO,
-                message=item["message"], data=item.get("data") or {}, source=Log.Source.CLIENT,
+                chat_id=run.chat_id,
+                run_id=run.id,
+                seq=seq,
+                level=item.get("level") or Log.Level.INFO,
+                message=item["message"],
+                data=item.get("data") or {},
+                source=Log.Source.CLIENT,
             )
             sink.emit("log", log_data(log), seq=seq)
             created.append(log)

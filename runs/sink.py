@@ -47,8 +47,8 @@ def input_group(run_id: Any) -> str:
 
 # When set, payloads committed in this context are collected for the caller to publish
 # (the async executor), instead of being published from the committing thread.
-_outbox: contextvars.ContextVar[list[tuple[list[str], dict[str, Any]]] | None] = (
-    contextvars.ContextVar("uai_outbox", default=None)
+_outbox: contextvars.ContextVar[list[tuple[list[str], dict[str, Any]]] | None] = contextvars.ContextVar(
+    "uai_outbox", default=None
 )
 
 

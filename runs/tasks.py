@@ -20,9 +20,7 @@ MAINTENANCE_QUEUE = "maintenance"
 class AgentRetryStrategy(retry_module.BaseRetryStrategy):
     """Retry as the run's agent says: the executor raises ``RetryRun`` while attempts remain."""
 
-    def get_retry_decision(
-        self, *, exception: BaseException, job: Job
-    ) -> retry_module.RetryDecision | None:
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> retry_module.RetryDecision | None:
         """Retry only what the executor asked to retry, after the agent's delay."""
         if not isinstance(exception, executor.RetryRun):
             return None
@@ -40,9 +38,7 @@ async def run_agent(
     retry_delay_seconds: int = 0,
 ) -> None:
     """Execute one attempt of a run (a task or a chat turn)."""
-    await executor.execute_run(
-        run_id=run_id, attempt=context.job.attempts + 1, max_attempts=max_attempts
-    )
+    await executor.execute_run(run_id=run_id, attempt=context.job.attempts + 1, max_attempts=max_attempts)
 
 
 @app.task(name="uai.run_ephemeral", queue=TURN_QUEUE)
@@ -59,11 +55,11 @@ async def recover_stalled(context: JobContext, timestamp: int) -> None:
 
 
 def defer_run(
-    *, run_id: Any, chat_id: str | None, max_attempts: int, retry_delay_seconds: int
+    *, run_id: Any, chat_id: str | None, max_attempts: int, retry_delay_seconds: int, queue: str = ""
 ) -> int:
     """Defer a run's job (call inside the transaction that creates the run)."""
     deferrer = run_agent.configure(
-        queue=TURN_QUEUE if chat_id else TASK_QUEUE,
+        queue=queue or (TURN_QUEUE if chat_id else TASK_QUEUE),
         # Turns of one chat run one at a time, in the order they were sent.
         lock=f"chat:{chat_id}" if chat_id else None,
     )

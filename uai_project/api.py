@@ -40,6 +40,18 @@ class JSONObjectField(serializers.JSONField):
         return value
 
 
+class AnyJSONField(serializers.JSONField):
+    """Any JSON value; in a multipart or form body, text that is not JSON stays text."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if getattr(data, "is_json_string", False):  # a form field DRF wants to decode
+            try:
+                return json.loads(data)
+            except json.JSONDecodeError:
+                return str(data)
+        return super().to_internal_value(data)
+
+
 class IgnoreAcceptNegotiation(BaseContentNegotiation):
     """For views that return bytes or streams themselves: any Accept header is fine."""
 

@@ -7,7 +7,7 @@ Application code raises a ``UAIError`` subclass; each surface maps it with one t
 from __future__ import annotations
 
 import logging
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from django.core import exceptions as django_exceptions
@@ -20,7 +20,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 logger = logging.getLogger(__name__)
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     INVALID = "invalid"
     NOT_AUTHENTICATED = "not_authenticated"
     FORBIDDEN = "forbidden"

@@ -17,10 +17,7 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = (
-            settings.UAI_MAX_UPLOAD_BYTES * settings.UAI_MAX_UPLOAD_FILES
-            + settings.UAI_MAX_JSON_BYTES
-        )
+        limit = settings.UAI_MAX_UPLOAD_BYTES * settings.UAI_MAX_UPLOAD_FILES + settings.UAI_MAX_JSON_BYTES
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -51,9 +51,7 @@ ALLOWED_HOSTS = [
     for h in env.get("UAI_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")
     if h.strip()
 ]
-CSRF_TRUSTED_ORIGINS = [
-    o.strip() for o in env.get("UAI_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
-]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in env.get("UAI_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
     "daphne",
@@ -118,6 +116,9 @@ if EMBEDDED_DATABASE:
     DATABASE_URL = embedded_database_url(DATA_DIR / "pgdata")
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if env.get("UAI_DATABASE_NAME"):
+    # Another database on the same server (the test suite's server process uses this).
+    DATABASES["default"]["NAME"] = env["UAI_DATABASE_NAME"]
 # Under ASGI every request may run in its own thread: persistent connections leak one per
 # thread, so connections come from psycopg's pool (STACK-NOTES "Measured traps").
 DATABASES["default"]["OPTIONS"] = {
@@ -164,6 +165,10 @@ else:
 # server's process; with Redis, workers can live anywhere.
 UAI_EMBEDDED_WORKER = _bool("UAI_EMBEDDED_WORKER", REDIS_URL is None)
 UAI_WORKER_CONCURRENCY = _int("UAI_WORKER_CONCURRENCY", 20)
+# The queues the embedded worker serves; an agent with its own queue needs its own workers.
+UAI_WORKER_QUEUES = [
+    q.strip() for q in env.get("UAI_WORKER_QUEUES", "turns,runs,maintenance").split(",") if q.strip()
+]
 UAI_WORKER_HEARTBEAT_SECONDS = _float("UAI_WORKER_HEARTBEAT_SECONDS", 5.0)
 # A worker silent for this long is presumed dead and its runs are retried or failed.
 UAI_STALLED_WORKER_SECONDS = _float("UAI_STALLED_WORKER_SECONDS", 30.0)

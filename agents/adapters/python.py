@@ -62,9 +62,7 @@ class PythonAdapter:
     def _args(self, request: AgentRequest, context: AgentContext) -> tuple[Any, ...]:
         return (request, context) if self._takes_context else (request,)
 
-    async def stream(
-        self, request: AgentRequest, context: AgentContext
-    ) -> AsyncIterator[events.AgentEvent]:
+    async def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
         """Call the target and yield its events."""
         target = self.target
         args = self._args(request, context)

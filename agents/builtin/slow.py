@@ -32,7 +32,11 @@ def parse_input(value: Any) -> dict[str, Any]:
         value = {}
     if not isinstance(value, dict):
         raise ValueError('slow expects a JSON object like {"steps": 3, "delay": 1}')
-    steps, delay, ask = value.get("steps", DEFAULT_STEPS), value.get("delay", DEFAULT_DELAY_SECONDS), value.get("ask")
+    steps, delay, ask = (
+        value.get("steps", DEFAULT_STEPS),
+        value.get("delay", DEFAULT_DELAY_SECONDS),
+        value.get("ask"),
+    )
     if not isinstance(steps, int) or isinstance(steps, bool) or not 0 <= steps <= MAX_STEPS:
         raise ValueError(f"steps must be a whole number from 0 to {MAX_STEPS}")
     if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay <= MAX_DELAY_SECONDS:

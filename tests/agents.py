@@ -1,0 +1,26 @@
+"""Agents used only by the tests (imported by the server process through their dotted paths)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from agents import events
+from agents.protocol import AgentContext, AgentRequest
+
+
+async def flaky(request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+    """Fails on its first attempt (leaving a marker file), succeeds on the next."""
+    marker = Path(request.options["marker"])
+    yield events.Log(f"attempt with marker present: {marker.exists()}")
+    if not marker.exists():
+        marker.write_text("failed once")
+        raise RuntimeError("first attempt fails")
+    yield events.FinalAnswer(content="second attempt worked")
+
+
+def sync_steps(request: AgentRequest, context: AgentContext):  # type: ignore[no-untyped-def]
+    """A plain sync generator: runs in a thread; yields a step and a streamed answer."""
+    yield events.Step(events.ACTION_STEP, f"thinking about {request.text}")
+    yield "part one, "
+    yield "part two"

@@ -1,0 +1,193 @@
+"""Shared fixtures: a real UAI server (and worker) as subprocesses, users and HTTP clients.
+
+The server runs exactly as `make run` runs it (``manage.py serve``), against the test database.
+Without REDIS_URL it is the embedded mode (in-memory channel layer, in-process worker); with
+REDIS_URL it is the distributed mode, and a separate ``procrastinate worker`` process is started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_START_SECONDS = 60
+# Short heartbeats so the stalled-worker test does not wait half a minute.
+TEST_ENV = {
+    "UAI_WORKER_HEARTBEAT_SECONDS": "0.5",
+    "UAI_STALLED_WORKER_SECONDS": "3",
+    "UAI_MAX_UPLOAD_BYTES": str(256 * 1024),
+    "UAI_MAX_UPLOAD_FILES": "3",
+    "UAI_MAX_MESSAGE_CHARS": "5000",
+    "UAI_LOG_LEVEL": "WARNING",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """The environment of a server or worker subprocess: this test database, test limits."""
+    env = dict(os.environ)
+    env.update(TEST_ENV)
+    env["UAI_DATABASE_NAME"] = settings.DATABASES["default"]["NAME"]
+    env["UAI_CHANNEL_PREFIX"] = f"uai-test-{os.getpid()}"
+    env["UAI_CACHE_PREFIX"] = f"uai-test-{os.getpid()}"
+    env["UAI_MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+class Process:
+    """A subprocess with its output in a log file, stopped by PID at the end."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def kill(self, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.log.close()
+
+
+def start_worker(log_dir: Path, *queues: str, name: str = "worker") -> Process:
+    """A real `procrastinate worker` process (optionally on some queues only)."""
+    args = [sys.executable, "manage.py", "procrastinate", "worker", "--name", name]
+    for queue in queues:
+        args += ["--queues", queue]
+    return Process(name, args, process_env(), log_dir)
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup: Any, django_db_blocker: Any, log_dir: Path) -> Iterator[str]:
+    """Start `manage.py serve` (and a worker in distributed mode); yield its base URL."""
+    port = free_port()
+    processes = [
+        Process(
+            "server",
+            [sys.executable, "manage.py", "serve", "--port", str(port)],
+            process_env(),
+            log_dir,
+        )
+    ]
+    if not settings.UAI_EMBEDDED_WORKER:
+        processes.append(start_worker(log_dir, *settings.UAI_WORKER_QUEUES))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    try:
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            for process in processes:
+                if process.proc.poll() is not None:
+                    pytest.fail(f"{process.name} exited early:\n{process.output()}")
+            if time.monotonic() > deadline:
+                pytest.fail("server did not become healthy:\n" + processes[0].output())
+            time.sleep(0.2)
+        yield url
+    finally:
+        for process in processes:
+            process.kill()
+
+
+@pytest.fixture
+def live(live_server_url: str, transactional_db: Any) -> str:
+    """The live server's URL, for a test whose data the server must see (committed)."""
+    return live_server_url
+
+
+UserClient = Callable[..., httpx.Client]
+
+
+@pytest.fixture
+def user_client(live: str) -> Iterator[UserClient]:
+    """A factory of (user, authenticated httpx client) against the live server."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    clients: list[httpx.Client] = []
+
+    def make(username: str | None = None, **user_fields: Any) -> httpx.Client:
+        username = username or f"user-{uuid.uuid4().hex[:8]}"
+        user = get_user_model().objects.create(username=username, **user_fields)
+        token = Token.objects.create(user=user)
+        client = httpx.Client(base_url=live, headers={"Authorization": f"Bearer {token.key}"}, timeout=30)
+        client.user = user  # type: ignore[attr-defined]
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def alice(user_client: UserClient) -> httpx.Client:
+    return user_client("alice")
+
+
+@pytest.fixture
+def bob(user_client: UserClient) -> httpx.Client:
+    return user_client("bob")
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 15, interval: float = 0.05) -> Any:
+    """Poll until ``predicate()`` is truthy; return its value or fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def run_status(client: httpx.Client, task_id: str) -> dict[str, Any]:
+    response = client.get(f"/run/{task_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_run(client: httpx.Client, task_id: str, *statuses: str, timeout: float = 15) -> dict[str, Any]:
+    """Poll a run until its status is one of ``statuses``."""
+    return wait_for(
+        lambda: (data := run_status(client, task_id))["status"] in statuses and data, timeout=timeout
+    )

@@ -1,0 +1,134 @@
+"""Auth, ownership and bad input: every route answers a clear 4xx with ``{"detail"}``."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+
+def test_auth__every_route_needs_a_token(live: str) -> None:
+    with httpx.Client(base_url=live) as anonymous:
+        check_anonymous(anonymous)
+
+
+def check_anonymous(anonymous: httpx.Client) -> None:
+    for method, path in [
+        ("GET", "/chat/"),
+        ("POST", "/chat/"),
+        ("POST", "/chat/next"),
+        ("GET", "/chat/abc/messages"),
+        ("GET", "/run/"),
+        ("POST", "/run/"),
+        ("GET", "/run/00000000-0000-0000-0000-000000000000/logs"),
+    ]:
+        response = anonymous.request(method, path, json={})
+        assert response.status_code == 401, (method, path, response.text)
+        assert "detail" in response.json()
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    bad = anonymous.get("/chat/", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401 and bad.json()["detail"]
+    assert anonymous.get("/healthz").status_code == 200
+
+
+def test_ownership__another_users_records_are_not_found(alice: httpx.Client, bob: httpx.Client) -> None:
+    session = alice.post("/chat/", json={}).json()["session_id"]
+    turn = alice.post(f"/chat/{session}", data={"text": "t"}, files=[("files", ("a.txt", b"a"))]).json()
+    artifact = turn["artifacts"][0]
+    task = alice.post("/run/", json={"agent": "echo", "input": "x"}).json()["task_id"]
+    for method, path in [
+        ("GET", f"/chat/{session}"),
+        ("POST", f"/chat/{session}"),
+        ("DELETE", f"/chat/{session}"),
+        ("GET", f"/chat/{session}/messages"),
+        ("GET", f"/chat/{session}/artifacts"),
+        ("GET", f"/chat/{session}/artifacts/{artifact['id']}"),
+        ("GET", f"/chat/{session}/artifacts/{artifact['id']}/download"),
+        ("GET", f"/run/{task}"),
+        ("DELETE", f"/run/{task}"),
+        ("POST", f"/run/{task}/input"),
+        ("GET", f"/run/{task}/logs"),
+        ("POST", f"/run/{task}/logs"),
+        ("GET", f"/run/{task}/artifacts"),
+    ]:
+        response = bob.request(method, path, json={"text": "x", "message": "m"})
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json()["detail"]
+    assert session not in [c["id"] for c in bob.get("/chat/").json()]
+    assert task not in [r["task_id"] for r in bob.get("/run/").json()]
+    assert alice.get(f"/chat/{session}").status_code == 200  # untouched
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("POST", "/chat/", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 400),
+        ("POST", "/chat/", {"json": {"agent": "no-such-agent"}}, 400),
+        ("POST", "/chat/", {"json": {"metadata": [1, 2]}}, 400),
+        ("POST", "/chat/", {"json": {"name": 5}}, 400),
+        ("POST", "/chat/", {"json": [1, 2, 3]}, 400),
+        ("POST", "/chat/next", {"json": {}}, 400),
+        ("POST", "/chat/next", {"json": {"user_input": 5}}, 400),
+        ("POST", "/chat/next", {"json": {"user_input": "x", "state": "nope"}}, 400),
+        ("POST", "/chat/next", {"json": {"user_input": "x", "agent": "nope"}}, 400),
+        ("POST", "/run/", {"json": {}}, 400),
+        ("POST", "/run/", {"json": {"agent": "nope"}}, 400),
+        ("POST", "/run/", {"json": {"agent": ["echo"]}}, 400),
+        ("GET", "/run/not-a-uuid", {}, 404),
+        ("GET", "/run/00000000-0000-0000-0000-000000000000", {}, 404),
+        ("GET", "/chat/no-such-chat", {}, 404),
+        ("GET", "/no/such/route", {}, 404),
+        ("PUT", "/chat/", {"json": {}}, 405),
+    ],
+)
+def test_errors__bad_requests(alice: httpx.Client, method: str, path: str, kwargs: dict, status: int) -> None:
+    response = alice.request(method, path, **kwargs)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["detail"]
+
+
+def test_errors__bad_turn_bodies(alice: httpx.Client) -> None:
+    session = alice.post("/chat/", json={}).json()["session_id"]
+    for body in [{}, {"text": 5}, {"text": None}, {"text": "x", "wait": "maybe"}, {"text": "x" * 5001}]:
+        response = alice.post(f"/chat/{session}", json=body)
+        assert response.status_code == 400, (body, response.text)
+        assert response.json()["detail"]
+    too_big = alice.post(
+        f"/chat/{session}", data={"text": "x"}, files=[("files", ("big.bin", b"0" * (256 * 1024 + 1)))]
+    )
+    assert too_big.status_code == 413 and "larger" in too_big.json()["detail"]
+    too_many = alice.post(
+        f"/chat/{session}", data={"text": "x"}, files=[("files", (f"{i}.txt", b"x")) for i in range(4)]
+    )
+    assert too_many.status_code == 413
+    huge_body = alice.post(
+        f"/chat/{session}", content=b"x" * (4 * 1024 * 1024), headers={"content-type": "application/json"}
+    )
+    assert huge_body.status_code == 413
+    assert alice.get(f"/chat/{session}/messages", params={"limit": "x"}).status_code == 400
+    # Nothing half-written: no message was stored by any of these.
+    assert alice.get(f"/chat/{session}/messages").json() == []
+
+
+def test_errors__bad_run_bodies(alice: httpx.Client) -> None:
+    task = alice.post("/run/", json={"agent": "slow", "input": {"steps": 50, "delay": 0.1}}).json()["task_id"]
+    for body in [
+        [],
+        {"message": 1},
+        {"level": "loud", "message": "x"},
+        {},
+        [{"message": "ok"}, {"level": "x"}],
+    ]:
+        response = alice.post(f"/run/{task}/logs", json=body)
+        assert response.status_code == 400, (body, response.text)
+    assert alice.post(f"/run/{task}/input", json={"text": 1}).status_code == 400
+    assert alice.post(f"/run/{task}/input", json={"text": "not waiting"}).status_code == 409
+    assert alice.get(f"/run/{task}/logs", params={"after": "x"}).status_code == 400
+    assert alice.get(f"/run/{task}/artifacts/not-a-uuid").status_code == 404
+    bad_input = alice.post("/run/", json={"agent": "slow", "input": {"steps": "many"}}).json()["task_id"]
+    from tests.conftest import wait_run
+
+    failed = wait_run(alice, bad_input, "failed")
+    assert "steps must be a whole number" in failed["error"]
+    assert alice.delete(f"/run/{task}").status_code == 200
+    assert alice.get(f"/run/{task}/logs").status_code == 200

@@ -1,0 +1,92 @@
+"""The operator's admin and the OpenAPI schema."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.conftest import wait_for
+
+
+def admin_session(live: str, user_client) -> httpx.Client:  # type: ignore[no-untyped-def]
+    api = user_client("operator", is_staff=True, is_superuser=True)
+    api.user.set_password("operator-pass")
+    api.user.save()
+    browser = httpx.Client(base_url=live, follow_redirects=True, timeout=30)
+    page = browser.get("/admin/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    response = browser.post(
+        "/admin/login/?next=/admin/",
+        data={"username": "operator", "password": "operator-pass", "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{live}/admin/login/"},
+    )
+    assert "Log out" in response.text or "logout" in response.text
+    return browser
+
+
+def test_admin__operator_reads_everything_and_cancels(live: str, alice: httpx.Client, user_client) -> None:  # type: ignore[no-untyped-def]
+    session = alice.post("/chat/", json={"agent": "steps"}).json()["session_id"]
+    alice.post(f"/chat/{session}", json={"text": "3*3"})
+    task = alice.post("/run/", json={"agent": "slow", "input": {"steps": 100, "delay": 0.1}}).json()[
+        "task_id"
+    ]
+    wait_for(lambda: alice.get(f"/run/{task}").json()["status"] == "running")
+    browser = admin_session(live, user_client)
+    try:
+        check_admin(browser, live, alice, session, task)
+    finally:
+        browser.close()
+
+
+def check_admin(browser: httpx.Client, live: str, alice: httpx.Client, session: str, task: str) -> None:
+    for path in [
+        "/admin/agents/agent/",
+        "/admin/chats/chat/",
+        "/admin/chats/message/",
+        "/admin/runs/run/",
+        "/admin/runs/log/",
+        "/admin/runs/stat/",
+        "/admin/runs/event/",
+        "/admin/artifacts/artifact/",
+        "/admin/procrastinate/procrastinatejob/",
+        "/admin/runs/run/?status__exact=running",
+        f"/admin/chats/chat/{session}/change/",
+        f"/admin/runs/run/{task}/change/",
+        "/admin/agents/agent/echo/change/",
+    ]:
+        response = browser.get(path)
+        assert response.status_code == 200, (path, response.text[:500])
+    chat_page = browser.get(f"/admin/chats/chat/{session}/change/").text
+    assert "PlanningStep" in chat_page and "FinalAnswerStep" in chat_page
+
+    changelist = browser.get("/admin/runs/run/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', changelist.text).group(1)
+    browser.post(
+        "/admin/runs/run/",
+        data={"action": "cancel_runs", "_selected_action": [task], "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{live}/admin/runs/run/"},
+    )
+    assert alice.get(f"/run/{task}").json()["status"] == "cancelled"
+
+
+def test_openapi__schema_covers_the_native_api(live: str, alice: httpx.Client) -> None:
+    schema = alice.get("/api/schema/", headers={"Accept": "application/json"}).json()
+    paths = set(schema["paths"])
+    for expected in [
+        "/chat/",
+        "/chat/{session_id}",
+        "/chat/{session_id}/messages",
+        "/chat/{session_id}/artifacts",
+        "/chat/{session_id}/artifacts/{artifact_id}",
+        "/chat/next",
+        "/run/",
+        "/run/{task_id}",
+        "/run/{task_id}/input",
+        "/run/{task_id}/artifacts",
+        "/run/{task_id}/artifacts/{artifact_id}",
+        "/run/{task_id}/logs",
+    ]:
+        assert any(p.rstrip("/") == expected.rstrip("/") for p in paths), (expected, sorted(paths))
+    docs = alice.get("/api/docs/")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -1,0 +1,155 @@
+"""The native run API (seed 000 ``/run/…``), driven with httpx against the running server."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.conftest import run_status, wait_for, wait_run
+
+
+def start(client: httpx.Client, agent: str, run_input: object = None) -> dict:
+    body: dict = {"agent": agent}
+    if run_input is not None:
+        body["input"] = run_input
+    response = client.post("/run/", json=body)
+    assert response.status_code == 201, response.text
+    data = response.json()
+    assert {"task_id", "status", "estimated_completion_time"} <= set(data)
+    return data
+
+
+def test_run__slow_asks_waits_for_input_and_finishes(alice: httpx.Client) -> None:
+    run = start(alice, "slow", {"steps": 3, "delay": 0.1, "ask": "Favourite colour?"})
+    assert run["status"] == "queued"
+    task = run["task_id"]
+    waiting = wait_run(alice, task, "input_required")
+    assert waiting["input_prompt"] == "Favourite colour?"
+    assert waiting["progress"] > 0 and waiting["current_step"] == "step 1 of 3"
+
+    answered = alice.post(f"/run/{task}/input", json={"text": "green"})
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["status"] == "running"
+    assert alice.post(f"/run/{task}/input", json={"text": "again"}).status_code == 409
+
+    done = wait_run(alice, task, "succeeded")
+    assert done["output"]["answer"] == "green"
+    assert done["progress"] == 100.0
+    assert done["error"] is None and done["finished_at"]
+    logs = alice.get(f"/run/{task}/logs").json()
+    assert [log["message"] for log in logs] == [
+        "step 1 of 3",
+        "got the answer: green",
+        "step 2 of 3",
+        "step 3 of 3",
+    ]
+    assert alice.post(f"/run/{task}/input", json={"text": "late"}).status_code == 409
+
+
+def test_run__client_logs_are_appended_in_order(alice: httpx.Client) -> None:
+    task = start(alice, "slow", {"steps": 2, "delay": 0.3})["task_id"]
+    wait_for(lambda: alice.get(f"/run/{task}/logs").json())
+    one = alice.post(f"/run/{task}/logs", json={"level": "warning", "message": "from the client"})
+    assert one.status_code == 201, one.text
+    many = alice.post(
+        f"/run/{task}/logs",
+        json=[{"message": "a"}, {"level": "error", "message": "b", "data": {"k": 1}}],
+    )
+    assert many.status_code == 201
+    assert [(log["level"], log["source"]) for log in many.json()] == [("info", "client"), ("error", "client")]
+    wait_run(alice, task, "succeeded")
+    logs = alice.get(f"/run/{task}/logs").json()
+    messages = [log["message"] for log in logs]
+    assert messages.index("from the client") < messages.index("a") < messages.index("b")
+    assert messages[0] == "step 1 of 2" and messages[-1] == "step 2 of 2"
+    assert [log["seq"] for log in logs] == sorted(log["seq"] for log in logs)
+    after = alice.get(f"/run/{task}/logs", params={"after": logs[1]["id"]}).json()
+    assert [log["id"] for log in after] == [log["id"] for log in logs[2:]]
+
+
+def test_run__cancel_stops_within_two_seconds_and_keeps_output(alice: httpx.Client) -> None:
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from runs.models import Run
+
+    task = start(alice, "slow", {"steps": 100, "delay": 0.1})["task_id"]
+    wait_for(lambda: len(alice.get(f"/run/{task}/logs").json()) >= 3)
+    started = time.monotonic()
+    cancelled = alice.delete(f"/run/{task}")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    job_id = Run.objects.get(pk=task).job_id
+    wait_for(lambda: ProcrastinateJob.objects.get(pk=job_id).status == "aborted", timeout=2)
+    assert time.monotonic() - started < 2.5
+    count = len(alice.get(f"/run/{task}/logs").json())
+    time.sleep(0.5)
+    assert len(alice.get(f"/run/{task}/logs").json()) == count >= 3  # kept, and nothing more
+    assert run_status(alice, task)["status"] == "cancelled"
+    assert alice.delete(f"/run/{task}").status_code == 409
+
+
+def test_run__cancel_before_it_starts(alice: httpx.Client) -> None:
+    from agents.models import Agent
+
+    Agent.objects.create(name="parked", target="agents.builtin.echo:echo", queue="nobody-listens")
+    task = start(alice, "parked", "hi")["task_id"]
+    assert alice.delete(f"/run/{task}").json()["status"] == "cancelled"
+
+
+def test_run__failure_is_reported(alice: httpx.Client) -> None:
+    task = start(alice, "fail")["task_id"]
+    failed = wait_run(alice, task, "failed")
+    assert "failed on purpose" in failed["error"]
+    assert failed["output"] is None
+
+
+def test_run__retries_as_the_agent_says(alice: httpx.Client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agents.models import Agent
+
+    marker = tmp_path / "marker"
+    Agent.objects.create(
+        name="flaky", target="tests.agents:flaky", options={"marker": str(marker)}, max_attempts=2
+    )
+    task = start(alice, "flaky")["task_id"]
+    done = wait_run(alice, task, "succeeded", "failed")
+    assert done["status"] == "succeeded", done
+    assert done["attempts"] == 2
+    assert done["output"] == "second attempt worked"
+    messages = [log["message"] for log in alice.get(f"/run/{task}/logs").json()]
+    assert any("Attempt 1 of 2 failed" in m for m in messages)
+
+    marker.unlink()
+    Agent.objects.filter(name="flaky").update(max_attempts=1)
+    Agent.objects.get(name="flaky").save()  # bump updated_at
+    once = start(alice, "flaky")["task_id"]
+    assert wait_run(alice, once, "succeeded", "failed")["status"] == "failed"
+
+
+def test_run__artifacts_and_files(alice: httpx.Client) -> None:
+    response = alice.post(
+        "/run/",
+        data={"agent": "echo", "input": "with a file"},
+        files=[("files", ("r.json", b'{"a": 1}', "application/json"))],
+    )
+    assert response.status_code == 201, response.text
+    task = response.json()["task_id"]
+    done = wait_run(alice, task, "succeeded")
+    assert done["output"] == "with a file"
+    artifacts = alice.get(f"/run/{task}/artifacts").json()
+    assert sorted(a["origin"] for a in artifacts) == ["agent", "user"]
+    produced = next(a for a in artifacts if a["origin"] == "agent")
+    meta = alice.get(f"/run/{task}/artifacts/{produced['id']}").json()
+    assert alice.get(meta["download_url"]).content == b'{"a": 1}'
+    assert alice.get(f"/run/{task}/artifacts/{produced['id']}/download").status_code == 200
+
+
+def test_run__list_filters(alice: httpx.Client) -> None:
+    ok = start(alice, "echo", "x")["task_id"]
+    bad = start(alice, "fail")["task_id"]
+    wait_run(alice, ok, "succeeded")
+    wait_run(alice, bad, "failed")
+    failed = alice.get("/run/", params={"status": "failed"}).json()
+    assert [r["task_id"] for r in failed] == [bad]
+    assert {r["task_id"] for r in alice.get("/run/", params={"agent": "echo"}).json()} == {ok}
+    assert alice.get("/run/", params={"status": "nonsense"}).status_code == 400
