@@ -82,8 +82,8 @@ class Process:
 def start_worker(log_dir: Path, *queues: str, name: str = "worker") -> Process:
     """A real `procrastinate worker` process (optionally on some queues only)."""
     args = [sys.executable, "manage.py", "procrastinate", "worker", "--name", name]
-    for queue in queues:
-        args += ["--queues", queue]
+    if queues:
+        args += ["--queues", ",".join(queues)]
     return Process(name, args, process_env(), log_dir)
 
 

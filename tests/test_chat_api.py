@@ -101,8 +101,9 @@ def test_chat__files_come_back_as_artifacts(alice: httpx.Client) -> None:
 
 
 def test_chat__delete_cancels_work_and_removes_everything(alice: httpx.Client) -> None:
-    from artifacts.models import Artifact
     from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from artifacts.models import Artifact
     from runs.models import Run
 
     session = create_chat(alice, agent="slow")

@@ -23,19 +23,26 @@ def test_run_create__job_rolls_back_with_the_run() -> None:
     from runs.models import Event, Run
     from runs.services import run_create
 
-    user = get_user_model().objects.create(username="rollback")
-    jobs_before = ProcrastinateJob.objects.count()
-    with pytest.raises(RuntimeError), transaction.atomic():
-        run_create(owner_id=user.pk, agent=get_agent("echo"), input="x")
-        assert ProcrastinateJob.objects.count() == jobs_before + 1
-        raise RuntimeError("roll back")
-    assert ProcrastinateJob.objects.count() == jobs_before
-    assert not Run.objects.exists() and not Event.objects.exists()
+    from agents.models import Agent
 
-    run = run_create(owner_id=user.pk, agent=get_agent("echo"), input="x")
-    job = ProcrastinateJob.objects.get(pk=run.job_id)
-    assert job.task_name == "uai.run_agent" and job.queue_name == "runs"
+    user = get_user_model().objects.create(username="rollback")
+    # On a queue no worker serves, so the jobs stay where the test can count them.
+    parked = Agent.objects.create(name="parked", target="agents.builtin.echo:echo", queue="parked")
+    parked_jobs = ProcrastinateJob.objects.filter(queue_name="parked")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        run_create(owner_id=user.pk, agent=parked, input="x")
+        assert parked_jobs.count() == 1
+        raise RuntimeError("roll back")
+    assert parked_jobs.count() == 0
+    assert not Run.objects.exists()
+    assert not Event.objects.exists()
+
+    run = run_create(owner_id=user.pk, agent=parked, input="x")
+    job = parked_jobs.get()
+    assert job.id == run.job_id
+    assert job.task_name == "uai.run_agent"
     assert job.args["run_id"] == str(run.id)
+    assert get_agent("echo").queue == ""
 
 
 def test_sink__every_event_numbered_once_in_order(alice: httpx.Client) -> None:
