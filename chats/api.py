@@ -67,6 +67,7 @@ class ChatDetailView(APIView):
         request={"application/json": ChatSendIn, "multipart/form-data": ChatSendIn},
         parameters=[OpenApiParameter("wait", bool, description="Wait for the turn (default true).")],
         responses={200: TurnOut, 202: TurnOut},
+        operation_id="chat_send",
     )
     def post(self, request: Request, session_id: str) -> Response:
         """Send a message (text, and files as multipart ``files``) and, by default, wait for the turn."""

@@ -19,11 +19,10 @@ def test_run_create__job_rolls_back_with_the_run() -> None:
     from django.contrib.auth import get_user_model
     from procrastinate.contrib.django.models import ProcrastinateJob
 
+    from agents.models import Agent
     from agents.registry import get_agent
     from runs.models import Event, Run
     from runs.services import run_create
-
-    from agents.models import Agent
 
     user = get_user_model().objects.create(username="rollback")
     # On a queue no worker serves, so the jobs stay where the test can count them.

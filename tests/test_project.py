@@ -1,0 +1,68 @@
+"""Project-level checks: migrations, the OpenAPI schema, management commands, periodic tasks."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import pytest
+from django.core.management import call_command
+
+from tests.conftest import ROOT
+
+
+@pytest.mark.django_db
+def test_migrations__match_the_models() -> None:
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_openapi__schema_validates_without_warnings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    text = out.read_text()
+    assert "/chat/{session_id}/messages:" in text
+    assert "/run/{task_id}/logs:" in text
+
+
+@pytest.mark.django_db
+def test_create_token__creates_the_user_and_prints_the_token_last() -> None:
+    from rest_framework.authtoken.models import Token
+
+    out = io.StringIO()
+    call_command("create_token", "carol", stdout=out, stderr=io.StringIO())
+    token = out.getvalue().strip().splitlines()[-1]
+    assert Token.objects.get(user__username="carol").key == token
+    again = io.StringIO()
+    call_command("create_token", "carol", stdout=again, stderr=io.StringIO())
+    assert again.getvalue().strip().splitlines()[-1] == token
+    rotated = io.StringIO()
+    call_command("create_token", "carol", "--rotate", stdout=rotated, stderr=io.StringIO())
+    assert rotated.getvalue().strip().splitlines()[-1] != token
+
+
+def test_periodic__stalled_run_recovery_is_scheduled() -> None:
+    from procrastinate.contrib.django import app
+
+    periodic = [task.task.name for task in app.periodic_registry.periodic_tasks.values()]
+    assert "uai.recover_stalled" in periodic
+
+
+def test_settings_agents__are_all_importable() -> None:
+    from django.conf import settings
+
+    from agents.registry import import_target
+
+    for name, spec in settings.UAI_AGENTS.items():
+        assert callable(import_target(spec["target"])), name
+
+
+def test_manage__check_passes() -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
