@@ -9,6 +9,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connection
 
 from runs import sink as sink_module
 from runs.models import Run
@@ -17,7 +18,16 @@ RECHECK_SECONDS = 1.0  # the DB is read again at least this often, in case a mes
 
 
 def _status(run_id: Any) -> str | None:
-    return Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
+    try:
+        return Run.objects.filter(pk=run_id).values_list("status", flat=True).first()
+    finally:
+        release_connection()
+
+
+def release_connection() -> None:
+    """Give this thread's connection back to the pool: a waiting request must not hold one."""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 async def await_run(run_id: Any, *, timeout: float, until: Iterable[str]) -> str | None:
@@ -50,7 +60,8 @@ async def await_run(run_id: Any, *, timeout: float, until: Iterable[str]) -> str
 
 
 def wait_for_run(run_id: Any, *, timeout: float, until: Iterable[str]) -> str | None:
-    """``await_run`` for sync request code."""
+    """``await_run`` for sync request code (its DB connection goes back to the pool meanwhile)."""
+    release_connection()
     return async_to_sync(await_run)(run_id, timeout=timeout, until=until)
 
 

@@ -24,3 +24,11 @@ def sync_steps(request: AgentRequest, context: AgentContext):  # type: ignore[no
     yield events.Step(events.ACTION_STEP, f"thinking about {request.text}")
     yield "part one, "
     yield "part two"
+
+
+def sync_function(request: AgentRequest) -> str:
+    """A plain blocking function of the request alone: its return value is the answer."""
+    import time
+
+    time.sleep(0.05)
+    return f"sync says {request.text}"

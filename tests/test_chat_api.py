@@ -218,6 +218,15 @@ def test_chat__waiting_agent_gets_the_next_message_as_input(alice: httpx.Client)
     assert "You answered: Ada" in answer["messages"][-1]["content"]
 
 
+def test_chat__plain_sync_function_agent(alice: httpx.Client) -> None:
+    from agents.models import Agent
+
+    Agent.objects.create(name="sync-function", target="tests.agents:sync_function")
+    session = create_chat(alice, agent="sync-function")
+    turn = alice.post(f"/chat/{session}", json={"text": "hi"}).json()
+    assert turn["messages"][-1]["content"] == "sync says hi"
+
+
 def test_chat__sync_generator_agent_streams_its_answer(alice: httpx.Client) -> None:
     from agents.models import Agent
 

@@ -161,15 +161,16 @@ def test_health__reports_database_and_worker(live: str) -> None:
 def test_concurrent_turns__many_chats_at_once(user_client) -> None:  # type: ignore[no-untyped-def]
     import concurrent.futures
 
+    # More waiting turns than the server's pool has connections: waiting must not hold one.
     client = user_client()
-    sessions = [client.post("/chat/", json={}).json()["session_id"] for _ in range(16)]
+    sessions = [client.post("/chat/", json={}).json()["session_id"] for _ in range(32)]
 
     def turn(session: str) -> tuple[str, str]:
         body = client.post(f"/chat/{session}", json={"text": f"hello {session}"}).json()
         return body["status"], body["messages"][-1]["content"]
 
     started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
         results = list(pool.map(turn, sessions))
     assert results == [("succeeded", f"hello {s}") for s in sessions]
     assert time.monotonic() - started < 20

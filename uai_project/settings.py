@@ -165,6 +165,7 @@ else:
 # server's process; with Redis, workers can live anywhere.
 UAI_EMBEDDED_WORKER = _bool("UAI_EMBEDDED_WORKER", REDIS_URL is None)
 UAI_WORKER_CONCURRENCY = _int("UAI_WORKER_CONCURRENCY", 20)
+UAI_DB_THREADS = _int("UAI_DB_THREADS", 8)  # threads a worker's executor writes events from
 # The queues the embedded worker serves; an agent with its own queue needs its own workers.
 UAI_WORKER_QUEUES = [
     q.strip() for q in env.get("UAI_WORKER_QUEUES", "turns,runs,maintenance").split(",") if q.strip()

@@ -76,11 +76,37 @@ class PythonAdapter:
             for event in to_events(await target(*args)):
                 yield event
         else:
-            result = await asyncio.to_thread(target, *args)
+            result = await run_in_own_thread(target, *args)
             if inspect.isawaitable(result):
                 result = await result
             for event in to_events(result):
                 yield event
+
+
+async def run_in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call blocking agent code in a thread of its own (never a pool shared with UAI's work)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def call() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            loop.call_soon_threadsafe(_settle, future, None, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, future, result, None)
+
+    threading.Thread(target=call, name="uai-agent", daemon=True).start()
+    return await future
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
 
 
 async def _iterate_in_thread(gen: Iterator[Any], context: AgentContext) -> AsyncIterator[Any]:
