@@ -180,6 +180,8 @@ PROCRASTINATE_WORKER_DEFAULTS = {
     # Our own Run rows are the record of a run; finished job rows would only grow the queue.
     "delete_jobs": env.get("UAI_DELETE_JOBS", "successful"),
     "abort_job_polling_interval": 1.0,
+    # LISTEN/NOTIFY wakes workers at once; the poll only bounds a missed notification.
+    "fetch_job_polling_interval": _float("UAI_WORKER_POLL_SECONDS", 0.5),
 }
 
 # --- Auth and the API ------------------------------------------------------------------------------
