@@ -7,37 +7,18 @@ from django.contrib import admin
 from artifacts.models import Artifact
 from chats.models import Chat, Message
 from runs.models import Log
-from uai_project.admin_utils import ChangedFieldsSaveMixin
+from uai_project.admin_utils import (
+    ARTIFACT_FIELDS,
+    LOG_FIELDS,
+    ChangedFieldsSaveMixin,
+    read_only_inline,
+)
 
-
-class MessageInline(admin.TabularInline):
-    model = Message
-    fields = ("seq", "role", "step_type", "content", "created_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    ordering = ("seq",)
-
-
-class ChatLogInline(admin.TabularInline):
-    model = Log
-    fk_name = "chat"
-    fields = ("seq", "level", "source", "message", "created_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ("seq",)
-
-
-class ChatArtifactInline(admin.TabularInline):
-    model = Artifact
-    fk_name = "chat"
-    fields = ("name", "media_type", "size", "origin", "created_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
+MessageInline = read_only_inline(
+    Message, fk_name="chat", fields=("seq", "role", "step_type", "content", "created_at")
+)
+ChatLogInline = read_only_inline(Log, fk_name="chat", fields=LOG_FIELDS)
+ChatArtifactInline = read_only_inline(Artifact, fk_name="chat", fields=ARTIFACT_FIELDS, ordering="created_at")
 
 
 @admin.register(Chat)

@@ -9,28 +9,16 @@ from django.http import HttpRequest
 from artifacts.models import Artifact
 from runs import services
 from runs.models import Event, Log, Run, Stat
-from uai_project.admin_utils import ChangedFieldsSaveMixin
+from uai_project.admin_utils import (
+    ARTIFACT_FIELDS,
+    LOG_FIELDS,
+    ChangedFieldsSaveMixin,
+    read_only_inline,
+)
 from uai_project.errors import Conflict
 
-
-class RunLogInline(admin.TabularInline):
-    model = Log
-    fk_name = "run"
-    fields = ("seq", "level", "source", "message", "created_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ("seq",)
-
-
-class RunArtifactInline(admin.TabularInline):
-    model = Artifact
-    fk_name = "run"
-    fields = ("name", "media_type", "size", "origin", "created_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
+RunLogInline = read_only_inline(Log, fk_name="run", fields=LOG_FIELDS)
+RunArtifactInline = read_only_inline(Artifact, fk_name="run", fields=ARTIFACT_FIELDS, ordering="created_at")
 
 
 @admin.register(Run)

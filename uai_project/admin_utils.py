@@ -17,3 +17,25 @@ class ChangedFieldsSaveMixin(admin.ModelAdmin):
                 obj.save(update_fields=[*fields, "updated_at"])
             return
         super().save_model(request, obj, form, change)
+
+
+def read_only_inline(model: Any, *, fk_name: str, fields: tuple[str, ...], ordering: str = "seq") -> type:
+    """A tabular inline that shows records under their chat or run, without editing them."""
+    return type(
+        f"{model.__name__}Under{fk_name.title()}Inline",
+        (admin.TabularInline,),
+        {
+            "model": model,
+            "fk_name": fk_name,
+            "fields": fields,
+            "readonly_fields": fields,
+            "extra": 0,
+            "can_delete": False,
+            "show_change_link": True,
+            "ordering": (ordering,),
+        },
+    )
+
+
+LOG_FIELDS = ("seq", "level", "source", "message", "created_at")
+ARTIFACT_FIELDS = ("name", "media_type", "size", "origin", "created_at")

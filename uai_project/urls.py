@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import URLPattern, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from artifacts.api import ArtifactDetailView, ArtifactDownloadView, ArtifactListView
+from artifacts.api import ArtifactDetailView, ArtifactDownloadView, ArtifactListView, ScopeResolver
 from chats import api as chats_api
 from runs import api as runs_api
 from uai_project.views import healthz
@@ -20,6 +20,24 @@ CHAT = r"^chat/(?P<session_id>[^/]+)"
 RUN = r"^run/(?P<task_id>[^/]+)"
 ARTIFACT = r"/artifacts/(?P<artifact_id>[^/]+)"
 
+
+def artifact_routes(owner: str, resolve: ScopeResolver, name: str) -> list[URLPattern]:
+    """List, metadata and download of the artifacts under a chat or a run."""
+    return [
+        re_path(
+            owner + r"/artifacts/?$", ArtifactListView.as_view(resolve=resolve), name=f"{name}-artifacts"
+        ),
+        re_path(
+            owner + ARTIFACT + r"/?$", ArtifactDetailView.as_view(resolve=resolve), name=f"{name}-artifact"
+        ),
+        re_path(
+            owner + ARTIFACT + r"/download/?$",
+            ArtifactDownloadView.as_view(resolve=resolve),
+            name=f"{name}-artifact-download",
+        ),
+    ]
+
+
 urlpatterns = [
     re_path(r"^healthz/?$", healthz, name="healthz"),
     path("admin/", admin.site.urls),
@@ -30,39 +48,11 @@ urlpatterns = [
     re_path(r"^chat/next/?$", chats_api.ChatNextView.as_view(), name="chat-next"),
     re_path(CHAT + r"/?$", chats_api.ChatDetailView.as_view(), name="chat-detail"),
     re_path(CHAT + r"/messages/?$", chats_api.ChatMessagesView.as_view(), name="chat-messages"),
-    re_path(
-        CHAT + r"/artifacts/?$",
-        ArtifactListView.as_view(resolve=chats_api.chat_scope),
-        name="chat-artifacts",
-    ),
-    re_path(
-        CHAT + ARTIFACT + r"/?$",
-        ArtifactDetailView.as_view(resolve=chats_api.chat_scope),
-        name="chat-artifact",
-    ),
-    re_path(
-        CHAT + ARTIFACT + r"/download/?$",
-        ArtifactDownloadView.as_view(resolve=chats_api.chat_scope),
-        name="chat-artifact-download",
-    ),
+    *artifact_routes(CHAT, chats_api.chat_scope, "chat"),
     # seed 000 — runs
     re_path(r"^run/?$", runs_api.RunListCreateView.as_view(), name="run-list"),
     re_path(RUN + r"/?$", runs_api.RunDetailView.as_view(), name="run-detail"),
     re_path(RUN + r"/input/?$", runs_api.RunInputView.as_view(), name="run-input"),
     re_path(RUN + r"/logs/?$", runs_api.RunLogsView.as_view(), name="run-logs"),
-    re_path(
-        RUN + r"/artifacts/?$",
-        ArtifactListView.as_view(resolve=runs_api.run_scope),
-        name="run-artifacts",
-    ),
-    re_path(
-        RUN + ARTIFACT + r"/?$",
-        ArtifactDetailView.as_view(resolve=runs_api.run_scope),
-        name="run-artifact",
-    ),
-    re_path(
-        RUN + ARTIFACT + r"/download/?$",
-        ArtifactDownloadView.as_view(resolve=runs_api.run_scope),
-        name="run-artifact-download",
-    ),
+    *artifact_routes(RUN, runs_api.run_scope, "run"),
 ]
