@@ -25,8 +25,9 @@ from chats.serializers import (
     MessageOut,
     TurnOut,
 )
+from runs import sse
 from runs.models import Run
-from runs.waiting import wait_for_run
+from runs.waiting import release_connection, wait_for_run
 from uai_project.api import base_url, flag, uploaded_files, validated
 from uai_project.errors import HTTP_STATUS, ErrorCode, InvalidInput
 
@@ -80,6 +81,16 @@ class ChatDetailView(APIView):
             files=uploaded_files(request),
             client_message_id=data["message_id"],
         )
+        if "text/event-stream" in request.headers.get("Accept", ""):
+            # The turn's events as they happen, from the user's message to the turn's end.
+            release_connection()
+            stream = sse.native_events(
+                chat_id=chat.id,
+                after_seq=message.seq - 1,
+                only_run=run.id,
+                stop=sse.ends_run(run.id, WAIT_UNTIL),
+            )
+            return sse.response(stream)
         if wait:
             wait_for_run(run.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=WAIT_UNTIL)
         return turn_response(request, chat_id=chat.id, run_id=run.id, after_seq=message.seq - 1)

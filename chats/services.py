@@ -16,6 +16,7 @@ from agents import registry
 from agents.models import Agent
 from artifacts import services as artifact_services
 from artifacts.models import Artifact
+from chats import cache as conversation_cache
 from chats.models import Chat, Message
 from chats.presenters import message_data
 from runs import services as run_services
@@ -24,6 +25,8 @@ from runs import tasks
 from runs.models import Run
 from runs.waiting import await_reply
 from uai_project.errors import Conflict, InvalidInput, Timeout
+
+__all__ = ["Conflict"]  # re-exported for the dialects that create chats by id
 
 CHAT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # Fixed routes beside /chat/{session_id}: a chat may not take these names.
@@ -149,6 +152,7 @@ def chat_delete(*, chat: Chat) -> None:
         ]
         Chat.objects.filter(pk=chat.id).delete()
         transaction.on_commit(lambda: artifact_services.delete_files(names))
+        transaction.on_commit(lambda: conversation_cache.forget(chat.id))
 
 
 def chat_next(

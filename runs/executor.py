@@ -8,60 +8,25 @@ persisted, because each event is written as it comes.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextvars
 import logging
 import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 
 from agents import events as ev
 from agents import registry
 from agents.protocol import AgentContext
 from runs import services
 from runs import sink as sink_module
+from runs.dbcall import db
 from runs.models import Run
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def _call_and_release(fn: Callable[..., T], kwargs: dict[str, Any]) -> T:
-    try:
-        return fn(**kwargs)
-    finally:
-        # Hand the pooled connection back: these threads are shared by every job.
-        connection.close()
-
-
-_db_threads: concurrent.futures.ThreadPoolExecutor | None = None
-
-
-def _db_executor() -> concurrent.futures.ThreadPoolExecutor:
-    # Our own threads for DB work, so agents' blocking code (which runs in threads of its own)
-    # can never starve the writes of other runs.
-    global _db_threads
-    if _db_threads is None:
-        _db_threads = concurrent.futures.ThreadPoolExecutor(
-            max_workers=settings.UAI_DB_THREADS, thread_name_prefix="uai-db"
-        )
-    return _db_threads
-
-
-async def db(fn: Callable[..., T], **kwargs: Any) -> T:
-    """Run a sync service in a DB thread, publishing what it committed once it returns."""
-    with sink_module.collect() as box:
-        context = contextvars.copy_context()  # carries the outbox into the thread
-        result = await asyncio.get_running_loop().run_in_executor(
-            _db_executor(), context.run, _call_and_release, fn, kwargs
-        )
-    await sink_module.publish_all(box)
-    return result
 
 
 class Executor:

@@ -25,7 +25,7 @@ ORPHAN_GRACE_SECONDS = 60  # a run is only called orphaned when it is older than
 
 async def recover_stalled_runs(manager: JobManager) -> dict[str, list[str]]:
     """Retry (attempts left) or fail the runs of dead workers; fail runs whose job is gone."""
-    from runs.executor import db
+    from runs.dbcall import db
 
     report: dict[str, list[str]] = {"retried": [], "failed": [], "orphaned": []}
     stalled = await manager.get_stalled_jobs(

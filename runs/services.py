@@ -25,6 +25,7 @@ from agents.protocol import AgentRequest, HistoryItem, InputFile
 from artifacts import services as artifact_services
 from artifacts.models import Artifact
 from artifacts.presenters import artifact_data
+from chats import cache as conversation_cache
 from chats.models import Chat, Message
 from chats.presenters import message_data
 from runs import sink as sink_module
@@ -152,13 +153,10 @@ def _build_request(run: Run) -> AgentRequest:
         chat = run.chat
         state, mode, metadata = dict(chat.state or {}), chat.mode, dict(chat.metadata or {})
         first = Message.objects.filter(run_id=run.id).order_by("seq").values_list("seq", flat=True).first()
-        earlier = Message.objects.filter(chat_id=chat.id)
-        if first is not None:
-            earlier = earlier.filter(seq__lt=first)
-        rows = earlier.order_by("-seq").values_list("role", "content", "step_type")[
-            : settings.UAI_HISTORY_MESSAGES
-        ]
-        history = [HistoryItem(role=r, content=c, step_type=s) for r, c, s in reversed(rows)]
+        rows = conversation_cache.history(
+            chat.id, before_seq=first if first is not None else chat.last_seq + 1
+        )
+        history = [HistoryItem(role=r, content=c, step_type=s) for _, r, c, s in rows]
     return AgentRequest(
         input=run.input,
         text=text,
@@ -383,6 +381,8 @@ def run_finish(
         _emit_status(run)
         if run.chat_id:
             _chat_settle(run.chat_id)
+            chat_id = run.chat_id
+            transaction.on_commit(lambda: conversation_cache.refresh(chat_id))
     return True
 
 

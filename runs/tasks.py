@@ -9,7 +9,8 @@ from procrastinate import retry as retry_module
 from procrastinate.contrib.django import app
 from procrastinate.jobs import Job
 
-from runs import executor, recovery
+from runs import executor, recovery, retention
+from runs.dbcall import db
 
 RUN_TASK_NAME = "uai.run_agent"
 TURN_QUEUE = "turns"  # interactive chat turns: never starved by long runs
@@ -52,6 +53,13 @@ async def run_ephemeral(**payload: Any) -> None:
 async def recover_stalled(context: JobContext, timestamp: int) -> None:
     """Every minute: retry or fail the runs of dead workers, and fail orphaned runs."""
     await recovery.recover_stalled_runs(context.app.job_manager)
+
+
+@app.periodic(cron="17 * * * *", periodic_id="uai-prune-events")
+@app.task(name="uai.prune_events", queue=MAINTENANCE_QUEUE)
+async def prune_events(timestamp: int) -> None:
+    """Hourly: drop events older than UAI_EVENT_RETENTION_DAYS."""
+    await db(retention.prune_events)
 
 
 def defer_run(

@@ -32,3 +32,15 @@ def sync_function(request: AgentRequest) -> str:
 
     time.sleep(0.05)
     return f"sync says {request.text}"
+
+
+async def chatty(request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+    """Streams its answer one character at a time, as fast as it can."""
+    for char in "x" * 2000:
+        yield events.TextDelta(char)
+
+
+async def recall(request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+    """Answers with what it was shown of the conversation: proves history reaches the agent."""
+    said = [h.content for h in request.history if h.role == "user"]
+    yield events.FinalAnswer(content=f"{len(said)} earlier: {' | '.join(said)}")

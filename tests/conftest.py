@@ -47,7 +47,8 @@ def process_env(**extra: str) -> dict[str, str]:
     env.update(TEST_ENV)
     env["UAI_DATABASE_NAME"] = settings.DATABASES["default"]["NAME"]
     env["UAI_CHANNEL_PREFIX"] = f"uai-test-{os.getpid()}"
-    env["UAI_CACHE_PREFIX"] = f"uai-test-{os.getpid()}"
+    # The same cache as the test process, so tests can look into it (and flush it).
+    env["UAI_CACHE_PREFIX"] = settings.CACHES["default"].get("KEY_PREFIX", "")
     env["UAI_MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
@@ -166,6 +167,25 @@ def alice(user_client: UserClient) -> httpx.Client:
 @pytest.fixture
 def bob(user_client: UserClient) -> httpx.Client:
     return user_client("bob")
+
+
+def set_password(user: Any, password: str) -> None:
+    """Give a user a password (from async tests too: the thread's connection goes back)."""
+    from django.db import connection
+
+    try:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    finally:
+        connection.close()
+
+
+def ws_url(live: str, path: str) -> str:
+    return "ws://" + live.removeprefix("http://") + path
+
+
+def token_of(client: httpx.Client) -> str:
+    return client.headers["Authorization"].split()[1]
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 15, interval: float = 0.05) -> Any:

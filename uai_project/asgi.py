@@ -12,11 +12,18 @@ from django.core.asgi import get_asgi_application
 # Django must be set up before anything imports models (consumers, routing).
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from runs import embedded  # noqa: E402
+from uai_project.auth import TokenAuthMiddleware, UAIOriginValidator  # noqa: E402
+from uai_project.routing import websocket_urlpatterns  # noqa: E402
 
-router = ProtocolTypeRouter({"http": django_asgi_app})
+router = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": UAIOriginValidator(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
+    }
+)
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -1,21 +1,127 @@
-"""Authentication: API tokens sent as ``Authorization: Bearer <token>``."""
+"""Authentication for every surface: API tokens and JWT access tokens, as ``Bearer`` credentials.
+
+``Authorization: Bearer <token>`` carries either a UAI API token (``manage.py create_token``) or a
+JWT access token (``POST /api/auth/token``); ``Token <token>`` (DRF's keyword) works too.
+WebSocket clients may also put the credential in the URL as ``?token=``.
+"""
 
 from __future__ import annotations
 
-from rest_framework.authentication import TokenAuthentication
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authtoken.models import Token
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+SCHEMES = (b"bearer", b"token")
 
 
-class BearerTokenAuthentication(TokenAuthentication):
-    """DRF token auth that reads the token from ``Authorization: Bearer <token>``.
+def user_for_credential(raw: str) -> tuple[Any, Any]:
+    """The (user, auth) a bearer credential stands for; AuthenticationFailed if it is no good."""
+    if raw.count(".") == 2:  # a JWT: header.payload.signature
+        jwt = JWTAuthentication()
+        try:
+            validated = jwt.get_validated_token(raw.encode())
+            user = jwt.get_user(validated)
+        except (InvalidToken, TokenError, exceptions.AuthenticationFailed) as exc:
+            raise exceptions.AuthenticationFailed("Invalid or expired token.") from exc
+        return user, validated
+    token = Token.objects.select_related("user").filter(key=raw).first()
+    if token is None or not token.user.is_active:
+        raise exceptions.AuthenticationFailed("Invalid token.")
+    return token.user, token
 
-    ``Token <token>`` (DRF's own keyword) is accepted as well.
+
+class BearerAuthentication(BaseAuthentication):
+    """DRF authentication of ``Authorization: Bearer <API token or JWT>``."""
+
+    def authenticate(self, request: Any) -> tuple[Any, Any] | None:
+        """The user of the request's bearer credential, None when it has none."""
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() not in SCHEMES:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Invalid Authorization header: use 'Bearer <token>'.")
+        try:
+            raw = parts[1].decode()
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("Invalid token.") from exc
+        return user_for_credential(raw)
+
+    def authenticate_header(self, request: Any) -> str:
+        """Makes DRF answer 401 (not 403) to unauthenticated requests."""
+        return 'Bearer realm="uai"'
+
+
+def authenticate_request(request: Any) -> Any | None:
+    """The user of a plain Django request (bearer credential, else session); None if anonymous.
+
+    Raises AuthenticationFailed for a credential that is present but wrong.
+    """
+    found = BearerAuthentication().authenticate(request)
+    if found is not None:
+        return found[0]
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return user
+    return None
+
+
+# --- WebSocket ------------------------------------------------------------------------------------
+
+
+@database_sync_to_async
+def _websocket_user(raw: str | None) -> Any:
+    if not raw:
+        return AnonymousUser()
+    try:
+        return user_for_credential(raw)[0]
+    except exceptions.AuthenticationFailed:
+        return AnonymousUser()
+
+
+def websocket_credential(scope: dict[str, Any]) -> str | None:
+    """The bearer credential of a WebSocket handshake: the Authorization header, else ``?token=``."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            parts = value.split()
+            if len(parts) == 2 and parts[0].lower() in SCHEMES:
+                return parts[1].decode("latin1")
+    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+    tokens = query.get("token")
+    return tokens[0] if tokens else None
+
+
+class TokenAuthMiddleware:
+    """Sets ``scope["user"]`` from the handshake's token (anonymous when missing or wrong)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if "user" not in scope or not scope["user"].is_authenticated:
+            scope = dict(scope, user=await _websocket_user(websocket_credential(scope)))
+        return await self.app(scope, receive, send)
+
+
+class UAIOriginValidator(OriginValidator):
+    """Browsers always send ``Origin``: it must be an allowed host (or a configured origin).
+
+    Clients that are not browsers send none and cannot be abused cross-site, so they pass.
     """
 
-    keyword = "Bearer"
+    def __init__(self, application: Any) -> None:
+        hosts = [h for h in settings.ALLOWED_HOSTS if h]
+        super().__init__(application, [*hosts, *settings.UAI_WS_ALLOWED_ORIGINS])
 
-    def authenticate(self, request):  # type: ignore[no-untyped-def]
-        """Accept both ``Bearer`` and ``Token`` as the scheme."""
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if header[:6].lower() == "token ":
-            request.META["HTTP_AUTHORIZATION"] = "Bearer " + header[6:]
-        return super().authenticate(request)
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        if parsed_origin is None:
+            return True
+        return self.validate_origin(parsed_origin)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import URLPattern, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from artifacts.api import ArtifactDetailView, ArtifactDownloadView, ArtifactListView, ScopeResolver
 from chats import api as chats_api
+from chats import conversation, history
 from runs import api as runs_api
+from runs import sse
 from uai_project.views import healthz
 
 handler400 = "uai_project.errors.handler400"
@@ -43,16 +46,26 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^api/auth/token/?$", TokenObtainPairView.as_view(), name="jwt-obtain"),
+    re_path(r"^api/auth/token/refresh/?$", TokenRefreshView.as_view(), name="jwt-refresh"),
     # seed 000 — chats (fixed routes before /chat/{session_id})
     re_path(r"^chat/?$", chats_api.ChatListCreateView.as_view(), name="chat-list"),
     re_path(r"^chat/next/?$", chats_api.ChatNextView.as_view(), name="chat-next"),
+    # seed 003 — also fixed routes beside /chat/{session_id}
+    re_path(r"^chat/run/?$", conversation.ChatRunView.as_view(), name="conversation-run"),
+    re_path(r"^chat/stream/?$", conversation.ChatStreamView.as_view(), name="conversation-stream"),
     re_path(CHAT + r"/?$", chats_api.ChatDetailView.as_view(), name="chat-detail"),
     re_path(CHAT + r"/messages/?$", chats_api.ChatMessagesView.as_view(), name="chat-messages"),
+    re_path(CHAT + r"/stream/?$", sse.chat_stream, name="chat-stream"),
     *artifact_routes(CHAT, chats_api.chat_scope, "chat"),
     # seed 000 — runs
     re_path(r"^run/?$", runs_api.RunListCreateView.as_view(), name="run-list"),
     re_path(RUN + r"/?$", runs_api.RunDetailView.as_view(), name="run-detail"),
     re_path(RUN + r"/input/?$", runs_api.RunInputView.as_view(), name="run-input"),
     re_path(RUN + r"/logs/?$", runs_api.RunLogsView.as_view(), name="run-logs"),
+    re_path(RUN + r"/stream/?$", sse.run_stream, name="run-stream"),
     *artifact_routes(RUN, runs_api.run_scope, "run"),
+    # seed 001 — REST beside the WebSocket
+    re_path(r"^history/(?P<chat_id>[^/]+)/?$", history.HistoryView.as_view(), name="history"),
+    re_path(r"^agent/run/?$", history.AgentRunView.as_view(), name="agent-run"),
 ]
