@@ -1,0 +1,145 @@
+"""Seed 003 (/chat/run, /chat/stream with JWT) and seed 001's REST routes (/history, /agent/run)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+from httpx_sse import connect_sse
+
+from tests.conftest import set_password
+
+
+@pytest.fixture
+def jwt_client(live: str, user_client) -> httpx.Client:  # type: ignore[no-untyped-def]
+    api = user_client("dora")
+    set_password(api.user, "dora-pass-1")
+    tokens = httpx.post(f"{live}/api/auth/token", json={"username": "dora", "password": "dora-pass-1"})
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    assert set(body) == {"access", "refresh"}
+    refreshed = httpx.post(f"{live}/api/auth/token/refresh", json={"refresh": body["refresh"]})
+    assert refreshed.status_code == 200
+    assert refreshed.json()["access"]
+    client = httpx.Client(base_url=live, headers={"Authorization": f"Bearer {body['access']}"}, timeout=30)
+    client.user = api.user  # type: ignore[attr-defined]
+    return client
+
+
+def test_jwt__login_refresh_and_refusals(live: str, jwt_client: httpx.Client) -> None:
+    bad_login = httpx.post(f"{live}/api/auth/token", json={"username": "dora", "password": "nope"})
+    assert bad_login.status_code == 401
+    assert bad_login.json()["detail"]
+    assert httpx.post(f"{live}/api/auth/token", json={}).status_code == 400
+    assert httpx.post(f"{live}/api/auth/token/refresh", json={"refresh": "x"}).status_code == 401
+    for headers in [{}, {"Authorization": "Bearer a.b.c"}, {"Authorization": "Bearer"}]:
+        response = httpx.post(f"{live}/chat/run", json={"message": "x"}, headers=headers)
+        assert response.status_code == 401, headers
+    jwt_client.close()
+
+
+def test_chat_run__conversation_by_id(jwt_client: httpx.Client, alice: httpx.Client) -> None:
+    first = jwt_client.post("/chat/run", json={"message": "hello", "conversation_id": "conv-42"})
+    assert first.status_code == 200, first.text
+    assert first.json() == {"response": "hello", "conversation_id": "conv-42"}
+    jwt_client.post("/chat/run", json={"message": "again", "conversation_id": "conv-42"})
+    messages = jwt_client.get("/chat/conv-42/messages").json()
+    assert [m["content"] for m in messages] == ["hello", "hello", "again", "again"]
+    new = jwt_client.post("/chat/run", json={"message": "no id"}).json()
+    assert new["conversation_id"] and new["response"] == "no id"
+    # Another user's conversation is not theirs to continue; API tokens work here too.
+    assert alice.post("/chat/run", json={"message": "x", "conversation_id": "conv-42"}).status_code == 404
+    assert alice.post("/chat/run", json={"message": 3}).status_code == 400
+    assert alice.post("/chat/run", json={"message": "x", "conversation_id": "bad id!"}).status_code == 400
+    failed = alice.post("/chat/run", json={"message": "x", "agent": "fail"})
+    assert failed.status_code == 502
+    jwt_client.close()
+
+
+def test_chat_stream__chunks_and_metrics(jwt_client: httpx.Client) -> None:
+    with connect_sse(
+        jwt_client, "POST", "/chat/stream", json={"message": "stream me", "conversation_id": "s-1"}
+    ) as source:
+        assert source.response.headers["content-type"].startswith("text/event-stream")
+        assert source.response.headers["cache-control"] == "no-cache"
+        chunks = [json.loads(e.data) for e in source.iter_sse()]  # ends after the final chunk
+    assert chunks[-1]["is_final"] is True
+    assert "".join(c["content"] for c in chunks) == "stream me"
+    assert {"tokens", "time_to_first_chunk_ms", "total_ms"} <= set(chunks[-1]["metrics"])
+    assert all(c["is_final"] is False and c["metrics"] is None for c in chunks[:-1])
+    assert [m["content"] for m in jwt_client.get("/chat/s-1/messages").json()] == ["stream me", "stream me"]
+    jwt_client.close()
+
+
+def test_conversation_cache__flushing_loses_nothing(alice: httpx.Client) -> None:
+    from django.core.cache import cache
+
+    from agents.models import Agent
+    from chats import cache as conversation_cache
+
+    Agent.objects.create(name="recall", target="tests.agents:recall")
+
+    def ask(text: str) -> httpx.Response:
+        return alice.post("/chat/run", json={"message": text, "conversation_id": "mem", "agent": "recall"})
+
+    assert ask("one").json()["response"] == "0 earlier: "
+    assert ask("two").json()["response"] == "1 earlier: one"
+    cache.delete(conversation_cache._key("mem"))  # as a flush would (same cache when REDIS_URL is set)
+    assert ask("three").json()["response"] == "2 earlier: one | two"
+    # Written behind the cache's back (another surface): still seen.
+    from chats.models import Message
+    from runs.sink import EventSink
+
+    Message.objects.create(
+        chat_id="mem", seq=EventSink(chat_id="mem").next_seq(), role="user", content="aside"
+    )
+    assert ask("four").json()["response"] == "4 earlier: one | two | three | aside"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_conversation_cache__unit() -> None:
+    from django.contrib.auth import get_user_model
+    from django.core.cache import cache
+
+    from chats import cache as conversation_cache
+    from chats.models import Message
+    from chats.services import chat_create
+
+    user = get_user_model().objects.create(username="cachey")
+    chat = chat_create(owner_id=user.pk)
+    for seq, text in enumerate(["a", "b", "c"], start=1):
+        Message.objects.create(chat=chat, seq=seq, role="user", content=text)
+    assert [r[2] for r in conversation_cache.history(chat.id, before_seq=3)] == ["a", "b"]
+    assert cache.get(conversation_cache._key(chat.id)) is not None
+    cache.clear()
+    assert [r[2] for r in conversation_cache.history(chat.id, before_seq=4)] == ["a", "b", "c"]
+
+
+def test_history__seed_shape(alice: httpx.Client, bob: httpx.Client) -> None:
+    session = alice.post("/chat/", json={"agent": "steps"}).json()["session_id"]
+    alice.post(f"/chat/{session}", json={"text": "2*8"})
+    history = alice.get(f"/history/{session}").json()
+    assert [set(h) for h in history] == [{"role", "content", "step_type", "timestamp"}] * 4
+    assert history[0] == {**history[0], "role": "user", "content": "2*8", "step_type": None}
+    assert history[-1]["content"] == "16"
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", h["timestamp"]) for h in history)
+    assert bob.get(f"/history/{session}").status_code == 404
+    assert alice.get("/history/nope").status_code == 404
+
+
+def test_agent_run__stateless_steps(alice: httpx.Client) -> None:
+    from chats.models import Chat
+
+    chats = Chat.objects.count()
+    steps = alice.post("/agent/run", json={"chat_id": "chat_id47", "task": "2+3*4", "agent": "steps"})
+    assert steps.status_code == 200, steps.text
+    assert [s["step_type"] for s in steps.json()] == ["PlanningStep", "ActionStep", "FinalAnswerStep"]
+    assert steps.json()[-1] == {"step_type": "FinalAnswerStep", "content": "14"}
+    assert alice.post("/agent/run", json={"task": "hi"}).json() == [
+        {"step_type": "FinalAnswerStep", "content": "hi"}
+    ]
+    assert alice.post("/agent/run", json={}).status_code == 400
+    assert alice.post("/agent/run", json={"task": "x", "agent": "fail"}).status_code == 502
+    assert Chat.objects.count() == chats

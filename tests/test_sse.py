@@ -1,0 +1,188 @@
+"""SSE streams: /chat/{id}/stream, /run/{id}/stream and the SSE turn, with resume, via httpx-sse."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import connect_sse
+
+from tests.conftest import wait_for
+
+
+def collect(client: httpx.Client, method: str, path: str, *, until: Any, **kwargs: Any) -> list[Any]:
+    """Read SSE events until ``until(event)`` is true (or the stream ends)."""
+    events = []
+    with connect_sse(client, method, path, timeout=httpx.Timeout(30), **kwargs) as source:
+        assert source.response.headers["content-type"].startswith("text/event-stream")
+        assert source.response.headers["cache-control"] == "no-cache"
+        for sse in source.iter_sse():
+            events.append(sse)
+            if until(sse):
+                break
+    return events
+
+
+def is_status(*statuses: str) -> Any:
+    def check(sse: Any) -> bool:
+        return sse.event == "status" and json.loads(sse.data)["data"]["status"] in statuses
+
+    return check
+
+
+def test_sse__chat_stream_follows_live_then_resumes_exactly(alice: httpx.Client) -> None:
+    session = alice.post("/chat/", json={"agent": "steps"}).json()["session_id"]
+    received: list[Any] = []
+
+    def listen() -> None:
+        received.extend(collect(alice, "GET", f"/chat/{session}/stream", until=is_status("succeeded")))
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    wait_for(lambda: True, timeout=1) and threading.Event().wait(0.5)
+    assert alice.post(f"/chat/{session}", json={"text": "5*5"}).status_code == 200
+    listener.join(20)
+    kinds = [e.event for e in received]
+    assert "message" in kinds and kinds.count("step") == 3 and kinds[-1] == "status"
+    ids = [int(e.id) for e in received]
+    assert ids == sorted(ids)
+    finals = [json.loads(e.data)["data"] for e in received if e.event == "step"]
+    assert finals[-1]["content"] == "25"
+
+    # A second turn, then a client resuming from the middle of the first one.
+    alice.post(f"/chat/{session}", json={"text": "1+2"})
+    middle = ids[len(ids) // 2]
+    resumed = collect(
+        alice,
+        "GET",
+        f"/chat/{session}/stream",
+        headers={"Last-Event-ID": str(middle)},
+        until=lambda e: (
+            e.event == "status"
+            and json.loads(e.data)["data"]["status"] == "succeeded"
+            and int(e.id) > ids[-1]
+        ),
+    )
+    resumed_ids = [int(e.id) for e in resumed]
+    assert resumed_ids == list(range(middle + 1, resumed_ids[-1] + 1))  # no gap, no duplicate
+    same = collect(
+        alice,
+        "GET",
+        f"/chat/{session}/stream?last_event_id={middle}",
+        until=lambda e: int(e.id) == resumed_ids[-1],
+    )
+    assert [e.data for e in same] == [e.data for e in resumed]
+
+
+def test_sse__run_stream_from_start_to_end(alice: httpx.Client) -> None:
+    task = alice.post("/run/", json={"agent": "slow", "input": {"steps": 3, "delay": 0.1}}).json()["task_id"]
+    events = collect(alice, "GET", f"/run/{task}/stream", until=lambda e: False)  # ends by itself
+    kinds = [e.event for e in events]
+    assert kinds.count("log") == 3 and kinds.count("progress") == 3
+    assert json.loads(events[-1].data)["data"]["status"] == "succeeded"
+    assert json.loads(events[-1].data)["data"]["output"]["steps"] == 3
+    # After the fact, from a number: the rest, then the end.
+    later = collect(
+        alice, "GET", f"/run/{task}/stream", headers={"Last-Event-ID": events[2].id}, until=lambda e: False
+    )
+    assert [e.id for e in later] == [e.id for e in events[3:]]
+
+
+def test_sse__turn_streams_when_asked(alice: httpx.Client) -> None:
+    session = alice.post("/chat/", json={"agent": "steps"}).json()["session_id"]
+    events = collect(
+        alice,
+        "POST",
+        f"/chat/{session}",
+        json={"text": "3*3"},
+        headers={"Accept": "text/event-stream"},
+        until=lambda e: False,
+    )
+    assert events[0].event == "message"
+    assert json.loads(events[0].data)["data"]["message"]["content"] == "3*3"
+    steps = [json.loads(e.data)["data"]["step_type"] for e in events if e.event == "step"]
+    assert steps == ["PlanningStep", "ActionStep", "FinalAnswerStep"]
+    assert json.loads(events[-1].data)["data"]["status"] == "succeeded"
+
+
+def test_sse__gap_after_retention_is_reported(alice: httpx.Client) -> None:
+    from runs.models import Event
+
+    session = alice.post("/chat/", json={}).json()["session_id"]
+    for text in ["a", "b"]:
+        alice.post(f"/chat/{session}", json={"text": text})
+    Event.objects.filter(chat_id=session, seq__lte=4).delete()  # as retention would
+    events = collect(
+        alice,
+        "GET",
+        f"/chat/{session}/stream",
+        headers={"Last-Event-ID": "1"},
+        until=lambda e: e.event != "gap",
+    )
+    gap = json.loads(events[0].data)
+    assert events[0].event == "gap"
+    assert gap["data"]["first_seq"] == 5
+    assert int(events[1].id) == 5
+
+
+def test_sse__refused_before_the_first_byte(live: str, alice: httpx.Client, bob: httpx.Client) -> None:
+    session = alice.post("/chat/", json={}).json()["session_id"]
+    with httpx.Client(base_url=live) as anonymous:
+        response = anonymous.get(f"/chat/{session}/stream")
+        assert response.status_code == 401
+        assert response.json()["detail"]
+    assert bob.get(f"/chat/{session}/stream").status_code == 404
+    assert bob.get("/run/00000000-0000-0000-0000-000000000000/stream").status_code == 404
+    bad = alice.get(f"/chat/{session}/stream", headers={"Last-Event-ID": "yesterday"})
+    assert bad.status_code == 400
+    assert "Last-Event-ID" in bad.json()["detail"]
+
+
+def test_sse__deltas_are_coalesced(alice: httpx.Client) -> None:
+    from agents.models import Agent
+
+    Agent.objects.create(name="chatty", target="tests.agents:chatty", streams=True)
+    chunks = collect(
+        alice,
+        "POST",
+        "/chat/stream",
+        json={"message": "talk", "agent": "chatty"},
+        until=lambda e: json.loads(e.data)["is_final"],
+    )
+    text = "".join(json.loads(c.data)["content"] for c in chunks)
+    assert text == "x" * 2000
+    assert len(chunks) < 200  # 2000 deltas crossed the channel layer in far fewer messages
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_follow__a_slow_reader_overflows_cleanly(settings) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from django.contrib.auth import get_user_model
+
+    from chats.services import chat_create
+    from runs import sink, streams
+    from runs.dbcall import db
+
+    settings.UAI_STREAM_BUFFER = 5
+    user = await db(get_user_model().objects.create, username="slowpoke")
+    chat = await db(chat_create, owner_id=user.pk)
+
+    def emit(n: int) -> None:
+        for i in range(n):
+            sink.EventSink(chat_id=chat.id).emit("log", {"message": str(i)})
+
+    reader = streams.follow(chat_id=chat.id)
+    first = asyncio.ensure_future(reader.__anext__())
+    await asyncio.sleep(0.3)  # subscribed
+    await db(emit, n=1)
+    assert (await asyncio.wait_for(first, 5))["seq"] == 1
+    await db(emit, n=20)  # nobody reads meanwhile
+    await asyncio.sleep(0.3)
+    with pytest.raises(streams.StreamOverflow):
+        for _ in range(30):
+            await asyncio.wait_for(reader.__anext__(), 5)
+    await reader.aclose()
