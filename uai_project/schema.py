@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
 # Collection routes the seeds write with a trailing slash; every other path is written without.
 KEEP_TRAILING_SLASH = {"/chat/", "/run/"}
 
@@ -17,3 +19,18 @@ def seed_paths(result: dict[str, Any], generator: Any, request: Any, public: boo
         paths[path] = item
     result["paths"] = paths
     return result
+
+
+class BearerScheme(OpenApiAuthenticationExtension):
+    """Documents ``Authorization: Bearer <API token or JWT>``."""
+
+    target_class = "uai_project.auth.BearerAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token (manage.py create_token) or a JWT access token "
+            "(POST /api/auth/token).",
+        }
