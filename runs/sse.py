@@ -39,6 +39,7 @@ def response(stream: AsyncIterator[bytes]) -> StreamingHttpResponse:
     resp = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
     resp["Cache-Control"] = "no-cache"
     resp["X-Accel-Buffering"] = "no"
+    resp["Connection"] = "keep-alive"  # as seed 003 lists it (HTTP/1.1's default anyway)
     return resp
 
 

@@ -64,6 +64,7 @@ def test_chat_stream__chunks_and_metrics(jwt_client: httpx.Client) -> None:
     ) as source:
         assert source.response.headers["content-type"].startswith("text/event-stream")
         assert source.response.headers["cache-control"] == "no-cache"
+        assert source.response.headers["connection"] == "keep-alive"
         chunks = [json.loads(e.data) for e in source.iter_sse()]  # ends after the final chunk
     assert chunks[-1]["is_final"] is True
     assert "".join(c["content"] for c in chunks) == "stream me"
