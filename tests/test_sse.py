@@ -10,8 +10,6 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.conftest import wait_for
-
 
 def collect(client: httpx.Client, method: str, path: str, *, until: Any, **kwargs: Any) -> list[Any]:
     """Read SSE events until ``until(event)`` is true (or the stream ends)."""
@@ -38,11 +36,20 @@ def test_sse__chat_stream_follows_live_then_resumes_exactly(alice: httpx.Client)
     received: list[Any] = []
 
     def listen() -> None:
-        received.extend(collect(alice, "GET", f"/chat/{session}/stream", until=is_status("succeeded")))
+        # Last-Event-ID 0: whatever happens before this listener is subscribed is replayed.
+        received.extend(
+            collect(
+                alice,
+                "GET",
+                f"/chat/{session}/stream",
+                headers={"Last-Event-ID": "0"},
+                until=is_status("succeeded"),
+            )
+        )
 
     listener = threading.Thread(target=listen)
     listener.start()
-    wait_for(lambda: True, timeout=1) and threading.Event().wait(0.5)
+    threading.Event().wait(0.3)
     assert alice.post(f"/chat/{session}", json={"text": "5*5"}).status_code == 200
     listener.join(20)
     kinds = [e.event for e in received]
