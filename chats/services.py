@@ -206,3 +206,99 @@ def _default_state(state: dict[str, Any], text: str, result: dict[str, Any]) -> 
         **state,
         "messages": [*messages, {"role": "user", "content": text}, {"role": "assistant", "content": answer}],
     }
+
+
+def chat_update(*, chat: Chat, fields: dict[str, Any]) -> Chat:
+    """Change a chat's descriptive fields (name, description, tags, metadata, mode)."""
+    for name, value in fields.items():
+        setattr(chat, name, value)
+    chat.save(update_fields=[*fields, "updated_at"])
+    return chat
+
+
+def chat_stop(*, chat: Chat) -> Chat:
+    """Stop a chat's work: cancel its active runs; the chat is ``stopped`` (a new turn resumes it)."""
+    from django.utils import timezone
+
+    with transaction.atomic():
+        for run in Run.objects.filter(chat_id=chat.id, status__in=Run.ACTIVE):
+            try:
+                run_services.run_cancel(run=run)
+            except Conflict:
+                pass  # it ended meanwhile
+        chat.status = Chat.Status.STOPPED
+        chat.stopped_at = timezone.now()
+        chat.save(update_fields=["status", "stopped_at", "updated_at"])
+    return chat
+
+
+def message_delete(*, chat: Chat, message: Message) -> None:
+    """Remove one message of a chat, with its files."""
+    with transaction.atomic():
+        names = [a.file.name for a in message.files.all() if a.file]
+        message.files.all().delete()
+        message.delete()
+        sink_module.EventSink(chat_id=chat.id).emit("message_deleted", {"message_id": str(message.id)})
+        transaction.on_commit(lambda: artifact_services.delete_files(names))
+        transaction.on_commit(lambda: conversation_cache.forget(chat.id))
+
+
+def message_file_delete(*, chat: Chat, message: Message, artifact: Artifact) -> None:
+    """Remove one file from a message (the stored bytes go too)."""
+    with transaction.atomic():
+        name = artifact.file.name if artifact.file else ""
+        artifact.delete()
+        sink_module.EventSink(chat_id=chat.id).emit(
+            "file_deleted", {"message_id": str(message.id), "artifact_id": str(artifact.id)}
+        )
+        transaction.on_commit(lambda: artifact_services.delete_files([name]))
+
+
+def copy_artifacts(*, owner_id: int, artifact_ids: list[str]) -> list[Any]:
+    """The user's existing artifacts of those ids, as uploads to attach to a new message."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from uai_project.api import parse_uuid
+
+    uploads = []
+    for artifact_id in artifact_ids:
+        artifact = Artifact.objects.filter(pk=parse_uuid(artifact_id, "File"), owner_id=owner_id).first()
+        if artifact is None:
+            raise InvalidInput(f"Unknown file {artifact_id!r}.")
+        uploads.append(
+            SimpleUploadedFile(
+                artifact.name, artifact_services.read_bytes(artifact), content_type=artifact.media_type
+            )
+        )
+    return uploads
+
+
+def message_add(*, chat: Chat, role: str, content: str, step_type: str | None = None) -> Message:
+    """Add a message to a chat without running its agent (seed 004's conversations/create)."""
+    validate_text(content)
+    with transaction.atomic():
+        sink = sink_module.EventSink(chat_id=chat.id)
+        seq = sink.next_seq()
+        message = Message.objects.create(
+            chat_id=chat.id, seq=seq, role=role, content=content, step_type=step_type
+        )
+        sink.emit("message", {"message": message_data(message, files=[])}, seq=seq)
+    return message
+
+
+def chat_answer(*, chat: Chat, agent: Any = None) -> tuple[Run, int]:
+    """Run the agent (the chat's, or ``agent``) on the chat's latest user message.
+
+    Returns the run and the chat's event number before it, to stream from.
+    """
+    with transaction.atomic():
+        latest = chat.messages.filter(role=Message.Role.USER).order_by("-seq").first()
+        if latest is None:
+            raise InvalidInput("The chat has no Human message to answer.")
+        after = Chat.objects.filter(pk=chat.id).values_list("last_seq", flat=True).get()
+        run = run_services.run_create(
+            owner_id=chat.owner_id, agent=agent or chat.agent, input=latest.content, chat=chat
+        )
+        # The message is this run's question (unless an earlier run already answered it).
+        Message.objects.filter(pk=latest.pk, run__isnull=True).update(run=run)
+    return run, after

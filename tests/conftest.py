@@ -94,19 +94,57 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def live_server_url(django_db_setup: Any, django_db_blocker: Any, log_dir: Path) -> Iterator[str]:
+def search_service() -> Iterator[str]:
+    """A web-search API on loopback: ``GET /search?q=…`` → ``{"results": [...]}``."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    class Search(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            query = parse_qs(urlparse(self.path).query).get("q", [""])[0]
+            body = json.dumps(
+                {
+                    "results": [
+                        {
+                            "title": f"About {query}",
+                            "url": "http://example.test/1",
+                            "snippet": f"{query} explained",
+                        },
+                        {"title": "Second hit", "link": "http://example.test/2", "content": "more"},
+                    ]
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Search)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/search?q={{query}}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(
+    django_db_setup: Any, django_db_blocker: Any, log_dir: Path, search_service: str
+) -> Iterator[str]:
     """Start `manage.py serve` (and a worker in distributed mode); yield its base URL."""
     port = free_port()
-    processes = [
-        Process(
-            "server",
-            [sys.executable, "manage.py", "serve", "--port", str(port)],
-            process_env(),
-            log_dir,
-        )
-    ]
+    env = process_env(UAI_SEARCH_URL=search_service)
+    processes = [Process("server", [sys.executable, "manage.py", "serve", "--port", str(port)], env, log_dir)]
     if not settings.UAI_EMBEDDED_WORKER:
-        processes.append(start_worker(log_dir, *settings.UAI_WORKER_QUEUES))
+        worker_args = [sys.executable, "manage.py", "procrastinate", "worker", "--name", "worker"]
+        worker_args += ["--queues", ",".join(settings.UAI_WORKER_QUEUES)]
+        processes.append(Process("worker", worker_args, env, log_dir))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_SECONDS
     try:

@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 # Collection routes the seeds write with a trailing slash; every other path is written without.
-KEEP_TRAILING_SLASH = {"/chat/", "/run/"}
+KEEP_TRAILING_SLASH = {"/chat/", "/run/", "/api/workflows/", "/chats/"}
 
 
 def seed_paths(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:

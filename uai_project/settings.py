@@ -207,6 +207,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "uai_project.errors.exception_handler",
+    # Seed 002: 120 requests a minute per user across its routes, counted in the cache.
+    "DEFAULT_THROTTLE_RATES": {"workflows": env.get("UAI_WORKFLOW_RATE", "120/min")},
     "UNAUTHENTICATED_USER": None,
 }
 SIMPLE_JWT = {
@@ -242,6 +244,7 @@ UAI_MAX_JSON_BYTES = _int("UAI_MAX_JSON_BYTES", 2 * 1024 * 1024)
 UAI_MAX_LOGS_PER_REQUEST = _int("UAI_MAX_LOGS_PER_REQUEST", 1000)
 UAI_TURN_WAIT_SECONDS = _float("UAI_TURN_WAIT_SECONDS", 300.0)  # a waiting REST turn gives up after
 UAI_DEFAULT_AGENT = env.get("UAI_DEFAULT_AGENT", "echo")
+UAI_SEARCH_AGENT = env.get("UAI_SEARCH_AGENT", "web")  # the agent of /conversations/inference_internet
 UAI_HISTORY_MESSAGES = _int("UAI_HISTORY_MESSAGES", 200)  # earlier messages an agent is shown
 UAI_INPUT_TIMEOUT_SECONDS = _float("UAI_INPUT_TIMEOUT_SECONDS", 24 * 3600.0)  # then the run fails
 UAI_CONVERSATION_CACHE_SECONDS = _int("UAI_CONVERSATION_CACHE_SECONDS", 3600)
@@ -272,6 +275,12 @@ UAI_AGENTS: dict[str, dict] = {
         "description": 'Works in steps with progress; input {"steps", "delay", "ask"}.',
         "asks_input": True,
         "options": {"estimate": "agents.builtin.slow:estimate_seconds"},
+    },
+    "web": {
+        "adapter": "python",
+        "target": "agents.builtin.web:web",
+        "description": "Answers from a web search (the backend is UAI_SEARCH_URL).",
+        "options": {"search_url": env.get("UAI_SEARCH_URL", "")},
     },
     "fail": {
         "adapter": "python",

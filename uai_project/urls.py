@@ -9,7 +9,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from artifacts.api import ArtifactDetailView, ArtifactDownloadView, ArtifactListView, ScopeResolver
 from chats import api as chats_api
-from chats import conversation, history
+from chats import conversations, history, run_stream, workflows
 from runs import api as runs_api
 from runs import sse
 from uai_project.views import healthz
@@ -22,6 +22,8 @@ handler500 = "uai_project.errors.handler500"
 CHAT = r"^chat/(?P<session_id>[^/]+)"
 RUN = r"^run/(?P<task_id>[^/]+)"
 ARTIFACT = r"/artifacts/(?P<artifact_id>[^/]+)"
+WORKFLOW = r"^api/workflows/(?P<workflow_id>[^/]+)"
+WORKFLOW_PLAYGROUND = r"^api/chat/playground/(?P<workflow_id>[^/]+)"
 
 
 def artifact_routes(owner: str, resolve: ScopeResolver, name: str) -> list[URLPattern]:
@@ -52,8 +54,8 @@ urlpatterns = [
     re_path(r"^chat/?$", chats_api.ChatListCreateView.as_view(), name="chat-list"),
     re_path(r"^chat/next/?$", chats_api.ChatNextView.as_view(), name="chat-next"),
     # seed 003 — also fixed routes beside /chat/{session_id}
-    re_path(r"^chat/run/?$", conversation.ChatRunView.as_view(), name="conversation-run"),
-    re_path(r"^chat/stream/?$", conversation.ChatStreamView.as_view(), name="conversation-stream"),
+    re_path(r"^chat/run/?$", run_stream.ChatRunView.as_view(), name="conversation-run"),
+    re_path(r"^chat/stream/?$", run_stream.ChatStreamView.as_view(), name="conversation-stream"),
     re_path(CHAT + r"/?$", chats_api.ChatDetailView.as_view(), name="chat-detail"),
     re_path(CHAT + r"/messages/?$", chats_api.ChatMessagesView.as_view(), name="chat-messages"),
     re_path(CHAT + r"/stream/?$", sse.chat_stream, name="chat-stream"),
@@ -68,4 +70,48 @@ urlpatterns = [
     # seed 001 — REST beside the WebSocket
     re_path(r"^history/(?P<chat_id>[^/]+)/?$", history.HistoryView.as_view(), name="history"),
     re_path(r"^agent/run/?$", history.AgentRunView.as_view(), name="agent-run"),
+    # seed 002 — playground and workflows
+    re_path(r"^api/chat/playground/start/?$", workflows.StartView.as_view(), name="playground-start"),
+    re_path(WORKFLOW_PLAYGROUND + r"/stop/?$", workflows.StopView.as_view(), name="playground-stop"),
+    re_path(WORKFLOW_PLAYGROUND + r"/chatData/?$", workflows.ChatDataView.as_view(), name="playground-data"),
+    re_path(r"^api/workflows/?$", workflows.WorkflowListView.as_view(), name="workflow-list"),
+    re_path(WORKFLOW + r"/?$", workflows.WorkflowDetailView.as_view(), name="workflow-detail"),
+    re_path(WORKFLOW + r"/status/?$", workflows.StatusView.as_view(), name="workflow-status"),
+    re_path(WORKFLOW + r"/logs/?$", workflows.LogsView.as_view(), name="workflow-logs"),
+    re_path(WORKFLOW + r"/messages/?$", workflows.MessagesView.as_view(), name="workflow-messages"),
+    re_path(
+        WORKFLOW + r"/messages/(?P<message_id>[^/]+)/?$",
+        workflows.MessageDeleteView.as_view(),
+        name="workflow-message",
+    ),
+    re_path(
+        WORKFLOW + r"/messages/(?P<message_id>[^/]+)/files/(?P<file_id>[^/]+)/?$",
+        workflows.MessageFileDeleteView.as_view(),
+        name="workflow-message-file",
+    ),
+    # seed 004 — chats and conversations
+    re_path(r"^chats/?$", conversations.ChatsView.as_view(), name="chats-list"),
+    re_path(r"^chats/create/?$", conversations.ChatCreateView.as_view(), name="chats-create"),
+    re_path(
+        r"^chats/update/(?P<chat_id>[^/]+)/?$", conversations.ChatUpdateView.as_view(), name="chats-update"
+    ),
+    re_path(
+        r"^chats/delete/(?P<chat_id>[^/]+)/?$", conversations.ChatDeleteView.as_view(), name="chats-delete"
+    ),
+    re_path(r"^chats/(?P<chat_id>[^/]+)/?$", conversations.ChatView.as_view(), name="chats-detail"),
+    re_path(
+        r"^conversations/create/?$",
+        conversations.ConversationCreateView.as_view(),
+        name="conversations-create",
+    ),
+    re_path(
+        r"^conversations/inference/(?P<chat_id>[^/]+)/?$",
+        conversations.InferenceView.as_view(),
+        name="conversations-inference",
+    ),
+    re_path(
+        r"^conversations/inference_internet/(?P<chat_id>[^/]+)/?$",
+        conversations.InferenceView.as_view(internet=True),
+        name="conversations-inference-internet",
+    ),
 ]

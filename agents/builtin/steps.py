@@ -1,4 +1,9 @@
-"""``steps``: plans, evaluates the user's arithmetic with a calculator tool, then answers."""
+"""``steps``: evaluates the user's arithmetic with a calculator tool, in one of two modes.
+
+- ``Actionplan`` (the default): a PlanningStep with the plan, an ActionStep per planned step,
+  then the FinalAnswerStep.
+- ``React``: reason–act–observe: ActionSteps "Thought / Action" and "Observation", then the answer.
+"""
 
 from __future__ import annotations
 
@@ -8,29 +13,38 @@ from agents import events
 from agents.builtin import calculator
 from agents.protocol import AgentContext, AgentRequest
 
+REACT = "react"
+
 
 async def steps(request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
-    """PlanningStep → ActionStep (calculator) → FinalAnswerStep."""
+    """Compute the arithmetic in the user's text, showing the work as steps."""
     try:
         expression = calculator.find_expression(request.text)
     except calculator.CalculatorError:
         yield events.Step(events.PLANNING_STEP, "There is no arithmetic to compute; I will say so.")
         yield events.FinalAnswer(content="I can only compute arithmetic, such as 2+3*4.")
         return
-    yield events.Step(
-        events.PLANNING_STEP,
-        f"I will evaluate {expression} with the calculator tool, then report the result.",
-    )
     try:
-        result = calculator.format_number(calculator.evaluate(expression))
+        result: str | None = calculator.format_number(calculator.evaluate(expression))
         observation = f"calculator({expression!r}) → {result}"
     except calculator.CalculatorError as exc:
         result, observation = None, f"calculator({expression!r}) failed: {exc}"
-    yield events.Step(
-        events.ACTION_STEP,
-        f"Execution logs:\n{observation}\nLast output: {result}",
-        data={"tool": "calculator", "arguments": {"expression": expression}, "result": result},
-    )
+    tool = {"tool": "calculator", "arguments": {"expression": expression}, "result": result}
+    if request.mode.lower() == REACT:
+        yield events.Step(
+            events.ACTION_STEP,
+            f"Thought: the question needs {expression} computed.\nAction: calculator({expression!r})",
+            data=tool,
+        )
+        yield events.Step(events.ACTION_STEP, f"Observation: {observation}", data=tool)
+    else:
+        yield events.Step(
+            events.PLANNING_STEP,
+            f"I will evaluate {expression} with the calculator tool, then report the result.",
+        )
+        yield events.Step(
+            events.ACTION_STEP, f"Execution logs:\n{observation}\nLast output: {result}", data=tool
+        )
     if result is None:
         yield events.FinalAnswer(content=f"I could not compute {expression}: {observation}")
     else:
