@@ -65,7 +65,7 @@ class ChatUpdateIn(serializers.Serializer):
     updated_at = serializers.DateTimeField(required=False, help_text="Accepted; the server's clock wins.")
 
 
-class ConversationIn(serializers.Serializer):
+class ConversationCreateIn(serializers.Serializer):
     chat_id = StrictCharField(max_length=64)
     role = serializers.ChoiceField(choices=list(ROLE_IN))
     message = StrictCharField(trim_whitespace=False)
@@ -114,10 +114,10 @@ class ChatDeleteView(APIView):
 
 
 class ConversationCreateView(APIView):
-    @extend_schema(request=ConversationIn, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=ConversationCreateIn, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
         """Add a Human or Assistant message to a chat (the agent does not run)."""
-        data = validated(ConversationIn, request.data)
+        data = validated(ConversationCreateIn, request.data)
         chat = selectors.chat_get(user=request.user, chat_id=data["chat_id"])
         role = ROLE_IN[data["role"]]
         message = services.message_add(

@@ -269,7 +269,7 @@ class ChatDataView(Throttled):
 
 
 class WorkflowListView(Throttled):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="workflows_list")
     def get(self, request: Request) -> Response:
         """All of the user's workflows, newest first."""
         chats = Chat.objects.filter(owner=request.user).select_related("agent").order_by("-created_at")
