@@ -139,14 +139,18 @@ def chat_send(
     return run, message
 
 
+def _cancel_active_runs(chat: Chat) -> None:
+    for run in Run.objects.filter(chat_id=chat.id, status__in=Run.ACTIVE):
+        try:
+            run_services.run_cancel(run=run)
+        except Conflict:
+            pass  # it ended meanwhile
+
+
 def chat_delete(*, chat: Chat) -> None:
     """Delete a chat: cancel its work in flight, remove its records and stored files."""
     with transaction.atomic():
-        for run in Run.objects.filter(chat_id=chat.id, status__in=Run.ACTIVE):
-            try:
-                run_services.run_cancel(run=run)
-            except Conflict:
-                pass  # it ended meanwhile
+        _cancel_active_runs(chat)
         names = [
             name for name in Artifact.objects.filter(chat_id=chat.id).values_list("file", flat=True) if name
         ]
@@ -221,11 +225,7 @@ def chat_stop(*, chat: Chat) -> Chat:
     from django.utils import timezone
 
     with transaction.atomic():
-        for run in Run.objects.filter(chat_id=chat.id, status__in=Run.ACTIVE):
-            try:
-                run_services.run_cancel(run=run)
-            except Conflict:
-                pass  # it ended meanwhile
+        _cancel_active_runs(chat)
         chat.status = Chat.Status.STOPPED
         chat.stopped_at = timezone.now()
         chat.save(update_fields=["status", "stopped_at", "updated_at"])

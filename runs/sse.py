@@ -124,18 +124,26 @@ def _unauthorized(response: HttpResponse) -> HttpResponse:
     return response
 
 
-async def chat_stream(request: HttpRequest, session_id: str) -> HttpResponse:
-    """``GET /chat/{session_id}/stream``: the chat's events, live (after ``Last-Event-ID`` if given)."""
-    from chats import selectors
-
+async def _open(request: HttpRequest, find: Callable[[Any], Any]) -> tuple[Any, int | None] | HttpResponse:
+    """Authenticate, find the stream's owner record, read Last-Event-ID — or the JSON refusal."""
     try:
         user = await _authenticated(request)
-        chat = await sync_to_async(selectors.chat_get)(user=user, chat_id=session_id)
-        after = last_event_id(request)
+        found = await sync_to_async(find)(user)
+        return found, last_event_id(request)
     except _Refused as refused:
         return _unauthorized(refused.response)
     except UAIError as exc:
         return json_error(exc.detail, _status(exc))
+
+
+async def chat_stream(request: HttpRequest, session_id: str) -> HttpResponse:
+    """``GET /chat/{session_id}/stream``: the chat's events, live (after ``Last-Event-ID`` if given)."""
+    from chats import selectors
+
+    opened = await _open(request, lambda user: selectors.chat_get(user=user, chat_id=session_id))
+    if isinstance(opened, HttpResponse):
+        return opened
+    chat, after = opened
     return response(native_events(chat_id=chat.id, after_seq=after))
 
 
@@ -143,14 +151,10 @@ async def run_stream(request: HttpRequest, task_id: str) -> HttpResponse:
     """``GET /run/{task_id}/stream``: the run's events from its start (or ``Last-Event-ID``), to its end."""
     from runs import selectors
 
-    try:
-        user = await _authenticated(request)
-        run = await sync_to_async(selectors.run_get)(user=user, run_id=task_id)
-        after = last_event_id(request)
-    except _Refused as refused:
-        return _unauthorized(refused.response)
-    except UAIError as exc:
-        return json_error(exc.detail, _status(exc))
+    opened = await _open(request, lambda user: selectors.run_get(user=user, run_id=task_id))
+    if isinstance(opened, HttpResponse):
+        return opened
+    run, after = opened
     return response(native_events(run_id=run.id, after_seq=after or 0, stop=ends_run(run.id)))
 
 
