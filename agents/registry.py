@@ -67,13 +67,20 @@ def build_adapter(agent: Agent) -> AgentAdapter:
     adapter = _cache.get(key)
     if adapter is None:
         try:
-            adapter_class = import_target(ADAPTER_KINDS.get(agent.adapter, agent.adapter))
-            target = import_target(agent.target) if agent.target else None
-            adapter = adapter_class(target, dict(agent.options or {}))
+            adapter = _construct(agent)
         except AgentConfigError as exc:
             raise AgentConfigError(f"agent {agent.name!r}: {exc}") from exc
         _cache[key] = adapter
     return adapter
+
+
+def _construct(agent: Agent) -> AgentAdapter:
+    adapter_class = import_target(ADAPTER_KINDS.get(agent.adapter, agent.adapter))
+    target = import_target(agent.target) if agent.target else None
+    try:
+        return adapter_class(target, dict(agent.options or {}))
+    except (TypeError, ValueError) as exc:
+        raise AgentConfigError(f"adapter {agent.adapter!r} refused {agent.target!r}: {exc}") from exc
 
 
 def estimate_seconds(agent: Agent, run_input: Any) -> float:
@@ -97,18 +104,76 @@ def get_agent(name: str | None) -> Agent:
     return agent
 
 
-def sync_settings_agents() -> list[str]:
-    """Create or update the agents defined in ``settings.UAI_AGENTS``; return their names."""
-    names = []
-    for name, spec in settings.UAI_AGENTS.items():
+def load_agents_file(path: str) -> dict[str, dict[str, Any]]:
+    """The ``[agents.NAME]`` tables of a TOML file, checked; AgentConfigError names what is wrong."""
+    import re
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise AgentConfigError(f"agents file {path}: cannot read it: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise AgentConfigError(f"agents file {path}: not valid TOML: {exc}") from exc
+    tables = document.get("agents", {})
+    if not isinstance(tables, dict) or set(document) - {"agents"}:
+        raise AgentConfigError(f"agents file {path}: expected only [agents.NAME] tables")
+    specs: dict[str, dict[str, Any]] = {}
+    for name, spec in tables.items():
+        where = f"agents file {path}: agent {name!r}"
+        if not re.fullmatch(r"[-a-zA-Z0-9_]{1,64}", name):
+            raise AgentConfigError(f"{where}: a name is 1 to 64 letters, digits, '-' or '_'")
+        if not isinstance(spec, dict):
+            raise AgentConfigError(f"{where}: expected a table")
+        unknown = set(spec) - _AGENT_FIELDS
+        if unknown:
+            raise AgentConfigError(f"{where}: unknown fields {sorted(unknown)}")
+        for field in ("adapter", "target"):
+            if not isinstance(spec.get(field), str) or not spec[field]:
+                raise AgentConfigError(f"{where}: '{field}' is required (a string)")
+        if not isinstance(spec.get("options", {}), dict):
+            raise AgentConfigError(f"{where}: [agents.{name}.options] must be a table")
+        specs[name] = spec
+    return specs
+
+
+def declared_agents() -> dict[str, tuple[dict[str, Any], str]]:
+    """Agents defined in settings and in ``UAI_AGENTS_FILE`` (the file wins on a shared name)."""
+    declared = {name: (spec, Agent.Source.SETTINGS) for name, spec in settings.UAI_AGENTS.items()}
+    if settings.UAI_AGENTS_FILE:
+        for name, spec in load_agents_file(settings.UAI_AGENTS_FILE).items():
+            declared[name] = (spec, Agent.Source.FILE)
+    return declared
+
+
+def check_declared_agents() -> None:
+    """Build every declared agent once, so a bad adapter or target fails at start-up."""
+    for name, (spec, _source) in declared_agents().items():
         unknown = set(spec) - _AGENT_FIELDS
         if unknown:
             raise AgentConfigError(f"agent {name!r}: unknown fields {sorted(unknown)}")
-        Agent.objects.update_or_create(name=name, defaults={**spec, "source": Agent.Source.SETTINGS})
+        row = Agent(name=name, **spec)
+        try:
+            _construct(row)
+        except AgentConfigError as exc:
+            raise AgentConfigError(f"agent {name!r}: {exc}") from exc
+        except Exception as exc:
+            raise AgentConfigError(f"agent {name!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def sync_settings_agents() -> list[str]:
+    """Create or update the agents declared in settings and the agents file; return their names."""
+    names = []
+    for name, (spec, source) in declared_agents().items():
+        unknown = set(spec) - _AGENT_FIELDS
+        if unknown:
+            raise AgentConfigError(f"agent {name!r}: unknown fields {sorted(unknown)}")
+        Agent.objects.update_or_create(name=name, defaults={**spec, "source": source})
         names.append(name)
     return names
 
 
 def sync_settings_agents_after_migrate(**kwargs: Any) -> None:
-    """``post_migrate`` hook: the settings agents exist as soon as the schema does."""
+    """``post_migrate`` hook: the declared agents exist as soon as the schema does."""
     sync_settings_agents()

@@ -44,3 +44,34 @@ async def recall(request: AgentRequest, context: AgentContext) -> AsyncIterator[
     """Answers with what it was shown of the conversation: proves history reaches the agent."""
     said = [h.content for h in request.history if h.role == "user"]
     yield events.FinalAnswer(content=f"{len(said)} earlier: {' | '.join(said)}")
+
+
+def reporter(request: AgentRequest, context: AgentContext) -> None:
+    """A blocking function that reports everything through the context and returns nothing."""
+    context.step(events.PLANNING_STEP, "I will report through the context.")
+    context.log("working", level="warning", stage=1)
+    context.progress(50, "halfway")
+    context.artifact("notes.txt", b"context notes", media_type="text/plain")
+    context.stats(tokens=3)
+    context.text("all ")
+    context.text("reported")
+
+
+async def polite(request: AgentRequest, context: AgentContext) -> str:
+    """An async function that reports, asks, and returns its answer."""
+    context.log("about to ask")
+    context.progress(10, "asking")
+    name = await context.ask("Who is asking?")
+    context.log(f"asked by {name}")
+    return f"Hello, {name}"
+
+
+def stubborn(request: AgentRequest, context: AgentContext) -> str:
+    """A blocking loop that only stops because it checks for cancellation."""
+    import time
+
+    for i in range(10_000):
+        context.raise_if_cancelled()
+        context.progress(i / 100, f"round {i}")
+        time.sleep(0.05)
+    return "never"

@@ -256,7 +256,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = UAI_MAX_JSON_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 
-# Agents defined in code/settings; the admin and (later) UAI_AGENTS_FILE add more.
+# A TOML file of [agents.NAME] tables: how a deployment adds agents without touching code.
+UAI_AGENTS_FILE = env.get("UAI_AGENTS_FILE", "")
+# Agents defined here; UAI_AGENTS_FILE and the admin add more (all end in the Agent table).
 UAI_AGENTS: dict[str, dict] = {
     "echo": {
         "adapter": "python",

@@ -7,8 +7,11 @@ argument). It may be:
 - a coroutine function or a function returning a ``str`` (the final answer), an event, a list of
   events, or any JSON value (the final answer's output).
 
-Sync code runs in a worker thread, never on the event loop; a sync generator is stopped at the
-next step boundary once the run is cancelled.
+Besides yielding, it may report through the context (``context.step()``, ``log()``, ``text()``,
+``artifact()``, ``progress()``, ``state()``, ``stats()``) and ask with ``context.ask()`` (async) or
+``context.ask_sync()`` (sync). Everything goes through one queue, so the order is the agent's.
+Sync code runs in a thread of its own, never on the event loop; once the run is cancelled a sync
+generator stops at its next yield and ``context.raise_if_cancelled()`` stops any loop.
 """
 
 from __future__ import annotations
@@ -23,11 +26,9 @@ from typing import Any
 from agents import events
 from agents.protocol import AgentContext, AgentRequest
 
-_DONE = object()
-
 
 def to_events(value: Any) -> list[events.AgentEvent]:
-    """Turn what a plain function returned or yielded into events."""
+    """Turn what a plain function returned into events."""
     if value is None:
         return []
     if isinstance(value, events.EVENT_TYPES):
@@ -47,10 +48,75 @@ def _yielded(value: Any) -> events.AgentEvent:
     raise TypeError(f"an agent yielded {type(value).__name__}; yield agents.events or str")
 
 
+class _Done:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException | None = None) -> None:
+        self.exc = exc
+
+
+THREAD_WAIT_SECONDS = 0.5  # how often a blocked agent thread looks whether the run was cancelled
+
+
+class _Channel:
+    """Agent → UAI, one event at a time: an event is handled before the agent goes on.
+
+    Yielded events and events reported through the context share it, in the agent's order; an
+    async agent waits on a future, a thread on an event, until the consumer has taken the item
+    and asked for the next one (so everything is persisted before, say, ``ask()`` runs).
+    """
+
+    def __init__(self, context: AgentContext) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.loop_thread = threading.get_ident()
+        self.context = context
+        self.queue: asyncio.Queue[tuple[Any, Callable[[], None] | None]] = asyncio.Queue()
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def _enqueue(self, item: Any, ack: Callable[[], None] | None) -> None:
+        self.in_flight += 1
+        self.idle.clear()
+        self.queue.put_nowait((item, ack))
+
+    def report(self, event: events.AgentEvent) -> None:
+        """From ``context.emit``: async code queues it; a thread waits until it was handled."""
+        if threading.get_ident() == self.loop_thread:
+            self._enqueue(event, None)
+            return
+        handled = threading.Event()
+        self.loop.call_soon_threadsafe(self._enqueue, event, handled.set)
+        while not handled.wait(THREAD_WAIT_SECONDS):
+            self.context.raise_if_cancelled()
+
+    async def send(self, event: events.AgentEvent) -> None:
+        """An async agent's yield: queue it and wait until it was handled."""
+        handled = self.loop.create_future()
+        self._enqueue(event, lambda: handled.done() or handled.set_result(None))
+        await handled
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        self._enqueue(_Done(exc), None)
+
+    def done_with(self, ack: Callable[[], None] | None) -> None:
+        if ack is not None:
+            ack()
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self.idle.set()
+
+    async def drain(self) -> None:
+        """Wait until everything reported so far was handled."""
+        await self.idle.wait()
+
+
 class PythonAdapter:
     """Runs a plain Python callable as an agent."""
 
     def __init__(self, target: Callable[..., Any], options: dict[str, Any] | None = None) -> None:
+        if not callable(target):
+            raise TypeError(f"{target!r} is not callable")
         self.target = target
         self.options = options or {}
         try:
@@ -59,28 +125,62 @@ class PythonAdapter:
         except (TypeError, ValueError):
             self._takes_context = True
 
-    def _args(self, request: AgentRequest, context: AgentContext) -> tuple[Any, ...]:
-        return (request, context) if self._takes_context else (request,)
-
     async def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
-        """Call the target and yield its events."""
+        """Call the target and yield its events, yielded and reported alike, in order."""
+        channel = _Channel(context)
+        context.bind(channel.report, drain=channel.drain)
+        args = (request, context) if self._takes_context else (request,)
+        driver = asyncio.create_task(self._drive(args, context, channel))
+        try:
+            while True:
+                item, ack = await channel.queue.get()
+                if isinstance(item, _Done):
+                    channel.done_with(None)
+                    if item.exc is not None:
+                        raise item.exc
+                    return
+                yield item
+                channel.done_with(ack)
+        finally:
+            context.bind(None)
+            if not driver.done():
+                context.cancel()  # a sync agent notices at its next step boundary
+                driver.cancel()
+
+    async def _drive(self, args: tuple[Any, ...], context: AgentContext, channel: _Channel) -> None:
         target = self.target
-        args = self._args(request, context)
-        if inspect.isasyncgenfunction(target):
-            async for item in target(*args):
-                yield _yielded(item)
-        elif inspect.isgeneratorfunction(target):
-            async for item in _iterate_in_thread(target(*args), context):
-                yield _yielded(item)
-        elif inspect.iscoroutinefunction(target):
-            for event in to_events(await target(*args)):
-                yield event
-        else:
-            result = await run_in_own_thread(target, *args)
-            if inspect.isawaitable(result):
-                result = await result
-            for event in to_events(result):
-                yield event
+        try:
+            if inspect.isasyncgenfunction(target):
+                async for item in target(*args):
+                    await channel.send(_yielded(item))
+            elif inspect.isgeneratorfunction(target):
+                await run_in_own_thread(_pump, target(*args), context)
+            elif inspect.iscoroutinefunction(target):
+                for event in to_events(await target(*args)):
+                    await channel.send(event)
+            else:
+                result = await run_in_own_thread(target, *args)
+                if inspect.isawaitable(result):
+                    result = await result
+                for event in to_events(result):
+                    await channel.send(event)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            channel.finish(exc)
+            return
+        channel.finish()
+
+
+def _pump(gen: Iterator[Any], context: AgentContext) -> None:
+    """Drive a sync generator (in its own thread), stopping at a yield once cancelled."""
+    try:
+        for item in gen:
+            context.emit(_yielded(item))
+            if context.cancelled:
+                break
+    finally:
+        gen.close()
 
 
 async def run_in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:
@@ -107,43 +207,3 @@ def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None)
         future.set_exception(exc)
     else:
         future.set_result(result)
-
-
-async def _iterate_in_thread(gen: Iterator[Any], context: AgentContext) -> AsyncIterator[Any]:
-    """Drive a sync generator in a thread, handing its items to the loop as they come."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-    stop = threading.Event()
-
-    def pump() -> None:
-        try:
-            for item in gen:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-                if stop.is_set() or context.cancelled:
-                    break
-        except BaseException as exc:  # handed to the loop and re-raised there
-            loop.call_soon_threadsafe(queue.put_nowait, _Raised(exc))
-        finally:
-            gen.close()
-            loop.call_soon_threadsafe(queue.put_nowait, _DONE)
-
-    thread = threading.Thread(target=pump, name="uai-agent", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = await queue.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Raised):
-                raise item.exc
-            yield item
-    finally:
-        # The consumer stopped early (cancelled): the thread ends at its next step boundary.
-        stop.set()
-
-
-class _Raised:
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc

@@ -1,0 +1,148 @@
+"""The plain-Python agent API (context reporting, ask, cancellation), the agents file and command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, process_env, wait_for, wait_run
+
+
+def register(name: str, target: str, **fields: object) -> None:
+    from agents.models import Agent
+
+    Agent.objects.create(name=name, target=target, **fields)
+
+
+def test_context__reports_in_order_and_text_becomes_the_answer(alice: httpx.Client) -> None:
+    register("reporter", "tests.agents:reporter")
+    task = alice.post("/run/", json={"agent": "reporter", "input": "go"}).json()["task_id"]
+    done = wait_run(alice, task, "succeeded", "failed")
+    assert done["status"] == "succeeded", done
+    assert done["output"] == "all reported"
+    assert done["current_step"] == "halfway"
+    logs = alice.get(f"/run/{task}/logs").json()
+    assert [(x["level"], x["message"], x["data"]) for x in logs] == [("warning", "working", {"stage": 1})]
+    artifacts = alice.get(f"/run/{task}/artifacts").json()
+    assert alice.get(artifacts[0]["download_url"]).content == b"context notes"
+    kinds = [e["type"] for e in _events(task)]
+    assert kinds.index("step") < kinds.index("log") < kinds.index("progress") < kinds.index("artifact")
+
+
+def _events(task: str) -> list[dict]:
+    from runs.models import Event
+
+    return list(Event.objects.filter(run_id=task).order_by("seq").values("type", "data"))
+
+
+def test_context__ask_waits_for_what_was_reported_before(alice: httpx.Client) -> None:
+    register("polite", "tests.agents:polite")
+    task = alice.post("/run/", json={"agent": "polite"}).json()["task_id"]
+    waiting = wait_run(alice, task, "input_required")
+    assert waiting["progress"] == 10.0  # reported before ask(): already handled
+    assert [x["message"] for x in alice.get(f"/run/{task}/logs").json()] == ["about to ask"]
+    alice.post(f"/run/{task}/input", json={"text": "Grace"})
+    assert wait_run(alice, task, "succeeded")["output"] == "Hello, Grace"
+
+
+def test_context__blocking_agent_stops_when_cancelled(alice: httpx.Client) -> None:
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from runs.models import Run
+
+    register("stubborn", "tests.agents:stubborn")
+    task = alice.post("/run/", json={"agent": "stubborn"}).json()["task_id"]
+    wait_for(lambda: alice.get(f"/run/{task}").json()["progress"] > 0)
+    started = time.monotonic()
+    assert alice.delete(f"/run/{task}").json()["status"] == "cancelled"
+    job = Run.objects.get(pk=task).job_id
+    wait_for(lambda: ProcrastinateJob.objects.get(pk=job).status == "aborted", timeout=2)
+    assert time.monotonic() - started < 2.5
+    progress = alice.get(f"/run/{task}").json()["progress"]
+    time.sleep(0.5)
+    assert alice.get(f"/run/{task}").json()["progress"] == progress  # the thread stopped too
+
+
+GOOD = """
+[agents.greeter]
+adapter = "python"
+target = "tests.agents:polite"
+description = "Says hello."
+max_attempts = 2
+
+[agents.greeter.options]
+tone = "warm"
+"""
+
+
+def test_agents_file__parsed_and_checked(tmp_path: Path) -> None:
+    from agents.registry import AgentConfigError, load_agents_file
+
+    good = tmp_path / "agents.toml"
+    good.write_text(GOOD)
+    spec = load_agents_file(str(good))["greeter"]
+    assert spec["target"] == "tests.agents:polite"
+    assert spec["options"] == {"tone": "warm"}
+    for text, words in [
+        ("[agents.x\n", "not valid TOML"),
+        ('[agents.x]\nadapter = "python"\n', "'target' is required"),
+        ('[agents.x]\nadapter = "python"\ntarget = "a:b"\ncolour = 1\n', "unknown fields ['colour']"),
+        ('[agents."bad name"]\nadapter = "python"\ntarget = "a:b"\n', "a name is"),
+        ("[other]\nx = 1\n", "only [agents.NAME]"),
+    ]:
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text)
+        with pytest.raises(AgentConfigError, match=words.replace("[", r"\[").replace("]", r"\]")):
+            load_agents_file(str(bad))
+    with pytest.raises(AgentConfigError, match="cannot read"):
+        load_agents_file(str(tmp_path / "missing.toml"))
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=process_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input="Ada\n",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_agents_file__registers_and_the_command_runs(tmp_path: Path) -> None:
+    good = tmp_path / "agents.toml"
+    good.write_text(GOOD)
+    listed = manage("agents", "list", UAI_AGENTS_FILE=str(good))
+    assert listed.returncode == 0, listed.stderr
+    line = next(x for x in listed.stdout.splitlines() if x.startswith("greeter"))
+    assert "tests.agents:polite" in line and "file" in line
+    ran = manage("agents", "run", "greeter", "hi", UAI_AGENTS_FILE=str(good))
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == [
+        "[log info] about to ask",
+        "[progress 10%] asking",
+        "[input required] Who is asking?",
+        "[log info] asked by Ada",
+        "[FinalAnswerStep] Hello, Ada",
+    ]
+    steps = manage("agents", "run", "steps", "6*7", "--mode", "React")
+    assert steps.stdout.splitlines()[-1] == "[FinalAnswerStep] 42"
+    assert manage("agents", "run", "nope", "x").returncode != 0
+
+
+def test_agents_file__a_bad_target_stops_start_up(tmp_path: Path) -> None:
+    bad = tmp_path / "agents.toml"
+    bad.write_text('[agents.researcher]\nadapter = "python"\ntarget = "mypkg.graphs:graph"\n')
+    result = manage("check", UAI_AGENTS_FILE=str(bad))
+    assert result.returncode != 0
+    assert "agent 'researcher'" in result.stderr
+    assert "mypkg" in result.stderr
+    assert os.path.exists(bad)
