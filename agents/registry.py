@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 ADAPTER_KINDS: dict[str, str] = {
     "python": "agents.adapters.python:PythonAdapter",
+    "openai_chat": "agents.adapters.openai_chat:OpenAIChatAdapter",
 }
 
 # Fields of a settings entry that map onto Agent columns; anything else is an error.
@@ -79,6 +80,8 @@ def _construct(agent: Agent) -> AgentAdapter:
     target = import_target(agent.target) if agent.target else None
     try:
         return adapter_class(target, dict(agent.options or {}))
+    except ImportError as exc:  # a framework adapter whose extra is not installed
+        raise AgentConfigError(str(exc)) from exc
     except (TypeError, ValueError) as exc:
         raise AgentConfigError(f"adapter {agent.adapter!r} refused {agent.target!r}: {exc}") from exc
 
@@ -129,9 +132,11 @@ def load_agents_file(path: str) -> dict[str, dict[str, Any]]:
         unknown = set(spec) - _AGENT_FIELDS
         if unknown:
             raise AgentConfigError(f"{where}: unknown fields {sorted(unknown)}")
-        for field in ("adapter", "target"):
-            if not isinstance(spec.get(field), str) or not spec[field]:
-                raise AgentConfigError(f"{where}: '{field}' is required (a string)")
+        if not isinstance(spec.get("adapter"), str) or not spec["adapter"]:
+            raise AgentConfigError(f"{where}: 'adapter' is required (a string)")
+        needs_target = spec["adapter"] == "python"
+        if not isinstance(spec.get("target", ""), str) or (needs_target and not spec.get("target")):
+            raise AgentConfigError(f"{where}: 'target' is required (a string: module:attribute)")
         if not isinstance(spec.get("options", {}), dict):
             raise AgentConfigError(f"{where}: [agents.{name}.options] must be a table")
         specs[name] = spec

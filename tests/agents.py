@@ -75,3 +75,8 @@ def stubborn(request: AgentRequest, context: AgentContext) -> str:
         context.progress(i / 100, f"round {i}")
         time.sleep(0.05)
     return "never"
+
+
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
