@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 ADAPTER_KINDS: dict[str, str] = {
     "python": "agents.adapters.python:PythonAdapter",
     "openai_chat": "agents.adapters.openai_chat:OpenAIChatAdapter",
+    "langgraph": "agents.adapters.langgraph:LangGraphAdapter",
 }
 
 # Fields of a settings entry that map onto Agent columns; anything else is an error.
