@@ -19,6 +19,7 @@ ADAPTER_KINDS: dict[str, str] = {
     "python": "agents.adapters.python:PythonAdapter",
     "openai_chat": "agents.adapters.openai_chat:OpenAIChatAdapter",
     "langgraph": "agents.adapters.langgraph:LangGraphAdapter",
+    "smolagents": "agents.adapters.smolagents:SmolagentsAdapter",
 }
 
 # Fields of a settings entry that map onto Agent columns; anything else is an error.
