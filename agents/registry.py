@@ -20,6 +20,7 @@ ADAPTER_KINDS: dict[str, str] = {
     "openai_chat": "agents.adapters.openai_chat:OpenAIChatAdapter",
     "langgraph": "agents.adapters.langgraph:LangGraphAdapter",
     "smolagents": "agents.adapters.smolagents:SmolagentsAdapter",
+    "pydantic_ai": "agents.adapters.pydantic_ai:PydanticAIAdapter",
 }
 
 # Fields of a settings entry that map onto Agent columns; anything else is an error.
