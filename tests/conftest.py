@@ -238,6 +238,21 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 15, interval: flo
         time.sleep(interval)
 
 
+def cancel_run(client: httpx.Client, task_id: str) -> None:
+    """DELETE a run; it answers ``cancelled`` and its job is aborted within 2 s."""
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from runs.models import Run
+
+    started = time.monotonic()
+    response = client.delete(f"/run/{task_id}")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "cancelled"
+    job = Run.objects.get(pk=task_id).job_id
+    wait_for(lambda: ProcrastinateJob.objects.get(pk=job).status == "aborted", timeout=2)
+    assert time.monotonic() - started < 2.5
+
+
 def run_status(client: httpx.Client, task_id: str) -> dict[str, Any]:
     response = client.get(f"/run/{task_id}")
     assert response.status_code == 200, response.text

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, process_env, wait_for, wait_run
+from tests.conftest import ROOT, cancel_run, process_env, wait_for, wait_run
 
 
 def register(name: str, target: str, **fields: object) -> None:
@@ -52,18 +52,10 @@ def test_context__ask_waits_for_what_was_reported_before(alice: httpx.Client) ->
 
 
 def test_context__blocking_agent_stops_when_cancelled(alice: httpx.Client) -> None:
-    from procrastinate.contrib.django.models import ProcrastinateJob
-
-    from runs.models import Run
-
     register("stubborn", "tests.agents:stubborn")
     task = alice.post("/run/", json={"agent": "stubborn"}).json()["task_id"]
     wait_for(lambda: alice.get(f"/run/{task}").json()["progress"] > 0)
-    started = time.monotonic()
-    assert alice.delete(f"/run/{task}").json()["status"] == "cancelled"
-    job = Run.objects.get(pk=task).job_id
-    wait_for(lambda: ProcrastinateJob.objects.get(pk=job).status == "aborted", timeout=2)
-    assert time.monotonic() - started < 2.5
+    cancel_run(alice, task)
     progress = alice.get(f"/run/{task}").json()["progress"]
     time.sleep(0.5)
     assert alice.get(f"/run/{task}").json()["progress"] == progress  # the thread stopped too

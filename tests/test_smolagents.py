@@ -10,7 +10,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import token_of, wait_for, wait_run, ws_url
+from tests.conftest import cancel_run, token_of, wait_for, wait_run, ws_url
 
 
 def register(name: str, target: str) -> None:
@@ -47,18 +47,10 @@ def test_smolagents__tool_calling_agent(alice: httpx.Client) -> None:
 
 
 def test_smolagents__cancel_stops_at_the_next_step(alice: httpx.Client) -> None:
-    from procrastinate.contrib.django.models import ProcrastinateJob
-
-    from runs.models import Run
-
     register("ticker", "tests.smol:slow_agent")
     task = alice.post("/run/", json={"agent": "ticker", "input": "wait"}).json()["task_id"]
     wait_for(lambda: alice.get(f"/run/{task}").json()["current_step"] == "ActionStep", timeout=30)
-    started = time.monotonic()
-    assert alice.delete(f"/run/{task}").json()["status"] == "cancelled"
-    job = Run.objects.get(pk=task).job_id
-    wait_for(lambda: ProcrastinateJob.objects.get(pk=job).status == "aborted", timeout=2)
-    assert time.monotonic() - started < 2.5
+    cancel_run(alice, task)
     from runs.models import Event
 
     count = Event.objects.filter(run_id=task).count()

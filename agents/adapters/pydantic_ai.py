@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from agents import events
+from agents.adapters import instance_or_factory
 from agents.protocol import AgentContext, AgentRequest
 
 
@@ -67,12 +68,7 @@ class PydanticAIAdapter:
 
     def __init__(self, target: Any, options: dict[str, Any]) -> None:
         pydantic_ai = _import()
-        if isinstance(target, pydantic_ai.Agent):
-            self._make = lambda: target
-        elif callable(target):
-            self._make = target
-        else:
-            raise TypeError(f"{target!r} is not a Pydantic AI agent (or a factory of one)")
+        self._make, _ = instance_or_factory(target, pydantic_ai.Agent, "a Pydantic AI agent")
         self.options = options
 
     def _history(self, request: AgentRequest) -> list[Any]:

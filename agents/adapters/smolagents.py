@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from agents import events
+from agents.adapters import instance_or_factory
 from agents.adapters.python import PythonAdapter
 from agents.protocol import AgentContext, AgentRequest
 
@@ -74,14 +75,9 @@ class SmolagentsAdapter:
 
     def __init__(self, target: Any, options: dict[str, Any]) -> None:
         smolagents = _import()
-        if isinstance(target, smolagents.MultiStepAgent):
-            self._make = lambda: target
-            self._lock: threading.Lock | None = threading.Lock()
-        elif callable(target):
-            self._make = target
-            self._lock = None
-        else:
-            raise TypeError(f"{target!r} is not a smolagents agent (or a factory of one)")
+        self._make, shared = instance_or_factory(target, smolagents.MultiStepAgent, "a smolagents agent")
+        # One agent instance keeps one memory: runs sharing it take turns.
+        self._lock: threading.Lock | None = threading.Lock() if shared else None
         self.options = options
         self._python = PythonAdapter(self._steps, options)
 
