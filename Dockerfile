@@ -13,10 +13,7 @@ WORKDIR /app
 RUN useradd --create-home --uid 1000 uai
 COPY pyproject.toml README.md ./
 COPY uai_project ./uai_project
-COPY agents ./agents
-COPY chats ./chats
-COPY runs ./runs
-COPY artifacts ./artifacts
+COPY uai ./uai
 COPY templates ./templates
 COPY manage.py docker-entrypoint.sh ./
 RUN pip install --no-cache-dir . \

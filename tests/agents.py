@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from agents import events
-from agents.protocol import AgentContext, AgentRequest
+from uai.agents import events
+from uai.agents.protocol import AgentContext, AgentRequest
 
 
 async def flaky(request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:

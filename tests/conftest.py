@@ -242,7 +242,7 @@ def cancel_run(client: httpx.Client, task_id: str) -> None:
     """DELETE a run; it answers ``cancelled`` and its job is aborted within 2 s."""
     from procrastinate.contrib.django.models import ProcrastinateJob
 
-    from runs.models import Run
+    from uai.runs.models import Run
 
     started = time.monotonic()
     response = client.delete(f"/run/{task_id}")

@@ -15,7 +15,7 @@ from tests.conftest import ROOT, cancel_run, process_env, wait_for, wait_run
 
 
 def register(name: str, target: str, **fields: object) -> None:
-    from agents.models import Agent
+    from uai.agents.models import Agent
 
     Agent.objects.create(name=name, target=target, **fields)
 
@@ -36,7 +36,7 @@ def test_context__reports_in_order_and_text_becomes_the_answer(alice: httpx.Clie
 
 
 def _events(task: str) -> list[dict]:
-    from runs.models import Event
+    from uai.runs.models import Event
 
     return list(Event.objects.filter(run_id=task).order_by("seq").values("type", "data"))
 
@@ -74,7 +74,7 @@ tone = "warm"
 
 
 def test_agents_file__parsed_and_checked(tmp_path: Path) -> None:
-    from agents.registry import AgentConfigError, load_agents_file
+    from uai.agents.registry import AgentConfigError, load_agents_file
 
     good = tmp_path / "agents.toml"
     good.write_text(GOOD)

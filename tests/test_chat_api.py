@@ -103,8 +103,8 @@ def test_chat__files_come_back_as_artifacts(alice: httpx.Client) -> None:
 def test_chat__delete_cancels_work_and_removes_everything(alice: httpx.Client) -> None:
     from procrastinate.contrib.django.models import ProcrastinateJob
 
-    from artifacts.models import Artifact
-    from runs.models import Run
+    from uai.artifacts.models import Artifact
+    from uai.runs.models import Run
 
     session = create_chat(alice, agent="slow")
     upload = alice.post(
@@ -140,9 +140,9 @@ def test_chat__delete_cancels_work_and_removes_everything(alice: httpx.Client) -
 
 
 def test_chat__next_is_sessionless_and_stores_nothing(alice: httpx.Client) -> None:
-    from artifacts.models import Artifact
-    from chats.models import Chat, Message
-    from runs.models import Run
+    from uai.artifacts.models import Artifact
+    from uai.chats.models import Chat, Message
+    from uai.runs.models import Run
 
     counts = (Chat.objects.count(), Message.objects.count(), Run.objects.count(), Artifact.objects.count())
     response = alice.post(
@@ -191,7 +191,7 @@ def test_chat__failing_agent_leaves_the_chat_usable(alice: httpx.Client) -> None
 
 
 def test_chat__turns_of_one_chat_run_in_order(alice: httpx.Client) -> None:
-    from runs.models import Run
+    from uai.runs.models import Run
 
     session = create_chat(alice, agent="slow")
     first = alice.post(f"/chat/{session}", json={"text": '{"steps": 2, "delay": 0.2}', "wait": False})
@@ -219,7 +219,7 @@ def test_chat__waiting_agent_gets_the_next_message_as_input(alice: httpx.Client)
 
 
 def test_chat__plain_sync_function_agent(alice: httpx.Client) -> None:
-    from agents.models import Agent
+    from uai.agents.models import Agent
 
     Agent.objects.create(name="sync-function", target="tests.agents:sync_function")
     session = create_chat(alice, agent="sync-function")
@@ -228,7 +228,7 @@ def test_chat__plain_sync_function_agent(alice: httpx.Client) -> None:
 
 
 def test_chat__sync_generator_agent_streams_its_answer(alice: httpx.Client) -> None:
-    from agents.models import Agent
+    from uai.agents.models import Agent
 
     Agent.objects.create(name="sync-steps", target="tests.agents:sync_steps")
     session = create_chat(alice, agent="sync-steps")

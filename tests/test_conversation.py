@@ -77,8 +77,8 @@ def test_chat_stream__chunks_and_metrics(jwt_client: httpx.Client) -> None:
 def test_conversation_cache__flushing_loses_nothing(alice: httpx.Client) -> None:
     from django.core.cache import cache
 
-    from agents.models import Agent
-    from chats import cache as conversation_cache
+    from uai.agents.models import Agent
+    from uai.chats import cache as conversation_cache
 
     Agent.objects.create(name="recall", target="tests.agents:recall")
 
@@ -90,8 +90,8 @@ def test_conversation_cache__flushing_loses_nothing(alice: httpx.Client) -> None
     cache.delete(conversation_cache._key("mem"))  # as a flush would (same cache when REDIS_URL is set)
     assert ask("three").json()["response"] == "2 earlier: one | two"
     # Written behind the cache's back (another surface): still seen.
-    from chats.models import Message
-    from runs.sink import EventSink
+    from uai.chats.models import Message
+    from uai.runs.sink import EventSink
 
     Message.objects.create(
         chat_id="mem", seq=EventSink(chat_id="mem").next_seq(), role="user", content="aside"
@@ -104,9 +104,9 @@ def test_conversation_cache__unit() -> None:
     from django.contrib.auth import get_user_model
     from django.core.cache import cache
 
-    from chats import cache as conversation_cache
-    from chats.models import Message
-    from chats.services import chat_create
+    from uai.chats import cache as conversation_cache
+    from uai.chats.models import Message
+    from uai.chats.services import chat_create
 
     user = get_user_model().objects.create(username="cachey")
     chat = chat_create(owner_id=user.pk)
@@ -131,7 +131,7 @@ def test_history__seed_shape(alice: httpx.Client, bob: httpx.Client) -> None:
 
 
 def test_agent_run__stateless_steps(alice: httpx.Client) -> None:
-    from chats.models import Chat
+    from uai.chats.models import Chat
 
     chats = Chat.objects.count()
     steps = alice.post("/agent/run", json={"chat_id": "chat_id47", "task": "2+3*4", "agent": "steps"})

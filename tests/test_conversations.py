@@ -75,7 +75,7 @@ def test_inference__answers_the_latest_human_message(alice: httpx.Client) -> Non
 
 
 def test_inference_internet__uses_the_search_backend(alice: httpx.Client, search_service: str) -> None:
-    from agents.models import Agent
+    from uai.agents.models import Agent
 
     web = Agent.objects.get(name="web")
     web.options = {"search_url": search_service}

@@ -15,13 +15,13 @@ from tests.conftest import cancel_run, token_of, wait_run, ws_url
 
 
 def register(name: str, target: str) -> None:
-    from agents.models import Agent
+    from uai.agents.models import Agent
 
     Agent.objects.create(name=name, adapter="langgraph", target=target, streams=True)
 
 
 def test_langgraph__steps_over_websocket_and_state_between_turns(live: str, alice: httpx.Client) -> None:
-    from chats.models import Chat
+    from uai.chats.models import Chat
 
     register("graph", "tests.graphs:chat_graph")
 
@@ -78,8 +78,8 @@ def test_langgraph__cancel_stops_the_graph(alice: httpx.Client) -> None:
 
 @pytest.mark.django_db
 def test_langgraph__not_a_graph() -> None:
-    from agents.models import Agent
-    from agents.registry import AgentConfigError, build_adapter
+    from uai.agents.models import Agent
+    from uai.agents.registry import AgentConfigError, build_adapter
 
     with pytest.raises(AgentConfigError, match="not a compiled LangGraph graph"):
         build_adapter(Agent(name="g", adapter="langgraph", target="tests.agents:__doc__"))

@@ -21,7 +21,7 @@ def model() -> ScriptedOpenAI:
 
 
 def register(model: ScriptedOpenAI, **options: object) -> None:
-    from agents.models import Agent
+    from uai.agents.models import Agent
 
     Agent.objects.create(
         name="chatbot",
@@ -97,8 +97,8 @@ def test_openai_chat__chunks_on_the_sse_stream(alice: httpx.Client, model: Scrip
 
 @pytest.mark.django_db
 def test_openai_chat__bad_options_and_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    from agents.models import Agent
-    from agents.registry import AgentConfigError, build_adapter
+    from uai.agents.models import Agent
+    from uai.agents.registry import AgentConfigError, build_adapter
 
     no_model = Agent(name="m1", adapter="openai_chat", options={"base_url": "http://127.0.0.1:9/v1"})
     with pytest.raises(AgentConfigError, match="model is required"):

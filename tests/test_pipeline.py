@@ -19,14 +19,14 @@ def test_run_create__job_rolls_back_with_the_run() -> None:
     from django.contrib.auth import get_user_model
     from procrastinate.contrib.django.models import ProcrastinateJob
 
-    from agents.models import Agent
-    from agents.registry import get_agent
-    from runs.models import Event, Run
-    from runs.services import run_create
+    from uai.agents.models import Agent
+    from uai.agents.registry import get_agent
+    from uai.runs.models import Event, Run
+    from uai.runs.services import run_create
 
     user = get_user_model().objects.create(username="rollback")
     # On a queue no worker serves, so the jobs stay where the test can count them.
-    parked = Agent.objects.create(name="parked", target="agents.builtin.echo:echo", queue="parked")
+    parked = Agent.objects.create(name="parked", target="uai.agents.builtin.echo:echo", queue="parked")
     parked_jobs = ProcrastinateJob.objects.filter(queue_name="parked")
     with pytest.raises(RuntimeError), transaction.atomic():
         run_create(owner_id=user.pk, agent=parked, input="x")
@@ -45,7 +45,7 @@ def test_run_create__job_rolls_back_with_the_run() -> None:
 
 
 def test_sink__every_event_numbered_once_in_order(alice: httpx.Client) -> None:
-    from runs.models import Event
+    from uai.runs.models import Event
 
     session = alice.post("/chat/", json={"agent": "steps"}).json()["session_id"]
     for text in ["1+1", "2*3", "nothing"]:
@@ -66,13 +66,13 @@ def test_stalled_worker__run_is_retried_then_finished(
     """A worker killed mid-run: procrastinate's stalled-job handling retries the run elsewhere."""
     from procrastinate.contrib.django import app
 
-    from agents.models import Agent
-    from runs import recovery
+    from uai.agents.models import Agent
+    from uai.runs import recovery
 
     settings.UAI_STALLED_WORKER_SECONDS = 1
     Agent.objects.create(
         name="isolated-slow",
-        target="agents.builtin.slow:slow",
+        target="uai.agents.builtin.slow:slow",
         queue="stall-test",
         max_attempts=2,
     )
@@ -110,11 +110,11 @@ def test_stalled_worker__last_attempt_fails_the_run(
 ) -> None:
     from procrastinate.contrib.django import app
 
-    from agents.models import Agent
-    from runs import recovery
+    from uai.agents.models import Agent
+    from uai.runs import recovery
 
     settings.UAI_STALLED_WORKER_SECONDS = 1
-    Agent.objects.create(name="isolated-once", target="agents.builtin.slow:slow", queue="stall-test-2")
+    Agent.objects.create(name="isolated-once", target="uai.agents.builtin.slow:slow", queue="stall-test-2")
     doomed = start_worker(log_dir, "stall-test-2", name="doomed-2")
     try:
         task_id = alice.post(
@@ -140,9 +140,9 @@ def test_recovery__orphaned_runs_are_failed() -> None:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from agents.registry import get_agent
-    from runs.models import Run
-    from runs.recovery import orphaned_run_ids
+    from uai.agents.registry import get_agent
+    from uai.runs.models import Run
+    from uai.runs.recovery import orphaned_run_ids
 
     user = get_user_model().objects.create(username="orphans")
     old = timezone.now() - datetime.timedelta(minutes=5)

@@ -51,7 +51,7 @@ def test_periodic__stalled_run_recovery_is_scheduled() -> None:
 def test_settings_agents__are_all_importable() -> None:
     from django.conf import settings
 
-    from agents.registry import import_target
+    from uai.agents.registry import import_target
 
     for name, spec in settings.UAI_AGENTS.items():
         assert callable(import_target(spec["target"])), name

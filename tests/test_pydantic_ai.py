@@ -13,7 +13,7 @@ from tests.conftest import cancel_run, wait_run
 
 
 def register(name: str, target: str) -> None:
-    from agents.models import Agent
+    from uai.agents.models import Agent
 
     Agent.objects.create(name=name, adapter="pydantic_ai", target=target, streams=True)
 
@@ -51,8 +51,8 @@ def test_pydantic_ai__cancel(alice: httpx.Client) -> None:
 
 @pytest.mark.django_db
 def test_pydantic_ai__not_an_agent() -> None:
-    from agents.models import Agent
-    from agents.registry import AgentConfigError, build_adapter
+    from uai.agents.models import Agent
+    from uai.agents.registry import AgentConfigError, build_adapter
 
     with pytest.raises(AgentConfigError, match="not a Pydantic AI agent"):
         build_adapter(Agent(name="p", adapter="pydantic_ai", target="tests.agents:__doc__"))

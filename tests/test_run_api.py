@@ -70,7 +70,6 @@ def test_run__client_logs_are_appended_in_order(alice: httpx.Client) -> None:
 
 def test_run__cancel_stops_within_two_seconds_and_keeps_output(alice: httpx.Client) -> None:
 
-
     task = start(alice, "slow", {"steps": 100, "delay": 0.1})["task_id"]
     wait_for(lambda: len(alice.get(f"/run/{task}/logs").json()) >= 3)
     cancel_run(alice, task)
@@ -82,9 +81,9 @@ def test_run__cancel_stops_within_two_seconds_and_keeps_output(alice: httpx.Clie
 
 
 def test_run__cancel_before_it_starts(alice: httpx.Client) -> None:
-    from agents.models import Agent
+    from uai.agents.models import Agent
 
-    Agent.objects.create(name="parked", target="agents.builtin.echo:echo", queue="nobody-listens")
+    Agent.objects.create(name="parked", target="uai.agents.builtin.echo:echo", queue="nobody-listens")
     task = start(alice, "parked", "hi")["task_id"]
     assert alice.delete(f"/run/{task}").json()["status"] == "cancelled"
 
@@ -97,7 +96,7 @@ def test_run__failure_is_reported(alice: httpx.Client) -> None:
 
 
 def test_run__retries_as_the_agent_says(alice: httpx.Client, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from agents.models import Agent
+    from uai.agents.models import Agent
 
     marker = tmp_path / "marker"
     Agent.objects.create(

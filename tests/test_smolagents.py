@@ -14,7 +14,7 @@ from tests.conftest import cancel_run, token_of, wait_for, wait_run, ws_url
 
 
 def register(name: str, target: str) -> None:
-    from agents.models import Agent
+    from uai.agents.models import Agent
 
     Agent.objects.create(name=name, adapter="smolagents", target=target)
 
@@ -51,7 +51,7 @@ def test_smolagents__cancel_stops_at_the_next_step(alice: httpx.Client) -> None:
     task = alice.post("/run/", json={"agent": "ticker", "input": "wait"}).json()["task_id"]
     wait_for(lambda: alice.get(f"/run/{task}").json()["current_step"] == "ActionStep", timeout=30)
     cancel_run(alice, task)
-    from runs.models import Event
+    from uai.runs.models import Event
 
     count = Event.objects.filter(run_id=task).count()
     time.sleep(0.8)
@@ -60,8 +60,8 @@ def test_smolagents__cancel_stops_at_the_next_step(alice: httpx.Client) -> None:
 
 @pytest.mark.django_db
 def test_smolagents__not_an_agent() -> None:
-    from agents.models import Agent
-    from agents.registry import AgentConfigError, build_adapter
+    from uai.agents.models import Agent
+    from uai.agents.registry import AgentConfigError, build_adapter
 
     with pytest.raises(AgentConfigError, match="not a smolagents agent"):
         build_adapter(Agent(name="s", adapter="smolagents", target="tests.agents:__doc__"))

@@ -116,7 +116,7 @@ def test_sse__turn_streams_when_asked(alice: httpx.Client) -> None:
 
 
 def test_sse__gap_after_retention_is_reported(alice: httpx.Client) -> None:
-    from runs.models import Event
+    from uai.runs.models import Event
 
     session = alice.post("/chat/", json={}).json()["session_id"]
     for text in ["a", "b"]:
@@ -149,7 +149,7 @@ def test_sse__refused_before_the_first_byte(live: str, alice: httpx.Client, bob:
 
 
 def test_sse__deltas_are_coalesced(alice: httpx.Client) -> None:
-    from agents.models import Agent
+    from uai.agents.models import Agent
 
     Agent.objects.create(name="chatty", target="tests.agents:chatty", streams=True)
     chunks = collect(
@@ -170,9 +170,9 @@ async def test_follow__a_slow_reader_overflows_cleanly(settings) -> None:  # typ
 
     from django.contrib.auth import get_user_model
 
-    from chats.services import chat_create
-    from runs import sink, streams
-    from runs.dbcall import db
+    from uai.chats.services import chat_create
+    from uai.runs import sink, streams
+    from uai.runs.dbcall import db
 
     settings.UAI_STREAM_BUFFER = 5
     user = await db(get_user_model().objects.create, username="slowpoke")

@@ -111,7 +111,7 @@ def test_workflow__polling_every_200ms_never_misses_or_repeats(alice: httpx.Clie
 def test_workflow__stop_update_delete(alice: httpx.Client) -> None:
     from procrastinate.contrib.django.models import ProcrastinateJob
 
-    from runs.models import Run
+    from uai.runs.models import Run
 
     wf = start(alice, json.dumps({"steps": 100, "delay": 0.1}), agent="slow")
     wait_for(lambda: alice.get(f"/api/workflows/{wf['id']}/status").json()["progress"] > 0)

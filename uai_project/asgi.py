@@ -14,7 +14,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from runs import embedded  # noqa: E402
+from uai.runs import embedded  # noqa: E402
 from uai_project.auth import TokenAuthMiddleware, UAIOriginValidator  # noqa: E402
 from uai_project.routing import websocket_urlpatterns  # noqa: E402
 

@@ -72,10 +72,10 @@ INSTALLED_APPS = [
     "channels",
     "procrastinate.contrib.django",
     "uai_project",
-    "agents",
-    "chats",
-    "runs",
-    "artifacts",
+    "uai.agents",
+    "uai.chats",
+    "uai.runs",
+    "uai.artifacts",
 ]
 
 MIDDLEWARE = [
@@ -262,31 +262,31 @@ UAI_AGENTS_FILE = env.get("UAI_AGENTS_FILE", "")
 UAI_AGENTS: dict[str, dict] = {
     "echo": {
         "adapter": "python",
-        "target": "agents.builtin.echo:echo",
+        "target": "uai.agents.builtin.echo:echo",
         "description": "Replies with your text and returns each uploaded file as an artifact.",
         "accepts_files": True,
     },
     "steps": {
         "adapter": "python",
-        "target": "agents.builtin.steps:steps",
+        "target": "uai.agents.builtin.steps:steps",
         "description": "Plans, evaluates your arithmetic with a calculator tool, then answers.",
     },
     "slow": {
         "adapter": "python",
-        "target": "agents.builtin.slow:slow",
+        "target": "uai.agents.builtin.slow:slow",
         "description": 'Works in steps with progress; input {"steps", "delay", "ask"}.',
         "asks_input": True,
-        "options": {"estimate": "agents.builtin.slow:estimate_seconds"},
+        "options": {"estimate": "uai.agents.builtin.slow:estimate_seconds"},
     },
     "web": {
         "adapter": "python",
-        "target": "agents.builtin.web:web",
+        "target": "uai.agents.builtin.web:web",
         "description": "Answers from a web search (the backend is UAI_SEARCH_URL).",
         "options": {"search_url": env.get("UAI_SEARCH_URL", "")},
     },
     "fail": {
         "adapter": "python",
-        "target": "agents.builtin.fail:fail",
+        "target": "uai.agents.builtin.fail:fail",
         "description": "Takes one step, then raises.",
     },
 }

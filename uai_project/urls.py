@@ -7,11 +7,11 @@ from django.urls import URLPattern, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from artifacts.api import ArtifactDetailView, ArtifactDownloadView, ArtifactListView, ScopeResolver
-from chats import api as chats_api
-from chats import conversations, history, run_stream, workflows
-from runs import api as runs_api
-from runs import sse
+from uai.artifacts.api import ArtifactDetailView, ArtifactDownloadView, ArtifactListView, ScopeResolver
+from uai.chats import api as chats_api
+from uai.chats import conversations, history, run_stream, workflows
+from uai.runs import api as runs_api
+from uai.runs import sse
 from uai_project.views import healthz
 
 handler400 = "uai_project.errors.handler400"

@@ -44,7 +44,7 @@ class Command(BaseCommand):
             # daphne has no lifespan events: start the embedded worker once it listens.
             import asyncio
 
-            from runs import embedded
+            from uai.runs import embedded
 
             asyncio.get_event_loop().call_soon(embedded.start)
 

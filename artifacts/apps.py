@@ -1,8 +1,0 @@
-from __future__ import annotations
-
-from django.apps import AppConfig
-
-
-class ArtifactsConfig(AppConfig):
-    name = "artifacts"
-    verbose_name = "Artifacts"

@@ -1,0 +1,1 @@
+"""UAI, the Unified Agent Interface: the Django apps (agents, chats, runs, artifacts)."""

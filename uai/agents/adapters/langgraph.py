@@ -1,0 +1,136 @@
+"""LangGraph: a compiled graph (or a factory returning one) as an agent.
+
+- Chat-model token chunks (``stream_mode="messages"``) become text deltas.
+- Each node's update becomes an ActionStep (a node named ``plan…`` a PlanningStep).
+- ``interrupt(value)`` becomes ``input_required`` with ``value`` as the question; the input
+  endpoint's answer resumes the graph with ``Command(resume=answer)``.
+- The thread's state is kept between turns of a chat in the chat's own state (PostgreSQL), under
+  ``"langgraph"``; within one run an in-memory checkpointer carries it across interrupts.
+- The final answer is the last AI message of the graph's state.
+
+Options: ``input_key`` (default ``messages``). Needs the ``langgraph`` extra.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from uai.agents import events
+from uai.agents.protocol import AgentContext, AgentRequest
+
+STATE_KEY = "langgraph"
+MESSAGES_MARK = "__messages__"
+
+
+def _import() -> Any:
+    try:
+        import langchain_core.messages as messages
+        import langgraph.types  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "the langgraph adapter needs the 'langgraph' extra: pip install 'uai[langgraph]'"
+        ) from exc
+    return messages
+
+
+def dump_state(values: dict[str, Any]) -> dict[str, Any]:
+    """Graph state → JSON (message lists by LangChain's own dict form; other JSON values as they are)."""
+    messages = _import()
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, list) and value and all(isinstance(v, messages.BaseMessage) for v in value):
+            out[key] = {MESSAGES_MARK: messages.messages_to_dict(value)}
+            continue
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue  # not JSON: not kept between turns
+        out[key] = value
+    return out
+
+
+def load_state(saved: dict[str, Any] | None) -> dict[str, Any]:
+    """JSON → graph state."""
+    messages = _import()
+    values: dict[str, Any] = {}
+    for key, value in (saved or {}).items():
+        if isinstance(value, dict) and MESSAGES_MARK in value:
+            values[key] = messages.messages_from_dict(value[MESSAGES_MARK])
+        else:
+            values[key] = value
+    return values
+
+
+def _text(value: Any) -> str:
+    content = getattr(value, "content", value)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content blocks
+        return "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
+    return json.dumps(content, default=str)
+
+
+def _describe(update: Any) -> str:
+    if isinstance(update, dict):
+        parts = []
+        for key, value in update.items():
+            if isinstance(value, list) and value and hasattr(value[-1], "content"):
+                parts.append(_text(value[-1]))
+            else:
+                parts.append(f"{key}: {json.dumps(value, default=str)}")
+        return "\n".join(parts)
+    return str(update)
+
+
+class LangGraphAdapter:
+    """Streams a LangGraph graph's run as UAI events."""
+
+    def __init__(self, target: Any, options: dict[str, Any]) -> None:
+        _import()
+        graph = target
+        if not hasattr(graph, "astream") and callable(graph):
+            graph = graph()  # a factory
+        if not hasattr(graph, "astream") or not hasattr(graph, "copy"):
+            raise TypeError(f"{target!r} is not a compiled LangGraph graph (or a factory of one)")
+        self.graph = graph
+        self.input_key = options.get("input_key", "messages")
+
+    async def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+        """Run the graph on the user's text, resuming it through interrupts."""
+        messages = _import()
+        from langgraph.checkpoint.memory import InMemorySaver
+        from langgraph.types import Command
+
+        graph = self.graph.copy(update={"checkpointer": InMemorySaver()})
+        config = {"configurable": {"thread_id": context.run_id or "sessionless", "mode": request.mode}}
+        prior = load_state(request.state.get(STATE_KEY))
+        history = list(prior.get(self.input_key, []))
+        command: Any = {**prior, self.input_key: [*history, messages.HumanMessage(content=request.text)]}
+        while True:
+            question: Any = None
+            async for mode, data in graph.astream(command, config, stream_mode=["updates", "messages"]):
+                if mode == "messages":
+                    chunk = data[0]
+                    if isinstance(chunk, messages.AIMessageChunk) and _text(chunk):
+                        yield events.TextDelta(_text(chunk))
+                    continue
+                for node, update in data.items():
+                    if node == "__interrupt__":
+                        question = update[0].value
+                    elif update is not None:
+                        step = events.PLANNING_STEP if node.lower().startswith("plan") else events.ACTION_STEP
+                        yield events.Step(step, _describe(update), data={"node": node})
+            if question is None:
+                break
+            answer = await context.ask(
+                question if isinstance(question, str) else json.dumps(question, default=str)
+            )
+            command = Command(resume=answer)
+        values = (await graph.aget_state(config)).values
+        yield events.StateUpdate({**request.state, STATE_KEY: dump_state(values)})
+        final = next(
+            (m for m in reversed(values.get(self.input_key, [])) if isinstance(m, messages.AIMessage)), None
+        )
+        yield events.FinalAnswer(content=_text(final) if final is not None else "")

@@ -1,0 +1,166 @@
+"""The adapter protocol and the request and context types an agent receives."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from uai.agents import events
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    """A previous entry of the chat, oldest first."""
+
+    role: str
+    content: str
+    step_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """A file the user sent with this turn or run; ``read()`` returns its bytes (blocking)."""
+
+    name: str
+    media_type: str
+    size: int
+    read: Callable[[], bytes]
+    artifact_id: str | None = None
+
+
+@dataclass(slots=True)
+class AgentRequest:
+    """What the agent is asked: the input (text or JSON), the chat so far, state and files."""
+
+    input: Any
+    text: str
+    history: list[HistoryItem] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+    files: list[InputFile] = field(default_factory=list)
+    mode: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class InputNotSupported(RuntimeError):
+    """The agent asked for input where nobody can answer (a sessionless call)."""
+
+
+class AgentCancelled(Exception):
+    """Raised by ``AgentContext.raise_if_cancelled()`` in an agent whose run was cancelled."""
+
+
+class AgentContext:
+    """What a running agent can do besides yielding: report events, ask for input, see cancellation.
+
+    The reporting methods (``step``, ``log``, ``text``, ``artifact``, ``progress``, ``state``,
+    ``stats``) work from async code and from sync code running in a thread alike; what they report
+    keeps its order with what the agent yields or returns.
+    """
+
+    def __init__(
+        self,
+        *,
+        run_id: str | None,
+        chat_id: str | None,
+        ask: Callable[[str], Awaitable[str]] | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.run_id = run_id
+        self.chat_id = chat_id
+        self._ask = ask
+        self._loop = loop
+        self._cancelled = False
+        self._emit: Callable[[events.AgentEvent], None] | None = None
+        self._drain: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the run was cancelled; sync agents check it between steps."""
+        return self._cancelled
+
+    def cancel(self) -> None:
+        """Mark the run cancelled (called by the executor)."""
+        self._cancelled = True
+
+    def raise_if_cancelled(self) -> None:
+        """Stop here if the run was cancelled (a convenient check for long sync loops)."""
+        if self._cancelled:
+            raise AgentCancelled("the run was cancelled")
+
+    def bind(
+        self,
+        emit: Callable[[events.AgentEvent], None] | None,
+        drain: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Route reported events (called by the adapter that drives the agent).
+
+        ``drain`` waits until what was reported so far is handled; ``ask`` calls it first.
+        """
+        self._emit = emit
+        self._drain = drain
+
+    def emit(self, event: events.AgentEvent) -> None:
+        """Report one event."""
+        if self._emit is None:
+            raise RuntimeError("this context reports no events: yield them instead")
+        self._emit(event)
+
+    def step(self, step_type: str, content: str, **data: Any) -> None:
+        """Report a step (``PlanningStep``, ``ActionStep``, …)."""
+        self.emit(events.Step(step_type, content, data))
+
+    def log(self, message: str, level: str = "info", **data: Any) -> None:
+        """Report a log line."""
+        self.emit(events.Log(message, level, data))
+
+    def text(self, delta: str) -> None:
+        """Stream a piece of the answer's text."""
+        self.emit(events.TextDelta(delta))
+
+    def artifact(
+        self,
+        name: str,
+        content: bytes | None = None,
+        *,
+        media_type: str = "application/octet-stream",
+        data: Any = None,
+    ) -> None:
+        """Hand back a file (``content``) or a JSON value (``data``)."""
+        self.emit(events.Artifact(name=name, content=content, media_type=media_type, data=data))
+
+    def progress(
+        self, percent: float, current_step: str = "", remaining_seconds: float | None = None
+    ) -> None:
+        """Report how far the work is (0–100)."""
+        self.emit(events.Progress(percent, current_step, remaining_seconds))
+
+    def state(self, state: dict[str, Any]) -> None:
+        """Keep this state for the chat's next turn."""
+        self.emit(events.StateUpdate(state))
+
+    def stats(self, **data: Any) -> None:
+        """Report figures (tokens, timings…)."""
+        self.emit(events.Stats(data))
+
+    async def ask(self, question: str) -> str:
+        """Ask the user a question and wait for the answer (the run is ``input_required`` meanwhile)."""
+        if self._ask is None:
+            raise InputNotSupported("This agent asked for input, which a sessionless call cannot give.")
+        if self._drain is not None:
+            await self._drain()
+        return await self._ask(question)
+
+    def ask_sync(self, question: str) -> str:
+        """``ask`` for agents running in a worker thread."""
+        return asyncio.run_coroutine_threadsafe(self.ask(question), self._loop).result()
+
+
+class AgentAdapter(Protocol):
+    """Runs one agent for one request and yields its events; it never touches the ORM."""
+
+    def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+        """Yield the agent's events until it is done; raise on failure."""
+        ...

@@ -1,0 +1,187 @@
+"""The agent registry: settings and the admin both end in ``Agent`` rows; this builds adapters."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+
+from uai.agents.models import Agent
+from uai.agents.protocol import AgentAdapter
+from uai_project.errors import InvalidInput
+
+logger = logging.getLogger(__name__)
+
+ADAPTER_KINDS: dict[str, str] = {
+    "python": "uai.agents.adapters.python:PythonAdapter",
+    "openai_chat": "uai.agents.adapters.openai_chat:OpenAIChatAdapter",
+    "langgraph": "uai.agents.adapters.langgraph:LangGraphAdapter",
+    "smolagents": "uai.agents.adapters.smolagents:SmolagentsAdapter",
+    "pydantic_ai": "uai.agents.adapters.pydantic_ai:PydanticAIAdapter",
+}
+
+# Fields of a settings entry that map onto Agent columns; anything else is an error.
+_AGENT_FIELDS = {
+    "adapter",
+    "target",
+    "options",
+    "description",
+    "streams",
+    "accepts_files",
+    "asks_input",
+    "max_attempts",
+    "retry_delay_seconds",
+    "estimated_seconds",
+    "enabled",
+    "queue",
+}
+
+_cache: dict[tuple[str, Any], AgentAdapter] = {}
+
+
+class AgentConfigError(Exception):
+    """An agent's definition cannot be loaded (bad adapter, target or options)."""
+
+
+def import_target(path: str) -> Any:
+    """Import ``module:attribute`` (or ``module.attribute``)."""
+    module_name, sep, attribute = path.partition(":")
+    if not sep:
+        module_name, _, attribute = path.rpartition(".")
+    if not module_name or not attribute:
+        raise AgentConfigError(f"{path!r} is not of the form module:attribute")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise AgentConfigError(f"cannot import {module_name!r}: {exc}") from exc
+    for part in attribute.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise AgentConfigError(f"{module_name!r} has no attribute {attribute!r}") from exc
+    return obj
+
+
+def build_adapter(agent: Agent) -> AgentAdapter:
+    """The adapter for an agent row, cached until the row changes."""
+    key = (agent.name, agent.updated_at)
+    adapter = _cache.get(key)
+    if adapter is None:
+        try:
+            adapter = _construct(agent)
+        except AgentConfigError as exc:
+            raise AgentConfigError(f"agent {agent.name!r}: {exc}") from exc
+        _cache[key] = adapter
+    return adapter
+
+
+def _construct(agent: Agent) -> AgentAdapter:
+    adapter_class = import_target(ADAPTER_KINDS.get(agent.adapter, agent.adapter))
+    target = import_target(agent.target) if agent.target else None
+    try:
+        return adapter_class(target, dict(agent.options or {}))
+    except ImportError as exc:  # a framework adapter whose extra is not installed
+        raise AgentConfigError(str(exc)) from exc
+    except (TypeError, ValueError) as exc:
+        raise AgentConfigError(f"adapter {agent.adapter!r} refused {agent.target!r}: {exc}") from exc
+
+
+def estimate_seconds(agent: Agent, run_input: Any) -> float:
+    """How long a run of this agent is expected to take, for ``estimated_completion_time``."""
+    path = (agent.options or {}).get("estimate")
+    if path:
+        try:
+            estimator: Callable[[Any], float] = import_target(path)
+            return float(estimator(run_input))
+        except Exception:
+            logger.exception("estimate of agent %s failed; using its default", agent.name)
+    return float(agent.estimated_seconds)
+
+
+def get_agent(name: str | None) -> Agent:
+    """The enabled agent of that name (the default agent when no name is given)."""
+    name = name or settings.UAI_DEFAULT_AGENT
+    agent = Agent.objects.filter(name=name, enabled=True).first()
+    if agent is None:
+        raise InvalidInput(f"Unknown agent {name!r}.")
+    return agent
+
+
+def load_agents_file(path: str) -> dict[str, dict[str, Any]]:
+    """The ``[agents.NAME]`` tables of a TOML file, checked; AgentConfigError names what is wrong."""
+    import re
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise AgentConfigError(f"agents file {path}: cannot read it: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise AgentConfigError(f"agents file {path}: not valid TOML: {exc}") from exc
+    tables = document.get("agents", {})
+    if not isinstance(tables, dict) or set(document) - {"agents"}:
+        raise AgentConfigError(f"agents file {path}: expected only [agents.NAME] tables")
+    specs: dict[str, dict[str, Any]] = {}
+    for name, spec in tables.items():
+        where = f"agents file {path}: agent {name!r}"
+        if not re.fullmatch(r"[-a-zA-Z0-9_]{1,64}", name):
+            raise AgentConfigError(f"{where}: a name is 1 to 64 letters, digits, '-' or '_'")
+        if not isinstance(spec, dict):
+            raise AgentConfigError(f"{where}: expected a table")
+        unknown = set(spec) - _AGENT_FIELDS
+        if unknown:
+            raise AgentConfigError(f"{where}: unknown fields {sorted(unknown)}")
+        if not isinstance(spec.get("adapter"), str) or not spec["adapter"]:
+            raise AgentConfigError(f"{where}: 'adapter' is required (a string)")
+        needs_target = spec["adapter"] == "python"
+        if not isinstance(spec.get("target", ""), str) or (needs_target and not spec.get("target")):
+            raise AgentConfigError(f"{where}: 'target' is required (a string: module:attribute)")
+        if not isinstance(spec.get("options", {}), dict):
+            raise AgentConfigError(f"{where}: [agents.{name}.options] must be a table")
+        specs[name] = spec
+    return specs
+
+
+def declared_agents() -> dict[str, tuple[dict[str, Any], str]]:
+    """Agents defined in settings and in ``UAI_AGENTS_FILE`` (the file wins on a shared name)."""
+    declared = {name: (spec, Agent.Source.SETTINGS) for name, spec in settings.UAI_AGENTS.items()}
+    if settings.UAI_AGENTS_FILE:
+        for name, spec in load_agents_file(settings.UAI_AGENTS_FILE).items():
+            declared[name] = (spec, Agent.Source.FILE)
+    return declared
+
+
+def check_declared_agents() -> None:
+    """Build every declared agent once, so a bad adapter or target fails at start-up."""
+    for name, (spec, _source) in declared_agents().items():
+        unknown = set(spec) - _AGENT_FIELDS
+        if unknown:
+            raise AgentConfigError(f"agent {name!r}: unknown fields {sorted(unknown)}")
+        row = Agent(name=name, **spec)
+        try:
+            _construct(row)
+        except AgentConfigError as exc:
+            raise AgentConfigError(f"agent {name!r}: {exc}") from exc
+        except Exception as exc:
+            raise AgentConfigError(f"agent {name!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def sync_settings_agents() -> list[str]:
+    """Create or update the agents declared in settings and the agents file; return their names."""
+    names = []
+    for name, (spec, source) in declared_agents().items():
+        unknown = set(spec) - _AGENT_FIELDS
+        if unknown:
+            raise AgentConfigError(f"agent {name!r}: unknown fields {sorted(unknown)}")
+        Agent.objects.update_or_create(name=name, defaults={**spec, "source": source})
+        names.append(name)
+    return names
+
+
+def sync_settings_agents_after_migrate(**kwargs: Any) -> None:
+    """``post_migrate`` hook: the declared agents exist as soon as the schema does."""
+    sync_settings_agents()

@@ -1,0 +1,81 @@
+"""Artifact routes shared by chats and runs: list, metadata, download."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import FileResponse, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from uai.artifacts import selectors
+from uai.artifacts.models import Artifact
+from uai.artifacts.presenters import artifact_data
+from uai.artifacts.serializers import ArtifactOut
+from uai_project.api import IgnoreAcceptNegotiation, base_url
+
+ScopeResolver = Callable[..., dict[str, Any]]
+
+
+class ArtifactScope:
+    """Finds the chat or run an artifact route is under (404 unless the user owns it).
+
+    Each route family passes its resolver: ``View.as_view(resolve=chat_scope)``.
+    """
+
+    resolve: ScopeResolver | None = None
+
+    def scope(self, request: Request, **kwargs: Any) -> dict[str, Any]:
+        assert self.resolve is not None, "as_view(resolve=...) names how to find the owner"
+        return self.resolve(request.user, **kwargs)
+
+
+class ArtifactListView(ArtifactScope, APIView):
+    @extend_schema(responses=ArtifactOut(many=True))
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        """All artifacts of the chat or run, oldest first."""
+        artifacts = selectors.artifact_list(**self.scope(request, **kwargs))
+        base = base_url(request)
+        return Response([artifact_data(a, base_url=base) for a in artifacts])
+
+
+class ArtifactDetailView(ArtifactScope, APIView):
+    @extend_schema(responses=ArtifactOut)
+    def get(self, request: Request, artifact_id: str, **kwargs: Any) -> Response:
+        """One artifact's metadata, with the ``download_url`` of its bytes."""
+        artifact = selectors.artifact_get(artifact_id=artifact_id, **self.scope(request, **kwargs))
+        return Response(artifact_data(artifact, base_url=base_url(request)))
+
+
+class ArtifactDownloadView(ArtifactScope, APIView):
+    content_negotiation_class = IgnoreAcceptNegotiation
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, artifact_id: str, **kwargs: Any) -> HttpResponse:
+        """The artifact's bytes, with its media type, as an attachment."""
+        artifact = selectors.artifact_get(artifact_id=artifact_id, **self.scope(request, **kwargs))
+        return download_response(artifact)
+
+
+def download_response(artifact: Artifact) -> HttpResponse:
+    """Serve stored bytes safely: attachment, declared type, no sniffing, sandboxed."""
+    if artifact.file:
+        response: HttpResponse = FileResponse(
+            artifact.file.open("rb"),
+            as_attachment=True,
+            filename=artifact.name,
+            content_type=artifact.media_type,
+        )
+    else:
+        from uai.artifacts.services import read_bytes
+
+        response = HttpResponse(read_bytes(artifact), content_type=artifact.media_type)
+        response["Content-Disposition"] = f'attachment; filename="{artifact.name}.json"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,185 @@
+"""The native chat API of seed 000: ``/chat/…``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from uai.agents import registry
+from uai.artifacts.models import Artifact
+from uai.artifacts.presenters import artifact_data
+from uai.chats import selectors, services
+from uai.chats.presenters import chat_data, message_data
+from uai.chats.serializers import (
+    ChatCreateIn,
+    ChatNextIn,
+    ChatNextOut,
+    ChatOut,
+    ChatSendIn,
+    MessageOut,
+    TurnOut,
+)
+from uai.runs import sse
+from uai.runs.models import Run
+from uai.runs.waiting import release_connection, wait_for_run
+from uai_project.api import base_url, flag, uploaded_files, validated
+from uai_project.errors import HTTP_STATUS, ErrorCode, InvalidInput
+
+WAIT_UNTIL = (*Run.TERMINAL, Run.Status.INPUT_REQUIRED)
+
+
+def chat_scope(user: Any, session_id: str, **kwargs: Any) -> dict[str, Any]:
+    """Artifact routes under ``/chat/{session_id}``."""
+    return {"chat_id": selectors.chat_get(user=user, chat_id=session_id).id}
+
+
+class ChatListCreateView(APIView):
+    @extend_schema(responses=ChatOut(many=True))
+    def get(self, request: Request) -> Response:
+        """The user's chats, newest first."""
+        return Response([chat_data(c) for c in selectors.chat_list(user=request.user)])
+
+    @extend_schema(request=ChatCreateIn, responses={201: ChatOut})
+    def post(self, request: Request) -> Response:
+        """Create a chat session; returns its ``session_id``."""
+        data = validated(ChatCreateIn, request.data)
+        chat = services.chat_create(
+            owner_id=request.user.pk,
+            agent_name=data.get("agent") or None,
+            name=data["name"],
+            metadata=data["metadata"],
+        )
+        return Response(chat_data(chat), status=status.HTTP_201_CREATED)
+
+
+class ChatDetailView(APIView):
+    @extend_schema(responses=ChatOut)
+    def get(self, request: Request, session_id: str) -> Response:
+        """One chat."""
+        return Response(chat_data(selectors.chat_get(user=request.user, chat_id=session_id)))
+
+    @extend_schema(
+        request={"application/json": ChatSendIn, "multipart/form-data": ChatSendIn},
+        parameters=[OpenApiParameter("wait", bool, description="Wait for the turn (default true).")],
+        responses={200: TurnOut, 202: TurnOut},
+        operation_id="chat_send",
+    )
+    def post(self, request: Request, session_id: str) -> Response:
+        """Send a message (text, and files as multipart ``files``) and, by default, wait for the turn."""
+        chat = selectors.chat_get(user=request.user, chat_id=session_id)
+        data = validated(ChatSendIn, request.data)
+        wait = flag(request.query_params.get("wait"), data["wait"])
+        run, message = services.chat_send(
+            chat=chat,
+            text=data["text"],
+            files=uploaded_files(request),
+            client_message_id=data["message_id"],
+        )
+        if "text/event-stream" in request.headers.get("Accept", ""):
+            # The turn's events as they happen, from the user's message to the turn's end.
+            release_connection()
+            stream = sse.native_events(
+                chat_id=chat.id,
+                after_seq=message.seq - 1,
+                only_run=run.id,
+                stop=sse.ends_run(run.id, WAIT_UNTIL),
+            )
+            return sse.response(stream)
+        if wait:
+            wait_for_run(run.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=WAIT_UNTIL)
+        return turn_response(request, chat_id=chat.id, run_id=run.id, after_seq=message.seq - 1)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, session_id: str) -> Response:
+        """Delete the chat: cancels work in flight, removes its messages and stored files."""
+        services.chat_delete(chat=selectors.chat_get(user=request.user, chat_id=session_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def turn_response(request: Request, *, chat_id: str, run_id: Any, after_seq: int) -> Response:
+    """The messages and artifacts a turn added since ``after_seq``; 202 while it is still going."""
+    run = Run.objects.get(pk=run_id)
+    chat = selectors.chat_get(user=request.user, chat_id=chat_id)
+    base = base_url(request)
+    messages = selectors.message_list(chat=chat, after_seq=after_seq, run_id=run_id)
+    artifacts = Artifact.objects.filter(
+        run_id=run_id, origin=Artifact.Origin.AGENT, seq__gt=after_seq
+    ).order_by("created_at")
+    body = {
+        "messages": [message_data(m, base_url=base, files=list(m.files.all())) for m in messages],
+        "artifacts": [artifact_data(a, base_url=base) for a in artifacts],
+        "run_id": str(run.id),
+        "status": run.status,
+        "error": run.error or None,
+    }
+    done = run.status in WAIT_UNTIL
+    return Response(body, status=status.HTTP_200_OK if done else status.HTTP_202_ACCEPTED)
+
+
+class ChatMessagesView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after", int, description="Only messages after this sequence number."),
+            OpenApiParameter("limit", int, description="Only the newest N messages."),
+        ],
+        responses=MessageOut(many=True),
+    )
+    def get(self, request: Request, session_id: str) -> Response:
+        """All messages of the chat, in order."""
+        chat = selectors.chat_get(user=request.user, chat_id=session_id)
+        after = _int_param(request, "after")
+        limit = _int_param(request, "limit")
+        if limit is not None and limit < 1:
+            raise InvalidInput("limit must be at least 1.")
+        messages = selectors.message_list(chat=chat, after_seq=after, limit=limit)
+        base = base_url(request)
+        return Response([message_data(m, base_url=base, files=list(m.files.all())) for m in messages])
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} must be a whole number.") from exc
+
+
+class ChatNextView(APIView):
+    @extend_schema(
+        request={"application/json": ChatNextIn, "multipart/form-data": ChatNextIn},
+        responses=ChatNextOut,
+    )
+    def post(self, request: Request) -> Response:
+        """A sessionless turn: ``user_input`` and ``state`` in, updated ``state`` and ``artifacts`` out."""
+        data = validated(ChatNextIn, request.data)
+        user_input = data["user_input"]
+        if isinstance(user_input, dict):
+            text = user_input.get("text", "")
+            if not isinstance(text, str):
+                raise InvalidInput("user_input.text must be a string.")
+        elif isinstance(user_input, str):
+            text = user_input
+        else:
+            raise InvalidInput("user_input must be text or an object with a 'text'.")
+        agent = registry.get_agent(data.get("agent") or None)
+        result = services.chat_next(
+            agent=agent,
+            text=text,
+            run_input=user_input,
+            state=data["state"],
+            files=uploaded_files(request),
+        )
+        if result["error"]:
+            return Response(
+                {"detail": f"The agent failed: {result['error']}", "code": ErrorCode.AGENT_FAILED.value},
+                status=HTTP_STATUS[ErrorCode.AGENT_FAILED],
+            )
+        return Response({k: result[k] for k in ("state", "artifacts", "steps", "output")})

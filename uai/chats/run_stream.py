@@ -1,0 +1,162 @@
+"""Seed 003: ``POST /chat/run`` (whole reply) and ``POST /chat/stream`` (SSE chunks).
+
+A conversation is a chat: ``conversation_id`` is the chat id, chosen by the client (an unknown id
+starts a conversation with that id) or by the server when omitted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from uai.chats import services
+from uai.chats.models import Chat
+from uai.runs import sse, streams
+from uai.runs.models import Run
+from uai.runs.waiting import release_connection, wait_for_run
+from uai_project.api import StrictCharField, validated
+from uai_project.errors import HTTP_STATUS, ErrorCode, NotFound
+
+TURN_ENDS = (*Run.TERMINAL, Run.Status.INPUT_REQUIRED)
+
+
+class ConversationIn(serializers.Serializer):
+    message = StrictCharField(trim_whitespace=False)
+    conversation_id = StrictCharField(required=False, allow_blank=True, max_length=64)
+    agent = StrictCharField(required=False, allow_blank=True, max_length=64)
+
+
+class ChatRunOut(serializers.Serializer):
+    response = serializers.CharField()
+    conversation_id = serializers.CharField()
+
+
+class ChunkOut(serializers.Serializer):
+    content = serializers.CharField()
+    is_final = serializers.BooleanField()
+    metrics = serializers.JSONField(allow_null=True)
+
+
+def conversation_chat(*, user: Any, conversation_id: str, agent: str) -> Chat:
+    """The user's conversation of that id, created on first use; another user's is not found."""
+    if not conversation_id:
+        return services.chat_create(owner_id=user.pk, agent_name=agent or None)
+    chat = Chat.objects.select_related("agent").filter(pk=conversation_id).first()
+    if chat is None:
+        services.validate_chat_id(conversation_id)
+        try:
+            return services.chat_create(owner_id=user.pk, agent_name=agent or None, chat_id=conversation_id)
+        except services.Conflict:
+            chat = Chat.objects.select_related("agent").get(pk=conversation_id)
+    if chat.owner_id != user.pk:
+        raise NotFound("Conversation not found.")
+    return chat
+
+
+def _reply(run: Run) -> str:
+    if isinstance(run.output, str):
+        return run.output
+    final = run.messages.filter(step_type="FinalAnswerStep").order_by("-seq").first()
+    return final.content if final else ""
+
+
+class ChatRunView(APIView):
+    @extend_schema(request=ConversationIn, responses=ChatRunOut, operation_id="conversation_run")
+    def post(self, request: Request) -> Response:
+        """Run one turn and return the whole reply."""
+        data = validated(ConversationIn, request.data)
+        chat = conversation_chat(
+            user=request.user, conversation_id=data.get("conversation_id", ""), agent=data.get("agent", "")
+        )
+        run, _ = services.chat_send(chat=chat, text=data["message"])
+        wait_for_run(run.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=TURN_ENDS)
+        run.refresh_from_db()
+        if run.status == Run.Status.FAILED:
+            return Response(
+                {"detail": f"The agent failed: {run.error}", "code": ErrorCode.AGENT_FAILED.value},
+                status=HTTP_STATUS[ErrorCode.AGENT_FAILED],
+            )
+        if run.status not in TURN_ENDS:
+            return Response(
+                {"detail": "The agent did not answer in time.", "code": ErrorCode.TIMEOUT.value},
+                status=HTTP_STATUS[ErrorCode.TIMEOUT],
+            )
+        reply = _reply(run) if run.status == Run.Status.SUCCEEDED else (run.input_prompt or "")
+        return Response({"response": reply, "conversation_id": chat.id})
+
+
+class ChatStreamView(APIView):
+    @extend_schema(
+        request=ConversationIn,
+        responses={(200, "text/event-stream"): ChunkOut},
+        operation_id="conversation_stream",
+    )
+    def post(self, request: Request) -> Any:
+        """Run one turn and stream the reply as SSE ``{content, is_final, metrics}`` chunks."""
+        data = validated(ConversationIn, request.data)
+        chat = conversation_chat(
+            user=request.user, conversation_id=data.get("conversation_id", ""), agent=data.get("agent", "")
+        )
+        run, message = services.chat_send(chat=chat, text=data["message"])
+        release_connection()  # the stream must not hold this request's connection
+        return sse.response(chunks(chat_id=chat.id, run_id=str(run.id), after_seq=message.seq))
+
+
+async def chunks(*, chat_id: str, run_id: str, after_seq: int) -> AsyncIterator[bytes]:
+    """The turn's text as it comes (coalesced deltas), then a final chunk with metrics."""
+    started = time.monotonic()
+    first_chunk_at: float | None = None
+    streamed: list[str] = []
+    final_text: str | None = None
+    agent_stats: dict[str, Any] = {}
+    count = 0
+    try:
+        async for event in streams.follow(
+            chat_id=chat_id, after_seq=after_seq, idle_seconds=settings.UAI_STREAM_KEEPALIVE_SECONDS
+        ):
+            if event is None:
+                yield sse.KEEPALIVE
+                continue
+            if event.get("run_id") != run_id:
+                continue
+            kind, data = event["type"], event["data"]
+            if kind == "delta" and data["text"]:
+                first_chunk_at = first_chunk_at or time.monotonic()
+                streamed.append(data["text"])
+                count += 1
+                yield sse.encode(event["seq"], {"content": data["text"], "is_final": False, "metrics": None})
+            elif kind == "step" and data["step_type"] == "FinalAnswerStep":
+                final_text = data["content"]
+            elif kind == "input_required":
+                final_text = data["prompt"]
+            elif kind == "stats":
+                agent_stats.update(data.get("data") or {})
+            elif kind == "status" and data["status"] in TURN_ENDS:
+                so_far = "".join(streamed)
+                text = final_text or ""
+                rest = text[len(so_far) :] if text.startswith(so_far) else text
+                first_chunk_at = first_chunk_at or time.monotonic()
+                metrics = {
+                    "tokens": agent_stats.get("tokens", len((final_text or so_far).split())),
+                    "chunks": count + 1,
+                    "time_to_first_chunk_ms": round((first_chunk_at - started) * 1000, 3),
+                    "total_ms": round((time.monotonic() - started) * 1000, 3),
+                    "status": data["status"],
+                    "run_id": run_id,
+                    "conversation_id": chat_id,
+                }
+                final: dict[str, Any] = {"content": rest, "is_final": True, "metrics": metrics}
+                if data["status"] == Run.Status.FAILED:
+                    final["error"] = data.get("error") or "The agent failed."
+                yield sse.encode(event["seq"], final)
+                return
+    except streams.StreamOverflow as exc:
+        yield sse.encode(None, {"content": "", "is_final": True, "metrics": None, "error": str(exc)})

@@ -1,0 +1,40 @@
+"""Reads of chats and messages, always scoped to the asking user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+
+from uai.artifacts.models import Artifact
+from uai.chats.models import Chat, Message
+from uai_project.errors import NotFound
+
+
+def chat_get(*, user: Any, chat_id: str) -> Chat:
+    """The user's chat, or 404 (another user's chat is not found either)."""
+    chat = Chat.objects.select_related("agent").filter(pk=chat_id, owner=user).first()
+    if chat is None:
+        raise NotFound("Chat not found.")
+    return chat
+
+
+def chat_list(*, user: Any) -> QuerySet[Chat]:
+    """The user's chats, newest first."""
+    return Chat.objects.filter(owner=user).order_by("-created_at")
+
+
+def message_list(
+    *, chat: Chat, after_seq: int | None = None, run_id: Any = None, limit: int | None = None
+) -> list[Message]:
+    """A chat's messages in order, with their files; ``limit`` keeps the newest ones."""
+    qs = Message.objects.filter(chat_id=chat.id).prefetch_related(
+        Prefetch("files", queryset=Artifact.objects.order_by("created_at"))
+    )
+    if after_seq is not None:
+        qs = qs.filter(seq__gt=after_seq)
+    if run_id is not None:
+        qs = qs.filter(run_id=run_id)
+    if limit is not None:
+        return list(reversed(qs.order_by("-seq")[:limit]))
+    return list(qs.order_by("seq"))

@@ -1,0 +1,304 @@
+"""Writes of chats: creating, sending a turn, deleting, and sessionless calls."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from uai.agents import registry
+from uai.agents.models import Agent
+from uai.artifacts import services as artifact_services
+from uai.artifacts.models import Artifact
+from uai.chats import cache as conversation_cache
+from uai.chats.models import Chat, Message
+from uai.chats.presenters import message_data
+from uai.runs import services as run_services
+from uai.runs import sink as sink_module
+from uai.runs import tasks
+from uai.runs.models import Run
+from uai.runs.waiting import await_reply
+from uai_project.errors import Conflict, InvalidInput, Timeout
+
+__all__ = ["Conflict"]  # re-exported for the dialects that create chats by id
+
+CHAT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Fixed routes beside /chat/{session_id}: a chat may not take these names.
+RESERVED_CHAT_IDS = frozenset({"next", "run", "stream"})
+
+
+def validate_chat_id(chat_id: str) -> str:
+    """A client-chosen chat id: 1–64 letters, digits, ``_ . -``, not a reserved route name."""
+    if not CHAT_ID_PATTERN.match(chat_id) or chat_id in RESERVED_CHAT_IDS:
+        raise InvalidInput(
+            "A chat id is 1 to 64 letters, digits, '_', '.' or '-' (and not 'next', 'run' or 'stream')."
+        )
+    return chat_id
+
+
+def validate_text(text: str) -> str:
+    """A message's text within the configured length."""
+    if len(text) > settings.UAI_MAX_MESSAGE_CHARS:
+        raise InvalidInput(f"A message is at most {settings.UAI_MAX_MESSAGE_CHARS} characters.")
+    return text
+
+
+def chat_create(
+    *,
+    owner_id: int,
+    agent_name: str | None = None,
+    chat_id: str | None = None,
+    name: str = "",
+    description: str = "",
+    mode: str = "",
+    metadata: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+) -> Chat:
+    """Create a chat for ``owner`` with the named agent (the default agent when none is named)."""
+    agent = registry.get_agent(agent_name)
+    fields: dict[str, Any] = {
+        "owner_id": owner_id,
+        "agent": agent,
+        "name": name,
+        "description": description,
+        "mode": mode,
+        "metadata": metadata or {},
+        "tags": tags or [],
+    }
+    if chat_id is not None:
+        fields["id"] = validate_chat_id(chat_id)
+        if Chat.objects.filter(pk=chat_id).exists():
+            raise Conflict(f"Chat {chat_id!r} already exists.")
+    return Chat.objects.create(**fields)
+
+
+def chat_send(
+    *,
+    chat: Chat,
+    text: str,
+    files: list[UploadedFile] | None = None,
+    client_message_id: str = "",
+) -> tuple[Run, Message]:
+    """Add the user's message to the chat and start a turn — or, when the chat's agent is waiting
+    for input, hand the message to it as that input. Returns the run and the message.
+    """
+    validate_text(text)
+    files = artifact_services.check_uploads(files or [])
+    if files and not chat.agent.accepts_files:
+        raise InvalidInput(f"Agent {chat.agent_id!r} does not take files.")
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            waiting = (
+                Run.objects.select_for_update()
+                .filter(chat_id=chat.id, status=Run.Status.INPUT_REQUIRED)
+                .order_by("created_at")
+                .first()
+            )
+            run = waiting or run_services.run_create(
+                owner_id=chat.owner_id, agent=chat.agent, input=text, chat=chat
+            )
+            sink = sink_module.EventSink(chat_id=chat.id, run_id=run.id)
+            seq = sink.next_seq()
+            message = Message.objects.create(
+                chat_id=chat.id,
+                run_id=run.id,
+                seq=seq,
+                role=Message.Role.USER,
+                content=text,
+                client_message_id=client_message_id[:200],
+            )
+            attached = []
+            for upload in files:
+                artifact = artifact_services.artifact_create(
+                    owner_id=chat.owner_id,
+                    name=upload.name or "file",
+                    upload=upload,
+                    origin=Artifact.Origin.USER,
+                    chat_id=chat.id,
+                    run_id=run.id,
+                    message_id=message.id,
+                    seq=seq,
+                )
+                stored.append(artifact.file.name)
+                attached.append(artifact)
+            sink.emit("message", {"message": message_data(message, files=attached)}, seq=seq)
+            if waiting is not None:
+                run_services.run_provide_input(
+                    run=waiting, text=text, artifact_ids=[str(a.id) for a in attached]
+                )
+    except Exception:
+        artifact_services.delete_files(stored)
+        raise
+    return run, message
+
+
+def _cancel_active_runs(chat: Chat) -> None:
+    for run in Run.objects.filter(chat_id=chat.id, status__in=Run.ACTIVE):
+        try:
+            run_services.run_cancel(run=run)
+        except Conflict:
+            pass  # it ended meanwhile
+
+
+def chat_delete(*, chat: Chat) -> None:
+    """Delete a chat: cancel its work in flight, remove its records and stored files."""
+    with transaction.atomic():
+        _cancel_active_runs(chat)
+        names = [
+            name for name in Artifact.objects.filter(chat_id=chat.id).values_list("file", flat=True) if name
+        ]
+        Chat.objects.filter(pk=chat.id).delete()
+        transaction.on_commit(lambda: artifact_services.delete_files(names))
+        transaction.on_commit(lambda: conversation_cache.forget(chat.id))
+
+
+def chat_next(
+    *,
+    agent: Agent,
+    text: str,
+    run_input: Any,
+    state: dict[str, Any],
+    files: list[UploadedFile] | None = None,
+) -> dict[str, Any]:
+    """A sessionless turn: run the agent as a job and return its result; nothing is stored."""
+    validate_text(text)
+    files = artifact_services.check_uploads(files or [])
+    if files and not agent.accepts_files:
+        raise InvalidInput(f"Agent {agent.name!r} does not take files.")
+    encoded = [
+        {
+            "name": artifact_services.clean_name(f.name or "file"),
+            "media_type": artifact_services.guess_media_type(f.name or "", f.content_type),
+            "content_b64": base64.b64encode(f.read()).decode(),
+        }
+        for f in files
+    ]
+    payload = {"agent": agent.name, "text": text, "input": run_input, "state": state, "files": encoded}
+    result = async_to_sync(_call_ephemeral)(payload, settings.UAI_TURN_WAIT_SECONDS)
+    if result is None:
+        raise Timeout("The agent did not answer in time.")
+    if result["state"] is None:
+        result["state"] = _default_state(state, text, result)
+    return result
+
+
+async def _call_ephemeral(payload: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    job_id = await sync_to_async(tasks.defer_ephemeral)({**payload, "reply_channel": channel})
+    message = await await_reply(channel, timeout=timeout)
+    if message is None:
+        await sync_to_async(tasks.abort_job)(job_id)
+        return None
+    return message["result"]
+
+
+def _default_state(state: dict[str, Any], text: str, result: dict[str, Any]) -> dict[str, Any]:
+    """An agent that keeps no state of its own: the conversation so far, as ``messages``."""
+    messages = state.get("messages", [])
+    if not isinstance(messages, list):
+        return state
+    answer = result["steps"][-1]["content"] if result["steps"] else ""
+    return {
+        **state,
+        "messages": [*messages, {"role": "user", "content": text}, {"role": "assistant", "content": answer}],
+    }
+
+
+def chat_update(*, chat: Chat, fields: dict[str, Any]) -> Chat:
+    """Change a chat's descriptive fields (name, description, tags, metadata, mode)."""
+    for name, value in fields.items():
+        setattr(chat, name, value)
+    chat.save(update_fields=[*fields, "updated_at"])
+    return chat
+
+
+def chat_stop(*, chat: Chat) -> Chat:
+    """Stop a chat's work: cancel its active runs; the chat is ``stopped`` (a new turn resumes it)."""
+    from django.utils import timezone
+
+    with transaction.atomic():
+        _cancel_active_runs(chat)
+        chat.status = Chat.Status.STOPPED
+        chat.stopped_at = timezone.now()
+        chat.save(update_fields=["status", "stopped_at", "updated_at"])
+    return chat
+
+
+def message_delete(*, chat: Chat, message: Message) -> None:
+    """Remove one message of a chat, with its files."""
+    with transaction.atomic():
+        names = [a.file.name for a in message.files.all() if a.file]
+        message.files.all().delete()
+        message.delete()
+        sink_module.EventSink(chat_id=chat.id).emit("message_deleted", {"message_id": str(message.id)})
+        transaction.on_commit(lambda: artifact_services.delete_files(names))
+        transaction.on_commit(lambda: conversation_cache.forget(chat.id))
+
+
+def message_file_delete(*, chat: Chat, message: Message, artifact: Artifact) -> None:
+    """Remove one file from a message (the stored bytes go too)."""
+    with transaction.atomic():
+        name = artifact.file.name if artifact.file else ""
+        artifact.delete()
+        sink_module.EventSink(chat_id=chat.id).emit(
+            "file_deleted", {"message_id": str(message.id), "artifact_id": str(artifact.id)}
+        )
+        transaction.on_commit(lambda: artifact_services.delete_files([name]))
+
+
+def copy_artifacts(*, owner_id: int, artifact_ids: list[str]) -> list[Any]:
+    """The user's existing artifacts of those ids, as uploads to attach to a new message."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from uai_project.api import parse_uuid
+
+    uploads = []
+    for artifact_id in artifact_ids:
+        artifact = Artifact.objects.filter(pk=parse_uuid(artifact_id, "File"), owner_id=owner_id).first()
+        if artifact is None:
+            raise InvalidInput(f"Unknown file {artifact_id!r}.")
+        uploads.append(
+            SimpleUploadedFile(
+                artifact.name, artifact_services.read_bytes(artifact), content_type=artifact.media_type
+            )
+        )
+    return uploads
+
+
+def message_add(*, chat: Chat, role: str, content: str, step_type: str | None = None) -> Message:
+    """Add a message to a chat without running its agent (seed 004's conversations/create)."""
+    validate_text(content)
+    with transaction.atomic():
+        sink = sink_module.EventSink(chat_id=chat.id)
+        seq = sink.next_seq()
+        message = Message.objects.create(
+            chat_id=chat.id, seq=seq, role=role, content=content, step_type=step_type
+        )
+        sink.emit("message", {"message": message_data(message, files=[])}, seq=seq)
+    return message
+
+
+def chat_answer(*, chat: Chat, agent: Any = None) -> tuple[Run, int]:
+    """Run the agent (the chat's, or ``agent``) on the chat's latest user message.
+
+    Returns the run and the chat's event number before it, to stream from.
+    """
+    with transaction.atomic():
+        latest = chat.messages.filter(role=Message.Role.USER).order_by("-seq").first()
+        if latest is None:
+            raise InvalidInput("The chat has no Human message to answer.")
+        after = Chat.objects.filter(pk=chat.id).values_list("last_seq", flat=True).get()
+        run = run_services.run_create(
+            owner_id=chat.owner_id, agent=agent or chat.agent, input=latest.content, chat=chat
+        )
+        # The message is this run's question (unless an earlier run already answered it).
+        Message.objects.filter(pk=latest.pk, run__isnull=True).update(run=run)
+    return run, after

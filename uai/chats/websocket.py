@@ -1,0 +1,265 @@
+"""The WebSocket step protocol of seed 001, at ``/chat/{chat_id}``.
+
+Client → server: ``{"type": "client", "message", "message_id"}`` starts a turn (or answers the
+agent's question); ``{"type": "resume", "after_seq": N}`` replays what came after N.
+Server → client: ``agent_step`` frames, then ``message_end``; ``agent_error`` when the agent fails
+(followed by ``message_end``, so a UI unlocks its input) or a frame is malformed. Every frame carries
+``seq``, the chat's event number.
+
+Lifecycle of a connection::
+
+    handshake (token, origin, ownership)  →  accept  →  wait up to START_WINDOW for a first
+    frame  →  follow the chat from the number it had at connect (or from a resume's after_seq)
+    →  frames until the client leaves (its turns go on without it)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from uai.agents import registry
+from uai.chats import services
+from uai.chats.models import Chat, Message
+from uai.runs import streams
+from uai.runs.dbcall import db
+from uai.runs.models import Run
+from uai_project.errors import Conflict, UAIError
+
+logger = logging.getLogger(__name__)
+
+START_WINDOW_SECONDS = 0.3  # how long a new connection waits for a resume before going live
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_BAD_REQUEST = 4400
+CLOSE_TOO_SLOW = 4008
+TURN_ENDS = {Run.Status.SUCCEEDED, Run.Status.CANCELLED, Run.Status.INPUT_REQUIRED}
+
+
+def _chat_state(chat_id: str) -> tuple[int | None, int]:
+    row = Chat.objects.filter(pk=chat_id).values_list("owner_id", "last_seq").first()
+    return (row[0], row[1]) if row else (None, 0)
+
+
+def _agent_exists(name: str) -> bool:
+    try:
+        registry.get_agent(name)
+    except UAIError:
+        return False
+    return True
+
+
+def _client_message_ids(run_ids: list[str]) -> dict[str, str]:
+    """For each run, the id the client gave its first message (or that message's own id)."""
+    found: dict[str, str] = {}
+    for run_id, client_id, pk in (
+        Message.objects.filter(run_id__in=run_ids, role=Message.Role.USER)
+        .order_by("seq")
+        .values_list("run_id", "client_message_id", "id")
+    ):
+        found.setdefault(str(run_id), client_id or str(pk))
+    return found
+
+
+def _send_turn(*, user_id: int, chat_id: str, agent_name: str | None, text: str, message_id: str) -> str:
+    chat = Chat.objects.select_related("agent").filter(pk=chat_id).first()
+    if chat is None:
+        try:
+            chat = services.chat_create(owner_id=user_id, agent_name=agent_name, chat_id=chat_id)
+        except Conflict:  # another connection created it a moment ago
+            chat = Chat.objects.select_related("agent").get(pk=chat_id)
+    if chat.owner_id != user_id:
+        raise Conflict("This chat belongs to another user.")
+    run, _ = services.chat_send(chat=chat, text=text, client_message_id=message_id)
+    return str(run.id)
+
+
+class ChatStepConsumer(AsyncWebsocketConsumer):
+    """One client connection to one chat."""
+
+    async def connect(self) -> None:
+        """Authenticate, check the chat id and its owner, then accept."""
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.user_id: int = user.pk
+        self.chat_id: str = self.scope["url_route"]["kwargs"]["chat_id"]
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        self.agent_name: str | None = (query.get("agent") or [None])[0]
+        try:
+            services.validate_chat_id(self.chat_id)
+        except UAIError:
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
+        owner_id, last_seq = await db(_chat_state, chat_id=self.chat_id)
+        if owner_id is not None and owner_id != self.user_id:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        if owner_id is None and self.agent_name and not await db(_agent_exists, name=self.agent_name):
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
+        self.message_ids: dict[str, str] = {}
+        self.sent_first: int | None = None  # numbers sent on this connection: [sent_first, sent_last]
+        self.sent_last = -1
+        self.follower: asyncio.Task[None] | None = None
+        self.starter: asyncio.TimerHandle | None = None
+        self.connect_seq = last_seq  # "live" means: everything after this
+        await self.accept()
+        after = (query.get("after_seq") or [None])[0]
+        if after is not None and after.lstrip("-").isdigit():
+            self._follow(int(after))
+        else:
+            self.starter = asyncio.get_running_loop().call_later(
+                START_WINDOW_SECONDS, lambda: self._follow(None)
+            )
+
+    async def disconnect(self, code: int) -> None:
+        """Stop following; the chat's turns go on."""
+        starter = getattr(self, "starter", None)
+        if starter is not None:
+            starter.cancel()
+        follower = getattr(self, "follower", None)
+        if follower is not None:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await follower
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Dispatch a client frame by its ``type``."""
+        try:
+            frame = json.loads(text_data if text_data is not None else (bytes_data or b"").decode())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            await self._error("Frames must be JSON objects.")
+            return
+        if not isinstance(frame, dict):
+            await self._error("Frames must be JSON objects.")
+            return
+        kind = frame.get("type")
+        if kind == "client":
+            await self._client(frame)
+        elif kind == "resume":
+            after = frame.get("after_seq")
+            if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+                await self._error("resume needs after_seq, a whole number ≥ 0.")
+                return
+            self._follow(after)
+        else:
+            await self._error(f"Unknown frame type {kind!r}: expected 'client' or 'resume'.")
+
+    async def _client(self, frame: dict[str, Any]) -> None:
+        message, message_id = frame.get("message"), frame.get("message_id")
+        if not isinstance(message, str):
+            await self._error("'message' is required and must be a string.", message_id)
+            return
+        if not isinstance(message_id, str) or not message_id:
+            await self._error("'message_id' is required and must be a non-empty string.")
+            return
+        if self.follower is None:  # a first frame that is not a resume: go live now
+            self._follow(None)
+        try:
+            run_id = await db(
+                _send_turn,
+                user_id=self.user_id,
+                chat_id=self.chat_id,
+                agent_name=self.agent_name,
+                text=message,
+                message_id=message_id,
+            )
+        except UAIError as exc:
+            await self._error(exc.detail, message_id)
+            return
+        self.message_ids.setdefault(run_id, message_id)
+
+    def _follow(self, after_seq: int | None) -> None:
+        """(Re)start following the chat after ``after_seq`` (None: from the number at connect)."""
+        starter = getattr(self, "starter", None)
+        if starter is not None:
+            starter.cancel()
+            self.starter = None
+        if self.follower is not None:
+            if after_seq is None:
+                return
+            self.follower.cancel()
+        self.follower = asyncio.create_task(self._pump(after_seq))
+
+    async def _pump(self, after_seq: int | None) -> None:
+        if after_seq is None:
+            after_seq = self.connect_seq
+        try:
+            async for event in streams.follow(chat_id=self.chat_id, after_seq=after_seq):
+                if event is None:
+                    continue
+                if self.sent_first is not None and self.sent_first <= event["seq"] <= self.sent_last:
+                    continue  # already sent on this connection
+                for frame in await self._frames(event):
+                    await self.send(text_data=json.dumps(frame))
+                if self.sent_first is None:
+                    self.sent_first = event["seq"]
+                self.sent_last = max(self.sent_last, event["seq"])
+        except streams.StreamOverflow as exc:
+            await self._error(str(exc))
+            await self.close(code=CLOSE_TOO_SLOW)
+
+    async def _frames(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Seed 001's frames for one event (most events have none)."""
+        kind, data, seq = event["type"], event["data"], event["seq"]
+        base = {"chat_id": self.chat_id, "seq": seq}
+        if kind == "gap":
+            return [{"type": "stream_gap", **base, **data}]
+        run_id = event.get("run_id")
+        if kind == "message" and run_id:
+            message = data.get("message") or {}
+            if message.get("role") == Message.Role.USER:
+                self.message_ids.setdefault(run_id, message.get("message_id") or message["id"])
+            return []
+        if kind not in ("step", "input_required", "status"):
+            return []
+        message_id = await self._message_id(run_id)
+        if kind == "step":
+            return [
+                {
+                    "type": "agent_step",
+                    "step_type": data["step_type"],
+                    "message": data["content"],
+                    "message_id": message_id,
+                    **base,
+                }
+            ]
+        if kind == "input_required":
+            return [
+                {
+                    "type": "agent_step",
+                    "step_type": "InputRequestStep",
+                    "message": data["prompt"],
+                    "message_id": message_id,
+                    **base,
+                }
+            ]
+        status = data["status"]
+        end = {"type": "message_end", "message_id": message_id, **base}
+        if status == Run.Status.FAILED:
+            error = {"type": "agent_error", "error": data.get("error") or "The agent failed.", **base}
+            return [{**error, "message_id": message_id}, end]
+        if status in TURN_ENDS:
+            return [end]
+        return []
+
+    async def _message_id(self, run_id: str | None) -> str | None:
+        if run_id is None:
+            return None
+        if run_id not in self.message_ids:
+            self.message_ids.update(await db(_client_message_ids, run_ids=[run_id]))
+        return self.message_ids.get(run_id)
+
+    async def _error(self, error: str, message_id: Any = None) -> None:
+        frame: dict[str, Any] = {"type": "agent_error", "error": error, "chat_id": self.chat_id}
+        if isinstance(message_id, str):
+            frame["message_id"] = message_id
+        await self.send(text_data=json.dumps(frame))

@@ -1,0 +1,383 @@
+"""Seed 002: the chat playground (``/api/chat/playground/…``) and workflows (``/api/workflows/…``).
+
+A workflow is a chat: its messages, logs, stats and documents (artifacts) are the chat's.
+Fields are camelCase and times are Unix seconds (float). Roles: UAI's ``agent`` is ``assistant``
+here. Another user's workflow answers 403, as the document says; an unknown id 404.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.db.models import Model
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from uai.artifacts.models import Artifact
+from uai.artifacts.presenters import download_path
+from uai.chats import services
+from uai.chats.models import Chat, Message
+from uai.runs.models import Log, Run, Stat
+from uai_project.api import JSONObjectField, StrictCharField, base_url, parse_uuid, validated
+from uai_project.errors import Forbidden, InvalidInput, NotFound
+
+MODES = {"actionplan": "Actionplan", "react": "React"}
+ROLE_OUT = {Message.Role.USER: "user", Message.Role.AGENT: "assistant", Message.Role.SYSTEM: "system"}
+STATUS_OUT = {
+    Run.Status.QUEUED: "running",
+    Run.Status.RUNNING: "running",
+    Run.Status.INPUT_REQUIRED: "input_required",
+    Run.Status.SUCCEEDED: "completed",
+    Run.Status.FAILED: "failed",
+    Run.Status.CANCELLED: "stopped",
+}
+
+
+def ts(value: datetime.datetime | None) -> float | None:
+    """A time as Unix seconds."""
+    return value.timestamp() if value else None
+
+
+def parse_ts(raw: str, name: str) -> datetime.datetime:
+    try:
+        return datetime.datetime.fromtimestamp(float(raw), tz=datetime.UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise InvalidInput(f"{name} must be Unix seconds, like 1234567890.5.") from exc
+
+
+def workflow_get(*, user: Any, workflow_id: str) -> Chat:
+    """The user's workflow; 403 if it is someone else's, 404 if there is none."""
+    chat = Chat.objects.select_related("agent").filter(pk=workflow_id).first()
+    if chat is None:
+        raise NotFound("Workflow not found.")
+    if chat.owner_id != user.pk:
+        raise Forbidden("This workflow belongs to another user.")
+    return chat
+
+
+def workflow_status(chat: Chat, run: Run | None) -> str:
+    if chat.status == Chat.Status.STOPPED:
+        return "stopped"
+    return STATUS_OUT[run.status] if run is not None else "idle"
+
+
+def workflow_data(chat: Chat) -> dict[str, Any]:
+    """The ``ChatWorkflow`` object."""
+    run = chat.runs.order_by("-created_at").first()
+    return {
+        "id": chat.id,
+        "userId": str(chat.owner_id),
+        "agent": chat.agent_id,
+        "status": workflow_status(chat, run),
+        "mode": chat.mode or "Actionplan",
+        "name": chat.name,
+        "description": chat.description,
+        "tags": chat.tags,
+        "metadata": chat.metadata,
+        "messageIds": [str(i) for i in chat.messages.order_by("seq").values_list("id", flat=True)],
+        "logIds": [str(i) for i in chat.logs.order_by("seq").values_list("id", flat=True)],
+        "currentStep": run.current_step if run else "",
+        "progress": run.progress if run else 0.0,
+        "error": (run.error or None) if run else None,
+        "createdAt": ts(chat.created_at),
+        "updatedAt": ts(chat.updated_at),
+        "stoppedAt": ts(chat.stopped_at),
+    }
+
+
+def document_data(artifact: Artifact, base: str) -> dict[str, Any]:
+    return {
+        "id": str(artifact.id),
+        "workflowId": artifact.chat_id,
+        "messageId": str(artifact.message_id) if artifact.message_id else None,
+        "name": artifact.name,
+        "mediaType": artifact.media_type,
+        "size": artifact.size,
+        "origin": artifact.origin,
+        "downloadUrl": base + download_path(artifact),
+        "timestamp": ts(artifact.created_at),
+        "_createdAt": ts(artifact.created_at),
+    }
+
+
+def message_data(message: Message, base: str) -> dict[str, Any]:
+    return {
+        "id": str(message.id),
+        "workflowId": message.chat_id,
+        "runId": str(message.run_id) if message.run_id else None,
+        "role": ROLE_OUT.get(message.role, message.role),
+        "content": message.content,
+        "stepType": message.step_type,
+        "messageId": message.client_message_id or None,
+        "files": [document_data(a, base) for a in message.files.all()],
+        "seq": message.seq,
+        "timestamp": ts(message.created_at),
+        "_createdAt": ts(message.created_at),
+    }
+
+
+def log_data(log: Log) -> dict[str, Any]:
+    return {
+        "id": str(log.id),
+        "workflowId": log.chat_id,
+        "runId": str(log.run_id) if log.run_id else None,
+        "level": log.level,
+        "message": log.message,
+        "source": log.source,
+        "data": log.data,
+        "seq": log.seq,
+        "timestamp": ts(log.created_at),
+        "_createdAt": ts(log.created_at),
+    }
+
+
+def stat_data(stat: Stat) -> dict[str, Any]:
+    return {
+        "id": str(stat.id),
+        "workflowId": stat.chat_id,
+        "runId": str(stat.run_id) if stat.run_id else None,
+        "name": stat.name,
+        "data": stat.data,
+        "seq": stat.seq,
+        "timestamp": ts(stat.created_at),
+        "_createdAt": ts(stat.created_at),
+    }
+
+
+def _after(model: type[Model], chat: Chat, raw: str | None, what: str) -> int | None:
+    """The sequence number of the entry a client polls after (``logId`` / ``messageId``)."""
+    if not raw:
+        return None
+    if model is Log:
+        if not raw.isdigit():
+            raise NotFound(f"{what} not found.")
+        key: Any = int(raw)
+    else:
+        key = parse_uuid(raw, what)
+    seq = model.objects.filter(chat_id=chat.id, pk=key).values_list("seq", flat=True).first()  # type: ignore[attr-defined]
+    if seq is None:
+        raise NotFound(f"{what} not found.")
+    return seq
+
+
+class Throttled(APIView):
+    """Every seed 002 route shares one per-user rate limit (UAI_WORKFLOW_RATE, in the cache)."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "workflows"
+
+
+class StartIn(serializers.Serializer):
+    input = StrictCharField(trim_whitespace=False)
+    files = serializers.ListField(child=serializers.JSONField(), required=False, default=list)
+    metadata = JSONObjectField(required=False, default=dict)
+
+
+class UpdateIn(serializers.Serializer):
+    name = StrictCharField(required=False, allow_blank=True, max_length=200)
+    description = StrictCharField(required=False, allow_blank=True, max_length=10_000)
+    tags = serializers.ListField(child=StrictCharField(max_length=100), required=False, max_length=100)
+    metadata = JSONObjectField(required=False)
+    mode = serializers.ChoiceField(choices=list(MODES.values()), required=False)
+
+
+def _file_ids(files: list[Any]) -> list[str]:
+    ids = []
+    for item in files:
+        value = item.get("id") if isinstance(item, dict) else item
+        if not isinstance(value, str):
+            raise InvalidInput("files: each file is an artifact id, or an object with an 'id'.")
+        ids.append(value)
+    return ids
+
+
+class StartView(Throttled):
+    @extend_schema(
+        request=StartIn,
+        parameters=[
+            OpenApiParameter("workflowId", str, description="Continue this workflow."),
+            OpenApiParameter("workflowMode", str, enum=list(MODES.values()), default="Actionplan"),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def post(self, request: Request) -> Response:
+        """Start a workflow, or continue one, with the user's input."""
+        data = validated(StartIn, request.data)
+        raw_mode = request.query_params.get("workflowMode")
+        mode = MODES.get((raw_mode or "Actionplan").lower())
+        if mode is None:
+            raise InvalidInput("workflowMode must be 'Actionplan' or 'React'.")
+        uploads = services.copy_artifacts(owner_id=request.user.pk, artifact_ids=_file_ids(data["files"]))
+        workflow_id = request.query_params.get("workflowId")
+        if workflow_id:
+            chat = workflow_get(user=request.user, workflow_id=workflow_id)
+            if raw_mode and chat.mode != mode:
+                services.chat_update(chat=chat, fields={"mode": mode})
+        else:
+            metadata = data["metadata"]
+            agent = metadata.get("agent")
+            if agent is not None and not isinstance(agent, str):
+                raise InvalidInput("metadata.agent must be an agent's name.")
+            chat = services.chat_create(
+                owner_id=request.user.pk, agent_name=agent, mode=mode, metadata=metadata
+            )
+        services.chat_send(chat=chat, text=data["input"], files=uploads)
+        chat.refresh_from_db()
+        return Response(workflow_data(chat))
+
+
+class StopView(Throttled):
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    def post(self, request: Request, workflow_id: str) -> Response:
+        """Stop the workflow's work (within 2 s) and record ``stoppedAt``."""
+        chat = services.chat_stop(chat=workflow_get(user=request.user, workflow_id=workflow_id))
+        return Response(workflow_data(chat))
+
+
+class ChatDataView(Throttled):
+    @extend_schema(parameters=[OpenApiParameter("afterTimestamp", float)], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, workflow_id: str) -> Response:
+        """Messages, logs, stats and documents, each sorted by ``_createdAt``, optionally only newer."""
+        chat = workflow_get(user=request.user, workflow_id=workflow_id)
+        raw = request.query_params.get("afterTimestamp")
+        after = {"created_at__gt": parse_ts(raw, "afterTimestamp")} if raw else {}
+        base = base_url(request)
+        messages = Message.objects.filter(chat_id=chat.id, **after).prefetch_related("files")
+        return Response(
+            {
+                "messages": [message_data(m, base) for m in messages.order_by("created_at", "seq")],
+                "logs": [
+                    log_data(x)
+                    for x in Log.objects.filter(chat_id=chat.id, **after).order_by("created_at", "seq")
+                ],
+                "stats": [
+                    stat_data(x)
+                    for x in Stat.objects.filter(chat_id=chat.id, **after).order_by("created_at", "seq")
+                ],
+                "documents": [
+                    document_data(a, base)
+                    for a in Artifact.objects.filter(chat_id=chat.id, **after).order_by("created_at")
+                ],
+            }
+        )
+
+
+class WorkflowListView(Throttled):
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="workflows_list")
+    def get(self, request: Request) -> Response:
+        """All of the user's workflows, newest first."""
+        chats = Chat.objects.filter(owner=request.user).select_related("agent").order_by("-created_at")
+        return Response([workflow_data(c) for c in chats])
+
+
+class WorkflowDetailView(Throttled):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, workflow_id: str) -> Response:
+        """One workflow."""
+        return Response(workflow_data(workflow_get(user=request.user, workflow_id=workflow_id)))
+
+    @extend_schema(request=UpdateIn, responses=OpenApiTypes.OBJECT)
+    def put(self, request: Request, workflow_id: str) -> Response:
+        """Update name, description, tags, metadata or mode."""
+        chat = workflow_get(user=request.user, workflow_id=workflow_id)
+        if hasattr(request.data, "keys"):
+            unknown = set(request.data.keys()) - set(UpdateIn().fields)
+            if unknown:
+                raise InvalidInput(f"Cannot update {sorted(unknown)}; allowed: {sorted(UpdateIn().fields)}.")
+        fields = validated(UpdateIn, request.data)
+        if fields:
+            services.chat_update(chat=chat, fields=fields)
+        return Response(workflow_data(chat))
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def delete(self, request: Request, workflow_id: str) -> Response:
+        """Delete the workflow and everything it holds."""
+        chat = workflow_get(user=request.user, workflow_id=workflow_id)
+        services.chat_delete(chat=chat)
+        return Response({"id": workflow_id, "message": "Workflow and associated data deleted successfully"})
+
+
+class StatusView(Throttled):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, workflow_id: str) -> Response:
+        """A lightweight status check."""
+        chat = workflow_get(user=request.user, workflow_id=workflow_id)
+        run = chat.runs.order_by("-created_at").first()
+        return Response(
+            {
+                "id": chat.id,
+                "status": workflow_status(chat, run),
+                "currentStep": run.current_step if run else "",
+                "progress": run.progress if run else 0.0,
+                "updatedAt": ts(max(chat.updated_at, run.updated_at) if run else chat.updated_at),
+            }
+        )
+
+
+class LogsView(Throttled):
+    @extend_schema(parameters=[OpenApiParameter("logId", str)], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, workflow_id: str) -> Response:
+        """The workflow's logs, or only those after ``logId``."""
+        chat = workflow_get(user=request.user, workflow_id=workflow_id)
+        after = _after(Log, chat, request.query_params.get("logId"), "Log")
+        logs = Log.objects.filter(chat_id=chat.id)
+        if after is not None:
+            logs = logs.filter(seq__gt=after)
+        return Response([log_data(x) for x in logs.order_by("seq", "id")])
+
+
+class MessagesView(Throttled):
+    @extend_schema(parameters=[OpenApiParameter("messageId", str)], responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, workflow_id: str) -> Response:
+        """The workflow's messages, or only those after ``messageId``."""
+        chat = workflow_get(user=request.user, workflow_id=workflow_id)
+        after = _after(Message, chat, request.query_params.get("messageId"), "Message")
+        messages = Message.objects.filter(chat_id=chat.id).prefetch_related("files")
+        if after is not None:
+            messages = messages.filter(seq__gt=after)
+        base = base_url(request)
+        return Response([message_data(m, base) for m in messages.order_by("seq")])
+
+
+def _message(chat: Chat, message_id: str) -> Message:
+    message = Message.objects.filter(chat_id=chat.id, pk=parse_uuid(message_id, "Message")).first()
+    if message is None:
+        raise NotFound("Message not found.")
+    return message
+
+
+class MessageDeleteView(Throttled):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def delete(self, request: Request, workflow_id: str, message_id: str) -> Response:
+        """Delete one message (and its files)."""
+        chat = workflow_get(user=request.user, workflow_id=workflow_id)
+        services.message_delete(chat=chat, message=_message(chat, message_id))
+        return Response(
+            {"workflowId": chat.id, "messageId": message_id, "message": "Message deleted successfully"}
+        )
+
+
+class MessageFileDeleteView(Throttled):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def delete(self, request: Request, workflow_id: str, message_id: str, file_id: str) -> Response:
+        """Delete one file from a message."""
+        chat = workflow_get(user=request.user, workflow_id=workflow_id)
+        message = _message(chat, message_id)
+        artifact = message.files.filter(pk=parse_uuid(file_id, "File")).first()
+        if artifact is None:
+            raise NotFound("File not found.")
+        services.message_file_delete(chat=chat, message=message, artifact=artifact)
+        return Response(
+            {
+                "workflowId": chat.id,
+                "messageId": message_id,
+                "fileId": file_id,
+                "message": "File reference deleted successfully",
+            }
+        )

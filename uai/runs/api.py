@@ -1,0 +1,110 @@
+"""The native run API of seed 000: ``/run/…``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from uai.agents import registry
+from uai.runs import selectors, services
+from uai.runs.filters import RunFilter
+from uai.runs.presenters import log_data, run_data
+from uai.runs.serializers import LogIn, LogOut, RunCreateIn, RunInputIn, RunOut
+from uai_project.api import uploaded_files, validated
+from uai_project.errors import InvalidInput
+
+MAX_RUN_LIST = 500
+
+
+def run_scope(user: Any, task_id: str, **kwargs: Any) -> dict[str, Any]:
+    """Artifact routes under ``/run/{task_id}``."""
+    return {"run_id": selectors.run_get(user=user, run_id=task_id).id}
+
+
+class RunListCreateView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, many=True),
+            OpenApiParameter("agent", str),
+            OpenApiParameter("kind", str),
+        ],
+        responses=RunOut(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        """The user's runs, newest first (at most 500), filtered by status, agent or kind."""
+        filtered = RunFilter(request.query_params, queryset=selectors.run_list(user=request.user))
+        if not filtered.is_valid():
+            raise InvalidInput(f"Invalid filter: {dict(filtered.errors)}")
+        return Response([run_data(r) for r in filtered.qs[:MAX_RUN_LIST]])
+
+    @extend_schema(
+        request={"application/json": RunCreateIn, "multipart/form-data": RunCreateIn},
+        responses={201: RunOut},
+    )
+    def post(self, request: Request) -> Response:
+        """Start a long-running task; returns its ``task_id`` and ``estimated_completion_time``."""
+        data = validated(RunCreateIn, request.data)
+        agent = registry.get_agent(data["agent"])
+        run = services.run_start(
+            owner_id=request.user.pk, agent=agent, input=data["input"], files=uploaded_files(request)
+        )
+        return Response(run_data(run), status=status.HTTP_201_CREATED)
+
+
+class RunDetailView(APIView):
+    @extend_schema(responses=RunOut)
+    def get(self, request: Request, task_id: str) -> Response:
+        """Status, progress and current step; ``output`` once complete, ``error`` if it failed."""
+        return Response(run_data(selectors.run_get(user=request.user, run_id=task_id)))
+
+    @extend_schema(responses=RunOut)
+    def delete(self, request: Request, task_id: str) -> Response:
+        """Cancel the run (409 if it already ended)."""
+        run = services.run_cancel(run=selectors.run_get(user=request.user, run_id=task_id))
+        return Response(run_data(run))
+
+
+class RunInputView(APIView):
+    @extend_schema(
+        request={"application/json": RunInputIn, "multipart/form-data": RunInputIn},
+        responses=RunOut,
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        """Answer a run waiting in ``input_required`` (409 when it is not waiting)."""
+        run = selectors.run_get(user=request.user, run_id=task_id)
+        data = validated(RunInputIn, request.data)
+        run = services.run_input_with_files(run=run, text=data["text"], files=uploaded_files(request))
+        return Response(run_data(run))
+
+
+class RunLogsView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("after", int, description="Only logs after this log id.")],
+        responses=LogOut(many=True),
+    )
+    def get(self, request: Request, task_id: str) -> Response:
+        """The run's logs in order, the agent's and the clients'."""
+        run = selectors.run_get(user=request.user, run_id=task_id)
+        after = request.query_params.get("after") or request.query_params.get("logId")
+        try:
+            after_id = int(after) if after else None
+        except ValueError as exc:
+            raise InvalidInput("after must be a log id (a whole number).") from exc
+        return Response([log_data(log) for log in selectors.log_list(run=run, after_id=after_id)])
+
+    @extend_schema(request=LogIn, responses={201: LogOut(many=True)})
+    def post(self, request: Request, task_id: str) -> Response:
+        """Append log lines: one ``{"level", "message"}`` or a list of them."""
+        run = selectors.run_get(user=request.user, run_id=task_id)
+        items = request.data if isinstance(request.data, list) else [request.data]
+        if not items:
+            raise InvalidInput("Send at least one log line.")
+        serializer = LogIn(data=items, many=True)
+        serializer.is_valid(raise_exception=True)
+        logs = services.run_logs_append(run=run, items=list(serializer.validated_data))
+        return Response([log_data(log) for log in logs], status=status.HTTP_201_CREATED)

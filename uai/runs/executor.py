@@ -1,0 +1,267 @@
+"""The executor: drives one agent for one run attempt and hands every event to the sink.
+
+It runs inside a procrastinate job. Cancellation arrives as ``asyncio.CancelledError`` (the
+worker cancels the job's task on abort); everything the agent produced before it is already
+persisted, because each event is written as it comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, TypeVar
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import IntegrityError
+
+from uai.agents import events as ev
+from uai.agents import registry
+from uai.agents.protocol import AgentContext
+from uai.runs import services
+from uai.runs import sink as sink_module
+from uai.runs.dbcall import db
+from uai.runs.models import Run
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Executor:
+    """Runs one attempt of one run."""
+
+    def __init__(self, *, run_id: str, attempt: int, max_attempts: int) -> None:
+        self.run_id = run_id
+        self.attempt = attempt
+        self.max_attempts = max_attempts
+        self.spec: services.RunSpec | None = None
+        self._batch: list[ev.AgentEvent] = []
+        self._deltas: list[str] = []
+        self._all_text: list[str] = []
+        self._last_flush = 0.0
+        self._started = time.monotonic()
+        self._first_event_at: float | None = None
+        self._steps = 0
+
+    async def execute(self) -> None:
+        """Run the agent to its end, recording success, failure, retry or cancellation."""
+        self.spec = await db(services.run_begin, run_id=self.run_id, attempt=self.attempt)
+        if self.spec is None:
+            logger.info("run %s is gone or over; nothing to do", self.run_id)
+            return
+        loop = asyncio.get_running_loop()
+        context = AgentContext(run_id=self.run_id, chat_id=self.spec.chat_id, ask=self._ask, loop=loop)
+        final: ev.FinalAnswer | None = None
+        try:
+            adapter = registry.build_adapter(self.spec.agent)
+            async for event in adapter.stream(self.spec.request, context):
+                if self._first_event_at is None:
+                    self._first_event_at = time.monotonic()
+                if isinstance(event, ev.FinalAnswer):
+                    final = event
+                    continue
+                await self._handle(event)
+            await self._flush()
+            if final is None:
+                # An agent that only streamed text: its text is its answer.
+                final = ev.FinalAnswer(content="".join(self._all_text))
+            await db(
+                services.run_finish,
+                run_id=self.run_id,
+                status=Run.Status.SUCCEEDED,
+                final=final,
+                stats=self._stats(),
+            )
+        except asyncio.CancelledError:
+            context.cancel()
+            await asyncio.shield(self._finish_cancelled())
+            raise
+        except sink_module.StreamGone:
+            context.cancel()
+            logger.info("run %s was deleted while running; stopped", self.run_id)
+        except Exception as exc:
+            context.cancel()
+            await self._failed(exc)
+
+    async def _handle(self, event: ev.AgentEvent) -> None:
+        if isinstance(event, ev.TextDelta):
+            if not event.text:
+                return
+            self._deltas.append(event.text)
+            self._all_text.append(event.text)
+            if time.monotonic() - self._last_flush >= settings.UAI_DELTA_FLUSH_SECONDS:
+                await self._flush()
+            return
+        if isinstance(event, ev.Step):
+            self._steps += 1
+        await self._flush(also=[event])
+
+    async def _flush(self, also: list[ev.AgentEvent] | None = None) -> None:
+        """Write coalesced text deltas, then ``also``, in one transaction."""
+        batch: list[ev.AgentEvent] = []
+        if self._deltas:
+            batch.append(ev.TextDelta("".join(self._deltas)))
+            self._deltas.clear()
+        batch.extend(also or [])
+        self._last_flush = time.monotonic()
+        if batch:
+            assert self.spec is not None
+            await db(
+                services.run_apply,
+                run_id=self.run_id,
+                chat_id=self.spec.chat_id,
+                owner_id=self.spec.owner_id,
+                batch=batch,
+            )
+
+    async def _ask(self, question: str) -> str:
+        """Move the run to ``input_required`` and wait for the input endpoint to wake it."""
+        await self._flush()
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        group = sink_module.input_group(self.run_id)
+        await layer.group_add(group, channel)
+        try:
+            await db(services.run_request_input, run_id=self.run_id, prompt=question)
+            deadline = time.monotonic() + settings.UAI_INPUT_TIMEOUT_SECONDS
+            while True:
+                value = await db(services.run_take_input, run_id=self.run_id)
+                if value is not None:
+                    return str(value.get("text", ""))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(
+                        f"no input arrived within {settings.UAI_INPUT_TIMEOUT_SECONDS:g} seconds"
+                    )
+                try:
+                    # Woken by the input endpoint; the periodic re-check covers a lost message.
+                    await asyncio.wait_for(layer.receive(channel), timeout=min(remaining, 1.0))
+                except TimeoutError:
+                    pass
+        finally:
+            await layer.group_discard(group, channel)
+
+    def _stats(self) -> dict[str, Any]:
+        total = time.monotonic() - self._started
+        first = (self._first_event_at - self._started) if self._first_event_at else None
+        return {
+            "duration_ms": round(total * 1000, 3),
+            "time_to_first_event_ms": round(first * 1000, 3) if first is not None else None,
+            "steps": self._steps,
+            "attempt": self.attempt,
+        }
+
+    async def _finish_cancelled(self) -> None:
+        try:
+            await self._flush()
+        except Exception:
+            logger.warning("run %s: could not write its last events", self.run_id, exc_info=True)
+        try:
+            await db(services.run_finish, run_id=self.run_id, status=Run.Status.CANCELLED)
+        except Exception:
+            logger.warning("run %s: could not record cancellation", self.run_id, exc_info=True)
+
+    async def _failed(self, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        logger.warning("run %s attempt %s failed: %s", self.run_id, self.attempt, error, exc_info=exc)
+        try:
+            await self._flush()
+        except (sink_module.StreamGone, IntegrityError):
+            return
+        if self.attempt < self.max_attempts:
+            await db(
+                services.run_requeue,
+                run_id=self.run_id,
+                error=error,
+                attempt=self.attempt,
+                max_attempts=self.max_attempts,
+            )
+            raise RetryRun(error) from exc
+        await db(
+            services.run_finish,
+            run_id=self.run_id,
+            status=Run.Status.FAILED,
+            error=error,
+            stats=self._stats(),
+        )
+
+
+class RetryRun(Exception):
+    """Raised to procrastinate so that its retry strategy schedules the next attempt."""
+
+
+async def execute_run(*, run_id: str, attempt: int, max_attempts: int) -> None:
+    """Entry point for the task: one attempt of one run."""
+    await Executor(run_id=run_id, attempt=attempt, max_attempts=max_attempts).execute()
+
+
+# --- sessionless calls (POST /chat/next, POST /agent/run): nothing is stored ----------------------
+
+
+def _load_agent(name: str) -> Any:
+    from uai.agents.models import Agent
+
+    return Agent.objects.get(name=name)
+
+
+async def execute_ephemeral(payload: dict[str, Any]) -> None:
+    """Run an agent for a sessionless call and send the whole result to the caller's channel."""
+    import base64
+
+    from uai.agents.protocol import AgentRequest, InputFile
+
+    layer = get_channel_layer()
+    reply_channel = payload["reply_channel"]
+    result: dict[str, Any] = {"steps": [], "artifacts": [], "state": None, "output": None, "error": None}
+    text_parts: list[str] = []
+    try:
+        agent = await db(_load_agent, name=payload["agent"])
+        files = [
+            InputFile(
+                name=f["name"],
+                media_type=f["media_type"],
+                size=len(base64.b64decode(f["content_b64"])),
+                read=lambda f=f: base64.b64decode(f["content_b64"]),
+            )
+            for f in payload.get("files", [])
+        ]
+        request = AgentRequest(
+            input=payload.get("input", payload.get("text", "")),
+            text=payload.get("text", ""),
+            state=dict(payload.get("state") or {}),
+            files=files,
+            options=dict(agent.options or {}),
+        )
+        context = AgentContext(run_id=None, chat_id=None, ask=None, loop=asyncio.get_running_loop())
+        async for event in registry.build_adapter(agent).stream(request, context):
+            match event:
+                case ev.Step():
+                    result["steps"].append({"step_type": event.step_type, "content": event.content})
+                case ev.TextDelta():
+                    text_parts.append(event.text)
+                case ev.Artifact():
+                    item: dict[str, Any] = {"name": event.name, "media_type": event.media_type}
+                    if event.content is not None:
+                        item["size"] = len(event.content)
+                        item["content_base64"] = base64.b64encode(event.content).decode()
+                    else:
+                        item["data"] = event.data
+                        item["media_type"] = "application/json"
+                    result["artifacts"].append(item)
+                case ev.StateUpdate():
+                    result["state"] = event.state
+                case ev.FinalAnswer():
+                    result["steps"].append({"step_type": ev.FINAL_ANSWER_STEP, "content": event.content})
+                    result["output"] = event.output if event.output is not None else event.content
+                case _:
+                    pass  # logs, progress and stats have no place in a sessionless reply
+        if result["output"] is None:
+            content = "".join(text_parts)
+            result["steps"].append({"step_type": ev.FINAL_ANSWER_STEP, "content": content})
+            result["output"] = content
+    except Exception as exc:
+        logger.warning("sessionless call of %s failed", payload.get("agent"), exc_info=True)
+        result["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    await layer.send(reply_channel, {"type": "uai.ephemeral.result", "result": result})

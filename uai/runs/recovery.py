@@ -1,0 +1,86 @@
+"""No run stays ``running`` forever: recovery of runs whose worker died or whose job was lost."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import timezone
+from procrastinate import jobs
+from procrastinate.contrib.django.models import ProcrastinateJob
+from procrastinate.manager import JobManager
+
+from uai.runs import services
+from uai.runs.models import Run
+
+logger = logging.getLogger(__name__)
+
+RUN_TASK_NAME = "uai.run_agent"
+ORPHAN_GRACE_SECONDS = 60  # a run is only called orphaned when it is older than this
+
+
+async def recover_stalled_runs(manager: JobManager) -> dict[str, list[str]]:
+    """Retry (attempts left) or fail the runs of dead workers; fail runs whose job is gone."""
+    from uai.runs.dbcall import db
+
+    report: dict[str, list[str]] = {"retried": [], "failed": [], "orphaned": []}
+    stalled = await manager.get_stalled_jobs(
+        task_name=RUN_TASK_NAME, seconds_since_heartbeat=settings.UAI_STALLED_WORKER_SECONDS
+    )
+    for job in stalled:
+        kwargs = _task_kwargs(job)
+        run_id = str(kwargs.get("run_id"))
+        max_attempts = int(kwargs.get("max_attempts") or 1)
+        attempt = job.attempts + 1
+        if attempt < max_attempts:
+            await manager.retry_job(job)
+            await db(
+                services.run_requeue,
+                run_id=run_id,
+                error="the worker running it stopped responding",
+                attempt=attempt,
+                max_attempts=max_attempts,
+            )
+            report["retried"].append(run_id)
+        else:
+            await manager.finish_job(job, status=jobs.Status.FAILED, delete_job=False)
+            await db(
+                services.run_finish,
+                run_id=run_id,
+                status=Run.Status.FAILED,
+                error="The worker running this run stopped responding.",
+            )
+            report["failed"].append(run_id)
+    for run_id in await sync_to_async(orphaned_run_ids)():
+        await db(
+            services.run_finish,
+            run_id=run_id,
+            status=Run.Status.FAILED,
+            error="This run's job was lost; it will not run.",
+        )
+        report["orphaned"].append(run_id)
+    if any(report.values()):
+        logger.warning("recovered runs: %s", report)
+    return report
+
+
+def _task_kwargs(job: jobs.Job) -> dict[str, Any]:
+    # Through Django's connection JSON columns arrive undecoded (Django decodes in its fields).
+    kwargs: Any = job.task_kwargs
+    return json.loads(kwargs) if isinstance(kwargs, str) else dict(kwargs)
+
+
+def orphaned_run_ids(grace_seconds: float = ORPHAN_GRACE_SECONDS) -> list[str]:
+    """Active runs whose job is neither waiting nor running (failed, cancelled or deleted)."""
+    live_jobs: Any = ProcrastinateJob.objects.filter(status__in=["todo", "doing"]).values("id")
+    cutoff = timezone.now() - datetime.timedelta(seconds=grace_seconds)
+    return [
+        str(pk)
+        for pk in Run.objects.filter(status__in=Run.ACTIVE, created_at__lt=cutoff)
+        .exclude(job_id__in=live_jobs)
+        .values_list("id", flat=True)
+    ]

@@ -1,0 +1,56 @@
+"""Input validation and OpenAPI shapes of the native run API (seed 000)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from uai.runs.models import Log, Run
+from uai_project.api import AnyJSONField, StrictCharField
+
+
+class RunCreateIn(serializers.Serializer):
+    agent = StrictCharField(max_length=64)
+    input = AnyJSONField(required=False, default=dict)
+
+
+class RunInputIn(serializers.Serializer):
+    text = StrictCharField(allow_blank=True, trim_whitespace=False)
+
+
+class LogIn(serializers.Serializer):
+    level = serializers.ChoiceField(choices=Log.Level.choices, default=Log.Level.INFO)
+    message = StrictCharField(trim_whitespace=False, max_length=100_000)
+    data = serializers.DictField(required=False, default=dict)
+
+
+class RunOut(serializers.Serializer):
+    task_id = serializers.UUIDField()
+    id = serializers.UUIDField()
+    agent = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Run.Kind.choices)
+    chat_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=Run.Status.choices)
+    progress = serializers.FloatField()
+    current_step = serializers.CharField()
+    input = serializers.JSONField()
+    output = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    input_prompt = serializers.CharField(allow_null=True)
+    attempts = serializers.IntegerField()
+    estimated_completion_time = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField()
+
+
+class LogOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    seq = serializers.IntegerField()
+    run_id = serializers.UUIDField(allow_null=True)
+    chat_id = serializers.CharField(allow_null=True)
+    level = serializers.ChoiceField(choices=Log.Level.choices)
+    message = serializers.CharField()
+    source = serializers.ChoiceField(choices=Log.Source.choices)
+    data = serializers.JSONField()
+    created_at = serializers.DateTimeField()

@@ -1,0 +1,505 @@
+"""Writes of runs: creating and deferring them, and every change of their status.
+
+The executor calls the ``run_*`` functions below as it drives an agent; the REST views call
+``run_create``, ``run_cancel``, ``run_provide_input`` and ``run_logs_append``. All of them write
+through one ``EventSink`` so every change is numbered, kept and published after commit.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from uai.agents import events as ev
+from uai.agents import registry
+from uai.agents.models import Agent
+from uai.agents.protocol import AgentRequest, HistoryItem, InputFile
+from uai.artifacts import services as artifact_services
+from uai.artifacts.models import Artifact
+from uai.artifacts.presenters import artifact_data
+from uai.chats import cache as conversation_cache
+from uai.chats.models import Chat, Message
+from uai.chats.presenters import message_data
+from uai.runs import sink as sink_module
+from uai.runs.models import Log, Run, Stat
+from uai.runs.presenters import log_data, status_data
+from uai_project.errors import Conflict, InvalidInput
+
+logger = logging.getLogger(__name__)
+
+TURN_QUEUE = "turns"
+TASK_QUEUE = "runs"
+INPUT_REQUEST_STEP = "InputRequestStep"
+INPUT_MESSAGE_TYPE = "uai.input"
+
+
+def sink_for(run: Run) -> sink_module.EventSink:
+    """The sink of a run's stream: its chat's when it has one."""
+    return sink_module.EventSink(chat_id=run.chat_id, run_id=run.id)
+
+
+def _emit_status(run: Run, seq: int | None = None) -> None:
+    sink_for(run).emit("status", status_data(run), seq=seq)
+
+
+# --- creating ------------------------------------------------------------------------------------
+
+
+def run_create(
+    *,
+    owner_id: int,
+    agent: Agent,
+    input: Any,
+    chat: Chat | None = None,
+    run_id: uuid.UUID | None = None,
+) -> Run:
+    """Create a run (a task, or a chat turn when ``chat`` is given) and defer its job.
+
+    The job is deferred inside the same transaction as the run, so neither exists without the other.
+    """
+    from uai.runs import tasks  # the task module imports the executor, which imports this module
+
+    run_id = run_id or uuid.uuid4()
+    eta = timezone.now() + datetime.timedelta(seconds=registry.estimate_seconds(agent, input))
+    with transaction.atomic():
+        job_id = tasks.defer_run(
+            run_id=run_id,
+            chat_id=chat.id if chat else None,
+            max_attempts=agent.max_attempts,
+            retry_delay_seconds=agent.retry_delay_seconds,
+            queue=agent.queue,
+        )
+        run = Run.objects.create(
+            id=run_id,
+            owner_id=owner_id,
+            agent=agent,
+            chat=chat,
+            kind=Run.Kind.TURN if chat else Run.Kind.TASK,
+            input=input,
+            job_id=job_id,
+            estimated_completion_time=eta,
+        )
+        _emit_status(run)
+    return run
+
+
+# --- what the executor calls ---------------------------------------------------------------------
+
+
+@dataclass
+class RunSpec:
+    """Everything the executor needs to drive one attempt of a run."""
+
+    run_id: str
+    chat_id: str | None
+    owner_id: int
+    agent: Agent
+    request: AgentRequest
+
+
+def run_begin(*, run_id: str, attempt: int) -> RunSpec | None:
+    """Mark a run ``running`` and gather its request; None when it is gone or already over."""
+    with transaction.atomic():
+        run = (
+            Run.objects.select_for_update(of=("self",))
+            .select_related("agent", "chat")
+            .filter(pk=run_id)
+            .first()
+        )
+        if run is None or run.is_terminal:
+            return None
+        run.status = Run.Status.RUNNING
+        run.started_at = run.started_at or timezone.now()
+        run.attempts = attempt
+        run.input_prompt = ""
+        run.save(update_fields=["status", "started_at", "attempts", "input_prompt", "updated_at"])
+        if run.chat_id:
+            Chat.objects.filter(pk=run.chat_id).update(status=Chat.Status.RUNNING, updated_at=timezone.now())
+        _emit_status(run)
+    return RunSpec(
+        run_id=str(run.id),
+        chat_id=run.chat_id,
+        owner_id=run.owner_id,
+        agent=run.agent,
+        request=_build_request(run),
+    )
+
+
+def _build_request(run: Run) -> AgentRequest:
+    text = run.input if isinstance(run.input, str) else json.dumps(run.input)
+    files = [
+        InputFile(
+            name=a.name,
+            media_type=a.media_type,
+            size=a.size,
+            read=lambda a=a: artifact_services.read_bytes(a),
+            artifact_id=str(a.id),
+        )
+        for a in Artifact.objects.filter(run_id=run.id, origin=Artifact.Origin.USER).order_by("created_at")
+    ]
+    history: list[HistoryItem] = []
+    state: dict[str, Any] = {}
+    mode = ""
+    metadata: dict[str, Any] = {}
+    if run.chat is not None:
+        chat = run.chat
+        state, mode, metadata = dict(chat.state or {}), chat.mode, dict(chat.metadata or {})
+        first = Message.objects.filter(run_id=run.id).order_by("seq").values_list("seq", flat=True).first()
+        rows = conversation_cache.history(
+            chat.id, before_seq=first if first is not None else chat.last_seq + 1
+        )
+        history = [HistoryItem(role=r, content=c, step_type=s) for _, r, c, s in rows]
+    return AgentRequest(
+        input=run.input,
+        text=text,
+        history=history,
+        state=state,
+        files=files,
+        mode=mode,
+        metadata=metadata,
+        options=dict(run.agent.options or {}),
+    )
+
+
+def run_apply(*, run_id: str, chat_id: str | None, owner_id: int, batch: list[ev.AgentEvent]) -> None:
+    """Persist and publish a batch of the agent's events (all but the final answer)."""
+    if not batch:
+        return
+    sink = sink_module.EventSink(chat_id=chat_id, run_id=run_id)
+    with transaction.atomic():
+        # Lock order everywhere: the run, then its chat (taken by next_seq).
+        if not Run.objects.select_for_update().filter(pk=run_id).exists():
+            raise sink_module.StreamGone(f"run {run_id} no longer exists")
+        run_fields: dict[str, Any] = {}
+        for event in batch:
+            seq = sink.next_seq()
+            match event:
+                case ev.Step():
+                    data: dict[str, Any] = {"step_type": event.step_type, "content": event.content}
+                    if event.data:
+                        data["data"] = event.data
+                    if chat_id:
+                        message = Message.objects.create(
+                            chat_id=chat_id,
+                            run_id=run_id,
+                            seq=seq,
+                            role=Message.Role.AGENT,
+                            content=event.content,
+                            step_type=event.step_type,
+                            metadata=event.data,
+                        )
+                        data["message"] = message_data(message, files=[])
+                    run_fields["current_step"] = event.step_type[:200]
+                    sink.emit("step", data, seq=seq)
+                case ev.TextDelta():
+                    sink.emit("delta", {"text": event.text}, seq=seq)
+                case ev.Log():
+                    level = event.level if event.level in Log.Level.values else Log.Level.INFO
+                    log = Log.objects.create(
+                        chat_id=chat_id,
+                        run_id=run_id,
+                        seq=seq,
+                        level=level,
+                        message=event.message,
+                        data=event.data,
+                        source=Log.Source.AGENT,
+                    )
+                    sink.emit("log", log_data(log), seq=seq)
+                case ev.Artifact():
+                    artifact = artifact_services.artifact_create(
+                        owner_id=owner_id,
+                        name=event.name,
+                        content=event.content,
+                        data=event.data,
+                        media_type=event.media_type,
+                        chat_id=chat_id,
+                        run_id=run_id,
+                        seq=seq,
+                    )
+                    sink.emit("artifact", artifact_data(artifact), seq=seq)
+                case ev.Progress():
+                    run_fields["progress"] = max(0.0, min(100.0, float(event.percent)))
+                    if event.current_step:
+                        run_fields["current_step"] = event.current_step[:200]
+                    if event.remaining_seconds is not None:
+                        run_fields["estimated_completion_time"] = timezone.now() + datetime.timedelta(
+                            seconds=max(0.0, event.remaining_seconds)
+                        )
+                    sink.emit(
+                        "progress",
+                        {
+                            "progress": run_fields["progress"],
+                            "current_step": run_fields.get("current_step", ""),
+                            "estimated_completion_time": (
+                                run_fields["estimated_completion_time"].isoformat()
+                                if "estimated_completion_time" in run_fields
+                                else None
+                            ),
+                        },
+                        seq=seq,
+                    )
+                case ev.StateUpdate():
+                    if chat_id:
+                        Chat.objects.filter(pk=chat_id).update(state=event.state, updated_at=timezone.now())
+                    sink.emit("state", {"state": event.state}, seq=seq)
+                case ev.Stats():
+                    stat = Stat.objects.create(chat_id=chat_id, run_id=run_id, seq=seq, data=event.data)
+                    sink.emit("stats", {"name": stat.name, "data": stat.data}, seq=seq)
+                case _:
+                    raise TypeError(f"run_apply cannot persist {type(event).__name__}")
+        if run_fields:
+            Run.objects.filter(pk=run_id).update(**run_fields, updated_at=timezone.now())
+
+
+def run_request_input(*, run_id: str, prompt: str) -> None:
+    """The agent asks a question: the run waits in ``input_required``."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status != Run.Status.RUNNING:
+            raise sink_module.StreamGone(f"run {run_id} is not running")
+        sink = sink_for(run)
+        run.status = Run.Status.INPUT_REQUIRED
+        run.input_prompt = prompt
+        run.save(update_fields=["status", "input_prompt", "updated_at"])
+        seq = sink.next_seq()
+        data: dict[str, Any] = {"prompt": prompt}
+        if run.chat_id:
+            message = Message.objects.create(
+                chat_id=run.chat_id,
+                run_id=run.id,
+                seq=seq,
+                role=Message.Role.AGENT,
+                content=prompt,
+                step_type=INPUT_REQUEST_STEP,
+            )
+            data["message"] = message_data(message, files=[])
+        sink.emit("input_required", data, seq=seq)
+        _emit_status(run)
+
+
+def run_take_input(*, run_id: str) -> dict[str, Any] | None:
+    """Take the input handed to a waiting run, if any has arrived."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).only("pending_input", "status").first()
+        if run is None or run.is_terminal:
+            raise sink_module.StreamGone(f"run {run_id} is over")
+        value = run.pending_input
+        if value is not None:
+            Run.objects.filter(pk=run_id).update(pending_input=None)
+        return value
+
+
+def run_requeue(*, run_id: str, error: str, attempt: int, max_attempts: int) -> None:
+    """A failed attempt that will be tried again: back to ``queued``, with a log line why."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.is_terminal:
+            return
+        sink = sink_for(run)
+        run.status = Run.Status.QUEUED
+        run.save(update_fields=["status", "updated_at"])
+        seq = sink.next_seq()
+        log = Log.objects.create(
+            chat_id=run.chat_id,
+            run_id=run.id,
+            seq=seq,
+            level=Log.Level.WARNING,
+            source=Log.Source.SYSTEM,
+            message=f"Attempt {attempt} of {max_attempts} failed: {error}; retrying.",
+        )
+        sink.emit("log", log_data(log), seq=seq)
+        _emit_status(run)
+
+
+FINISH_FIELDS = [
+    "output",
+    "status",
+    "error",
+    "finished_at",
+    "input_prompt",
+    "pending_input",
+    "progress",
+    "updated_at",
+]
+
+
+def run_finish(
+    *,
+    run_id: str,
+    status: str,
+    final: ev.FinalAnswer | None = None,
+    error: str = "",
+    stats: dict[str, Any] | None = None,
+) -> bool:
+    """End a run (``succeeded``, ``failed`` or ``cancelled``); False if it had ended already."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.is_terminal:
+            return False
+        sink = sink_for(run)
+        if final is not None:
+            seq = sink.next_seq()
+            data: dict[str, Any] = {"step_type": ev.FINAL_ANSWER_STEP, "content": final.content}
+            if run.chat_id:
+                message = Message.objects.create(
+                    chat_id=run.chat_id,
+                    run_id=run.id,
+                    seq=seq,
+                    role=Message.Role.AGENT,
+                    content=final.content,
+                    step_type=ev.FINAL_ANSWER_STEP,
+                )
+                # What the agent made during the turn is attached to its answer.
+                produced = Artifact.objects.filter(
+                    run_id=run.id, origin=Artifact.Origin.AGENT, message__isnull=True
+                )
+                produced.update(message=message)
+                data["message"] = message_data(message)
+            sink.emit("step", data, seq=seq)
+            run.output = final.output if final.output is not None else final.content
+        if stats:
+            seq = sink.next_seq()
+            stat = Stat.objects.create(chat_id=run.chat_id, run_id=run.id, seq=seq, name=run.kind, data=stats)
+            sink.emit("stats", {"name": stat.name, "data": stat.data}, seq=seq)
+        run.status = status
+        run.error = error
+        run.finished_at = timezone.now()
+        run.input_prompt = ""
+        run.pending_input = None
+        if status == Run.Status.SUCCEEDED:
+            run.progress = 100.0
+        # Never a full save: last_seq moved under us (next_seq) and must not be written back.
+        run.save(update_fields=FINISH_FIELDS)
+        _emit_status(run)
+        if run.chat_id:
+            _chat_settle(run.chat_id)
+            chat_id = run.chat_id
+            transaction.on_commit(lambda: conversation_cache.refresh(chat_id))
+    return True
+
+
+def _chat_settle(chat_id: str) -> None:
+    """A chat is ``running`` while any of its runs is active, ``idle`` after (``stopped`` stays)."""
+    if not Run.objects.filter(chat_id=chat_id, status__in=Run.ACTIVE).exists():
+        Chat.objects.filter(pk=chat_id, status=Chat.Status.RUNNING).update(
+            status=Chat.Status.IDLE, updated_at=timezone.now()
+        )
+
+
+# --- what clients call ---------------------------------------------------------------------------
+
+
+def run_cancel(*, run: Run) -> Run:
+    """Cancel a run: it is ``cancelled`` at once, and its job is aborted (or never starts)."""
+    from uai.runs import tasks
+
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        if run.is_terminal:
+            raise Conflict(f"Run already {run.status}.")
+        run.status = Run.Status.CANCELLED
+        run.finished_at = timezone.now()
+        run.pending_input = None
+        run.save(update_fields=["status", "finished_at", "pending_input", "updated_at"])
+        _emit_status(run)
+        if run.chat_id:
+            _chat_settle(run.chat_id)
+        if run.job_id:
+            # In the same transaction: the abort notification goes out on commit.
+            tasks.abort_job(run.job_id)
+    return run
+
+
+def run_provide_input(*, run: Run, text: str, artifact_ids: list[str] | None = None) -> Run:
+    """Hand input to a run waiting in ``input_required``; 409 if it is not waiting."""
+    value = {"text": text, "artifact_ids": artifact_ids or []}
+    with transaction.atomic():
+        updated = Run.objects.filter(pk=run.pk, status=Run.Status.INPUT_REQUIRED).update(
+            status=Run.Status.RUNNING, pending_input=value, input_prompt="", updated_at=timezone.now()
+        )
+        run.refresh_from_db()
+        if not updated:
+            raise Conflict(f"Run is not waiting for input (status: {run.status}).")
+        sink = sink_for(run)
+        sink.emit("input", {"text": text})
+        _emit_status(run)
+        sink_module.send_after_commit(
+            [sink_module.input_group(run.id)], {"run_id": str(run.id), "type": INPUT_MESSAGE_TYPE}
+        )
+    return run
+
+
+def run_logs_append(*, run: Run, items: list[dict[str, Any]]) -> list[Log]:
+    """Append client-sent log lines to a run, in order, after the agent's own so far."""
+    if len(items) > settings.UAI_MAX_LOGS_PER_REQUEST:
+        raise InvalidInput(f"At most {settings.UAI_MAX_LOGS_PER_REQUEST} log lines per request.")
+    created = []
+    with transaction.atomic():
+        sink = sink_for(run)
+        for item in items:
+            seq = sink.next_seq()
+            log = Log.objects.create(
+                chat_id=run.chat_id,
+                run_id=run.id,
+                seq=seq,
+                level=item.get("level") or Log.Level.INFO,
+                message=item["message"],
+                data=item.get("data") or {},
+                source=Log.Source.CLIENT,
+            )
+            sink.emit("log", log_data(log), seq=seq)
+            created.append(log)
+    return created
+
+
+def _store_uploads(*, run: Run, files: list[Any]) -> list[Artifact]:
+    return [
+        artifact_services.artifact_create(
+            owner_id=run.owner_id,
+            name=upload.name or "file",
+            upload=upload,
+            origin=Artifact.Origin.USER,
+            chat_id=run.chat_id,
+            run_id=run.id,
+        )
+        for upload in files
+    ]
+
+
+def run_start(*, owner_id: int, agent: Agent, input: Any, files: list[Any] | None = None) -> Run:
+    """Start a task run, with the user's files attached to it."""
+    files = artifact_services.check_uploads(files or [])
+    if files and not agent.accepts_files:
+        raise InvalidInput(f"Agent {agent.name!r} does not take files.")
+    stored: list[Artifact] = []
+    try:
+        with transaction.atomic():
+            run = run_create(owner_id=owner_id, agent=agent, input=input)
+            stored = _store_uploads(run=run, files=files)
+    except Exception:
+        artifact_services.delete_files(a.file.name for a in stored)
+        raise
+    return run
+
+
+def run_input_with_files(*, run: Run, text: str, files: list[Any] | None = None) -> Run:
+    """Answer a waiting run with text and files (409 when it is not waiting)."""
+    files = artifact_services.check_uploads(files or [])
+    if run.status != Run.Status.INPUT_REQUIRED:
+        raise Conflict(f"Run is not waiting for input (status: {run.status}).")
+    stored: list[Artifact] = []
+    try:
+        with transaction.atomic():
+            stored = _store_uploads(run=run, files=files)
+            return run_provide_input(run=run, text=text, artifact_ids=[str(a.id) for a in stored])
+    except Exception:
+        artifact_services.delete_files(a.file.name for a in stored)
+        raise

@@ -1,0 +1,142 @@
+"""The EventSink: the one place that numbers, persists and publishes stream events.
+
+Every event of a chat (or of a run without a chat) gets the next sequence number of that
+stream, an ``Event`` row, and — only after the transaction commits — a ``group_send`` to the
+stream's channel-layer groups. The sequence number is the SSE ``id``, the WebSocket ``seq`` and
+the polling cursor, so any stream can be resumed from the last number a client saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connection, transaction
+from django.utils import timezone
+
+from uai.runs.models import Event
+
+logger = logging.getLogger(__name__)
+
+EVENT_MESSAGE_TYPE = "uai.event"  # the channel-layer message type consumers dispatch on
+
+
+class StreamGone(Exception):
+    """The chat or run was deleted while something still wrote to it."""
+
+
+def chat_group(chat_id: str) -> str:
+    """Channel-layer group of a chat's events."""
+    return f"chat.{chat_id}"
+
+
+def run_group(run_id: Any) -> str:
+    """Channel-layer group of a run's events."""
+    return f"run.{run_id}"
+
+
+def input_group(run_id: Any) -> str:
+    """Channel-layer group the executor of a waiting run listens on for its input."""
+    return f"run-input.{run_id}"
+
+
+# When set, payloads committed in this context are collected for the caller to publish
+# (the async executor), instead of being published from the committing thread.
+_outbox: contextvars.ContextVar[list[tuple[list[str], dict[str, Any]]] | None] = contextvars.ContextVar(
+    "uai_outbox", default=None
+)
+
+
+@contextlib.contextmanager
+def collect() -> Iterator[list[tuple[list[str], dict[str, Any]]]]:
+    """Collect the (groups, payload) pairs committed inside the block instead of sending them."""
+    box: list[tuple[list[str], dict[str, Any]]] = []
+    token = _outbox.set(box)
+    try:
+        yield box
+    finally:
+        _outbox.reset(token)
+
+
+async def publish(groups: list[str], payload: dict[str, Any]) -> None:
+    """Send one committed event to its groups."""
+    layer = get_channel_layer()
+    message = {"type": EVENT_MESSAGE_TYPE, "event": payload}
+    for group in groups:
+        await layer.group_send(group, message)
+
+
+async def publish_all(box: list[tuple[list[str], dict[str, Any]]]) -> None:
+    """Send collected events in order."""
+    for groups, payload in box:
+        await publish(groups, payload)
+
+
+def send_after_commit(groups: list[str], payload: dict[str, Any]) -> None:
+    """Publish ``payload`` once the current transaction commits (never before)."""
+    box = _outbox.get()
+    if box is not None:
+        transaction.on_commit(lambda: box.append((groups, payload)))
+    else:
+        transaction.on_commit(lambda: async_to_sync(publish)(groups, payload))
+
+
+class EventSink:
+    """Writes the events of one stream: a chat (with its runs), or a run that has no chat."""
+
+    def __init__(self, *, chat_id: str | None = None, run_id: Any = None) -> None:
+        if chat_id is None and run_id is None:
+            raise ValueError("an event stream belongs to a chat or a run")
+        self.chat_id = chat_id
+        self.run_id = str(run_id) if run_id is not None else None
+
+    @property
+    def groups(self) -> list[str]:
+        groups = []
+        if self.chat_id is not None:
+            groups.append(chat_group(self.chat_id))
+        if self.run_id is not None:
+            groups.append(run_group(self.run_id))
+        return groups
+
+    def next_seq(self) -> int:
+        """Take the stream's next sequence number (locks the chat or run row until commit)."""
+        with connection.cursor() as cursor:
+            if self.chat_id is not None:
+                cursor.execute(
+                    "UPDATE chats_chat SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq",
+                    [self.chat_id],
+                )
+            else:
+                cursor.execute(
+                    "UPDATE runs_run SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq",
+                    [self.run_id],
+                )
+            row = cursor.fetchone()
+        if row is None:
+            raise StreamGone(f"chat {self.chat_id} / run {self.run_id} no longer exists")
+        return int(row[0])
+
+    def emit(self, type: str, data: dict[str, Any], *, seq: int | None = None) -> dict[str, Any]:
+        """Persist one event (numbered ``seq`` or the next number) and publish it after commit."""
+        with transaction.atomic(savepoint=False):
+            if seq is None:
+                seq = self.next_seq()
+            created = Event.objects.create(
+                chat_id=self.chat_id, run_id=self.run_id, seq=seq, type=type, data=data
+            ).created_at
+        payload = {
+            "seq": seq,
+            "type": type,
+            "chat_id": self.chat_id,
+            "run_id": self.run_id,
+            "data": data,
+            "created_at": (created or timezone.now()).isoformat(),
+        }
+        send_after_commit(self.groups, payload)
+        return payload

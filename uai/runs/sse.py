@@ -1,0 +1,164 @@
+"""Server-Sent Events: encoding, and the native event streams of a chat and of a run.
+
+Every SSE event carries ``id:`` (the sequence number), so a client that reconnects with
+``Last-Event-ID`` (header, or ``?last_event_id=``) gets exactly what came after it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from rest_framework import exceptions
+
+from uai.runs import streams
+from uai.runs.models import Run
+from uai_project.auth import authenticate_request
+from uai_project.errors import InvalidInput, UAIError, json_error
+
+KEEPALIVE = b": keepalive\n\n"
+
+
+def encode(event_id: int | None, data: Any, event: str | None = None) -> bytes:
+    """One SSE event."""
+    lines = []
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    if event:
+        lines.append(f"event: {event}")
+    lines.append("data: " + json.dumps(data, separators=(",", ":")))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def response(stream: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    """A ``text/event-stream`` response with the headers proxies and clients expect."""
+    resp = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
+    resp["Cache-Control"] = "no-cache"
+    resp["X-Accel-Buffering"] = "no"
+    resp["Connection"] = "keep-alive"  # as seed 003 lists it (HTTP/1.1's default anyway)
+    return resp
+
+
+def last_event_id(request: HttpRequest) -> int | None:
+    """The number a reconnecting client saw last (``Last-Event-ID`` header or query)."""
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise InvalidInput("Last-Event-ID must be a whole number.") from exc
+    if value < 0:
+        raise InvalidInput("Last-Event-ID must be a whole number.")
+    return value
+
+
+async def native_events(
+    *,
+    chat_id: str | None = None,
+    run_id: Any = None,
+    after_seq: int | None,
+    only_run: Any = None,
+    stop: Callable[[dict[str, Any]], bool] | None = None,
+) -> AsyncIterator[bytes]:
+    """A stream's events as SSE (``event:`` is the event type, ``data:`` the whole event).
+
+    ``only_run`` keeps a chat stream's events of that run; ``stop`` ends after a matching event.
+    """
+    only = str(only_run) if only_run is not None else None
+    try:
+        async for event in streams.follow(
+            chat_id=chat_id,
+            run_id=run_id,
+            after_seq=after_seq,
+            idle_seconds=settings.UAI_STREAM_KEEPALIVE_SECONDS,
+        ):
+            if event is None:
+                yield KEEPALIVE
+                continue
+            if only is not None and event.get("run_id") != only:
+                continue
+            yield encode(event["seq"], event, event["type"])
+            if stop is not None and stop(event):
+                return
+    except streams.StreamOverflow as exc:
+        yield encode(None, {"detail": str(exc), "code": "too_slow"}, "error")
+
+
+def ends_run(run_id: Any, statuses: tuple[str, ...] = Run.TERMINAL) -> Callable[[dict[str, Any]], bool]:
+    """A stop condition: the run's status event reaches one of ``statuses``."""
+    run_id = str(run_id)
+
+    def stop(event: dict[str, Any]) -> bool:
+        return (
+            event["type"] == "status"
+            and event.get("run_id") == run_id
+            and event["data"]["status"] in statuses
+        )
+
+    return stop
+
+
+async def _authenticated(request: HttpRequest) -> Any:
+    try:
+        user = await sync_to_async(authenticate_request)(request)
+    except exceptions.AuthenticationFailed as exc:
+        raise _Refused(json_error(str(exc.detail), 401)) from exc
+    if user is None:
+        raise _Refused(json_error("Authentication credentials were not provided.", 401))
+    return user
+
+
+class _Refused(Exception):
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+def _unauthorized(response: HttpResponse) -> HttpResponse:
+    if response.status_code == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="uai"'
+    return response
+
+
+async def _open(request: HttpRequest, find: Callable[[Any], Any]) -> tuple[Any, int | None] | HttpResponse:
+    """Authenticate, find the stream's owner record, read Last-Event-ID — or the JSON refusal."""
+    try:
+        user = await _authenticated(request)
+        found = await sync_to_async(find)(user)
+        return found, last_event_id(request)
+    except _Refused as refused:
+        return _unauthorized(refused.response)
+    except UAIError as exc:
+        return json_error(exc.detail, _status(exc))
+
+
+async def chat_stream(request: HttpRequest, session_id: str) -> HttpResponse:
+    """``GET /chat/{session_id}/stream``: the chat's events, live (after ``Last-Event-ID`` if given)."""
+    from uai.chats import selectors
+
+    opened = await _open(request, lambda user: selectors.chat_get(user=user, chat_id=session_id))
+    if isinstance(opened, HttpResponse):
+        return opened
+    chat, after = opened
+    return response(native_events(chat_id=chat.id, after_seq=after))
+
+
+async def run_stream(request: HttpRequest, task_id: str) -> HttpResponse:
+    """``GET /run/{task_id}/stream``: the run's events from its start (or ``Last-Event-ID``), to its end."""
+    from uai.runs import selectors
+
+    opened = await _open(request, lambda user: selectors.run_get(user=user, run_id=task_id))
+    if isinstance(opened, HttpResponse):
+        return opened
+    run, after = opened
+    return response(native_events(run_id=run.id, after_seq=after or 0, stop=ends_run(run.id)))
+
+
+def _status(exc: UAIError) -> int:
+    from uai_project.errors import HTTP_STATUS
+
+    return HTTP_STATUS[exc.code]

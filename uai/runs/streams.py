@@ -1,0 +1,174 @@
+"""Following a chat's or a run's events: replay from PostgreSQL, then live from the channel layer.
+
+Lifecycle of a followed stream::
+
+    subscribe to the group  →  replay events after ``after_seq`` from the Event table
+    →  live events (any with a number already sent is dropped)  →  end (caller stops, or overflow)
+
+Subscribing before reading the table means nothing committed in between is missed, and the
+sequence numbers make the overlap harmless: no gap, no duplicate. A slow reader never blocks
+anyone: live events wait in a bounded buffer, and when it overflows the stream ends with
+``StreamOverflow`` so the client can reconnect with the last number it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from uai.runs import sink as sink_module
+from uai.runs.dbcall import db
+from uai.runs.models import Event
+
+REPLAY_PAGE = 500  # events read from the table at a time
+
+
+class StreamOverflow(Exception):
+    """The reader fell too far behind the live events; it must resume from its last number."""
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    """A stored event in the shape it was published in."""
+    return {
+        "seq": event.seq,
+        "type": event.type,
+        "chat_id": event.chat_id,
+        "run_id": str(event.run_id) if event.run_id else None,
+        "data": event.data,
+        "created_at": event.created_at.isoformat(),
+    }
+
+
+def _page(*, chat_id: str | None, run_id: Any, after_seq: int) -> list[dict[str, Any]]:
+    qs = Event.objects.filter(seq__gt=after_seq)
+    qs = qs.filter(chat_id=chat_id) if chat_id is not None else qs.filter(run_id=run_id)
+    return [event_payload(e) for e in qs.order_by("seq")[:REPLAY_PAGE]]
+
+
+def _gap(*, chat_id: str | None, run_id: Any, after_seq: int) -> int | None:
+    """The first kept number when events after ``after_seq`` were removed by retention, else None.
+
+    A chat's numbers are contiguous (every number taken is an event), so are a chat-less run's;
+    a turn's numbers are its chat's, so its chat tells.
+    """
+    from uai.chats.models import Chat
+    from uai.runs.models import Run
+
+    last: int | None = None
+    if chat_id is None:
+        row = Run.objects.filter(pk=run_id).values_list("chat_id", "last_seq").first()
+        if row is None:
+            return None
+        chat_id, last = row[0] or None, row[1]
+    if chat_id is not None:
+        last = Chat.objects.filter(pk=chat_id).values_list("last_seq", flat=True).first()
+        scope = Event.objects.filter(chat_id=chat_id)
+    else:
+        scope = Event.objects.filter(run_id=run_id, chat__isnull=True)
+    if not last or after_seq >= last:
+        return None
+    first = scope.order_by("seq").values_list("seq", flat=True).first()
+    first = first if first is not None else last + 1
+    return first if first > after_seq + 1 else None
+
+
+def gap_event(after_seq: int, first_kept: int) -> dict[str, Any]:
+    """The marker a stream yields where retention removed events: clients learn, not skip."""
+    return {
+        "seq": first_kept - 1,
+        "type": "gap",
+        "data": {
+            "after_seq": after_seq,
+            "first_seq": first_kept,
+            "detail": f"events {after_seq + 1} to {first_kept - 1} are no longer kept",
+        },
+    }
+
+
+def _contiguous(*, chat_id: str | None, run_id: Any) -> bool:
+    from uai.runs.models import Run
+
+    return chat_id is not None or not Run.objects.filter(pk=run_id, chat__isnull=False).exists()
+
+
+async def follow(
+    *,
+    chat_id: str | None = None,
+    run_id: Any = None,
+    after_seq: int | None = None,
+    idle_seconds: float | None = None,
+) -> AsyncIterator[dict[str, Any] | None]:
+    """Yield the stream's events after ``after_seq`` (None: only new ones), then live ones.
+
+    With ``idle_seconds``, yields None after that long without an event (for keep-alives).
+    """
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    group = sink_module.chat_group(chat_id) if chat_id is not None else sink_module.run_group(run_id)
+    buffer: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=settings.UAI_STREAM_BUFFER)
+    await layer.group_add(group, channel)
+
+    async def pump() -> None:
+        while True:
+            message = await layer.receive(channel)
+            event = message.get("event")
+            if event is None:
+                continue
+            try:
+                buffer.put_nowait(event)
+            except asyncio.QueueFull:
+                buffer._queue.clear()  # type: ignore[attr-defined]
+                buffer.put_nowait(None)  # overflow marker
+                return
+
+    pump_task = asyncio.create_task(pump())
+    last = after_seq if after_seq is not None else -1
+    contiguous = await db(_contiguous, chat_id=chat_id, run_id=run_id)
+
+    async def replay(after: int, before: int | None = None) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            page = await db(_page, chat_id=chat_id, run_id=run_id, after_seq=after)
+            for event in page:
+                if before is not None and event["seq"] >= before:
+                    return
+                yield event
+                after = event["seq"]
+            if len(page) < REPLAY_PAGE:
+                return
+
+    try:
+        if after_seq is not None:
+            first_kept = await db(_gap, chat_id=chat_id, run_id=run_id, after_seq=after_seq)
+            if first_kept is not None:
+                yield gap_event(after_seq, first_kept)
+                last = first_kept - 1
+            async for event in replay(last):
+                yield event
+                last = event["seq"]
+        while True:
+            try:
+                event = await asyncio.wait_for(buffer.get(), timeout=idle_seconds)
+            except TimeoutError:
+                yield None
+                continue
+            if event is None:
+                raise StreamOverflow("the client read too slowly; resume from the last event id")
+            if event["seq"] <= last:
+                continue
+            if contiguous and last >= 0 and event["seq"] > last + 1:
+                # Published out of order (or dropped by a full channel): the table has them.
+                async for missed in replay(last, before=event["seq"]):
+                    yield missed
+                    last = missed["seq"]
+            yield event
+            last = event["seq"]
+    finally:
+        pump_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pump_task
+        await layer.group_discard(group, channel)
