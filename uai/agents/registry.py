@@ -21,6 +21,7 @@ ADAPTER_KINDS: dict[str, str] = {
     "langgraph": "uai.agents.adapters.langgraph:LangGraphAdapter",
     "smolagents": "uai.agents.adapters.smolagents:SmolagentsAdapter",
     "pydantic_ai": "uai.agents.adapters.pydantic_ai:PydanticAIAdapter",
+    "openai_agents": "uai.agents.adapters.openai_agents:OpenAIAgentsAdapter",
 }
 
 # Fields of a settings entry that map onto Agent columns; anything else is an error.
