@@ -22,6 +22,8 @@ import httpx
 import pytest
 from django.conf import settings
 
+from tests.openai_server import ScriptedOpenAI
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_START_SECONDS = 60
 # Short heartbeats so the stalled-worker test does not wait half a minute.
@@ -134,12 +136,28 @@ def search_service() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def model_server() -> Iterator[ScriptedOpenAI]:
+    """The OpenAI-compatible model of the server's environment (``OPENAI_BASE_URL``), on loopback."""
+    with ScriptedOpenAI() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def live_server_url(
-    django_db_setup: Any, django_db_blocker: Any, log_dir: Path, search_service: str
+    django_db_setup: Any,
+    django_db_blocker: Any,
+    log_dir: Path,
+    search_service: str,
+    model_server: ScriptedOpenAI,
 ) -> Iterator[str]:
     """Start `manage.py serve` (and a worker in distributed mode); yield its base URL."""
     port = free_port()
-    env = process_env(UAI_SEARCH_URL=search_service)
+    env = process_env(
+        UAI_SEARCH_URL=search_service,
+        OPENAI_BASE_URL=model_server.base_url,
+        OPENAI_API_KEY="sk-test",
+        UAI_EXAMPLE_MODEL="scripted",
+    )
     processes = [Process("server", [sys.executable, "manage.py", "serve", "--port", str(port)], env, log_dir)]
     if not settings.UAI_EMBEDDED_WORKER:
         worker_args = [sys.executable, "manage.py", "procrastinate", "worker", "--name", "worker"]

@@ -72,12 +72,22 @@ def _text(value: Any) -> str:
     return json.dumps(content, default=str)
 
 
+def _describe_message(message: Any) -> str:
+    """A message as a step's text: its tool calls, a tool's result, or its text."""
+    calls = getattr(message, "tool_calls", None)
+    if calls:
+        return "\n".join(f"Calling tool {c['name']}({json.dumps(c['args'], default=str)})" for c in calls)
+    if getattr(message, "type", "") == "tool":
+        return f"Observation from {message.name}: {_text(message)}"
+    return _text(message)
+
+
 def _describe(update: Any) -> str:
     if isinstance(update, dict):
         parts = []
         for key, value in update.items():
             if isinstance(value, list) and value and hasattr(value[-1], "content"):
-                parts.append(_text(value[-1]))
+                parts.append(_describe_message(value[-1]))
             else:
                 parts.append(f"{key}: {json.dumps(value, default=str)}")
         return "\n".join(parts)

@@ -146,4 +146,6 @@ class OpenAIAgentsAdapter:
             {"tokens": usage.total_tokens, "requests": usage.requests},
         )
         output = _jsonable(result.final_output if result.final_output is not None else "")
-        yield events.FinalAnswer(content=output if isinstance(output, str) else json.dumps(output), output=output)
+        yield events.FinalAnswer(
+            content=output if isinstance(output, str) else json.dumps(output), output=output
+        )

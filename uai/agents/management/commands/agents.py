@@ -33,7 +33,7 @@ class Command(BaseCommand):
             for agent in Agent.objects.order_by("name"):
                 state = "" if agent.enabled else " (disabled)"
                 self.stdout.write(
-                    f"{agent.name:<20} {agent.adapter:<10} {agent.target:<40} {agent.source:<8}{state}"
+                    f"{agent.name:<20} {agent.adapter:<13} {agent.target:<40} {agent.source:<8}{state}"
                     f"  {agent.description}"
                 )
             return
