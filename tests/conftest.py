@@ -46,6 +46,7 @@ def free_port() -> int:
 def process_env(**extra: str) -> dict[str, str]:
     """The environment of a server or worker subprocess: this test database, test limits."""
     env = dict(os.environ)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set around browser tests, for the test process only
     env.update(TEST_ENV)
     env["UAI_DATABASE_NAME"] = settings.DATABASES["default"]["NAME"]
     env["UAI_CHANNEL_PREFIX"] = f"uai-test-{os.getpid()}"

@@ -18,7 +18,85 @@ def seed_paths(result: dict[str, Any], generator: Any, request: Any, public: boo
             path = path.rstrip("/")
         paths[path] = item
     result["paths"] = paths
+    add_plain_views(result)
     return result
+
+
+def _stream(summary: str, description: str, parameter: str, tag: str) -> dict[str, Any]:
+    """A GET that answers ``text/event-stream`` (a plain async view, which DRF cannot describe)."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    return {
+        "get": {
+            "operationId": f"{tag}_stream",
+            "summary": summary,
+            "description": description,
+            "tags": [tag],
+            "parameters": [
+                {"name": parameter, "in": "path", "required": True, "schema": {"type": "string"}},
+                {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "integer"},
+                    "description": "Resume after this event number (browsers send it on reconnect).",
+                },
+            ],
+            "security": [{"bearerAuth": []}, {"cookieAuth": []}],
+            "responses": {
+                "200": {
+                    "description": "Server-sent events: `event:` is the event's type (status, message, "
+                    "step, delta, log, artifact, stats, state, input_required, gap), `id:` its number, "
+                    "`data:` the whole event as JSON `{seq, type, chat_id, run_id, data, created_at}`.",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                "401": {"description": "Not signed in.", "content": error},
+                "404": {"description": "No such stream for this user.", "content": error},
+            },
+        }
+    }
+
+
+def add_plain_views(result: dict[str, Any]) -> None:
+    """Document the plain Django views next to the DRF ones: the SSE streams and the health check."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = {
+        "type": "object",
+        "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+        "required": ["detail"],
+    }
+    schemes = result["components"].setdefault("securitySchemes", {})
+    schemes.setdefault("cookieAuth", {"type": "apiKey", "in": "cookie", "name": "sessionid"})
+    result["paths"]["/chat/{session_id}/stream"] = _stream(
+        "Follow a chat (SSE)",
+        "Every event of the chat as it happens, after `Last-Event-ID` when given; never ends by itself.",
+        "session_id",
+        "chat",
+    )
+    result["paths"]["/run/{task_id}/stream"] = _stream(
+        "Follow a run (SSE)",
+        "Every event of the run from its start (or after `Last-Event-ID`); ends with its final status.",
+        "task_id",
+        "run",
+    )
+    result["paths"]["/healthz"] = {
+        "get": {
+            "operationId": "healthz",
+            "summary": "Health",
+            "description": "200 once the database answers and a worker has a fresh heartbeat, else 503.",
+            "tags": ["health"],
+            "security": [{}],
+            "responses": {
+                "200": {
+                    "description": "Ready.",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "503": {
+                    "description": "Starting or unavailable.",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+            },
+        }
+    }
 
 
 class BearerScheme(OpenApiAuthenticationExtension):

@@ -295,6 +295,9 @@ UAI_AGENTS: dict[str, dict] = {
 MEDIA_ROOT = Path(env.get("UAI_MEDIA_ROOT", DATA_DIR / "media"))
 MEDIA_URL = "/media/"  # never served directly: downloads go through authorised views
 STATIC_URL = "/static/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

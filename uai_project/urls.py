@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from uai.agents.api import AgentListView
 from uai.artifacts.api import ArtifactDetailView, ArtifactDownloadView, ArtifactListView, ScopeResolver
 from uai.chats import api as chats_api
-from uai.chats import conversations, history, run_stream, workflows
+from uai.chats import conversations, history, pages, run_stream, workflows
 from uai.runs import api as runs_api
 from uai.runs import sse
 from uai_project.views import healthz
@@ -44,7 +46,13 @@ def artifact_routes(owner: str, resolve: ScopeResolver, name: str) -> list[URLPa
 
 
 urlpatterns = [
+    # the web pages (session sign-in), then the APIs
+    path("", pages.chat_page, name="chat-page"),
+    path("runs/", pages.runs_page, name="runs-page"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     re_path(r"^healthz/?$", healthz, name="healthz"),
+    re_path(r"^agents/?$", AgentListView.as_view(), name="agent-list"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -1,0 +1,177 @@
+// The runs page: start a run, follow it live over SSE (/run/{id}/stream: status with progress
+// and current step, logs, artifacts), answer it when it asks, cancel it.
+"use strict";
+
+(() => {
+  const { api, el, artifactItem } = uai;
+  const $ = (id) => document.getElementById(id);
+  const ACTIVE = new Set(["queued", "running", "input_required"]);
+  let current = null; // {id, source, view}
+
+  function parseInput(text) {
+    const trimmed = text.trim();
+    if (!trimmed) return {};
+    if (/^[[{"]/.test(trimmed) || /^-?\d/.test(trimmed) || ["true", "false", "null"].includes(trimmed)) {
+      try {
+        return JSON.parse(trimmed);
+      } catch {
+        /* not JSON: send it as text */
+      }
+    }
+    return trimmed;
+  }
+
+  async function loadRuns() {
+    const runs = await api("GET", "/run/");
+    $("runs").replaceChildren(
+      ...runs.slice(0, 100).map((r) =>
+        el(
+          "li",
+          { class: current && current.id === r.id ? "active" : "" },
+          el("a", { href: `#run=${r.id}` }, r.agent),
+          " ",
+          el("span", { class: `status-badge ${r.status}` }, r.status),
+          el("span", { class: "hint" }, " " + new Date(r.created_at).toLocaleTimeString()),
+        ),
+      ),
+    );
+  }
+
+  async function start(event) {
+    event.preventDefault();
+    $("start-error").hidden = true;
+    const files = [...$("run-files").files];
+    const input = parseInput($("run-input").value);
+    try {
+      let run;
+      if (files.length) {
+        const form = new FormData();
+        form.append("agent", $("run-agent").value);
+        form.append("input", typeof input === "string" ? input : JSON.stringify(input));
+        for (const f of files) form.append("files", f);
+        run = await api("POST", "/run/", form);
+      } else {
+        run = await api("POST", "/run/", { agent: $("run-agent").value, input });
+      }
+      $("run-files").value = "";
+      location.hash = `run=${run.task_id}`;
+    } catch (error) {
+      $("start-error").textContent = error.message;
+      $("start-error").hidden = false;
+    }
+  }
+
+  function showStatus(view, data) {
+    const q = (sel) => view.querySelector(sel);
+    const badge = q(".status-badge");
+    badge.textContent = data.status;
+    badge.className = `status-badge ${data.status}`;
+    q(".run-progress").value = data.progress || 0;
+    q(".current-step").textContent = data.current_step || "";
+    q(".eta").textContent =
+      data.estimated_completion_time && ACTIVE.has(data.status)
+        ? `expected by ${new Date(data.estimated_completion_time).toLocaleTimeString()}`
+        : "";
+    q(".cancel").hidden = !ACTIVE.has(data.status);
+    const asking = data.status === "input_required";
+    q(".input-form").hidden = !asking;
+    if (asking) {
+      q(".input-prompt").textContent = data.input_prompt || "The agent asks:";
+      q(".input-text").focus();
+    }
+    q(".run-error").hidden = !data.error;
+    q(".run-error").textContent = data.error || "";
+    if (data.status === "succeeded") {
+      q(".run-output").hidden = false;
+      const output = data.output;
+      const body = q(".output-body");
+      if (typeof output === "string") markdown.into(body, output);
+      else if (output && typeof output.text === "string") markdown.into(body, output.text);
+      else body.replaceChildren(el("pre", {}, JSON.stringify(output, null, 2)));
+    }
+  }
+
+  function appendLog(view, log) {
+    const pre = view.querySelector(".logs");
+    const time = new Date(log.created_at || Date.now()).toLocaleTimeString();
+    pre.append(`${time} [${log.level}] ${log.message}\n`);
+    pre.scrollTop = pre.scrollHeight;
+  }
+
+  async function loadArtifacts(view, id) {
+    const artifacts = await api("GET", `/run/${id}/artifacts`);
+    view.querySelector(".run-artifacts").replaceChildren(
+      ...(artifacts.length ? artifacts.map(artifactItem) : [el("li", { class: "hint" }, "none yet")]),
+    );
+  }
+
+  function close() {
+    if (current && current.source) current.source.close();
+    current = null;
+  }
+
+  async function open(id) {
+    close();
+    const run = await api("GET", `/run/${id}`);
+    const root = $("run-detail");
+    root.replaceChildren($("run-template").content.cloneNode(true));
+    root.querySelector(".run-agent").textContent = run.agent;
+    root.querySelector(".run-id").textContent = run.id;
+    showStatus(root, run);
+    current = { id, source: null };
+    loadArtifacts(root, id);
+    loadRuns();
+
+    root.querySelector(".cancel").addEventListener("click", async () => {
+      try {
+        showStatus(root, await api("DELETE", `/run/${id}`));
+      } catch (error) {
+        root.querySelector(".run-error").hidden = false;
+        root.querySelector(".run-error").textContent = error.message;
+      }
+    });
+    root.querySelector(".input-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const input = root.querySelector(".input-text");
+      try {
+        await api("POST", `/run/${id}/input`, { text: input.value });
+        input.value = "";
+        root.querySelector(".input-form").hidden = true;
+      } catch (error) {
+        root.querySelector(".run-error").hidden = false;
+        root.querySelector(".run-error").textContent = error.message;
+      }
+    });
+
+    // Every event of the run from its start; EventSource reconnects by itself after a drop,
+    // resuming after the last event it got (Last-Event-ID).
+    const source = new EventSource(`/run/${id}/stream`);
+    current.source = source;
+    source.addEventListener("status", (e) => {
+      const data = JSON.parse(e.data).data;
+      showStatus(root, data);
+      if (!ACTIVE.has(data.status)) {
+        source.close();
+        loadArtifacts(root, id);
+        loadRuns();
+      }
+    });
+    source.addEventListener("log", (e) => appendLog(root, JSON.parse(e.data).data));
+    source.addEventListener("artifact", () => loadArtifacts(root, id));
+    if (!ACTIVE.has(run.status)) {
+      // Ended already: its logs come from the REST API, no need to follow it.
+      source.close();
+      for (const log of await api("GET", `/run/${id}/logs`)) appendLog(root, log);
+    }
+  }
+
+  function route() {
+    const match = location.hash.match(/^#run=([\w-]+)$/);
+    if (match) open(match[1]).catch((e) => ($("run-detail").textContent = e.message));
+  }
+
+  $("start-run").addEventListener("submit", start);
+  window.addEventListener("hashchange", route);
+  uai.loadAgents($("run-agent")).then(loadRuns).then(route);
+  setInterval(() => document.visibilityState === "visible" && loadRuns().catch(() => {}), 5000);
+})();
