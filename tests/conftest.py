@@ -91,6 +91,15 @@ def start_worker(log_dir: Path, *queues: str, name: str = "worker") -> Process:
     return Process(name, args, process_env(), log_dir)
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    from tests.test_browser import chromium_path
+
+    found = chromium_path()
+    if found:
+        return f"browser tests: Chromium at {found}"
+    return "browser tests: NO Chromium found (apt-get install chromium) - they will be skipped"
+
+
 @pytest.fixture(scope="session")
 def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("logs")
