@@ -195,8 +195,13 @@ def live_server_url(
 
 
 @pytest.fixture
-def live(live_server_url: str, transactional_db: Any) -> str:
-    """The live server's URL, for a test whose data the server must see (committed)."""
+def live(live_server_url: str, django_db_reset_sequences: Any) -> str:
+    """The live server's URL, for a test whose data the server must see (committed).
+
+    The flush after each test resets the id sequences, so the content types recreated after it
+    get the ids they had before: the server process caches them (the admin's LogEntry rows
+    point at them), and would otherwise write ids that no longer exist.
+    """
     return live_server_url
 
 

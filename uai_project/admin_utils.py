@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.cache import never_cache
+
+from uai_project.errors import json_error
 
 
 class ChangedFieldsSaveMixin(admin.ModelAdmin):
@@ -19,11 +25,28 @@ class ChangedFieldsSaveMixin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
-def read_only_inline(model: Any, *, fk_name: str, fields: tuple[str, ...], ordering: str = "seq") -> type:
-    """A tabular inline that shows records under their chat or run, without editing them."""
+class ReadOnlyTabularInline(admin.TabularInline):
+    """Records written by the system (logs, artifacts, messages): shown, never added here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def read_only_inline(
+    model: Any,
+    *,
+    fk_name: str,
+    fields: tuple[str, ...],
+    ordering: str = "seq",
+    bases: tuple[type, ...] = (),
+) -> type:
+    """A tabular inline that shows records under their chat or run, without editing them.
+
+    ``bases`` are mixins that supply display methods named in ``fields`` (e.g. a preview).
+    """
     return type(
         f"{model.__name__}Under{fk_name.title()}Inline",
-        (admin.TabularInline,),
+        (*bases, ReadOnlyTabularInline),
         {
             "model": model,
             "fk_name": fk_name,
@@ -35,6 +58,32 @@ def read_only_inline(model: Any, *, fk_name: str, fields: tuple[str, ...], order
             "ordering": (ordering,),
         },
     )
+
+
+View = Callable[..., HttpResponse]
+
+
+def staff_view(model_admin: admin.ModelAdmin, view: View) -> View:
+    """An extra view of a ModelAdmin, for ``get_urls()``: only for staff who may view the model.
+
+    A visitor who is not signed in gets the admin's login page, like anywhere in the admin; a
+    signed-in user who is not staff (or may not view the model) gets 403, never a login loop.
+    """
+
+    def permitted(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not model_admin.has_view_permission(request):
+            return json_error("You may not view these records.", 403)
+        return view(request, *args, **kwargs)
+
+    in_admin = model_admin.admin_site.admin_view(permitted)
+
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated and not model_admin.admin_site.has_permission(request):
+            return json_error("Staff only.", 403)
+        return in_admin(request, *args, **kwargs)
+
+    return never_cache(guarded)
 
 
 LOG_FIELDS = ("seq", "level", "source", "message", "created_at")

@@ -1,17 +1,145 @@
-"""Admin: artifacts."""
+"""Admin: artifacts, with previews of images and text and a staff-only view of their bytes.
+
+The public download routes serve only an artifact's owner, so the admin serves files itself
+(``<id>/file/``), to staff who may view artifacts. Everything shown of an artifact is escaped.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
+import json
 
+from django.contrib import admin
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.http import content_disposition_header
+from django.utils.safestring import SafeString
+
+from uai.artifacts import services
 from uai.artifacts.models import Artifact
+from uai_project.admin_utils import ARTIFACT_FIELDS, read_only_inline, staff_view
+from uai_project.errors import json_error
+
+PREVIEW_BYTES = 4096  # of a text file or a JSON value, shown on the page
+# Types a browser would treat as a document that may run code: always served as attachments.
+ACTIVE_TYPES = frozenset(
+    {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/javascript"}
+)
+
+
+def is_image(media_type: str) -> bool:
+    """Shown as an ``<img>``."""
+    return media_type.startswith("image/")
+
+
+def is_text(media_type: str) -> bool:
+    """Shown as text: ``text/*`` and JSON."""
+    return media_type.startswith("text/") or media_type == "application/json" or media_type.endswith("+json")
+
+
+def served_inline(media_type: str) -> bool:
+    """Whether the admin's file view lets the browser show the bytes rather than save them."""
+    return (is_image(media_type) or is_text(media_type)) and media_type not in ACTIVE_TYPES
+
+
+def _text_head(artifact: Artifact) -> str | None:
+    """The first ``PREVIEW_BYTES`` of a text file or a JSON value, decoded; None for other kinds."""
+    if not artifact.file and artifact.data is not None:
+        raw = json.dumps(artifact.data, indent=2, ensure_ascii=False, default=str).encode()
+    elif artifact.file and is_text(artifact.media_type):
+        with artifact.file.open("rb") as handle:
+            raw = handle.read(PREVIEW_BYTES)
+    else:
+        return None
+    return raw[:PREVIEW_BYTES].decode("utf-8", errors="replace")
+
+
+def artifact_preview(artifact: Artifact, *, file_url: str) -> SafeString:
+    """An ``<img>`` for images, a ``<pre>`` of the start of text and JSON, else a download link."""
+    size = format_html("{} ({} bytes)", artifact.name, artifact.size)
+    if artifact.file and is_image(artifact.media_type):
+        return format_html(
+            '<a href="{}"><img class="uai-preview-image" src="{}" alt="{}"></a><br>{}',
+            file_url,
+            file_url,
+            artifact.name,
+            size,
+        )
+    try:
+        head = _text_head(artifact)
+    except OSError:
+        return format_html("{}: <em>{}</em>", size, "the stored file is missing")
+    if head is None:
+        return format_html('{} <a href="{}">download</a>', size, file_url)
+    shown = "" if artifact.size <= PREVIEW_BYTES else f", the first {PREVIEW_BYTES} shown"
+    return format_html(
+        '<pre class="uai-preview-text">{}</pre><a href="{}">{}</a> ({} bytes{})',
+        head,
+        file_url,
+        artifact.name,
+        artifact.size,
+        shown,
+    )
+
+
+def file_response(artifact: Artifact) -> HttpResponse:
+    """The bytes with their media type: images and text inline, anything else as an attachment."""
+    inline = served_inline(artifact.media_type)
+    response: HttpResponse
+    if artifact.file:
+        try:
+            handle = artifact.file.open("rb")
+        except OSError:
+            return json_error("The stored file is missing.", 404)
+        response = FileResponse(
+            handle, as_attachment=not inline, filename=artifact.name, content_type=artifact.media_type
+        )
+    elif artifact.data is not None:
+        response = HttpResponse(services.read_bytes(artifact), content_type=artifact.media_type)
+        response["Content-Disposition"] = content_disposition_header(not inline, f"{artifact.name}.json")
+    else:
+        return json_error("This artifact has no content.", 404)
+    # User content on the admin's origin: no sniffing, and no script even if a browser renders it.
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
+
+
+class ArtifactPreviewMixin:
+    """A read-only ``preview`` for admins and inlines that show artifacts."""
+
+    admin_site: admin.AdminSite
+
+    @admin.display(description="preview")
+    def preview(self, artifact: Artifact) -> str:
+        """The artifact's preview, its image and links served by the admin's file view."""
+        if artifact.pk is None or artifact._state.adding:
+            return "-"
+        url = reverse(f"{self.admin_site.name}:artifacts_artifact_file", args=[artifact.pk])
+        return artifact_preview(artifact, file_url=url)
+
+    class Media:
+        css = {"all": ("admin_artifacts/preview.css",)}
+
+
+def artifact_inline(fk_name: str) -> type:
+    """Artifacts under their chat or run, read-only, each with its preview."""
+    return read_only_inline(
+        Artifact,
+        fk_name=fk_name,
+        fields=(*ARTIFACT_FIELDS, "preview"),
+        ordering="created_at",
+        bases=(ArtifactPreviewMixin,),
+    )
 
 
 @admin.register(Artifact)
-class ArtifactAdmin(admin.ModelAdmin):
+class ArtifactAdmin(ArtifactPreviewMixin, admin.ModelAdmin):
     list_display = ("name", "media_type", "size", "origin", "owner", "chat", "run", "created_at")
-    list_filter = ("origin", "media_type", "created_at")
-    search_fields = ("name", "chat__id", "run__id", "checksum")
+    list_filter = ("origin", "media_type", "owner", "created_at")
+    list_select_related = ("owner", "chat", "run")
+    search_fields = ("name", "chat__id", "run__id", "checksum", "owner__username")
+    date_hierarchy = "created_at"
     readonly_fields = (
         "id",
         "owner",
@@ -23,8 +151,32 @@ class ArtifactAdmin(admin.ModelAdmin):
         "media_type",
         "size",
         "checksum",
-        "file",
+        "preview",
+        "stored_as",
         "data",
         "seq",
         "created_at",
     )
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("<path:object_id>/file/", staff_view(self, self.file_view), name="{}_{}_file".format(*info)),
+            *super().get_urls(),
+        ]
+
+    def file_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The artifact's bytes, for staff (the public download route serves only the owner)."""
+        artifact = self.get_object(request, object_id)
+        if artifact is None:
+            return json_error("Artifact not found.", 404)
+        return file_response(artifact)
+
+    @admin.display(description="stored as")
+    def stored_as(self, artifact: Artifact) -> str:
+        """Where the bytes live in storage (not a link: media is never served directly)."""
+        return artifact.file.name or "-"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Artifacts come from uploads and agents; an empty form here would only fail to save.
+        return False

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import FileResponse, HttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
@@ -74,7 +75,7 @@ def download_response(artifact: Artifact) -> HttpResponse:
         from uai.artifacts.services import read_bytes
 
         response = HttpResponse(read_bytes(artifact), content_type=artifact.media_type)
-        response["Content-Disposition"] = f'attachment; filename="{artifact.name}.json"'
+        response["Content-Disposition"] = content_disposition_header(True, f"{artifact.name}.json")
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response["Cache-Control"] = "private, no-store"

@@ -1,33 +1,29 @@
-"""Admin: chats with their messages, logs and artifacts inline."""
+"""Admin: chats with their messages, logs and artifacts (with previews) inline."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from uai.artifacts.models import Artifact
+from uai.artifacts.admin import artifact_inline
 from uai.chats.models import Chat, Message
 from uai.runs.models import Log
-from uai_project.admin_utils import (
-    ARTIFACT_FIELDS,
-    LOG_FIELDS,
-    ChangedFieldsSaveMixin,
-    read_only_inline,
-)
+from uai_project.admin_utils import LOG_FIELDS, ChangedFieldsSaveMixin, read_only_inline
 
 MessageInline = read_only_inline(
     Message, fk_name="chat", fields=("seq", "role", "step_type", "content", "created_at")
 )
 ChatLogInline = read_only_inline(Log, fk_name="chat", fields=LOG_FIELDS)
-ChatArtifactInline = read_only_inline(Artifact, fk_name="chat", fields=ARTIFACT_FIELDS, ordering="created_at")
+ChatArtifactInline = artifact_inline("chat")
 
 
 @admin.register(Chat)
 class ChatAdmin(ChangedFieldsSaveMixin):
     list_display = ("id", "name", "owner", "agent", "status", "mode", "created_at", "updated_at")
-    list_filter = ("status", "agent", "mode", "created_at")
+    list_filter = ("status", "agent", "owner", "mode", "created_at")
     search_fields = ("id", "name", "owner__username")
     readonly_fields = ("last_seq", "created_at", "updated_at", "stopped_at")
     list_select_related = ("owner", "agent")
+    raw_id_fields = ("owner",)  # not a <select> of every user
     inlines = [MessageInline, ChatLogInline, ChatArtifactInline]
     date_hierarchy = "created_at"
 

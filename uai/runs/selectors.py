@@ -33,3 +33,9 @@ def log_list(*, run: Run, after_id: int | None = None) -> list[Log]:
             raise NotFound("Log not found.")
         qs = qs.filter(seq__gt=anchor)
     return list(qs.order_by("seq", "id"))
+
+
+def log_newest(*, run_id: Any, after_seq: int, limit: int = 50) -> list[Log]:
+    """A run's newest log lines after ``after_seq`` (at most ``limit``), oldest first."""
+    rows = Log.objects.filter(run_id=run_id, seq__gt=after_seq).order_by("-seq", "-id")[:limit]
+    return list(reversed(rows))

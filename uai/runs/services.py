@@ -7,6 +7,7 @@ through one ``EventSink`` so every change is numbered, kept and published after 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
@@ -503,3 +505,24 @@ def run_input_with_files(*, run: Run, text: str, files: list[Any] | None = None)
     except Exception:
         artifact_services.delete_files(a.file.name for a in stored)
         raise
+
+
+def run_retry(*, run: Run) -> Run:
+    """Start a new task run like ``run``: same owner, agent, input and uploaded files.
+
+    It goes through ``run_start``, as ``POST /run/`` does, so the agent must still be enabled
+    (and take files, if the run had any).
+    """
+    agent = registry.get_agent(run.agent_id)
+    uploads = Artifact.objects.filter(run_id=run.pk, origin=Artifact.Origin.USER).exclude(file="")
+    with contextlib.ExitStack() as stack:
+        files = [
+            UploadedFile(
+                stack.enter_context(upload.file.open("rb")),
+                name=upload.name,
+                content_type=upload.media_type,
+                size=upload.size,
+            )
+            for upload in uploads.order_by("created_at")
+        ]
+        return run_start(owner_id=run.owner_id, agent=agent, input=run.input, files=files)
