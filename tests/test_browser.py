@@ -186,13 +186,15 @@ def test_browser__runs_page_answers_a_question_and_cancels(page: Any) -> None:
     shot(page, "run-succeeded")
 
     # another run, cancelled while it works
+    first = page.evaluate("location.hash")
     page.fill("#run-input", json.dumps({"steps": 200, "delay": 0.2}))
     page.click("#start-run button[type=submit]")
     page.wait_for_function(
-        "(() => { const p = document.querySelector('#run-detail .run-progress');"
-        " return p && p.value > 0 && location.hash.startsWith('#run='); })()"
+        "first => { const p = document.querySelector('#run-detail .run-progress');"
+        " const step = document.querySelector('#run-detail .current-step');"
+        " return location.hash !== first && p && p.value > 0 && step.textContent.startsWith('step '); }",
+        arg=first,
     )
-    assert page.locator(".current-step").inner_text().startswith("step ")
     page.click(".cancel")
     page.wait_for_function("document.querySelector('#run-detail .status-badge').textContent === 'cancelled'")
     assert page.locator(".cancel").is_hidden()
