@@ -66,3 +66,20 @@ def test_manage__check_passes() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.django_db
+def test_database__embedded_mode_uses_the_embedded_server() -> None:
+    """With no DATABASE_URL the connection goes to the embedded cluster's socket, not the machine's."""
+    from django.conf import settings
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW data_directory")
+        data_directory = cursor.fetchone()[0]
+    embedded = str(settings.DATA_DIR / "pgdata")
+    if settings.EMBEDDED_DATABASE:
+        assert data_directory == embedded
+        assert settings.DATABASES["default"]["HOST"] == embedded
+    else:
+        assert data_directory != embedded

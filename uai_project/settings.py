@@ -124,12 +124,15 @@ if env.get("UAI_DATABASE_NAME"):
     DATABASES["default"]["NAME"] = env["UAI_DATABASE_NAME"]
 # Under ASGI every request may run in its own thread: persistent connections leak one per
 # thread, so connections come from psycopg's pool (STACK-NOTES "Measured traps").
-DATABASES["default"]["OPTIONS"] = {
-    "pool": {
-        "min_size": _int("UAI_DB_POOL_MIN", 2),
-        "max_size": _int("UAI_DB_POOL_MAX", 20),
-        "timeout": _float("UAI_DB_POOL_TIMEOUT_SECONDS", 10.0),
-    }
+_options = DATABASES["default"].setdefault("OPTIONS", {})
+if _options.get("host") and not DATABASES["default"]["HOST"]:
+    # A socket directory given as ?host=… (the embedded server's URL) is the connection's host;
+    # kept only in OPTIONS it would be lost, and libpq would use the default socket instead.
+    DATABASES["default"]["HOST"] = _options.pop("host")
+_options["pool"] = {
+    "min_size": _int("UAI_DB_POOL_MIN", 2),
+    "max_size": _int("UAI_DB_POOL_MAX", 20),
+    "timeout": _float("UAI_DB_POOL_TIMEOUT_SECONDS", 10.0),
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
