@@ -1,0 +1,1 @@
+"""UAI's benchmark: ``python bench/run.py`` (see bench/README.md)."""

@@ -1,0 +1,70 @@
+"""The benchmark's smoke mode: every UAI figure is measured with tiny counts, so the bench never rots.
+
+Only that the figures are numbers is checked here, not that UAI meets its targets (a loaded test
+machine says little about speed); ``python bench/run.py`` measures for real.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import ROOT, process_env
+
+SMOKE_TIMEOUT_SECONDS = 300
+UAI_FIGURES = {
+    "memory",
+    "rest_c1",
+    "rest_c32",
+    "ws_first_step",
+    "ws_steps",
+    "sse_first_chunk",
+    "sse_stream",
+    "queue_latency",
+    "runs_1_worker",
+    "runs_2_workers",
+    "history_small",
+    "history_big",
+    "turn_long_chat",
+    "ws_idle",
+}
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    return [value]
+
+
+def test_bench__smoke_measures_every_uai_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    args = [
+        sys.executable,
+        "bench/run.py",
+        "--smoke",
+        "--only",
+        "uai",
+        "--servers",
+        "daphne",
+        "--json",
+        str(out),
+    ]
+    done = subprocess.run(
+        args, cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=SMOKE_TIMEOUT_SECONDS
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = json.loads(out.read_text())
+
+    figures = results["uai"]["daphne"]
+    assert set(figures) == UAI_FIGURES
+    for name, figure in figures.items():
+        leaves = _leaves(figure)
+        assert leaves, name
+        assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in leaves), (name, figure)
+    assert figures["ws_idle"]["held"] == results["meta"]["counts"]["idle_ws"]
+    assert results["agent_in_process"]["p50_ms"] > 0
+    assert {t["server"] for t in results["targets"]} == {"daphne"}
+    assert "REST echo turn c=1" in done.stdout  # the table
