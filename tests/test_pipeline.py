@@ -174,3 +174,28 @@ def test_concurrent_turns__many_chats_at_once(user_client) -> None:  # type: ign
         results = list(pool.map(turn, sessions))
     assert results == [("succeeded", f"hello {s}") for s in sessions]
     assert time.monotonic() - started < 20
+
+
+def test_turns__reuse_their_cache_client(alice: httpx.Client) -> None:
+    """The executor's database calls run in fresh contexts; the conversation cache must not open a
+    new cache client (with Redis: new connections) for every turn."""
+    from django.conf import settings
+
+    from uai.chats import cache as conversation_cache
+    from uai.runs.dbcall import db
+
+    session = alice.post("/chat/", json={"agent": "echo"}).json()["session_id"]
+    alice.post(f"/chat/{session}", json={"text": "warm up"})
+    if settings.REDIS_URL:
+        import redis
+
+        def opened() -> int:
+            return int(redis.Redis.from_url(settings.REDIS_URL).info("stats")["total_connections_received"])
+
+        before = opened()
+        for n in range(10):
+            assert alice.post(f"/chat/{session}", json={"text": f"turn {n}"}).json()["status"] == "succeeded"
+        # one connection per opened() call, and nothing per turn (it was two per turn)
+        assert opened() - before <= 3
+    stores = [async_to_sync(db)(conversation_cache._store) for _ in range(2)]
+    assert stores[0] is stores[1] is conversation_cache._store()

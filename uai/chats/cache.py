@@ -6,14 +6,23 @@ so losing the cache loses nothing.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import BaseCache, caches
 
 from uai.chats.models import Message
 
 Row = tuple[int, str, str, str | None]  # seq, role, content, step_type
+
+
+@functools.cache
+def _store() -> BaseCache:
+    """One cache client for the process. The executor's database calls each run in a fresh copy
+    of the context, where ``django.core.cache.cache`` would build a new client every time — with
+    Redis, two new connections per turn."""
+    return caches.create_connection("default")
 
 
 def _key(chat_id: str) -> str:
@@ -31,7 +40,7 @@ def _load(chat_id: str) -> list[Row]:
 
 def history(chat_id: str, *, before_seq: int) -> list[Row]:
     """The chat's recent messages before ``before_seq`` (oldest first), cache first."""
-    rows: list[Row] | None = cache.get(_key(chat_id))
+    rows: list[Row] | None = _store().get(_key(chat_id))
     if rows is None:
         rows = refresh(chat_id)
     else:
@@ -45,10 +54,10 @@ def history(chat_id: str, *, before_seq: int) -> list[Row]:
 def refresh(chat_id: str) -> list[Row]:
     """Read the chat's recent messages from the table into the cache."""
     rows = _load(chat_id)
-    cache.set(_key(chat_id), rows, timeout=settings.UAI_CONVERSATION_CACHE_SECONDS)
+    _store().set(_key(chat_id), rows, timeout=settings.UAI_CONVERSATION_CACHE_SECONDS)
     return rows
 
 
 def forget(chat_id: str) -> Any:
     """Drop a chat from the cache (it was deleted, or messages were removed)."""
-    return cache.delete(_key(chat_id))
+    return _store().delete(_key(chat_id))
