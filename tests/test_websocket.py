@@ -207,3 +207,20 @@ async def test_ws__many_concurrent_chats(live: str, alice: httpx.Client) -> None
 
     answers = await asyncio.gather(*(one(i) for i in range(24)))
     assert answers == [f"hi {i}" for i in range(24)]
+
+
+def test_server__listens_with_a_backlog_for_bursts(live: str) -> None:
+    """The server's listen backlog is UAI_LISTEN_BACKLOG (1024), not Twisted's 50: a burst of
+    connections is queued, not dropped. (ss shows a listening socket's backlog as Send-Q.)"""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from django.conf import settings
+
+    port = live.rsplit(":", 1)[1]
+    ss = shutil.which("ss") or "/usr/sbin/ss"
+    listing = subprocess.run([ss, "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True)
+    backlogs = {int(line.split()[2]) for line in listing.stdout.splitlines() if line.strip()}
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    assert backlogs == {min(settings.UAI_LISTEN_BACKLOG, somaxconn)}, listing.stdout

@@ -53,6 +53,9 @@ ALLOWED_HOSTS = [
     if h.strip()
 ]
 # Browser origins allowed on WebSocket besides ALLOWED_HOSTS (e.g. a front end on another port).
+# Bursts of connections: the listen backlog, and how long a WebSocket handshake may wait its turn.
+UAI_LISTEN_BACKLOG = _int("UAI_LISTEN_BACKLOG", 1024)
+UAI_WS_HANDSHAKE_TIMEOUT_SECONDS = _float("UAI_WS_HANDSHAKE_TIMEOUT_SECONDS", 30.0)
 UAI_WS_ALLOWED_ORIGINS = [o.strip() for o in env.get("UAI_WS_ALLOWED_ORIGINS", "").split(",") if o.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env.get("UAI_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 
@@ -33,6 +34,7 @@ class Command(BaseCommand):
                 lifespan="on",
                 log_level="warning",
                 ws="websockets-sansio",
+                backlog=settings.UAI_LISTEN_BACKLOG,
             )
             return
         from daphne.endpoints import build_endpoint_description_strings
@@ -48,9 +50,16 @@ class Command(BaseCommand):
 
             asyncio.get_event_loop().call_soon(embedded.start)
 
+        # A listen backlog for bursts of connections (Twisted's default is 50), and time for a
+        # WebSocket handshake queued behind many others (daphne drops it after 5 s by default).
+        endpoints = [
+            f"{endpoint}:backlog={settings.UAI_LISTEN_BACKLOG}"
+            for endpoint in build_endpoint_description_strings(host=host, port=port)
+        ]
         Server(
             application=application,
-            endpoints=build_endpoint_description_strings(host=host, port=port),
+            endpoints=endpoints,
             ready_callable=ready,
             verbosity=0,
+            websocket_handshake_timeout=settings.UAI_WS_HANDSHAKE_TIMEOUT_SECONDS,
         ).run()
