@@ -8,6 +8,7 @@ REDIS_URL it is the distributed mode, and a separate ``procrastinate worker`` pr
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -92,12 +93,36 @@ def start_worker(log_dir: Path, *queues: str, name: str = "worker") -> Process:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    from tests.test_browser import chromium_path
-
     found = chromium_path()
     if found:
         return f"browser tests: Chromium at {found}"
     return "browser tests: NO Chromium found (apt-get install chromium) - they will be skipped"
+
+
+def chromium_path() -> str | None:
+    """The system's Chromium (never a downloaded one), or None."""
+    return os.environ.get("UAI_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """A headless Chromium for a module's browser tests; without one they skip (or fail where
+    UAI_REQUIRE_BROWSER is set, as in .ci/run)."""
+    executable = chromium_path()
+    if executable is None:
+        message = "no Chromium found (apt-get install chromium, or set UAI_CHROMIUM): browser tests not run"
+        if os.environ.get("UAI_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread; the tests' own ORM calls
+    # (users, passwords) are still plain sync code. Never passed on to the server: process_env.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
 
 
 @pytest.fixture(scope="session")
@@ -297,3 +322,10 @@ def wait_run(client: httpx.Client, task_id: str, *statuses: str, timeout: float 
     return wait_for(
         lambda: (data := run_status(client, task_id))["status"] in statuses and data, timeout=timeout
     )
+
+
+def register_agent(name: str, adapter: str, target: str = "", **fields: Any) -> None:
+    """An agent in the registry (committed, so the live server sees it)."""
+    from uai.agents.models import Agent
+
+    Agent.objects.create(name=name, adapter=adapter, target=target, **fields)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import shutil
 import struct
 import time
 import uuid
@@ -470,40 +468,31 @@ def test_admin_lists__queries_do_not_grow_with_rows(admin_client, django_user_mo
 
 
 @contextlib.contextmanager
-def chromium_page(live: str) -> Iterator[Any]:
-    """A headless Chromium page signed in to the admin as ``operator`` (see ``admin_session``)."""
-    executable = (
-        os.environ.get("UAI_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    )
-    if executable is None:
-        message = "no Chromium found (apt-get install chromium, or set UAI_CHROMIUM): browser test not run"
-        if os.environ.get("UAI_REQUIRE_BROWSER"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
-        try:
-            page = browser.new_context(base_url=live).new_page()
-            page.set_default_timeout(20_000)
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto("/admin/login/?next=/admin/")
-            page.fill("input[name=username]", "operator")
-            page.fill("input[name=password]", "operator-pass")
-            page.click("input[type=submit]")
-            page.wait_for_url(re.compile(r"/admin/$"))
-            yield page
-            assert errors == []
-        finally:
-            browser.close()
+def chromium_page(browser: Any, live: str) -> Iterator[Any]:
+    """A page of ``browser`` signed in to the admin as ``operator`` (see ``admin_session``)."""
+    context = browser.new_context(base_url=live)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto("/admin/login/?next=/admin/")
+        page.fill("input[name=username]", "operator")
+        page.fill("input[name=password]", "operator-pass")
+        page.click("input[type=submit]")
+        page.wait_for_url(re.compile(r"/admin/$"))
+        yield page
+        assert errors == []
+    finally:
+        context.close()
 
 
-def test_admin_live__pages_update_without_reloading(live: str, alice: httpx.Client, user_client) -> None:  # type: ignore[no-untyped-def]
+def test_admin_live__pages_update_without_reloading(
+    chromium: Any, live: str, alice: httpx.Client, user_client
+) -> None:  # type: ignore[no-untyped-def]
     admin_session(live, user_client).close()  # the operator and their password, before the browser
     slow = {"agent": "slow", "input": {"steps": 40, "delay": 0.1}}
-    with chromium_page(live) as page:
+    with chromium_page(chromium, live) as page:
         task = alice.post("/run/", json=slow).json()["task_id"]
         page.goto(f"/admin/runs/run/{task}/change/")
         page.evaluate("window.notReloaded = true")

@@ -8,9 +8,7 @@ plain `make test` on a machine without Chromium skips them and says so.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,29 +21,6 @@ from tests.conftest import set_password, wait_for
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-results" / "screenshots"
 PASSWORD = "browser-pass-1"
-
-
-def chromium_path() -> str | None:
-    return os.environ.get("UAI_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    executable = chromium_path()
-    if executable is None:
-        message = "no Chromium found (apt-get install chromium, or set UAI_CHROMIUM): browser tests not run"
-        if os.environ.get("UAI_REQUIRE_BROWSER"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop running in this thread; the tests' own ORM calls
-    # (users, passwords) are still plain sync code. Never passed on to the server: process_env.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

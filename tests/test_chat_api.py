@@ -100,6 +100,19 @@ def test_chat__files_come_back_as_artifacts(alice: httpx.Client) -> None:
     assert not any("evil" in str(p) or p.name == "pic.png" for p in stored)
 
 
+def test_chat__download_of_a_file_gone_from_storage_is_404(alice: httpx.Client) -> None:
+    from uai.artifacts.models import Artifact
+
+    session = create_chat(alice)
+    turn = alice.post(
+        f"/chat/{session}", data={"text": "f"}, files=[("files", ("a.txt", b"abc", "text/plain"))]
+    )
+    produced = turn.json()["artifacts"][0]
+    Path(Artifact.objects.get(pk=produced["id"]).file.path).unlink()
+    gone = alice.get(produced["download_url"])
+    assert gone.status_code == 404 and gone.json()["detail"] == "The stored file is missing."
+
+
 def test_chat__delete_cancels_work_and_removes_everything(alice: httpx.Client) -> None:
     from procrastinate.contrib.django.models import ProcrastinateJob
 

@@ -11,13 +11,11 @@ import pytest
 import websockets
 from httpx_sse import connect_sse
 
-from tests.conftest import cancel_run, token_of, wait_run, ws_url
+from tests.conftest import cancel_run, register_agent, token_of, wait_run, ws_url
 
 
 def register(name: str, target: str) -> None:
-    from uai.agents.models import Agent
-
-    Agent.objects.create(name=name, adapter="langgraph", target=target, streams=True)
+    register_agent(name, "langgraph", target, streams=True)
 
 
 def test_langgraph__steps_over_websocket_and_state_between_turns(live: str, alice: httpx.Client) -> None:

@@ -9,13 +9,11 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.conftest import cancel_run, wait_run
+from tests.conftest import cancel_run, register_agent, wait_run
 
 
 def register(name: str, target: str) -> None:
-    from uai.agents.models import Agent
-
-    Agent.objects.create(name=name, adapter="openai_agents", target=target, streams=True)
+    register_agent(name, "openai_agents", target, streams=True)
 
 
 def test_openai_agents__tool_calls_are_action_steps(alice: httpx.Client) -> None:

@@ -10,13 +10,11 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import cancel_run, token_of, wait_for, wait_run, ws_url
+from tests.conftest import cancel_run, register_agent, token_of, wait_for, wait_run, ws_url
 
 
 def register(name: str, target: str) -> None:
-    from uai.agents.models import Agent
-
-    Agent.objects.create(name=name, adapter="smolagents", target=target)
+    register_agent(name, "smolagents", target)
 
 
 def test_smolagents__code_agent_steps_over_websocket(live: str, alice: httpx.Client) -> None:

@@ -111,6 +111,11 @@ def get_agent(name: str | None) -> Agent:
     return agent
 
 
+def enabled_agents() -> list[Agent]:
+    """The agents clients can pick, by name."""
+    return list(Agent.objects.filter(enabled=True).order_by("name"))
+
+
 def load_agents_file(path: str) -> dict[str, dict[str, Any]]:
     """The ``[agents.NAME]`` tables of a TOML file, checked; AgentConfigError names what is wrong."""
     import re

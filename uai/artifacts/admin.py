@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
-from django.utils.http import content_disposition_header
 from django.utils.safestring import SafeString
 
-from uai.artifacts import services
+from uai.artifacts.api import download_response
 from uai.artifacts.models import Artifact
 from uai_project.admin_utils import ARTIFACT_FIELDS, read_only_inline, staff_view
 from uai_project.errors import json_error
@@ -80,29 +79,6 @@ def artifact_preview(artifact: Artifact, *, file_url: str) -> SafeString:
         artifact.size,
         shown,
     )
-
-
-def file_response(artifact: Artifact) -> HttpResponse:
-    """The bytes with their media type: images and text inline, anything else as an attachment."""
-    inline = served_inline(artifact.media_type)
-    response: HttpResponse
-    if artifact.file:
-        try:
-            handle = artifact.file.open("rb")
-        except OSError:
-            return json_error("The stored file is missing.", 404)
-        response = FileResponse(
-            handle, as_attachment=not inline, filename=artifact.name, content_type=artifact.media_type
-        )
-    elif artifact.data is not None:
-        response = HttpResponse(services.read_bytes(artifact), content_type=artifact.media_type)
-        response["Content-Disposition"] = content_disposition_header(not inline, f"{artifact.name}.json")
-    else:
-        return json_error("This artifact has no content.", 404)
-    # User content on the admin's origin: no sniffing, and no script even if a browser renders it.
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    return response
 
 
 class ArtifactPreviewMixin:
@@ -170,7 +146,7 @@ class ArtifactAdmin(ArtifactPreviewMixin, admin.ModelAdmin):
         artifact = self.get_object(request, object_id)
         if artifact is None:
             return json_error("Artifact not found.", 404)
-        return file_response(artifact)
+        return download_response(artifact, inline=served_inline(artifact.media_type))
 
     @admin.display(description="stored as")
     def stored_as(self, artifact: Artifact) -> str:

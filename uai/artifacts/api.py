@@ -18,6 +18,7 @@ from uai.artifacts.models import Artifact
 from uai.artifacts.presenters import artifact_data
 from uai.artifacts.serializers import ArtifactOut
 from uai_project.api import IgnoreAcceptNegotiation, base_url
+from uai_project.errors import json_error
 
 ScopeResolver = Callable[..., dict[str, Any]]
 
@@ -62,20 +63,25 @@ class ArtifactDownloadView(ArtifactScope, APIView):
         return download_response(artifact)
 
 
-def download_response(artifact: Artifact) -> HttpResponse:
-    """Serve stored bytes safely: attachment, declared type, no sniffing, sandboxed."""
-    if artifact.file:
-        response: HttpResponse = FileResponse(
-            artifact.file.open("rb"),
-            as_attachment=True,
-            filename=artifact.name,
-            content_type=artifact.media_type,
-        )
-    else:
-        from uai.artifacts.services import read_bytes
+def download_response(artifact: Artifact, *, inline: bool = False) -> HttpResponse:
+    """Serve stored bytes safely: declared type, no sniffing, sandboxed; an attachment unless
+    ``inline`` (the admin's previews). 404 when the stored file is gone."""
+    from uai.artifacts.services import read_bytes
 
+    response: HttpResponse
+    if artifact.file:
+        try:
+            handle = artifact.file.open("rb")
+        except OSError:
+            return json_error("The stored file is missing.", 404)
+        response = FileResponse(
+            handle, as_attachment=not inline, filename=artifact.name, content_type=artifact.media_type
+        )
+    elif artifact.data is not None:
         response = HttpResponse(read_bytes(artifact), content_type=artifact.media_type)
-        response["Content-Disposition"] = content_disposition_header(True, f"{artifact.name}.json")
+        response["Content-Disposition"] = content_disposition_header(not inline, f"{artifact.name}.json")
+    else:
+        return json_error("This artifact has no content.", 404)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response["Cache-Control"] = "private, no-store"

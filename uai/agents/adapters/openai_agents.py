@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from uai.agents import events
-from uai.agents.adapters import instance_or_factory
+from uai.agents.adapters import chat_messages, instance_or_factory, jsonable
 from uai.agents.protocol import AgentContext, AgentRequest
 
 APPROVALS = {"y", "yes", "approve", "approved", "ok"}
@@ -35,16 +35,6 @@ def _import() -> Any:
             "the openai_agents adapter needs the 'openai_agents' extra: pip install 'uai[openai_agents]'"
         ) from exc
     return sdk
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return value
 
 
 def _field(raw: Any, name: str) -> Any:
@@ -81,7 +71,7 @@ class _Translator:
             return events.Step(
                 events.ACTION_STEP,
                 f"Observation from {name}: {item.output}",
-                data={"tool": name, "result": _jsonable(item.output)},
+                data={"tool": name, "result": jsonable(item.output)},
             )
         if event.name == "handoff_occured":
             target = getattr(item, "target_agent", None)
@@ -101,17 +91,6 @@ class OpenAIAgentsAdapter:
         self._make, _ = instance_or_factory(target, sdk.Agent, "an OpenAI Agents SDK agent")
         self.options = options
 
-    @staticmethod
-    def _input(request: AgentRequest) -> list[dict[str, str]]:
-        items = []
-        for item in request.history:
-            if item.role == "user":
-                items.append({"role": "user", "content": item.content})
-            elif item.step_type == events.FINAL_ANSWER_STEP:
-                items.append({"role": "assistant", "content": item.content})
-        items.append({"role": "user", "content": request.text})
-        return items
-
     async def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
         """Run the agent, streaming its events; approvals it asks for go to the user."""
         sdk = _import()
@@ -119,7 +98,7 @@ class OpenAIAgentsAdapter:
         config = sdk.RunConfig(tracing_disabled=not self.options.get("tracing", False))
         max_turns = int(self.options.get("max_turns", 10))
         translate = _Translator()
-        run_input: Any = self._input(request)
+        run_input: Any = chat_messages(request)
         while True:
             result = sdk.Runner.run_streamed(agent, run_input, max_turns=max_turns, run_config=config)
             try:
@@ -145,7 +124,7 @@ class OpenAIAgentsAdapter:
         yield events.Stats(
             {"tokens": usage.total_tokens, "requests": usage.requests},
         )
-        output = _jsonable(result.final_output if result.final_output is not None else "")
+        output = jsonable(result.final_output if result.final_output is not None else "")
         yield events.FinalAnswer(
             content=output if isinstance(output, str) else json.dumps(output), output=output
         )

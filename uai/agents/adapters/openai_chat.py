@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from uai.agents import events
+from uai.agents.adapters import chat_messages
 from uai.agents.protocol import AgentContext, AgentRequest
 
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
@@ -81,13 +82,7 @@ class OpenAIChatAdapter:
         messages: list[dict[str, Any]] = []
         if self.options.get("system_prompt"):
             messages.append({"role": "system", "content": self.options["system_prompt"]})
-        for item in request.history:
-            if item.role == "user":
-                messages.append({"role": "user", "content": item.content})
-            elif item.step_type == events.FINAL_ANSWER_STEP:
-                messages.append({"role": "assistant", "content": item.content})
-        messages.append({"role": "user", "content": request.text})
-        return messages
+        return messages + chat_messages(request)
 
     async def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
         """Ask the model; run the tools it calls; stream its answer."""

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from uai.agents import events
-from uai.agents.adapters import instance_or_factory
+from uai.agents.adapters import chat_messages, instance_or_factory, jsonable
 from uai.agents.protocol import AgentContext, AgentRequest
 
 
@@ -25,16 +25,6 @@ def _import() -> Any:
             "the pydantic_ai adapter needs the 'pydantic_ai' extra: pip install 'uai[pydantic_ai]'"
         ) from exc
     return pydantic_ai
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return value
 
 
 def translate(event: Any) -> events.AgentEvent | None:
@@ -58,7 +48,7 @@ def translate(event: Any) -> events.AgentEvent | None:
         return events.Step(
             events.ACTION_STEP,
             f"Observation from {part.tool_name}: {content}",
-            data={"tool": part.tool_name, "result": _jsonable(content)},
+            data={"tool": part.tool_name, "result": jsonable(content)},
         )
     return None
 
@@ -71,15 +61,16 @@ class PydanticAIAdapter:
         self._make, _ = instance_or_factory(target, pydantic_ai.Agent, "a Pydantic AI agent")
         self.options = options
 
-    def _history(self, request: AgentRequest) -> list[Any]:
+    @staticmethod
+    def _history(request: AgentRequest) -> list[Any]:
         from pydantic_ai import messages as m
 
         history: list[Any] = []
-        for item in request.history:
-            if item.role == "user":
-                history.append(m.ModelRequest(parts=[m.UserPromptPart(content=item.content)]))
-            elif item.step_type == events.FINAL_ANSWER_STEP:
-                history.append(m.ModelResponse(parts=[m.TextPart(content=item.content)]))
+        for message in chat_messages(request)[:-1]:  # this turn's text is the prompt
+            if message["role"] == "user":
+                history.append(m.ModelRequest(parts=[m.UserPromptPart(content=message["content"])]))
+            else:
+                history.append(m.ModelResponse(parts=[m.TextPart(content=message["content"])]))
         return history
 
     async def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
@@ -103,7 +94,7 @@ class PydanticAIAdapter:
                     "tool_calls": usage.tool_calls,
                 }
             )
-            output = _jsonable(run.result.output if run.result is not None else "")
+            output = jsonable(run.result.output if run.result is not None else "")
             yield events.FinalAnswer(
                 content=output if isinstance(output, str) else json.dumps(output), output=output
             )
