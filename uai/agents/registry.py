@@ -191,3 +191,19 @@ def sync_settings_agents() -> list[str]:
 def sync_settings_agents_after_migrate(**kwargs: Any) -> None:
     """``post_migrate`` hook: the declared agents exist as soon as the schema does."""
     sync_settings_agents()
+
+
+_rows: dict[str, Agent] = {}
+
+
+def agent_row(name: str, updated_at: Any) -> Agent:
+    """The agent row of that name as of ``updated_at``: kept per process, read again when it changed.
+
+    The executor learns ``updated_at`` from the statement that starts a run, so a run costs no
+    separate read of its agent unless an operator edited it since.
+    """
+    agent = _rows.get(name)
+    if agent is None or agent.updated_at != updated_at:
+        agent = Agent.objects.get(pk=name)
+        _rows[name] = agent
+    return agent

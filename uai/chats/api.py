@@ -27,7 +27,7 @@ from uai.chats.serializers import (
 )
 from uai.runs import sse
 from uai.runs.models import Run
-from uai.runs.waiting import release_connection, wait_for_run
+from uai.runs.waiting import TurnWatch, release_connection
 from uai_project.api import base_url, flag, uploaded_files, validated
 from uai_project.errors import HTTP_STATUS, ErrorCode, InvalidInput
 
@@ -75,14 +75,15 @@ class ChatDetailView(APIView):
         chat = selectors.chat_get(user=request.user, chat_id=session_id)
         data = validated(ChatSendIn, request.data)
         wait = flag(request.query_params.get("wait"), data["wait"])
-        run, message = services.chat_send(
-            chat=chat,
-            text=data["text"],
-            files=uploaded_files(request),
-            client_message_id=data["message_id"],
-        )
+        send = {
+            "chat": chat,
+            "text": data["text"],
+            "files": uploaded_files(request),
+            "client_message_id": data["message_id"],
+        }
         if "text/event-stream" in request.headers.get("Accept", ""):
             # The turn's events as they happen, from the user's message to the turn's end.
+            run, message = services.chat_send(**send)
             release_connection()
             stream = sse.native_events(
                 chat_id=chat.id,
@@ -91,9 +92,18 @@ class ChatDetailView(APIView):
                 stop=sse.ends_run(run.id, WAIT_UNTIL),
             )
             return sse.response(stream)
-        if wait:
-            wait_for_run(run.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=WAIT_UNTIL)
-        return turn_response(request, chat_id=chat.id, run_id=run.id, after_seq=message.seq - 1)
+        if not wait:
+            run, message = services.chat_send(**send)
+            return turn_response(request, chat_id=chat.id, run_id=run.id, after_seq=message.seq - 1)
+        # Listening before the turn is sent, the request receives every event of it, and answers
+        # from them: the tables are read again only if one went missing.
+        with TurnWatch(chat.id) as watch:
+            run, message = services.chat_send(**send)
+            watch.wait(run.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=WAIT_UNTIL)
+        body = watch.reply(run.id, after_seq=message.seq - 1)
+        if body is None:
+            return turn_response(request, chat_id=chat.id, run_id=run.id, after_seq=message.seq - 1)
+        return Response(body, status=status.HTTP_200_OK)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, session_id: str) -> Response:

@@ -15,6 +15,7 @@ from django.core.cache import BaseCache, caches
 from uai.chats.models import Message
 
 Row = tuple[int, str, str, str | None]  # seq, role, content, step_type
+_Cached = tuple[int, str, str, str | None, str | None]  # … and the message's run id
 
 
 @functools.cache
@@ -26,36 +27,44 @@ def _store() -> BaseCache:
 
 
 def _key(chat_id: str) -> str:
-    return f"conversation:{chat_id}"
+    return f"conversation:2:{chat_id}"
 
 
-def _load(chat_id: str) -> list[Row]:
+def _load(chat_id: str, *, after_seq: int = 0) -> list[_Cached]:
+    """The chat's newest messages after ``after_seq``, oldest first."""
     rows = (
-        Message.objects.filter(chat_id=chat_id)
+        Message.objects.filter(chat_id=chat_id, seq__gt=after_seq)
         .order_by("-seq")
-        .values_list("seq", "role", "content", "step_type")[: settings.UAI_HISTORY_MESSAGES]
+        .values_list("seq", "role", "content", "step_type", "run_id")[: settings.UAI_HISTORY_MESSAGES]
     )
-    return [tuple(r) for r in reversed(rows)]  # type: ignore[misc]
+    return [(s, r, c, t, str(run) if run else None) for s, r, c, t, run in reversed(rows)]
 
 
-def history(chat_id: str, *, before_seq: int) -> list[Row]:
-    """The chat's recent messages before ``before_seq`` (oldest first), cache first."""
-    rows: list[Row] | None = _store().get(_key(chat_id))
+def history(chat_id: str, *, run_id: str | None = None, before_seq: int | None = None) -> list[Row]:
+    """The chat's recent messages (oldest first) before ``before_seq``, or before the first
+    message of run ``run_id`` (all of them when it has none), cache first.
+
+    The cached rows are brought up to date with one read of the messages written since they were
+    filled (by this turn's request, or by another surface), so a turn costs one small query and
+    the cache never needs re-reading whole.
+    """
+    store, key = _store(), _key(chat_id)
+    rows: list[_Cached] | None = store.get(key)
     if rows is None:
-        rows = refresh(chat_id)
+        rows = _load(chat_id)
+        store.set(key, rows, timeout=settings.UAI_CONVERSATION_CACHE_SECONDS)
     else:
-        newest = rows[-1][0] if rows else 0
-        # Messages written since the cache was filled (by another surface) make it stale.
-        if Message.objects.filter(chat_id=chat_id, seq__gt=newest, seq__lt=before_seq).exists():
-            rows = refresh(chat_id)
-    return [r for r in rows if r[0] < before_seq]
-
-
-def refresh(chat_id: str) -> list[Row]:
-    """Read the chat's recent messages from the table into the cache."""
-    rows = _load(chat_id)
-    _store().set(_key(chat_id), rows, timeout=settings.UAI_CONVERSATION_CACHE_SECONDS)
-    return rows
+        newer = _load(chat_id, after_seq=rows[-1][0] if rows else 0)
+        if newer:
+            rows = (rows + newer)[-settings.UAI_HISTORY_MESSAGES :]
+            store.set(key, rows, timeout=settings.UAI_CONVERSATION_CACHE_SECONDS)
+    if before_seq is None and run_id is not None:
+        before_seq = next((r[0] for r in rows if r[4] == run_id), None)
+        if before_seq is None:  # its messages are older than the cached window (or it has none)
+            before_seq = (
+                Message.objects.filter(run_id=run_id).order_by("seq").values_list("seq", flat=True).first()
+            )
+    return [r[:4] for r in rows if before_seq is None or r[0] < before_seq]
 
 
 def forget(chat_id: str) -> Any:

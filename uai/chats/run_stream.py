@@ -77,7 +77,7 @@ class ChatRunView(APIView):
             user=request.user, conversation_id=data.get("conversation_id", ""), agent=data.get("agent", "")
         )
         run, _ = services.chat_send(chat=chat, text=data["message"])
-        wait_for_run(run.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=TURN_ENDS)
+        wait_for_run(run.id, chat_id=chat.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=TURN_ENDS)
         run.refresh_from_db()
         if run.status == Run.Status.FAILED:
             return Response(

@@ -23,6 +23,7 @@ from uai.runs import services as run_services
 from uai.runs import sink as sink_module
 from uai.runs import tasks
 from uai.runs.models import Run
+from uai.runs.presenters import status_data
 from uai.runs.waiting import await_reply
 from uai_project.errors import Conflict, InvalidInput, Timeout
 
@@ -95,40 +96,48 @@ def chat_send(
     stored: list[str] = []
     try:
         with transaction.atomic():
-            waiting = (
-                Run.objects.select_for_update()
-                .filter(chat_id=chat.id, status=Run.Status.INPUT_REQUIRED)
-                .order_by("created_at")
-                .first()
-            )
-            run = waiting or run_services.run_create(
+            # Only a running chat can have a run waiting for input (it turns running when a run starts).
+            waiting = None
+            if chat.status == Chat.Status.RUNNING:
+                waiting = (
+                    Run.objects.select_for_update()
+                    .filter(chat_id=chat.id, status=Run.Status.INPUT_REQUIRED)
+                    .order_by("created_at")
+                    .first()
+                )
+            run = waiting or run_services.run_new(
                 owner_id=chat.owner_id, agent=chat.agent, input=text, chat=chat
             )
             sink = sink_module.EventSink(chat_id=chat.id, run_id=run.id)
-            seq = sink.next_seq()
-            message = Message.objects.create(
-                chat_id=chat.id,
-                run_id=run.id,
-                seq=seq,
-                role=Message.Role.USER,
-                content=text,
-                client_message_id=client_message_id[:200],
-            )
-            attached = []
-            for upload in files:
-                artifact = artifact_services.artifact_create(
-                    owner_id=chat.owner_id,
-                    name=upload.name or "file",
-                    upload=upload,
-                    origin=Artifact.Origin.USER,
+            with sink.batch():
+                # The new run's first status and the message: numbered together, inserted together.
+                seq = sink.reserve(1 if waiting else 2)
+                if waiting is None:
+                    sink.emit("status", status_data(run), seq=seq)
+                    seq += 1
+                message = Message.objects.create(
                     chat_id=chat.id,
                     run_id=run.id,
-                    message_id=message.id,
                     seq=seq,
+                    role=Message.Role.USER,
+                    content=text,
+                    client_message_id=client_message_id[:200],
                 )
-                stored.append(artifact.file.name)
-                attached.append(artifact)
-            sink.emit("message", {"message": message_data(message, files=attached)}, seq=seq)
+                attached = []
+                for upload in files:
+                    artifact = artifact_services.artifact_create(
+                        owner_id=chat.owner_id,
+                        name=upload.name or "file",
+                        upload=upload,
+                        origin=Artifact.Origin.USER,
+                        chat_id=chat.id,
+                        run_id=run.id,
+                        message_id=message.id,
+                        seq=seq,
+                    )
+                    stored.append(artifact.file.name)
+                    attached.append(artifact)
+                sink.emit("message", {"message": message_data(message, files=attached)}, seq=seq)
             if waiting is not None:
                 run_services.run_provide_input(
                     run=waiting, text=text, artifact_ids=[str(a.id) for a in attached]

@@ -44,6 +44,7 @@ class Executor:
         self._started = time.monotonic()
         self._first_event_at: float | None = None
         self._steps = 0
+        self._made_artifacts = False
 
     async def execute(self) -> None:
         """Run the agent to its end, recording success, failure, retry or cancellation."""
@@ -73,6 +74,7 @@ class Executor:
                 status=Run.Status.SUCCEEDED,
                 final=final,
                 stats=self._stats(),
+                made_artifacts=self._made_artifacts,
             )
         except asyncio.CancelledError:
             context.cancel()
@@ -96,6 +98,8 @@ class Executor:
             return
         if isinstance(event, ev.Step):
             self._steps += 1
+        elif isinstance(event, ev.Artifact):
+            self._made_artifacts = True
         await self._flush(also=[event])
 
     async def _flush(self, also: list[ev.AgentEvent] | None = None) -> None:

@@ -67,30 +67,43 @@ def run_create(
 
     The job is deferred inside the same transaction as the run, so neither exists without the other.
     """
+    with transaction.atomic():
+        run = run_new(owner_id=owner_id, agent=agent, input=input, chat=chat, run_id=run_id)
+        _emit_status(run)
+    return run
+
+
+def run_new(
+    *,
+    owner_id: int,
+    agent: Agent,
+    input: Any,
+    chat: Chat | None = None,
+    run_id: uuid.UUID | None = None,
+) -> Run:
+    """``run_create`` without its first status event, for callers that number it with their own
+    events (in their transaction)."""
     from uai.runs import tasks  # the task module imports the executor, which imports this module
 
     run_id = run_id or uuid.uuid4()
     eta = timezone.now() + datetime.timedelta(seconds=registry.estimate_seconds(agent, input))
-    with transaction.atomic():
-        job_id = tasks.defer_run(
-            run_id=run_id,
-            chat_id=chat.id if chat else None,
-            max_attempts=agent.max_attempts,
-            retry_delay_seconds=agent.retry_delay_seconds,
-            queue=agent.queue,
-        )
-        run = Run.objects.create(
-            id=run_id,
-            owner_id=owner_id,
-            agent=agent,
-            chat=chat,
-            kind=Run.Kind.TURN if chat else Run.Kind.TASK,
-            input=input,
-            job_id=job_id,
-            estimated_completion_time=eta,
-        )
-        _emit_status(run)
-    return run
+    job_id = tasks.defer_run(
+        run_id=run_id,
+        chat_id=chat.id if chat else None,
+        max_attempts=agent.max_attempts,
+        retry_delay_seconds=agent.retry_delay_seconds,
+        queue=agent.queue,
+    )
+    return Run.objects.create(
+        id=run_id,
+        owner_id=owner_id,
+        agent=agent,
+        chat=chat,
+        kind=Run.Kind.TURN if chat else Run.Kind.TASK,
+        input=input,
+        job_id=job_id,
+        estimated_completion_time=eta,
+    )
 
 
 # --- what the executor calls ---------------------------------------------------------------------
@@ -107,35 +120,50 @@ class RunSpec:
     request: AgentRequest
 
 
+# One statement starts a run: it moves to ``running`` unless it is over, and brings back what the
+# request is built from (its chat's state, and its agent's version, to reuse a cached agent row).
+_BEGIN_SQL = f"""
+WITH run AS (
+    UPDATE runs_run
+    SET status = 'running', started_at = COALESCE(started_at, %s), attempts = %s,
+        input_prompt = '', updated_at = %s
+    WHERE id = %s AND status NOT IN ({", ".join(f"'{s}'" for s in Run.TERMINAL)})
+    RETURNING *
+)
+SELECT run.*, agent.updated_at AS agent_updated_at,
+       chat.state AS chat_state, chat.mode AS chat_mode, chat.metadata AS chat_metadata
+FROM run
+JOIN agents_agent agent ON agent.name = run.agent_id
+LEFT JOIN chats_chat chat ON chat.id = run.chat_id
+"""
+
+
+def _json_column(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
 def run_begin(*, run_id: str, attempt: int) -> RunSpec | None:
     """Mark a run ``running`` and gather its request; None when it is gone or already over."""
+    now = timezone.now()
     with transaction.atomic():
-        run = (
-            Run.objects.select_for_update(of=("self",))
-            .select_related("agent", "chat")
-            .filter(pk=run_id)
-            .first()
-        )
-        if run is None or run.is_terminal:
+        run = next(iter(Run.objects.raw(_BEGIN_SQL, [now, attempt, now, run_id])), None)
+        if run is None:
             return None
-        run.status = Run.Status.RUNNING
-        run.started_at = run.started_at or timezone.now()
-        run.attempts = attempt
-        run.input_prompt = ""
-        run.save(update_fields=["status", "started_at", "attempts", "input_prompt", "updated_at"])
-        if run.chat_id:
-            Chat.objects.filter(pk=run.chat_id).update(status=Chat.Status.RUNNING, updated_at=timezone.now())
-        _emit_status(run)
+        sink = sink_for(run)
+        with sink.batch():
+            seq = sink.reserve(1, chat_status=Chat.Status.RUNNING if run.chat_id else None)
+            sink.emit("status", status_data(run), seq=seq)
+    agent = registry.agent_row(run.agent_id, run.agent_updated_at)
     return RunSpec(
         run_id=str(run.id),
         chat_id=run.chat_id,
         owner_id=run.owner_id,
-        agent=run.agent,
-        request=_build_request(run),
+        agent=agent,
+        request=_build_request(run, agent),
     )
 
 
-def _build_request(run: Run) -> AgentRequest:
+def _build_request(run: Run, agent: Agent) -> AgentRequest:
     text = run.input if isinstance(run.input, str) else json.dumps(run.input)
     files = [
         InputFile(
@@ -151,13 +179,11 @@ def _build_request(run: Run) -> AgentRequest:
     state: dict[str, Any] = {}
     mode = ""
     metadata: dict[str, Any] = {}
-    if run.chat is not None:
-        chat = run.chat
-        state, mode, metadata = dict(chat.state or {}), chat.mode, dict(chat.metadata or {})
-        first = Message.objects.filter(run_id=run.id).order_by("seq").values_list("seq", flat=True).first()
-        rows = conversation_cache.history(
-            chat.id, before_seq=first if first is not None else chat.last_seq + 1
-        )
+    if run.chat_id:
+        state = dict(_json_column(run.chat_state) or {})
+        metadata = dict(_json_column(run.chat_metadata) or {})
+        mode = run.chat_mode
+        rows = conversation_cache.history(run.chat_id, run_id=str(run.id))
         history = [HistoryItem(role=r, content=c, step_type=s) for _, r, c, s in rows]
     return AgentRequest(
         input=run.input,
@@ -167,7 +193,7 @@ def _build_request(run: Run) -> AgentRequest:
         files=files,
         mode=mode,
         metadata=metadata,
-        options=dict(run.agent.options or {}),
+        options=dict(agent.options or {}),
     )
 
 
@@ -321,16 +347,14 @@ def run_requeue(*, run_id: str, error: str, attempt: int, max_attempts: int) -> 
         _emit_status(run)
 
 
-FINISH_FIELDS = [
-    "output",
-    "status",
-    "error",
-    "finished_at",
-    "input_prompt",
-    "pending_input",
-    "progress",
-    "updated_at",
-]
+_FINISH_SQL = f"""
+UPDATE runs_run
+SET status = %s, error = %s, finished_at = %s, updated_at = %s, input_prompt = '',
+    pending_input = NULL, output = COALESCE(%s::jsonb, output),
+    progress = CASE WHEN %s THEN 100.0 ELSE progress END
+WHERE id = %s AND status NOT IN ({", ".join(f"'{s}'" for s in Run.TERMINAL)})
+RETURNING *
+"""
 
 
 def run_finish(
@@ -340,51 +364,61 @@ def run_finish(
     final: ev.FinalAnswer | None = None,
     error: str = "",
     stats: dict[str, Any] | None = None,
+    made_artifacts: bool = True,
 ) -> bool:
-    """End a run (``succeeded``, ``failed`` or ``cancelled``); False if it had ended already."""
+    """End a run (``succeeded``, ``failed`` or ``cancelled``); False if it had ended already.
+
+    ``made_artifacts=False`` (the executor saw none) spares looking for artifacts to attach.
+    """
+    now = timezone.now()
+    output = None
+    if final is not None:
+        output = json.dumps(final.output if final.output is not None else final.content)
     with transaction.atomic():
-        run = Run.objects.select_for_update().filter(pk=run_id).first()
-        if run is None or run.is_terminal:
+        # One statement ends it, unless it is over already (the row stays locked until commit).
+        run = next(
+            iter(
+                Run.objects.raw(
+                    _FINISH_SQL,
+                    [status, error, now, now, output, status == Run.Status.SUCCEEDED, run_id],
+                )
+            ),
+            None,
+        )
+        if run is None:
             return False
         sink = sink_for(run)
-        if final is not None:
-            seq = sink.next_seq()
-            data: dict[str, Any] = {"step_type": ev.FINAL_ANSWER_STEP, "content": final.content}
-            if run.chat_id:
-                message = Message.objects.create(
-                    chat_id=run.chat_id,
-                    run_id=run.id,
-                    seq=seq,
-                    role=Message.Role.AGENT,
-                    content=final.content,
-                    step_type=ev.FINAL_ANSWER_STEP,
+        with sink.batch():
+            count = 1 + (final is not None) + bool(stats)
+            seq = sink.reserve(count, chat_status=sink_module.SETTLE if run.chat_id else None)
+            if final is not None:
+                data: dict[str, Any] = {"step_type": ev.FINAL_ANSWER_STEP, "content": final.content}
+                if run.chat_id:
+                    message = Message.objects.create(
+                        chat_id=run.chat_id,
+                        run_id=run.id,
+                        seq=seq,
+                        role=Message.Role.AGENT,
+                        content=final.content,
+                        step_type=ev.FINAL_ANSWER_STEP,
+                    )
+                    files: list[Artifact] | None = []
+                    if made_artifacts:
+                        # What the agent made during the turn is attached to its answer.
+                        produced = Artifact.objects.filter(
+                            run_id=run.id, origin=Artifact.Origin.AGENT, message__isnull=True
+                        )
+                        files = None if produced.update(message=message) else []
+                    data["message"] = message_data(message, files=files)
+                sink.emit("step", data, seq=seq)
+                seq += 1
+            if stats:
+                stat = Stat.objects.create(
+                    chat_id=run.chat_id, run_id=run.id, seq=seq, name=run.kind, data=stats
                 )
-                # What the agent made during the turn is attached to its answer.
-                produced = Artifact.objects.filter(
-                    run_id=run.id, origin=Artifact.Origin.AGENT, message__isnull=True
-                )
-                produced.update(message=message)
-                data["message"] = message_data(message)
-            sink.emit("step", data, seq=seq)
-            run.output = final.output if final.output is not None else final.content
-        if stats:
-            seq = sink.next_seq()
-            stat = Stat.objects.create(chat_id=run.chat_id, run_id=run.id, seq=seq, name=run.kind, data=stats)
-            sink.emit("stats", {"name": stat.name, "data": stat.data}, seq=seq)
-        run.status = status
-        run.error = error
-        run.finished_at = timezone.now()
-        run.input_prompt = ""
-        run.pending_input = None
-        if status == Run.Status.SUCCEEDED:
-            run.progress = 100.0
-        # Never a full save: last_seq moved under us (next_seq) and must not be written back.
-        run.save(update_fields=FINISH_FIELDS)
-        _emit_status(run)
-        if run.chat_id:
-            _chat_settle(run.chat_id)
-            chat_id = run.chat_id
-            transaction.on_commit(lambda: conversation_cache.refresh(chat_id))
+                sink.emit("stats", {"name": stat.name, "data": stat.data}, seq=seq)
+                seq += 1
+            sink.emit("status", status_data(run), seq=seq)
     return True
 
 

@@ -86,57 +86,110 @@ def send_after_commit(groups: list[str], payload: dict[str, Any]) -> None:
         transaction.on_commit(lambda: async_to_sync(publish)(groups, payload))
 
 
+SETTLE = "settle"  # reserve(chat_status=SETTLE): idle again unless another run is active
+
+
 class EventSink:
-    """Writes the events of one stream: a chat (with its runs), or a run that has no chat."""
+    """Writes the events of one stream: a chat (with its runs), or a run that has no chat.
+
+    Inside ``batch()`` the events are inserted together when the block ends (one statement),
+    which with ``reserve(n)`` makes a phase of a run a few statements instead of two per event.
+    """
 
     def __init__(self, *, chat_id: str | None = None, run_id: Any = None) -> None:
         if chat_id is None and run_id is None:
             raise ValueError("an event stream belongs to a chat or a run")
         self.chat_id = chat_id
         self.run_id = str(run_id) if run_id is not None else None
+        self._pending: list[Event] | None = None
 
     @property
     def groups(self) -> list[str]:
-        groups = []
+        """The stream's one channel-layer group: a turn's events go to its chat's group only
+        (followers of a turn filter by ``run_id``), so each event is one ``group_send``."""
         if self.chat_id is not None:
-            groups.append(chat_group(self.chat_id))
-        if self.run_id is not None:
-            groups.append(run_group(self.run_id))
-        return groups
+            return [chat_group(self.chat_id)]
+        return [run_group(self.run_id)]
 
     def next_seq(self) -> int:
         """Take the stream's next sequence number (locks the chat or run row until commit)."""
+        return self.reserve(1)
+
+    def reserve(self, count: int, *, chat_status: str | None = None) -> int:
+        """Take ``count`` consecutive numbers in one statement; the first of them.
+
+        The row stays locked until commit, so the numbers are this transaction's. For a chat,
+        ``chat_status`` also sets its status in the same statement: a status, or ``SETTLE``
+        (``running`` becomes ``idle`` when none of its runs is active; ``stopped`` stays).
+        """
         with connection.cursor() as cursor:
-            if self.chat_id is not None:
+            if self.chat_id is None:
                 cursor.execute(
-                    "UPDATE chats_chat SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq",
-                    [self.chat_id],
+                    "UPDATE runs_run SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq",
+                    [count, self.run_id],
+                )
+            elif chat_status is None:
+                cursor.execute(
+                    "UPDATE chats_chat SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq",
+                    [count, self.chat_id],
+                )
+            elif chat_status == SETTLE:
+                cursor.execute(
+                    "UPDATE chats_chat SET last_seq = last_seq + %s, updated_at = %s,"
+                    " status = CASE WHEN status = 'running' AND NOT EXISTS ("
+                    "   SELECT 1 FROM runs_run WHERE chat_id = %s"
+                    "   AND status IN ('queued', 'running', 'input_required'))"
+                    " THEN 'idle' ELSE status END"
+                    " WHERE id = %s RETURNING last_seq",
+                    [count, timezone.now(), self.chat_id, self.chat_id],
                 )
             else:
                 cursor.execute(
-                    "UPDATE runs_run SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq",
-                    [self.run_id],
+                    "UPDATE chats_chat SET last_seq = last_seq + %s, status = %s, updated_at = %s"
+                    " WHERE id = %s RETURNING last_seq",
+                    [count, chat_status, timezone.now(), self.chat_id],
                 )
             row = cursor.fetchone()
         if row is None:
             raise StreamGone(f"chat {self.chat_id} / run {self.run_id} no longer exists")
-        return int(row[0])
+        return int(row[0]) - count + 1
 
-    def emit(self, type: str, data: dict[str, Any], *, seq: int | None = None) -> dict[str, Any]:
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Insert the events emitted inside the block together, at its end (in a transaction)."""
+        self._pending = []
+        try:
+            yield
+            pending = self._pending
+        finally:
+            self._pending = None
+        if pending:
+            Event.objects.bulk_create(pending)
+            for event in pending:
+                self._publish(event)
+
+    def emit(self, type: str, data: dict[str, Any], *, seq: int | None = None) -> None:
         """Persist one event (numbered ``seq`` or the next number) and publish it after commit."""
+        if self._pending is not None:
+            seq = self.next_seq() if seq is None else seq
+            self._pending.append(
+                Event(chat_id=self.chat_id, run_id=self.run_id, seq=seq, type=type, data=data)
+            )
+            return
         with transaction.atomic(savepoint=False):
-            if seq is None:
-                seq = self.next_seq()
-            created = Event.objects.create(
+            seq = self.next_seq() if seq is None else seq
+            event = Event.objects.create(
                 chat_id=self.chat_id, run_id=self.run_id, seq=seq, type=type, data=data
-            ).created_at
+            )
+        self._publish(event)
+
+    def _publish(self, event: Event) -> None:
         payload = {
-            "seq": seq,
-            "type": type,
+            "seq": event.seq,
+            "type": event.type,
             "chat_id": self.chat_id,
             "run_id": self.run_id,
-            "data": data,
-            "created_at": (created or timezone.now()).isoformat(),
+            "data": event.data,
+            "created_at": (event.created_at or timezone.now()).isoformat(),
         }
         send_after_commit(self.groups, payload)
-        return payload

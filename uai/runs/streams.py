@@ -90,10 +90,11 @@ def gap_event(after_seq: int, first_kept: int) -> dict[str, Any]:
     }
 
 
-def _contiguous(*, chat_id: str | None, run_id: Any) -> bool:
+def _run_chat(*, run_id: Any) -> str | None:
+    """The chat a run belongs to (a turn), or None (a task): a turn's events go to its chat's group."""
     from uai.runs.models import Run
 
-    return chat_id is not None or not Run.objects.filter(pk=run_id, chat__isnull=False).exists()
+    return Run.objects.filter(pk=run_id).values_list("chat_id", flat=True).first()
 
 
 async def follow(
@@ -109,7 +110,17 @@ async def follow(
     """
     layer = get_channel_layer()
     channel = await layer.new_channel()
-    group = sink_module.chat_group(chat_id) if chat_id is not None else sink_module.run_group(run_id)
+    # A chat-less run's events are numbered on their own (contiguous); a turn's are its chat's,
+    # published to the chat's group: they are picked out by run id.
+    turn_chat = await db(_run_chat, run_id=run_id) if chat_id is None else None
+    only_run = str(run_id) if turn_chat is not None else None
+    contiguous = turn_chat is None
+    if chat_id is not None:
+        group = sink_module.chat_group(chat_id)
+    elif turn_chat is not None:
+        group = sink_module.chat_group(turn_chat)
+    else:
+        group = sink_module.run_group(run_id)
     buffer: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=settings.UAI_STREAM_BUFFER)
     await layer.group_add(group, channel)
 
@@ -117,7 +128,7 @@ async def follow(
         while True:
             message = await layer.receive(channel)
             event = message.get("event")
-            if event is None:
+            if event is None or (only_run is not None and event.get("run_id") != only_run):
                 continue
             try:
                 buffer.put_nowait(event)
@@ -128,7 +139,6 @@ async def follow(
 
     pump_task = asyncio.create_task(pump())
     last = after_seq if after_seq is not None else -1
-    contiguous = await db(_contiguous, chat_id=chat_id, run_id=run_id)
 
     async def replay(after: int, before: int | None = None) -> AsyncIterator[dict[str, Any]]:
         while True:

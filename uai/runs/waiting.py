@@ -1,4 +1,9 @@
-"""Waiting for a run from request code: on the run's channel-layer group, with a DB re-check."""
+"""Waiting for a run from request code: on its stream's channel-layer group, with a DB re-check.
+
+A request that sends a turn and waits for it subscribes *before* sending (``TurnWatch``), so every
+event of the turn reaches it; the reply can then be assembled from those events, and the tables
+are read only when one is missing.
+"""
 
 from __future__ import annotations
 
@@ -30,39 +35,149 @@ def release_connection() -> None:
         connection.close()
 
 
-async def await_run(run_id: Any, *, timeout: float, until: Iterable[str]) -> str | None:
-    """Wait until the run's status is one of ``until`` (or ``timeout`` passes); return the status."""
-    until = set(until)
+def _group(run_id: Any, chat_id: str | None) -> str:
+    # A turn's events are published to its chat's group only (see EventSink.groups).
+    return sink_module.chat_group(chat_id) if chat_id is not None else sink_module.run_group(run_id)
+
+
+async def _await_on(
+    channel: str,
+    run_id: Any,
+    *,
+    timeout: float,
+    until: set[str],
+    check_first: bool,
+    received: list[dict[str, Any]] | None = None,
+) -> str | None:
+    layer = get_channel_layer()
+    run_id = str(run_id)
+    deadline = time.monotonic() + timeout
+    status = await sync_to_async(_status)(run_id) if check_first else Run.Status.QUEUED
+    while status is not None and status not in until:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            message = await asyncio.wait_for(layer.receive(channel), timeout=min(remaining, RECHECK_SECONDS))
+        except TimeoutError:
+            status = await sync_to_async(_status)(run_id)
+            continue
+        event = message.get("event") or {}
+        if received is not None:
+            received.append(event)
+        if event.get("type") == "status" and event.get("run_id") == run_id:
+            status = event["data"]["status"]
+    return status
+
+
+async def await_run(run_id: Any, *, chat_id: str | None, timeout: float, until: Iterable[str]) -> str | None:
+    """Wait until the run's status is one of ``until`` (or ``timeout`` passes); return the status.
+
+    ``chat_id`` is the run's chat (None for a task): a turn's events arrive on the chat's group.
+    """
     layer = get_channel_layer()
     channel = await layer.new_channel()
-    group = sink_module.run_group(run_id)
+    group = _group(run_id, chat_id)
     await layer.group_add(group, channel)
     try:
-        deadline = time.monotonic() + timeout
-        status = await sync_to_async(_status)(run_id)
-        while status is not None and status not in until:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                message = await asyncio.wait_for(
-                    layer.receive(channel), timeout=min(remaining, RECHECK_SECONDS)
-                )
-            except TimeoutError:
-                status = await sync_to_async(_status)(run_id)
-                continue
-            event = message.get("event") or {}
-            if event.get("type") == "status":
-                status = event["data"]["status"]
-        return status
+        return await _await_on(channel, run_id, timeout=timeout, until=set(until), check_first=True)
     finally:
         await layer.group_discard(group, channel)
 
 
-def wait_for_run(run_id: Any, *, timeout: float, until: Iterable[str]) -> str | None:
+def wait_for_run(run_id: Any, *, chat_id: str | None, timeout: float, until: Iterable[str]) -> str | None:
     """``await_run`` for sync request code (its DB connection goes back to the pool meanwhile)."""
     release_connection()
-    return async_to_sync(await_run)(run_id, timeout=timeout, until=until)
+    return async_to_sync(await_run)(run_id, chat_id=chat_id, timeout=timeout, until=until)
+
+
+class TurnWatch:
+    """A chat's events from before a turn is sent until it ends, for sync request code::
+
+    with TurnWatch(chat.id) as watch:
+        run, message = services.chat_send(...)
+        watch.wait(run.id, timeout=…, until=…)
+    body = watch.reply(run.id, after_seq=message.seq - 1)  # None: read the tables
+    """
+
+    def __init__(self, chat_id: str) -> None:
+        self.group = sink_module.chat_group(chat_id)
+        self.channel: str | None = None
+        self.events: list[dict[str, Any]] = []
+        self.status: str | None = None
+
+    def __enter__(self) -> TurnWatch:
+        self.channel = async_to_sync(self._subscribe)()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.channel is not None:
+            async_to_sync(get_channel_layer().group_discard)(self.group, self.channel)
+            self.channel = None
+
+    async def _subscribe(self) -> str:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(self.group, channel)
+        return channel
+
+    def wait(self, run_id: Any, *, timeout: float, until: Iterable[str]) -> str | None:
+        """Wait until the run reaches a status of ``until`` (or ``timeout``); unsubscribes after."""
+        assert self.channel is not None, "wait() inside the with block"
+        release_connection()
+        channel, self.channel = self.channel, None
+        self.status = async_to_sync(self._wait)(channel, run_id, timeout, set(until))
+        return self.status
+
+    async def _wait(self, channel: str, run_id: Any, timeout: float, until: set[str]) -> str | None:
+        try:
+            return await _await_on(
+                channel, run_id, timeout=timeout, until=until, check_first=False, received=self.events
+            )
+        finally:
+            await get_channel_layer().group_discard(self.group, channel)
+
+    def reply(self, run_id: Any, *, after_seq: int) -> dict[str, Any] | None:
+        """The turn's messages, artifacts and status from the events received — None when the
+        events do not tell it all (one is missing, a message has files, the turn made artifacts,
+        or it has not ended), and the caller reads the tables instead."""
+        run_id = str(run_id)
+        by_seq = {e["seq"]: e for e in self.events if isinstance(e.get("seq"), int) and e["seq"] > after_seq}
+        end = next(
+            (
+                e
+                for e in sorted(by_seq.values(), key=lambda e: e["seq"])
+                if e["type"] == "status" and e.get("run_id") == run_id and e["data"]["status"] == self.status
+            ),
+            None,
+        )
+        if end is None:
+            return None
+        messages = []
+        for seq in range(after_seq + 1, end["seq"] + 1):
+            event = by_seq.get(seq)
+            if event is None:
+                return None  # lost on the way: the table has it
+            if event.get("run_id") != run_id:
+                continue
+            if event["type"] == "artifact":
+                return None
+            message = (
+                event["data"].get("message")
+                if event["type"] in ("message", "step", "input_required")
+                else None
+            )
+            if message is not None:
+                if message.get("files"):
+                    return None  # file URLs are made for the request's host
+                messages.append(message)
+        return {
+            "messages": messages,
+            "artifacts": [],
+            "run_id": run_id,
+            "status": end["data"]["status"],
+            "error": end["data"].get("error") or None,
+        }
 
 
 async def await_reply(channel: str, *, timeout: float) -> dict[str, Any] | None:
