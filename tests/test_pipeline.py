@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -199,3 +200,96 @@ def test_turns__reuse_their_cache_client(alice: httpx.Client) -> None:
         assert opened() - before <= 3
     stores = [async_to_sync(db)(conversation_cache._store) for _ in range(2)]
     assert stores[0] is stores[1] is conversation_cache._store()
+
+
+def test_turn_reply__from_its_events_equals_the_tables(alice: httpx.Client) -> None:
+    """A waited REST turn answers from the events it received; the tables say the same."""
+    from uai.runs.models import Run
+
+    session = alice.post("/chat/", json={"agent": "steps"}).json()["session_id"]
+    reply = alice.post(f"/chat/{session}", json={"text": "2*8", "message_id": "m-1"}).json()
+    assert reply["status"] == "succeeded" and reply["error"] is None and reply["artifacts"] == []
+    stored = [m for m in alice.get(f"/chat/{session}/messages").json() if m["run_id"] == reply["run_id"]]
+    assert reply["messages"] == stored
+    assert [m["role"] for m in stored] == ["user", "agent", "agent", "agent"]
+    assert stored[0]["message_id"] == "m-1" and stored[-1]["content"] == "16"
+    run = Run.objects.get(pk=reply["run_id"])
+    assert (run.status, run.output, run.progress) == ("succeeded", "16", 100.0)
+    assert run.chat.status == "idle"
+
+
+def test_turn_watch__a_missing_event_means_reading_the_tables() -> None:
+    from uai.runs.waiting import TurnWatch
+
+    def event(seq: int, type: str, run: str, **data: Any) -> dict[str, Any]:
+        return {"seq": seq, "type": type, "run_id": run, "data": data}
+
+    message = {"id": "m", "content": "hi", "files": []}
+    watch = TurnWatch("c")
+    watch.status = "succeeded"
+    watch.events = [
+        event(4, "status", "r", status="queued"),
+        event(5, "message", "r", message=message),
+        event(6, "log", "other"),  # another run of the chat, in between
+        event(7, "step", "r", step_type="FinalAnswerStep", content="hi", message=message),
+        event(8, "status", "r", status="succeeded", error=None),
+    ]
+    body = watch.reply("r", after_seq=4)
+    assert body == {
+        "messages": [message, message],
+        "artifacts": [],
+        "run_id": "r",
+        "status": "succeeded",
+        "error": None,
+    }
+    del watch.events[2]  # seq 6 never arrived: the reply cannot be trusted
+    assert watch.reply("r", after_seq=4) is None
+    watch.events.insert(2, event(6, "artifact", "r"))  # artifacts have URLs: read them
+    assert watch.reply("r", after_seq=4) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_phases__a_few_statements_whatever_the_events() -> None:
+    """Starting and ending a turn take a fixed handful of statements (they were ~2 per event)."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from uai.agents import events as ev
+    from uai.agents.models import Agent
+    from uai.chats.services import chat_create, chat_send
+    from uai.runs import services
+    from uai.runs.models import Event
+
+    user = get_user_model().objects.create(username="counted")
+    # On a queue no worker serves: the test drives the run's phases itself.
+    Agent.objects.create(name="parked", target="uai.agents.builtin.echo:echo", queue="parked")
+    chat = chat_create(owner_id=user.pk, agent_name="parked")
+    run, _ = chat_send(chat=chat, text="hello")
+    with CaptureQueriesContext(connection) as begin:
+        spec = services.run_begin(run_id=str(run.id), attempt=1)
+    assert spec is not None and [h.content for h in spec.request.history] == []
+    with CaptureQueriesContext(connection) as finish:
+        assert services.run_finish(
+            run_id=str(run.id),
+            status="succeeded",
+            final=ev.FinalAnswer(content="hello"),
+            stats={"steps": 0},
+            made_artifacts=False,
+        )
+    # begin: start (with chat, agent, files), number+status, events, history catch-up (+ tx)
+    assert len(begin.captured_queries) <= 7, [q["sql"] for q in begin.captured_queries]
+    # finish: end, number+settle, message, stat, events (+ tx)
+    assert len(finish.captured_queries) <= 7, [q["sql"] for q in finish.captured_queries]
+    assert list(Event.objects.filter(chat=chat).values_list("seq", "type")) == [
+        (1, "status"),
+        (2, "message"),
+        (3, "status"),
+        (4, "step"),
+        (5, "stats"),
+        (6, "status"),
+    ]
+    chat.refresh_from_db()
+    assert (chat.status, chat.last_seq) == ("idle", 6)
+    # The finished run is over: a second finish changes nothing.
+    assert not services.run_finish(run_id=str(run.id), status="failed")

@@ -121,7 +121,8 @@ class RunSpec:
 
 
 # One statement starts a run: it moves to ``running`` unless it is over, and brings back what the
-# request is built from (its chat's state, and its agent's version, to reuse a cached agent row).
+# request is built from (its chat's state, whether it has files, and its agent's version, to reuse
+# a cached agent row).
 _BEGIN_SQL = f"""
 WITH run AS (
     UPDATE runs_run
@@ -131,7 +132,9 @@ WITH run AS (
     RETURNING *
 )
 SELECT run.*, agent.updated_at AS agent_updated_at,
-       chat.state AS chat_state, chat.mode AS chat_mode, chat.metadata AS chat_metadata
+       chat.state AS chat_state, chat.mode AS chat_mode, chat.metadata AS chat_metadata,
+       EXISTS (SELECT 1 FROM artifacts_artifact a WHERE a.run_id = run.id AND a.origin = 'user')
+           AS has_files
 FROM run
 JOIN agents_agent agent ON agent.name = run.agent_id
 LEFT JOIN chats_chat chat ON chat.id = run.chat_id
@@ -165,6 +168,7 @@ def run_begin(*, run_id: str, attempt: int) -> RunSpec | None:
 
 def _build_request(run: Run, agent: Agent) -> AgentRequest:
     text = run.input if isinstance(run.input, str) else json.dumps(run.input)
+    uploads = Artifact.objects.filter(run_id=run.id, origin=Artifact.Origin.USER).order_by("created_at")
     files = [
         InputFile(
             name=a.name,
@@ -173,7 +177,7 @@ def _build_request(run: Run, agent: Agent) -> AgentRequest:
             read=lambda a=a: artifact_services.read_bytes(a),
             artifact_id=str(a.id),
         )
-        for a in Artifact.objects.filter(run_id=run.id, origin=Artifact.Origin.USER).order_by("created_at")
+        for a in (uploads if run.has_files else [])
     ]
     history: list[HistoryItem] = []
     state: dict[str, Any] = {}
