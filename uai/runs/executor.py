@@ -8,6 +8,7 @@ persisted, because each event is written as it comes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any, TypeVar
@@ -57,13 +58,18 @@ class Executor:
         final: ev.FinalAnswer | None = None
         try:
             adapter = registry.build_adapter(self.spec.agent)
-            async for event in adapter.stream(self.spec.request, context):
-                if self._first_event_at is None:
-                    self._first_event_at = time.monotonic()
-                if isinstance(event, ev.FinalAnswer):
-                    final = event
-                    continue
-                await self._handle(event)
+            # Closed here, in this task, however the loop ends: a cancellation that lands while an
+            # event is being written (not inside the agent) must still unwind the agent's own
+            # context managers in the task that entered them (anyio cancel scopes, contextvars);
+            # left to the garbage collector, they unwind in another task and the job never ends.
+            async with contextlib.aclosing(adapter.stream(self.spec.request, context)) as stream:
+                async for event in stream:
+                    if self._first_event_at is None:
+                        self._first_event_at = time.monotonic()
+                    if isinstance(event, ev.FinalAnswer):
+                        final = event
+                        continue
+                    await self._handle(event)
             await self._flush()
             if final is None:
                 # An agent that only streamed text: its text is its answer.
