@@ -83,6 +83,11 @@ def _send_turn(*, user_id: int, chat_id: str, agent_name: str | None, text: str,
 class ChatStepConsumer(AsyncWebsocketConsumer):
     """One client connection to one chat."""
 
+    # The chat's events reach the connection through its follower's channel (streams.follow), so
+    # the consumer takes no channel of its own: an unconfigured alias means none (one channel and
+    # one waiting task less per connection, which is what an idle connection is made of).
+    channel_layer_alias = "uai-consumer-without-channel"
+
     async def connect(self) -> None:
         """Authenticate, check the chat id and its owner, then accept."""
         user = self.scope.get("user")
