@@ -116,6 +116,11 @@ def test_conversation_cache__unit() -> None:
     assert cache.get(conversation_cache._key(chat.id)) is not None
     cache.clear()
     assert [r[2] for r in conversation_cache.history(chat.id, before_seq=4)] == ["a", "b", "c"]
+    # Rows written since the cache was filled are read on top of it, written back or not.
+    for seq in range(4, 4 + conversation_cache.WRITE_BACK_AFTER + 2):
+        Message.objects.create(chat=chat, seq=seq, role="agent", content=str(seq))
+        rows = conversation_cache.history(chat.id, before_seq=seq + 1)
+        assert [r[2] for r in rows] == ["a", "b", "c", *map(str, range(4, seq + 1))]
 
 
 def test_history__seed_shape(alice: httpx.Client, bob: httpx.Client) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from uai.agents import events
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryItem:
-    """A previous entry of the chat, oldest first."""
+class HistoryItem(NamedTuple):
+    """A previous entry of the chat, oldest first (a named tuple: a turn builds up to
+    ``UAI_HISTORY_MESSAGES`` of them, and a frozen dataclass costs several times more to make)."""
 
     role: str
     content: str

@@ -15,6 +15,9 @@ from django.core.cache import BaseCache, caches
 from uai.chats.models import Message
 
 Row = tuple[int, str, str, str | None]  # seq, role, content, step_type
+# The cached rows are written back once this many newer ones were read on top of them: a turn
+# adds a few, so most turns only read the cache (and re-read those few rows, an index range).
+WRITE_BACK_AFTER = 8
 _Cached = tuple[int, str, str, str | None, str | None]  # … and the message's run id
 
 
@@ -57,7 +60,8 @@ def history(chat_id: str, *, run_id: str | None = None, before_seq: int | None =
         newer = _load(chat_id, after_seq=rows[-1][0] if rows else 0)
         if newer:
             rows = (rows + newer)[-settings.UAI_HISTORY_MESSAGES :]
-            store.set(key, rows, timeout=settings.UAI_CONVERSATION_CACHE_SECONDS)
+            if len(newer) >= WRITE_BACK_AFTER:
+                store.set(key, rows, timeout=settings.UAI_CONVERSATION_CACHE_SECONDS)
     if before_seq is None and run_id is not None:
         before_seq = next((r[0] for r in rows if r[4] == run_id), None)
         if before_seq is None:  # its messages are older than the cached window (or it has none)

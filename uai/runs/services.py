@@ -188,7 +188,7 @@ def _build_request(run: Run, agent: Agent) -> AgentRequest:
         metadata = dict(_json_column(run.chat_metadata) or {})
         mode = run.chat_mode
         rows = conversation_cache.history(run.chat_id, run_id=str(run.id))
-        history = [HistoryItem(role=r, content=c, step_type=s) for _, r, c, s in rows]
+        history = [HistoryItem(r, c, s) for _, r, c, s in rows]
     return AgentRequest(
         input=run.input,
         text=text,
