@@ -137,10 +137,6 @@ _options["pool"] = {
     "max_size": _int("UAI_DB_POOL_MAX", 20),
     "timeout": _float("UAI_DB_POOL_TIMEOUT_SECONDS", 10.0),
 }
-# Server-side parameter binding: psycopg sends parameters apart from the statement instead of
-# quoting them into it in Python, and prepares statements a connection runs repeatedly, so
-# PostgreSQL plans the hot path's statements once per pooled connection.
-_options["server_side_binding"] = _bool("UAI_DB_SERVER_SIDE_BINDING", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer and cache when REDIS_URL is set ----------------------------------------
