@@ -32,6 +32,47 @@ class StreamOverflow(Exception):
     """The reader fell too far behind the live events; it must resume from its last number."""
 
 
+class _Buffer:
+    """The live events waiting for one reader: a bounded FIFO with one waiter.
+
+    An idle follower (an open WebSocket) holds one of these for as long as it is connected; an
+    ``asyncio.Queue`` would be four deques and an event (~3 KiB), this is a list and, only while
+    the reader waits, a future.
+    """
+
+    __slots__ = ("_items", "_limit", "_waiter")
+
+    def __init__(self, limit: int) -> None:
+        self._items: list[dict[str, Any] | None] = []
+        self._limit = limit
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: dict[str, Any] | None) -> bool:
+        """Add ``item``; False (and nothing added) when the buffer is full."""
+        if len(self._items) >= self._limit:
+            return False
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        return True
+
+    def overflow(self) -> None:
+        """Drop what waits and leave only the overflow marker (None)."""
+        self._items = [None]
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> dict[str, Any] | None:
+        """The oldest item, waiting for one if need be."""
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+
 def event_payload(event: Event) -> dict[str, Any]:
     """A stored event in the shape it was published in."""
     return {
@@ -121,7 +162,7 @@ async def follow(
         group = sink_module.chat_group(turn_chat)
     else:
         group = sink_module.run_group(run_id)
-    buffer: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=settings.UAI_STREAM_BUFFER)
+    buffer = _Buffer(settings.UAI_STREAM_BUFFER)
     await layer.group_add(group, channel)
 
     async def pump() -> None:
@@ -130,11 +171,8 @@ async def follow(
             event = message.get("event")
             if event is None or (only_run is not None and event.get("run_id") != only_run):
                 continue
-            try:
-                buffer.put_nowait(event)
-            except asyncio.QueueFull:
-                buffer._queue.clear()  # type: ignore[attr-defined]
-                buffer.put_nowait(None)  # overflow marker
+            if not buffer.put(event):
+                buffer.overflow()
                 return
 
     pump_task = asyncio.create_task(pump())
