@@ -91,6 +91,23 @@ async def test_ws__auth_origin_and_ownership(live: str, alice: httpx.Client, bob
     async with websockets.connect(url + f"?token={access['access']}") as ws:
         await ws.send(json.dumps({"type": "client", "message": "jwt", "message_id": "2"}))
         assert (await frames_until_end(ws))[-1]["type"] == "message_end"
+    # A browser signed in to the pages: its session cookie, and no token (or a wrong one).
+    with httpx.Client(base_url=live) as browser:
+        browser.get("/login/")
+        signed_in = browser.post(
+            "/login/",
+            data={
+                "username": "alice",
+                "password": "pw-alice-1",
+                "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+            },
+        )
+        assert signed_in.status_code == 302, signed_in.text
+        cookie = f"sessionid={browser.cookies['sessionid']}"
+    for query in ["", "?token=wrong"]:
+        async with websockets.connect(url + query, additional_headers={"Cookie": cookie}) as ws:
+            await ws.send(json.dumps({"type": "client", "message": "cookie", "message_id": f"3{query}"}))
+            assert (await frames_until_end(ws))[-1]["type"] == "message_end"
 
 
 async def test_ws__failure_then_the_chat_stays_usable(live: str, alice: httpx.Client) -> None:

@@ -12,20 +12,17 @@ from django.core.asgi import get_asgi_application
 # Django must be set up before anything imports models (consumers, routing).
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from uai.runs import embedded  # noqa: E402
-from uai_project.auth import TokenAuthMiddleware, UAIOriginValidator  # noqa: E402
+from uai_project.auth import UAIOriginValidator, WebSocketAuthMiddleware  # noqa: E402
 from uai_project.routing import websocket_urlpatterns  # noqa: E402
 
 router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # A browser signed in to the pages brings its session cookie; other clients a token.
-        "websocket": UAIOriginValidator(
-            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
-        ),
+        # Clients bring a token; a browser signed in to the pages brings its session cookie.
+        "websocket": UAIOriginValidator(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
 
