@@ -293,3 +293,30 @@ def test_run_phases__a_few_statements_whatever_the_events() -> None:
     assert (chat.status, chat.last_seq) == ("idle", 6)
     # The finished run is over: a second finish changes nothing.
     assert not services.run_finish(run_id=str(run.id), status="failed")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_cancel__settles_its_chat_with_the_same_statement_as_finish() -> None:
+    from django.contrib.auth import get_user_model
+
+    from uai.agents.models import Agent
+    from uai.chats.models import Chat
+    from uai.chats.services import chat_create, chat_send
+    from uai.runs import services
+    from uai.runs.models import Event
+
+    user = get_user_model().objects.create(username="cancelled")
+    Agent.objects.create(name="parked", target="uai.agents.builtin.echo:echo", queue="parked")
+    chat = chat_create(owner_id=user.pk, agent_name="parked")
+    first, _ = chat_send(chat=chat, text="one")
+    second, _ = chat_send(chat=Chat.objects.get(pk=chat.pk), text="two")
+    assert services.run_begin(run_id=str(first.id), attempt=1) is not None
+    assert Chat.objects.get(pk=chat.pk).status == "running"
+    services.run_cancel(run=first)
+    # Another run of the chat is still active: the chat stays running.
+    assert Chat.objects.get(pk=chat.pk).status == "running"
+    services.run_cancel(run=second)
+    chat.refresh_from_db()
+    assert chat.status == "idle"
+    seqs = list(Event.objects.filter(chat=chat).values_list("seq", flat=True))
+    assert seqs == list(range(1, chat.last_seq + 1))

@@ -426,14 +426,6 @@ def run_finish(
     return True
 
 
-def _chat_settle(chat_id: str) -> None:
-    """A chat is ``running`` while any of its runs is active, ``idle`` after (``stopped`` stays)."""
-    if not Run.objects.filter(chat_id=chat_id, status__in=Run.ACTIVE).exists():
-        Chat.objects.filter(pk=chat_id, status=Chat.Status.RUNNING).update(
-            status=Chat.Status.IDLE, updated_at=timezone.now()
-        )
-
-
 # --- what clients call ---------------------------------------------------------------------------
 
 
@@ -449,9 +441,8 @@ def run_cancel(*, run: Run) -> Run:
         run.finished_at = timezone.now()
         run.pending_input = None
         run.save(update_fields=["status", "finished_at", "pending_input", "updated_at"])
-        _emit_status(run)
-        if run.chat_id:
-            _chat_settle(run.chat_id)
+        sink = sink_for(run)
+        _emit_status(run, seq=sink.reserve(1, chat_status=sink_module.SETTLE if run.chat_id else None))
         if run.job_id:
             # In the same transaction: the abort notification goes out on commit.
             tasks.abort_job(run.job_id)

@@ -19,7 +19,8 @@ from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.utils import timezone
 
-from uai.runs.models import Event
+from uai.chats.models import Chat
+from uai.runs.models import Event, Run
 
 logger = logging.getLogger(__name__)
 
@@ -136,12 +137,19 @@ class EventSink:
             elif chat_status == SETTLE:
                 cursor.execute(
                     "UPDATE chats_chat SET last_seq = last_seq + %s, updated_at = %s,"
-                    " status = CASE WHEN status = 'running' AND NOT EXISTS ("
-                    "   SELECT 1 FROM runs_run WHERE chat_id = %s"
-                    "   AND status IN ('queued', 'running', 'input_required'))"
-                    " THEN 'idle' ELSE status END"
+                    " status = CASE WHEN status = %s AND NOT EXISTS ("
+                    "   SELECT 1 FROM runs_run WHERE chat_id = %s AND status = ANY(%s))"
+                    " THEN %s ELSE status END"
                     " WHERE id = %s RETURNING last_seq",
-                    [count, timezone.now(), self.chat_id, self.chat_id],
+                    [
+                        count,
+                        timezone.now(),
+                        Chat.Status.RUNNING.value,
+                        self.chat_id,
+                        [status.value for status in Run.ACTIVE],
+                        Chat.Status.IDLE.value,
+                        self.chat_id,
+                    ],
                 )
             else:
                 cursor.execute(
