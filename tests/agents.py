@@ -40,6 +40,15 @@ async def chatty(request: AgentRequest, context: AgentContext) -> AsyncIterator[
         yield events.TextDelta(char)
 
 
+async def burst(request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+    """Emits N ``ActionStep``s back to back (N is the message), a progress report, then answers."""
+    count = int(request.text)
+    for i in range(count):
+        yield events.Step(events.ACTION_STEP, f"step {i}")
+    yield events.Progress(100.0, current_step="all steps")
+    yield events.FinalAnswer(content=f"{count} steps")
+
+
 async def recall(request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
     """Answers with what it was shown of the conversation: proves history reaches the agent."""
     said = [h.content for h in request.history if h.role == "user"]

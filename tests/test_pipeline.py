@@ -296,6 +296,79 @@ def test_run_phases__a_few_statements_whatever_the_events() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_run_apply__a_batch_of_steps_is_a_few_statements() -> None:
+    """Events written together take a fixed handful of statements (a step was four)."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from uai.agents import events as ev
+    from uai.agents.models import Agent
+    from uai.chats.models import Message
+    from uai.chats.services import chat_create, chat_send
+    from uai.runs import services
+    from uai.runs.models import Event, Log, Run
+
+    user = get_user_model().objects.create(username="batched")
+    Agent.objects.create(name="parked", target="uai.agents.builtin.echo:echo", queue="parked")
+    chat = chat_create(owner_id=user.pk, agent_name="parked")
+    run, _ = chat_send(chat=chat, text="go")
+    assert services.run_begin(run_id=str(run.id), attempt=1) is not None
+    batch = [ev.Step(ev.ACTION_STEP, f"step {i}", data={"i": i}) for i in range(50)]
+    batch += [ev.Log("halfway"), ev.Progress(50.0, current_step="working")]
+    with CaptureQueriesContext(connection) as apply:
+        services.run_apply(run_id=str(run.id), chat_id=chat.id, owner_id=user.pk, batch=batch)
+    # lock, numbers, messages, log, events, run fields (+ tx)
+    assert len(apply.captured_queries) <= 8, [q["sql"] for q in apply.captured_queries]
+    events = list(Event.objects.filter(chat=chat, seq__gt=3).order_by("seq"))
+    assert [e.seq for e in events] == list(range(4, 56))
+    assert [e.type for e in events] == ["step"] * 50 + ["log", "progress"]
+    steps = list(Message.objects.filter(run=run, step_type=ev.ACTION_STEP).order_by("seq"))
+    assert [(m.seq, m.content, m.metadata) for m in steps] == [
+        (4 + i, f"step {i}", {"i": i}) for i in range(50)
+    ]
+    # Each step event carries its message as stored.
+    assert events[7].data["message"]["id"] == str(steps[7].id)
+    assert events[7].data["message"]["created_at"] == steps[7].created_at.isoformat()
+    assert Log.objects.get(run=run).seq == 54
+    run.refresh_from_db()
+    assert (run.progress, run.current_step) == (50.0, "working")
+    assert Run.objects.get(pk=run.pk).status == "running"
+
+
+def test_back_to_back_steps__written_together_in_order(alice: httpx.Client) -> None:
+    """An agent emitting steps faster than they are written is not held up by each one: the
+    steps that come while one write is in flight go in the next transaction, in order."""
+    from django.db import connection
+
+    from tests.test_agent_api import register
+    from uai.runs.models import Event
+
+    register("burst", "tests.agents:burst")
+    session = alice.post("/chat/", json={"agent": "burst"}).json()["session_id"]
+    turn = alice.post(f"/chat/{session}", json={"text": "450"}, timeout=60)
+    assert turn.status_code == 200, turn.text
+    body = turn.json()
+    assert body["status"] == "succeeded"
+    contents = [m["content"] for m in body["messages"]]
+    assert contents == ["450", *(f"step {i}" for i in range(450)), "450 steps"]
+    seqs = list(Event.objects.filter(chat_id=session).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
+    types = list(Event.objects.filter(chat_id=session).order_by("seq").values_list("type", flat=True))
+    assert types.count("step") == 451 and types.index("progress") == len(types) - 4  # step, stats, status
+    with connection.cursor() as cursor:
+        # xmin: the transaction that wrote each row. 450 steps were 450 transactions.
+        cursor.execute(
+            "SELECT count(DISTINCT xmin::text) FROM chats_message WHERE chat_id = %s AND step_type = %s",
+            [session, "ActionStep"],
+        )
+        transactions = cursor.fetchone()[0]
+    assert 1 <= transactions <= 10, transactions
+    run = alice.get(f"/run/{body['run_id']}").json()
+    assert (run["progress"], run["current_step"]) == (100.0, "all steps")
+
+
+@pytest.mark.django_db(transaction=True)
 def test_run_cancel__settles_its_chat_with_the_same_statement_as_finish() -> None:
     from django.contrib.auth import get_user_model
 

@@ -258,6 +258,9 @@ UAI_STREAM_BUFFER = _int("UAI_STREAM_BUFFER", 1000)  # live events a slow reader
 UAI_STREAM_KEEPALIVE_SECONDS = _float("UAI_STREAM_KEEPALIVE_SECONDS", 15.0)
 UAI_EVENT_RETENTION_DAYS = _float("UAI_EVENT_RETENTION_DAYS", 30.0)  # stream replay window
 UAI_DELTA_FLUSH_SECONDS = _float("UAI_DELTA_FLUSH_SECONDS", 0.05)  # text deltas coalesced this long
+# Events an agent emits while the previous ones are being written go in one transaction; at
+# most this many wait before the agent is held up (a runaway agent cannot fill the memory).
+UAI_EVENT_BATCH_MAX = _int("UAI_EVENT_BATCH_MAX", 200)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UAI_MAX_JSON_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000

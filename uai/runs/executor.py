@@ -1,8 +1,9 @@
 """The executor: drives one agent for one run attempt and hands every event to the sink.
 
 It runs inside a procrastinate job. Cancellation arrives as ``asyncio.CancelledError`` (the
-worker cancels the job's task on abort); everything the agent produced before it is already
-persisted, because each event is written as it comes.
+worker cancels the job's task on abort); everything the agent produced before it is persisted
+before the run is marked cancelled: each event is written as it comes (with the ones that came
+while the previous write was in flight), and the write in flight is waited for.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class Executor:
         self.attempt = attempt
         self.max_attempts = max_attempts
         self.spec: services.RunSpec | None = None
-        self._batch: list[ev.AgentEvent] = []
+        self._queued: list[ev.AgentEvent] = []  # waiting for the write in flight to end
+        self._writer: asyncio.Task[None] | None = None
         self._deltas: list[str] = []
         self._all_text: list[str] = []
         self._last_flush = 0.0
@@ -100,24 +102,50 @@ class Executor:
             self._deltas.append(event.text)
             self._all_text.append(event.text)
             if time.monotonic() - self._last_flush >= settings.UAI_DELTA_FLUSH_SECONDS:
-                await self._flush()
+                await self._write(wait=False)
             return
         if isinstance(event, ev.Step):
             self._steps += 1
         elif isinstance(event, ev.Artifact):
             self._made_artifacts = True
-        await self._flush(also=[event])
+        await self._write([event], wait=False)
 
-    async def _flush(self, also: list[ev.AgentEvent] | None = None) -> None:
-        """Write coalesced text deltas, then ``also``, in one transaction."""
-        batch: list[ev.AgentEvent] = []
+    async def _flush(self) -> None:
+        """Write everything the agent produced so far; returns once it is committed."""
+        await self._write(wait=True)
+
+    async def _write(self, also: list[ev.AgentEvent] | None = None, *, wait: bool) -> None:
+        """Queue coalesced text deltas, then ``also``, for writing in order.
+
+        One write is in flight at a time: an event is written at once when none is, and events
+        that come while one is (an agent emitting steps back to back) go together in the next
+        transaction — the agent is not held up by the database, and the first event by nothing.
+        ``wait=False`` only waits when ``UAI_EVENT_BATCH_MAX`` events are queued (backpressure).
+        """
         if self._deltas:
-            batch.append(ev.TextDelta("".join(self._deltas)))
+            self._queued.append(ev.TextDelta("".join(self._deltas)))
             self._deltas.clear()
-        batch.extend(also or [])
+        self._queued.extend(also or [])
         self._last_flush = time.monotonic()
-        if batch:
-            assert self.spec is not None
+        if self._writer is not None and self._writer.done():
+            self._end_write()  # a failed write fails the run here
+        if self._queued and self._writer is None:
+            self._writer = asyncio.create_task(self._write_queued(), name=f"uai-events-{self.run_id}")
+        if self._writer is not None and (wait or len(self._queued) >= settings.UAI_EVENT_BATCH_MAX):
+            # Shielded: when the run is cancelled meanwhile, the write still ends (and is
+            # published), and _finish_cancelled waits for this same write before its own.
+            await asyncio.shield(self._writer)
+            self._end_write()
+
+    def _end_write(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.result()
+
+    async def _write_queued(self) -> None:
+        assert self.spec is not None
+        while self._queued:
+            batch, self._queued = self._queued, []
             await db(
                 services.run_apply,
                 run_id=self.run_id,

@@ -206,29 +206,35 @@ def run_apply(*, run_id: str, chat_id: str | None, owner_id: int, batch: list[ev
     if not batch:
         return
     sink = sink_module.EventSink(chat_id=chat_id, run_id=run_id)
-    with transaction.atomic():
-        # Lock order everywhere: the run, then its chat (taken by next_seq).
+    with transaction.atomic(), sink.batch():
+        # Lock order everywhere: the run, then its chat (taken by reserve).
         if not Run.objects.select_for_update().filter(pk=run_id).exists():
             raise sink_module.StreamGone(f"run {run_id} no longer exists")
+        first = sink.reserve(len(batch))
+        # A batch of steps (an agent emitting them back to back) is one insert of messages.
+        messages = {
+            first + i: Message(
+                chat_id=chat_id,
+                run_id=run_id,
+                seq=first + i,
+                role=Message.Role.AGENT,
+                content=event.content,
+                step_type=event.step_type,
+                metadata=event.data,
+            )
+            for i, event in enumerate(batch)
+            if chat_id and isinstance(event, ev.Step)
+        }
+        Message.objects.bulk_create(messages.values())
         run_fields: dict[str, Any] = {}
-        for event in batch:
-            seq = sink.next_seq()
+        for seq, event in enumerate(batch, start=first):
             match event:
                 case ev.Step():
                     data: dict[str, Any] = {"step_type": event.step_type, "content": event.content}
                     if event.data:
                         data["data"] = event.data
                     if chat_id:
-                        message = Message.objects.create(
-                            chat_id=chat_id,
-                            run_id=run_id,
-                            seq=seq,
-                            role=Message.Role.AGENT,
-                            content=event.content,
-                            step_type=event.step_type,
-                            metadata=event.data,
-                        )
-                        data["message"] = message_data(message, files=[])
+                        data["message"] = message_data(messages[seq], files=[])
                     run_fields["current_step"] = event.step_type[:200]
                     sink.emit("step", data, seq=seq)
                 case ev.TextDelta():
