@@ -1,11 +1,26 @@
-"""Request-level guards that must act before a body is read."""
+"""UAI's middleware stack: a body-size guard, static files, and Django's usual middleware.
+
+Every one is async-capable and, under ASGI, calls its hooks on the event loop. A sync-only
+middleware makes each request hop from the loop to a thread and back, and Django's
+``MiddlewareMixin`` does so for each hook: ~13 hops per request with Django's usual stack,
+~0.8 ms of CPU of the ~1.9 a trivial view cost under daphne (bench/README.md, "Where UAI's time
+goes"). The hooks that may read or save a session or parse a form body still take a thread.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
 from django.http import HttpRequest, HttpResponse
+from django.middleware import clickjacking, common, csrf, security
+from django.utils.deprecation import MiddlewareMixin
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from uai_project.errors import json_error
 
@@ -13,15 +28,157 @@ from uai_project.errors import json_error
 class BodySizeLimitMiddleware:
     """Refuse a body larger than all allowed uploads together with 413, before reading it."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    sync_capable = True
+    async_capable = True
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = settings.UAI_MAX_UPLOAD_BYTES * settings.UAI_MAX_UPLOAD_FILES + settings.UAI_MAX_JSON_BYTES
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return json_error("Invalid Content-Length header.", 400)
-        if length > limit:
-            return json_error(f"Request body is larger than {limit} bytes.", 413)
-        return self.get_response(request)
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        refused = _too_large(request)
+        if self.is_async:
+            return self._acall(request, refused)
+        return refused or self.get_response(request)
+
+    async def _acall(self, request: HttpRequest, refused: HttpResponse | None) -> HttpResponse:
+        return refused or await self.get_response(request)
+
+
+def _too_large(request: HttpRequest) -> HttpResponse | None:
+    limit = settings.UAI_MAX_UPLOAD_BYTES * settings.UAI_MAX_UPLOAD_FILES + settings.UAI_MAX_JSON_BYTES
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return json_error("Invalid Content-Length header.", 400)
+    if length > limit:
+        return json_error(f"Request body is larger than {limit} bytes.", 413)
+    return None
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """WhiteNoise, async-capable: a static file is served as WhiteNoise serves it, anything else
+    passes straight on without leaving the event loop."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__(get_response, *args, **kwargs)
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        return super().__call__(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        if self.autorefresh:
+            # Finding a file may touch the disk (DEBUG's autorefresh): not on the event loop.
+            static_file = await sync_to_async(self.find_file)(request.path_info)
+        else:
+            static_file = self.files.get(request.path_info)
+        if static_file is not None:
+            # Opening and stat-ing the file: a thread, as Django does for its sync middleware.
+            return await sync_to_async(self.serve)(static_file, request)
+        response: Awaitable[HttpResponse] = self.get_response(request)
+        return await response
+
+
+# --- Django's own middleware, without a thread hop per hook ---------------------------------------
+#
+# Their hooks only look at the request and set headers or cookies, except where a session or a
+# message store may be read or saved, or a form body parsed: those cases (and only those) still
+# go to a thread, as Django sends every hook.
+
+
+class _InlineHooks(MiddlewareMixin):
+    """In async mode, call the hooks on the event loop unless ``*_needs_thread`` says otherwise."""
+
+    def request_needs_thread(self, request: HttpRequest) -> bool:
+        return False
+
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponse) -> bool:
+        return False
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        response = None
+        process_request = getattr(self, "process_request", None)
+        if process_request is not None:
+            if self.request_needs_thread(request):
+                response = await sync_to_async(process_request, thread_sensitive=True)(request)
+            else:
+                response = process_request(request)
+        response = response or await self.get_response(request)
+        process_response = getattr(self, "process_response", None)
+        if process_response is not None:
+            if self.response_needs_thread(request, response):
+                response = await sync_to_async(process_response, thread_sensitive=True)(request, response)
+            else:
+                response = process_response(request, response)
+        return response
+
+
+class SecurityMiddleware(_InlineHooks, security.SecurityMiddleware):
+    """Django's, hook for hook: headers and the HTTPS redirect only."""
+
+
+class CommonMiddleware(_InlineHooks, common.CommonMiddleware):
+    """Django's, hook for hook: user agents, www and slash redirects, Content-Length."""
+
+
+class XFrameOptionsMiddleware(_InlineHooks, clickjacking.XFrameOptionsMiddleware):
+    """Django's, hook for hook: one header."""
+
+
+class AuthenticationMiddleware(_InlineHooks, auth_middleware.AuthenticationMiddleware):
+    """Django's: ``request.user`` is lazy, so setting it reads nothing."""
+
+
+class SessionMiddleware(_InlineHooks, sessions_middleware.SessionMiddleware):
+    """Django's: the session is loaded lazily; saving it (or reading it to decide) is done in a
+    thread, as Django does — only a request that never touched its session skips the hop."""
+
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponse) -> bool:
+        session = getattr(request, "session", None)
+        return session is None or session.accessed or session.modified
+
+
+class MessageMiddleware(_InlineHooks, messages_middleware.MessageMiddleware):
+    """Django's: storing messages may write the session, so a request that used or added
+    messages goes to a thread for it."""
+
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponse) -> bool:
+        storage = getattr(request, "_messages", None)
+        return storage is None or storage.used or storage.added_new
+
+
+class CsrfViewMiddleware(_InlineHooks, csrf.CsrfViewMiddleware):
+    """Django's. Checking a token may read the request's form body (parsing an upload writes
+    files): unsafe methods of views that are not exempt are checked in a thread."""
+
+    def request_needs_thread(self, request: HttpRequest) -> bool:
+        return settings.CSRF_USE_SESSIONS
+
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponse) -> bool:
+        return settings.CSRF_USE_SESSIONS
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        super().__init__(get_response)
+        if self.async_mode:
+            # A coroutine function, so the handler awaits it instead of wrapping it for a thread.
+            self.process_view = self._aprocess_view  # type: ignore[method-assign]
+
+    async def _aprocess_view(self, request: HttpRequest, callback: Any, args: Any, kwargs: Any) -> Any:
+        inline = not settings.CSRF_USE_SESSIONS and (
+            getattr(callback, "csrf_exempt", False) or request.method in ("GET", "HEAD", "OPTIONS", "TRACE")
+        )
+        if inline:
+            return super().process_view(request, callback, args, kwargs)
+        return await sync_to_async(super().process_view, thread_sensitive=True)(
+            request, callback, args, kwargs
+        )

@@ -81,16 +81,18 @@ INSTALLED_APPS = [
     "uai.artifacts",
 ]
 
+# Django's usual stack, as subclasses that call their hooks without a thread hop under ASGI
+# (uai_project/middleware.py says which cases still take one).
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "uai_project.middleware.SecurityMiddleware",
+    "uai_project.middleware.StaticFilesMiddleware",
     "uai_project.middleware.BodySizeLimitMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "uai_project.middleware.SessionMiddleware",
+    "uai_project.middleware.CommonMiddleware",
+    "uai_project.middleware.CsrfViewMiddleware",
+    "uai_project.middleware.AuthenticationMiddleware",
+    "uai_project.middleware.MessageMiddleware",
+    "uai_project.middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "uai_project.urls"
