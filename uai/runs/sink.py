@@ -18,6 +18,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from uai.chats.models import Chat
 from uai.runs.models import Event, Run
@@ -102,7 +103,7 @@ class EventSink:
             raise ValueError("an event stream belongs to a chat or a run")
         self.chat_id = chat_id
         self.run_id = str(run_id) if run_id is not None else None
-        self._pending: list[Event] | None = None
+        self._pending: list[tuple[int, str, dict[str, Any]]] | None = None
 
     @property
     def groups(self) -> list[str]:
@@ -172,32 +173,48 @@ class EventSink:
         finally:
             self._pending = None
         if pending:
-            Event.objects.bulk_create(pending)
-            for event in pending:
-                self._publish(event)
+            self._insert(pending)
 
     def emit(self, type: str, data: dict[str, Any], *, seq: int | None = None) -> None:
         """Persist one event (numbered ``seq`` or the next number) and publish it after commit."""
         if self._pending is not None:
-            seq = self.next_seq() if seq is None else seq
-            self._pending.append(
-                Event(chat_id=self.chat_id, run_id=self.run_id, seq=seq, type=type, data=data)
-            )
+            self._pending.append((self.next_seq() if seq is None else seq, type, data))
             return
         with transaction.atomic(savepoint=False):
-            seq = self.next_seq() if seq is None else seq
-            event = Event.objects.create(
-                chat_id=self.chat_id, run_id=self.run_id, seq=seq, type=type, data=data
-            )
-        self._publish(event)
+            self._insert([(self.next_seq() if seq is None else seq, type, data)])
 
-    def _publish(self, event: Event) -> None:
-        payload = {
-            "seq": event.seq,
-            "type": event.type,
-            "chat_id": self.chat_id,
-            "run_id": self.run_id,
-            "data": event.data,
-            "created_at": (event.created_at or timezone.now()).isoformat(),
-        }
-        send_after_commit(self.groups, payload)
+    def _insert(self, events: list[tuple[int, str, dict[str, Any]]]) -> None:
+        # Every event of a turn passes here: one hand-written statement, as the ORM's
+        # bulk_create of the same rows costs twice the CPU (0.45 vs 0.2 ms for three).
+        now = timezone.now()
+        count = len(events)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _INSERT_EVENTS,
+                [
+                    [self.chat_id] * count,
+                    [self.run_id] * count,
+                    [seq for seq, _, _ in events],
+                    [type for _, type, _ in events],
+                    [Jsonb(data) for _, _, data in events],
+                    [now] * count,
+                ],
+            )
+        created_at = now.isoformat()
+        for seq, type, data in events:
+            payload = {
+                "seq": seq,
+                "type": type,
+                "chat_id": self.chat_id,
+                "run_id": self.run_id,
+                "data": data,
+                "created_at": created_at,
+            }
+            send_after_commit(self.groups, payload)
+
+
+_INSERT_EVENTS = (
+    f"INSERT INTO {Event._meta.db_table} (chat_id, run_id, seq, type, data, created_at)"
+    " SELECT * FROM unnest(%s::varchar[], %s::uuid[], %s::bigint[], %s::varchar[], %s::jsonb[],"
+    " %s::timestamptz[])"
+)
