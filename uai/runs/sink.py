@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +19,6 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from uai.chats.models import Chat
 from uai.runs.models import Event, Run
@@ -184,22 +184,13 @@ class EventSink:
             self._insert([(self.next_seq() if seq is None else seq, type, data)])
 
     def _insert(self, events: list[tuple[int, str, dict[str, Any]]]) -> None:
-        # Every event of a turn passes here: one hand-written statement, as the ORM's
-        # bulk_create of the same rows costs twice the CPU (0.45 vs 0.2 ms for three).
+        # Every event of a turn passes here: one hand-written statement with one parameter, the
+        # rows as JSON. The ORM's bulk_create of three events took 0.35 ms of CPU, an unnest of
+        # arrays 0.18 (psycopg quotes arrays element by element), this 0.09.
         now = timezone.now()
-        count = len(events)
+        rows = json.dumps([{"seq": seq, "type": type, "data": data} for seq, type, data in events])
         with connection.cursor() as cursor:
-            cursor.execute(
-                _INSERT_EVENTS,
-                [
-                    [self.chat_id] * count,
-                    [self.run_id] * count,
-                    [seq for seq, _, _ in events],
-                    [type for _, type, _ in events],
-                    [Jsonb(data) for _, _, data in events],
-                    [now] * count,
-                ],
-            )
+            cursor.execute(_INSERT_EVENTS, [self.chat_id, self.run_id, now, rows])
         created_at = now.isoformat()
         for seq, type, data in events:
             payload = {
@@ -215,6 +206,6 @@ class EventSink:
 
 _INSERT_EVENTS = (
     f"INSERT INTO {Event._meta.db_table} (chat_id, run_id, seq, type, data, created_at)"
-    " SELECT * FROM unnest(%s::varchar[], %s::uuid[], %s::bigint[], %s::varchar[], %s::jsonb[],"
-    " %s::timestamptz[])"
+    " SELECT %s, %s::uuid, e.seq, e.type, e.data, %s"
+    " FROM jsonb_to_recordset(%s::jsonb) AS e(seq bigint, type varchar, data jsonb)"
 )
