@@ -11,6 +11,37 @@ def test_auth__every_route_needs_a_token(live: str) -> None:
         check_anonymous(anonymous)
 
 
+def test_auth__a_deactivated_users_token_stops_working(alice: httpx.Client) -> None:
+    from django.contrib.auth import get_user_model
+
+    assert alice.get("/chat/").status_code == 200
+    get_user_model().objects.filter(username="alice").update(is_active=False)
+    refused = alice.get("/chat/")
+    assert refused.status_code == 401 and refused.json()["detail"] == "Invalid token."
+    get_user_model().objects.filter(username="alice").update(is_active=True)
+    assert alice.get("/chat/").status_code == 200
+
+
+def test_auth__token_and_keyword_schemes_name_the_same_user(alice: httpx.Client) -> None:
+    from rest_framework.authtoken.models import Token
+
+    from uai_project.auth import user_for_credential
+
+    key = alice.headers["Authorization"].split()[1]
+    user, token = user_for_credential(key)
+    stored = Token.objects.get(key=key)
+    assert (user.username, user.pk, token.key, token.user_id, token.created) == (
+        "alice",
+        stored.user_id,
+        key,
+        stored.user_id,
+        stored.created,
+    )
+    with httpx.Client(base_url=str(alice.base_url), headers={"Authorization": f"Token {key}"}) as keyword:
+        session = keyword.post("/chat/", json={"agent": "echo"}).json()["session_id"]
+    assert alice.get(f"/chat/{session}").status_code == 200
+
+
 def check_anonymous(anonymous: httpx.Client) -> None:
     for method, path in [
         ("GET", "/chat/"),
