@@ -248,24 +248,31 @@ def test_turn_watch__a_missing_event_means_reading_the_tables() -> None:
     assert watch.reply("r", after_seq=4) is None
 
 
+def _parked_turn(username: str, text: str) -> tuple[Any, Any, Any]:
+    """A user, a chat and a sent turn on a queue no worker serves: the test drives its phases."""
+    from django.contrib.auth import get_user_model
+
+    from uai.agents.models import Agent
+    from uai.chats.services import chat_create, chat_send
+
+    user = get_user_model().objects.create(username=username)
+    Agent.objects.create(name="parked", target="uai.agents.builtin.echo:echo", queue="parked")
+    chat = chat_create(owner_id=user.pk, agent_name="parked")
+    run, _ = chat_send(chat=chat, text=text)
+    return user, chat, run
+
+
 @pytest.mark.django_db(transaction=True)
 def test_run_phases__a_few_statements_whatever_the_events() -> None:
     """Starting and ending a turn take a fixed handful of statements (they were ~2 per event)."""
-    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from uai.agents import events as ev
-    from uai.agents.models import Agent
-    from uai.chats.services import chat_create, chat_send
     from uai.runs import services
     from uai.runs.models import Event
 
-    user = get_user_model().objects.create(username="counted")
-    # On a queue no worker serves: the test drives the run's phases itself.
-    Agent.objects.create(name="parked", target="uai.agents.builtin.echo:echo", queue="parked")
-    chat = chat_create(owner_id=user.pk, agent_name="parked")
-    run, _ = chat_send(chat=chat, text="hello")
+    _, chat, run = _parked_turn("counted", "hello")
     with CaptureQueriesContext(connection) as begin:
         spec = services.run_begin(run_id=str(run.id), attempt=1)
     assert spec is not None and [h.content for h in spec.request.history] == []
@@ -298,21 +305,15 @@ def test_run_phases__a_few_statements_whatever_the_events() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_run_apply__a_batch_of_steps_is_a_few_statements() -> None:
     """Events written together take a fixed handful of statements (a step was four)."""
-    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from uai.agents import events as ev
-    from uai.agents.models import Agent
     from uai.chats.models import Message
-    from uai.chats.services import chat_create, chat_send
     from uai.runs import services
     from uai.runs.models import Event, Log, Run
 
-    user = get_user_model().objects.create(username="batched")
-    Agent.objects.create(name="parked", target="uai.agents.builtin.echo:echo", queue="parked")
-    chat = chat_create(owner_id=user.pk, agent_name="parked")
-    run, _ = chat_send(chat=chat, text="go")
+    user, chat, run = _parked_turn("batched", "go")
     assert services.run_begin(run_id=str(run.id), attempt=1) is not None
     batch = [ev.Step(ev.ACTION_STEP, f"step {i}", data={"i": i}) for i in range(50)]
     batch += [ev.Log("halfway"), ev.Progress(50.0, current_step="working")]
