@@ -109,6 +109,15 @@ def test_ownership__another_users_records_are_not_found(alice: httpx.Client, bob
         ("GET", "/chat/no-such-chat", {}, 404),
         ("GET", "/no/such/route", {}, 404),
         ("PUT", "/chat/", {"json": {}}, 405),
+        # A NUL character, which PostgreSQL cannot take (these were 500s): in a URL's path …
+        ("GET", "/chat/abc%00def", {}, 400),
+        ("GET", "/chats/abc%00", {}, 400),
+        ("GET", "/history/abc%00", {}, 400),
+        # … and in any string of a JSON body, multipart JSON fields included.
+        ("POST", "/chat/", {"json": {"agent": "echo", "metadata": {"a": "x\u0000y"}}}, 400),
+        ("POST", "/chat/", {"json": {"agent": "echo", "metadata": {"x\u0000": 1}}}, 400),
+        ("POST", "/run/", {"json": {"agent": "echo", "input": ["ok", "x\u0000y"]}}, 400),
+        ("POST", "/chat/next", {"data": {"user_input": "x", "state": '{"a": "\\u0000"}'}}, 400),
     ],
 )
 def test_errors__bad_requests(alice: httpx.Client, method: str, path: str, kwargs: dict, status: int) -> None:

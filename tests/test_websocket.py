@@ -132,6 +132,7 @@ async def test_ws__malformed_frames_get_errors_and_the_socket_stays(live: str, a
             (json.dumps({"type": "client", "message": 5, "message_id": "a"}), "message"),
             (json.dumps({"type": "resume", "after_seq": "x"}), "after_seq"),
             (json.dumps({"type": "client", "message": "x" * 6000, "message_id": "long"}), "at most"),
+            (json.dumps({"type": "client", "message": "a\u0000b", "message_id": "nul"}), "NUL"),
         ]:
             await ws.send(bad)
             frame = json.loads(await asyncio.wait_for(ws.recv(), FRAME_SECONDS))

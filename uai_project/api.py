@@ -12,6 +12,14 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 
 from uai_project.errors import InvalidInput, NotFound
+from uai_project.parsers import NUL_IN_JSON, has_nul
+
+
+def _loads(text: str) -> Any:
+    data = json.loads(text)
+    if has_nul(data):
+        raise InvalidInput(NUL_IN_JSON)
+    return data
 
 
 class StrictCharField(serializers.CharField):
@@ -31,7 +39,7 @@ class JSONObjectField(serializers.JSONField):
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if isinstance(data, str):
             try:
-                data = json.loads(data)
+                data = _loads(data)
             except json.JSONDecodeError:
                 self.fail("invalid")
         value = super().to_internal_value(data)
@@ -46,7 +54,7 @@ class AnyJSONField(serializers.JSONField):
     def to_internal_value(self, data: Any) -> Any:
         if getattr(data, "is_json_string", False):  # a form field DRF wants to decode
             try:
-                return json.loads(data)
+                return _loads(data)
             except json.JSONDecodeError:
                 return str(data)
         return super().to_internal_value(data)

@@ -26,7 +26,8 @@ from uai_project.errors import json_error
 
 
 class BodySizeLimitMiddleware:
-    """Refuse a body larger than all allowed uploads together with 413, before reading it."""
+    """Refuse, before the body is read: a body larger than all allowed uploads together (413),
+    and a URL with a NUL character in its path (400)."""
 
     sync_capable = True
     async_capable = True
@@ -38,7 +39,7 @@ class BodySizeLimitMiddleware:
             markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
-        refused = _too_large(request)
+        refused = _refused(request)
         if self.is_async:
             return self._acall(request, refused)
         return refused or self.get_response(request)
@@ -47,7 +48,10 @@ class BodySizeLimitMiddleware:
         return refused or await self.get_response(request)
 
 
-def _too_large(request: HttpRequest) -> HttpResponse | None:
+def _refused(request: HttpRequest) -> HttpResponse | None:
+    if "\x00" in request.path_info:
+        # No route takes one, and PostgreSQL cannot compare it: an id lookup would fail with a 500.
+        return json_error("The URL contains a NUL character (%00).", 400)
     limit = settings.UAI_MAX_UPLOAD_BYTES * settings.UAI_MAX_UPLOAD_FILES + settings.UAI_MAX_JSON_BYTES
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)

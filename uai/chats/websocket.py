@@ -31,6 +31,7 @@ from uai.runs import streams
 from uai.runs.dbcall import db
 from uai.runs.models import Run
 from uai_project.errors import Conflict, UAIError
+from uai_project.parsers import NUL_IN_JSON, has_nul
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,9 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             return
         if not isinstance(frame, dict):
             await self._error("Frames must be JSON objects.")
+            return
+        if has_nul(frame):
+            await self._error(NUL_IN_JSON)
             return
         kind = frame.get("type")
         if kind == "client":
