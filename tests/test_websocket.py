@@ -242,3 +242,35 @@ def test_server__listens_with_a_backlog_for_bursts(live: str) -> None:
     backlogs = {int(line.split()[2]) for line in listing.stdout.splitlines() if line.strip()}
     somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
     assert backlogs == {min(settings.UAI_LISTEN_BACKLOG, somaxconn)}, listing.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+def test_consumer__a_status_without_a_frame_costs_no_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A turn's queued and running statuses send nothing: the consumer must not look up their
+    message id on the way (that lookup sat between the turn's commit and its first step)."""
+    import uuid
+
+    from asgiref.sync import async_to_sync
+
+    from uai.chats import websocket
+
+    looked_up: list[list[str]] = []
+    real = websocket._client_message_ids
+    monkeypatch.setattr(
+        websocket, "_client_message_ids", lambda run_ids: looked_up.append(run_ids) or real(run_ids)
+    )
+    consumer = websocket.ChatStepConsumer()
+    consumer.chat_id, consumer.message_ids = "chat-1", {}
+    run_id = str(uuid.uuid4())
+
+    def frames(seq: int, status: str) -> list[dict[str, Any]]:
+        event = {"type": "status", "seq": seq, "run_id": run_id, "data": {"status": status}}
+        return async_to_sync(consumer._frames)(event)
+
+    assert frames(1, "queued") == [] and frames(2, "running") == []
+    assert looked_up == []
+    # A turn's end has a frame: its message id is looked up (none here: no such run).
+    assert frames(3, "succeeded") == [
+        {"type": "message_end", "message_id": None, "chat_id": "chat-1", "seq": 3}
+    ]
+    assert looked_up == [[run_id]]

@@ -228,37 +228,22 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             if message.get("role") == Message.Role.USER:
                 self.message_ids.setdefault(run_id, message.get("message_id") or message["id"])
             return []
-        if kind not in ("step", "input_required", "status"):
+        if kind == "step":
+            step = {"type": "agent_step", "step_type": data["step_type"], "message": data["content"]}
+            return [{**step, "message_id": await self._message_id(run_id), **base}]
+        if kind == "input_required":
+            step = {"type": "agent_step", "step_type": "InputRequestStep", "message": data["prompt"]}
+            return [{**step, "message_id": await self._message_id(run_id), **base}]
+        if kind != "status" or data["status"] not in TURN_ENDS | {Run.Status.FAILED}:
+            # A turn's queued and running statuses have no frame: no need to know its message id
+            # (a lookup here would sit between the turn's commit and its first step).
             return []
         message_id = await self._message_id(run_id)
-        if kind == "step":
-            return [
-                {
-                    "type": "agent_step",
-                    "step_type": data["step_type"],
-                    "message": data["content"],
-                    "message_id": message_id,
-                    **base,
-                }
-            ]
-        if kind == "input_required":
-            return [
-                {
-                    "type": "agent_step",
-                    "step_type": "InputRequestStep",
-                    "message": data["prompt"],
-                    "message_id": message_id,
-                    **base,
-                }
-            ]
-        status = data["status"]
         end = {"type": "message_end", "message_id": message_id, **base}
-        if status == Run.Status.FAILED:
+        if data["status"] == Run.Status.FAILED:
             error = {"type": "agent_error", "error": data.get("error") or "The agent failed.", **base}
             return [{**error, "message_id": message_id}, end]
-        if status in TURN_ENDS:
-            return [end]
-        return []
+        return [end]
 
     async def _message_id(self, run_id: str | None) -> str | None:
         if run_id is None:
