@@ -394,3 +394,46 @@ def test_run_cancel__settles_its_chat_with_the_same_statement_as_finish() -> Non
     assert chat.status == "idle"
     seqs = list(Event.objects.filter(chat=chat).values_list("seq", flat=True))
     assert seqs == list(range(1, chat.last_seq + 1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_connector__autocommit_and_still_woken_by_a_deferred_job() -> None:
+    """Workers' queries are single calls of procrastinate's functions: no BEGIN/COMMIT round
+    trips around them; and the listener (its own connection) still hears a job being deferred."""
+    import asyncio
+
+    from procrastinate.contrib.django import app
+    from procrastinate.contrib.django.models import ProcrastinateJob
+    from procrastinate.manager import JobManager
+
+    from uai.runs import tasks
+
+    async def check() -> tuple[int, dict]:
+        connector = app.connector.get_worker_connector()
+        await connector.open_async()
+        heard: asyncio.Queue[dict] = asyncio.Queue()
+
+        async def on_notification(*, channel: str, notification: dict) -> None:
+            await heard.put(notification)
+
+        listener = asyncio.create_task(
+            JobManager(connector).listen_for_jobs(on_notification=on_notification, queues=["parked-listen"])
+        )
+        try:
+            async with connector.pool.connection() as conn:
+                assert conn.autocommit
+                await conn.execute("SELECT 1")
+                assert conn.info.transaction_status.name == "IDLE"  # nothing left open
+            await asyncio.sleep(0.3)  # the listener is listening
+            job_id = await asyncio.to_thread(
+                lambda: tasks.run_ephemeral.configure(queue="parked-listen").defer(agent="echo")
+            )
+            return job_id, await asyncio.wait_for(heard.get(), timeout=5)
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+            await connector.close_async()
+
+    job_id, notification = asyncio.run(check())
+    assert notification == {"type": "job_inserted", "job_id": job_id}
+    ProcrastinateJob.objects.filter(queue_name="parked-listen").delete()

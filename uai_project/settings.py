@@ -184,6 +184,8 @@ UAI_WORKER_QUEUES = [
 UAI_WORKER_HEARTBEAT_SECONDS = _float("UAI_WORKER_HEARTBEAT_SECONDS", 5.0)
 # A worker silent for this long is presumed dead and its runs are retried or failed.
 UAI_STALLED_WORKER_SECONDS = _float("UAI_STALLED_WORKER_SECONDS", 30.0)
+# Workers' connections are autocommit: no BEGIN/COMMIT round trips around each of their queries.
+PROCRASTINATE_ON_APP_READY = "uai.runs.worker_connector.on_app_ready"
 PROCRASTINATE_WORKER_DEFAULTS = {
     "concurrency": UAI_WORKER_CONCURRENCY,
     "update_heartbeat_interval": UAI_WORKER_HEARTBEAT_SECONDS,
