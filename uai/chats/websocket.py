@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from uai.agents import registry
-from uai.chats import services
+from uai.chats import selectors, services
 from uai.chats.models import Chat, Message
 from uai.runs import streams
 from uai.runs.dbcall import db
@@ -69,7 +69,7 @@ def _client_message_ids(run_ids: list[str]) -> dict[str, str]:
 
 
 def _send_turn(*, user_id: int, chat_id: str, agent_name: str | None, text: str, message_id: str) -> str:
-    chat = Chat.objects.select_related("agent").filter(pk=chat_id).first()
+    chat = selectors.chat_find(chat_id=chat_id)
     if chat is None:
         try:
             chat = services.chat_create(owner_id=user_id, agent_name=agent_name, chat_id=chat_id)

@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from uai.artifacts.models import Artifact
 from uai.artifacts.presenters import download_path
-from uai.chats import services
+from uai.chats import selectors, services
 from uai.chats.models import Chat, Message
 from uai.runs.models import Log, Run, Stat
 from uai_project.api import JSONObjectField, StrictCharField, base_url, parse_uuid, validated
@@ -53,7 +53,7 @@ def parse_ts(raw: str, name: str) -> datetime.datetime:
 
 def workflow_get(*, user: Any, workflow_id: str) -> Chat:
     """The user's workflow; 403 if it is someone else's, 404 if there is none."""
-    chat = Chat.objects.select_related("agent").filter(pk=workflow_id).first()
+    chat = selectors.chat_find(chat_id=workflow_id)
     if chat is None:
         raise NotFound("Workflow not found.")
     if chat.owner_id != user.pk:
