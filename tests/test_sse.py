@@ -193,3 +193,40 @@ async def test_follow__a_slow_reader_overflows_cleanly(settings) -> None:  # typ
         for _ in range(30):
             await asyncio.wait_for(reader.__anext__(), 5)
     await reader.aclose()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_follow__resuming_reads_the_table_once_then_goes_live(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream that resumes (every SSE turn follows from its own message) catches up with one
+    trip to a DB thread — the retention check and the first page together — then goes live."""
+    import asyncio
+
+    from django.contrib.auth import get_user_model
+
+    from uai.chats.services import chat_create
+    from uai.runs import sink, streams
+    from uai.runs.dbcall import db
+
+    user = await db(get_user_model().objects.create, username="resumer")
+    chat = await db(chat_create, owner_id=user.pk)
+
+    def emit(n: int) -> None:
+        for i in range(n):
+            sink.EventSink(chat_id=chat.id).emit("log", {"message": str(i)})
+
+    await db(emit, n=5)
+    trips: list[str] = []
+
+    async def counted(fn: Any, **kwargs: Any) -> Any:
+        trips.append(fn.__name__)
+        return await db(fn, **kwargs)
+
+    monkeypatch.setattr(streams, "db", counted)
+    reader = streams.follow(chat_id=chat.id, after_seq=2)
+    caught_up = [(await asyncio.wait_for(reader.__anext__(), 5))["seq"] for _ in range(3)]
+    assert caught_up == [3, 4, 5] and trips == ["_catch_up"]
+    live = asyncio.ensure_future(reader.__anext__())
+    await asyncio.sleep(0.1)
+    await db(emit, n=1)
+    assert (await asyncio.wait_for(live, 5))["seq"] == 6 and trips == ["_catch_up"]
+    await reader.aclose()

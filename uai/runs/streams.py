@@ -91,6 +91,14 @@ def _page(*, chat_id: str | None, run_id: Any, after_seq: int) -> list[dict[str,
     return [event_payload(e) for e in qs.order_by("seq")[:REPLAY_PAGE]]
 
 
+def _catch_up(*, chat_id: str | None, run_id: Any, after_seq: int) -> tuple[int | None, list[dict[str, Any]]]:
+    """What a stream resuming after ``after_seq`` starts with, in one trip to a DB thread: the
+    first kept number if retention removed some (see ``_gap``), and the first page from there."""
+    first_kept = _gap(chat_id=chat_id, run_id=run_id, after_seq=after_seq)
+    after = first_kept - 1 if first_kept is not None else after_seq
+    return first_kept, _page(chat_id=chat_id, run_id=run_id, after_seq=after)
+
+
 def _gap(*, chat_id: str | None, run_id: Any, after_seq: int) -> int | None:
     """The first kept number when events after ``after_seq`` were removed by retention, else None.
 
@@ -178,9 +186,12 @@ async def follow(
     pump_task = asyncio.create_task(pump())
     last = after_seq if after_seq is not None else -1
 
-    async def replay(after: int, before: int | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def replay(
+        after: int, before: int | None = None, page: list[dict[str, Any]] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         while True:
-            page = await db(_page, chat_id=chat_id, run_id=run_id, after_seq=after)
+            if page is None:
+                page = await db(_page, chat_id=chat_id, run_id=run_id, after_seq=after)
             for event in page:
                 if before is not None and event["seq"] >= before:
                     return
@@ -188,14 +199,15 @@ async def follow(
                 after = event["seq"]
             if len(page) < REPLAY_PAGE:
                 return
+            page = None
 
     try:
         if after_seq is not None:
-            first_kept = await db(_gap, chat_id=chat_id, run_id=run_id, after_seq=after_seq)
+            first_kept, page = await db(_catch_up, chat_id=chat_id, run_id=run_id, after_seq=after_seq)
             if first_kept is not None:
                 yield gap_event(after_seq, first_kept)
                 last = first_kept - 1
-            async for event in replay(last):
+            async for event in replay(last, page=page):
                 yield event
                 last = event["seq"]
         while True:
