@@ -52,6 +52,15 @@ def pin(pid: int, cores: set[int]) -> None:
         os.sched_setaffinity(pid, cores)
 
 
+def write_results(results: dict[str, Any], path: Path | None, kind: str) -> Path:
+    """Write a run's results as JSON to ``path``, else to ``bench/results/<kind>-<time>.json``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = path or RESULTS_DIR / f"{kind}-{stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path
+
+
 # --- statistics ------------------------------------------------------------------------------------
 
 

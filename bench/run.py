@@ -15,7 +15,6 @@ import asyncio
 import dataclasses
 import datetime
 import importlib.metadata
-import json
 import os
 import platform
 import resource
@@ -484,10 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         common.Proc.stop_all()
     results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
     results["targets"] = targets(results)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = args.json or common.RESULTS_DIR / f"bench-{stamp}{'-smoke' if args.smoke else ''}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    path = common.write_results(results, args.json, "bench-smoke" if args.smoke else "bench")
     print(render(results))
     print(f"\n{results['meta']['duration_s']:.0f} s; results in {path}")
     return 0

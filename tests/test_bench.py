@@ -68,3 +68,20 @@ def test_bench__smoke_measures_every_uai_figure(tmp_path: Path) -> None:
     assert results["agent_in_process"]["p50_ms"] > 0
     assert {t["server"] for t in results["targets"]} == {"daphne"}
     assert "REST echo turn c=1" in done.stdout  # the table
+
+
+def test_bench__paired_ab_of_two_checkouts(tmp_path: Path) -> None:
+    """``bench/pair.py`` starts both sides on fresh databases and alternates their turns."""
+    out = tmp_path / "pair.json"
+    args = [sys.executable, "bench/pair.py", str(ROOT), "--turns", "3", "--json", str(out)]
+    done = subprocess.run(
+        args, cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=SMOKE_TIMEOUT_SECONDS
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = json.loads(out.read_text())
+    assert set(results["figures"]) == {"rest", "ws", "sse"}
+    for figure, sides in results["latencies_ms"].items():
+        assert set(sides) == {"A", "B"}, figure
+        assert all(len(values) == 3 and all(v > 0 for v in values) for values in sides.values()), figure
+    assert results["figures"]["ws"]["A"]["p50_ms"] > 0
+    assert "WebSocket first agent_step" in done.stdout  # the table

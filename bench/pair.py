@@ -1,0 +1,270 @@
+"""Paired A/B: this checkout against another commit, turn by turn, on the same machine at once.
+
+    python bench/pair.py BASE [--figures rest,ws,sse] [--turns 300] [--server daphne]
+
+BASE is a git revision (checked out into a temporary worktree, removed at the end) or the path
+of another checkout. Both servers run at the same time, each on a fresh database of its own (on
+``DATABASE_URL``'s server, else in the embedded PostgreSQL) with its worker in-process, and the
+bench's turn functions alternate between them — A then B, B then A — so both see the same
+machine at the same moment. A 1–2 ms change shows through a machine whose speed wanders by
+±20 % from minute to minute, which two separate ``bench/run.py`` runs cannot promise.
+Prints p50 / p90 / mean of each figure for both and the difference; writes the latencies to
+``bench/results/pair-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+import psycopg.conninfo  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
+
+from bench import common, uai_figures  # noqa: E402
+from bench.common import Proc  # noqa: E402
+
+FIGURES = ("rest", "ws", "sse")
+WARM_TURNS = 10
+TURN_TIMEOUT_SECONDS = 30.0
+
+
+def log(message: str) -> None:
+    """Progress, on stderr (stdout is the table)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- the two sides ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def checkout(base: str) -> Iterator[Path]:
+    """The base's source tree: a path as given, or a revision in a temporary git worktree."""
+    path = Path(base)
+    if (path / "manage.py").is_file():
+        yield path.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix="uai-pair-") as tmp:
+        tree = Path(tmp) / "base"
+        done = subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), base], cwd=ROOT, capture_output=True, text=True
+        )
+        if done.returncode:
+            raise SystemExit(f"{base!r} is neither a checkout nor a revision: {done.stderr.strip()}")
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+
+
+def fresh_database(name: str) -> uai_figures.Database:
+    """A new, empty database called ``name`` where the bench would put its own (dropped first)."""
+    database = uai_figures.bench_database(smoke=False)
+    if database.embedded:
+        database = uai_figures.Database(name, {**database.env, "UAI_DATABASE_NAME": name}, embedded=True)
+    else:
+        url = uai_figures._with_database(database.env["DATABASE_URL"], name)
+        database = uai_figures.Database(name, {"DATABASE_URL": url}, embedded=False)
+    database = uai_figures.create_database(database, side_env(database))
+    server = psycopg.conninfo.make_conninfo(database.conninfo, dbname="postgres")
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return database
+
+
+def side_env(database: uai_figures.Database) -> dict[str, str]:
+    """A side's environment: the bench's, without Redis (each server runs its own worker)."""
+    env = uai_figures.uai_env(database, None)
+    env["UAI_CHANNEL_PREFIX"] += "-" + database.name
+    return env
+
+
+class Side(uai_figures.Stack):
+    """One side of the pair: ``manage.py serve`` from its own source tree, on its own database."""
+
+    def __init__(self, label: str, root: Path, database: uai_figures.Database, server: str) -> None:
+        env = side_env(database)
+        self.label, self.root = label, root
+        _manage(root, env, "migrate", "--noinput", "-v0")  # each side with its own migrations
+        token = _manage(root, env, "create_token", "bench").strip().splitlines()[-1]
+        super().__init__(server=server, env=env, token=token, database=database)
+
+    async def start(self) -> None:
+        self.port = common.free_port()
+        serve = [sys.executable, "manage.py", "serve", "--port", str(self.port), "--server", self.server]
+        self.procs = [
+            Proc(
+                f"pair-{self.label}-{self.server}",
+                serve,
+                env=self.env,
+                cwd=self.root,
+                cores=common.server_cores(),
+            )
+        ]
+        await common.wait_ready(self.port, "/healthz", self.procs)
+
+
+def _manage(root: Path, env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=root, env=env, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} in {root} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+# --- one turn of each figure, on one side ----------------------------------------------------------
+
+Turn = Callable[[int], Awaitable[float]]
+
+
+async def rest_turns(side: Side, stack: contextlib.AsyncExitStack) -> Turn:
+    connection = side.connection()
+    stack.push_async_callback(connection.close)
+    session = await uai_figures.new_chat(connection)
+
+    async def turn(i: int) -> float:
+        started = time.perf_counter()
+        await uai_figures.rest_turn(connection, session, f"hello {i}")
+        return time.perf_counter() - started
+
+    return turn
+
+
+async def ws_turns(side: Side, stack: contextlib.AsyncExitStack) -> Turn:
+    ws = await stack.enter_async_context(connect(side.ws_url(uuid.uuid4().hex, "echo"), ping_interval=None))
+
+    async def turn(i: int) -> float:
+        steps = await uai_figures._ws_turn(ws, f"hello {i}", f"m-{uuid.uuid4().hex}")
+        return steps[0][1]
+
+    return turn
+
+
+async def sse_turns(side: Side, stack: contextlib.AsyncExitStack) -> Turn:
+    connection = side.connection()
+    stack.push_async_callback(connection.close)
+    body = {"agent": "echo", "conversation_id": uuid.uuid4().hex}
+
+    async def turn(i: int) -> float:
+        return (await uai_figures._sse_turn(connection, {**body, "message": f"hello {i}"}))[0]
+
+    return turn
+
+
+TURNS = {"rest": rest_turns, "ws": ws_turns, "sse": sse_turns}
+
+
+async def paired(sides: list[Side], figure: str, turns: int) -> dict[str, list[float]]:
+    """``turns`` turns on each side (after a warm-up), alternating which side goes first."""
+    latencies: dict[str, list[float]] = {side.label: [] for side in sides}
+    async with contextlib.AsyncExitStack() as stack:
+        run = {side.label: await TURNS[figure](side, stack) for side in sides}
+        for i in range(WARM_TURNS + turns):
+            for label in list(run) if i % 2 else list(reversed(run)):
+                seconds = await asyncio.wait_for(run[label](i), TURN_TIMEOUT_SECONDS)
+                if i >= WARM_TURNS:
+                    latencies[label].append(seconds * 1000)
+    return latencies
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "p50_ms": round(common.percentile(ordered, 0.5), 2),
+        "p90_ms": round(common.percentile(ordered, 0.9), 2),
+        "mean_ms": round(statistics.mean(ordered), 2),
+    }
+
+
+def render(results: dict[str, Any]) -> str:
+    a, b = results["meta"]["a"], results["meta"]["b"]
+    lines = [
+        f"A = {a}, B = {b}; {results['meta']['turns']} turns each, alternated; under {results['meta']['server']}",
+        "",
+        f"{'figure':<28}{'A p50 / p90 / mean ms':>26}{'B p50 / p90 / mean ms':>26}{'A - B p50':>12}",
+    ]
+    names = {"rest": "REST echo turn", "ws": "WebSocket first agent_step", "sse": "SSE first chunk"}
+    for figure, sides in results["figures"].items():
+        x, y = sides["A"], sides["B"]
+        cells = [f"{s['p50_ms']:.2f} / {s['p90_ms']:.2f} / {s['mean_ms']:.2f}" for s in (x, y)]
+        lines.append(f"{names[figure]:<28}{cells[0]:>26}{cells[1]:>26}{x['p50_ms'] - y['p50_ms']:>+12.2f}")
+    return "\n".join(lines)
+
+
+def _describe(root: Path) -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True)
+    return (done.stdout.strip() or str(root)) + (
+        " (with uncommitted changes)" if dirty.stdout.strip() else ""
+    )
+
+
+async def measure(args: argparse.Namespace, base: Path) -> dict[str, Any]:
+    sides = [
+        Side("A", ROOT, fresh_database("uai_pair_a"), args.server),
+        Side("B", base, fresh_database("uai_pair_b"), args.server),
+    ]
+    common.pin(0, common.client_cores())
+    for side in sides:
+        await side.start()
+    results: dict[str, Any] = {
+        "meta": {
+            "a": _describe(ROOT),
+            "b": _describe(base),
+            "turns": args.turns,
+            "server": args.server,
+            "cpu_count": len(common.ALL_CORES),
+            "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        },
+        "figures": {},
+        "latencies_ms": {},
+    }
+    for figure in args.figures:
+        latencies = await paired(sides, figure, args.turns)
+        results["latencies_ms"][figure] = latencies
+        results["figures"][figure] = {label: summary(values) for label, values in latencies.items()}
+        log(f"  {figure}: {results['figures'][figure]}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base", help="a git revision, or the path of another checkout")
+    parser.add_argument("--figures", default=",".join(FIGURES), help="rest,ws,sse")
+    parser.add_argument("--turns", type=int, default=300, help="measured turns per side and figure")
+    parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
+    parser.add_argument("--json", type=Path, default=None, help="where to write the results")
+    args = parser.parse_args(argv)
+    args.figures = [f.strip() for f in args.figures.split(",") if f.strip()]
+    if not args.figures or set(args.figures) - set(FIGURES):
+        parser.error(f"--figures: choose from {', '.join(FIGURES)}")
+    with checkout(args.base) as base:
+        try:
+            results = asyncio.run(measure(args, base))
+        finally:
+            Proc.stop_all()
+    path = common.write_results(results, args.json, "pair")
+    print(render(results))
+    print(f"\nresults in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
