@@ -41,6 +41,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_REQUEST = 4400
 CLOSE_TOO_SLOW = 4008
 TURN_ENDS = {Run.Status.SUCCEEDED, Run.Status.CANCELLED, Run.Status.INPUT_REQUIRED}
+FRAMED_STATUSES = TURN_ENDS | {Run.Status.FAILED}  # the statuses a client gets a frame for
 
 
 def _chat_state(chat_id: str) -> tuple[int | None, int]:
@@ -234,7 +235,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         if kind == "input_required":
             step = {"type": "agent_step", "step_type": "InputRequestStep", "message": data["prompt"]}
             return [{**step, "message_id": await self._message_id(run_id), **base}]
-        if kind != "status" or data["status"] not in TURN_ENDS | {Run.Status.FAILED}:
+        if kind != "status" or data["status"] not in FRAMED_STATUSES:
             # A turn's queued and running statuses have no frame: no need to know its message id
             # (a lookup here would sit between the turn's commit and its first step).
             return []
