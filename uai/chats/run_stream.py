@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from uai.chats import selectors, services
+from uai.chats import services
 from uai.chats.models import Chat
 from uai.runs import sse, streams
 from uai.runs.models import Run
@@ -49,13 +49,7 @@ def conversation_chat(*, user: Any, conversation_id: str, agent: str) -> Chat:
     """The user's conversation of that id, created on first use; another user's is not found."""
     if not conversation_id:
         return services.chat_create(owner_id=user.pk, agent_name=agent or None)
-    chat = selectors.chat_find(chat_id=conversation_id)
-    if chat is None:
-        services.validate_chat_id(conversation_id)
-        try:
-            return services.chat_create(owner_id=user.pk, agent_name=agent or None, chat_id=conversation_id)
-        except services.Conflict:
-            chat = Chat.objects.select_related("agent").get(pk=conversation_id)
+    chat = services.chat_find_or_create(owner_id=user.pk, chat_id=conversation_id, agent_name=agent or None)
     if chat.owner_id != user.pk:
         raise NotFound("Conversation not found.")
     return chat

@@ -17,6 +17,7 @@ from uai.agents.models import Agent
 from uai.artifacts import services as artifact_services
 from uai.artifacts.models import Artifact
 from uai.chats import cache as conversation_cache
+from uai.chats import selectors
 from uai.chats.models import Chat, Message
 from uai.chats.presenters import message_data
 from uai.runs import services as run_services
@@ -77,6 +78,22 @@ def chat_create(
         if Chat.objects.filter(pk=chat_id).exists():
             raise Conflict(f"Chat {chat_id!r} already exists.")
     return Chat.objects.create(**fields)
+
+
+def chat_find_or_create(*, owner_id: int, chat_id: str, agent_name: str | None = None) -> Chat:
+    """The chat of a client-chosen id, created for ``owner_id`` on first use — whoever owns it
+    (the caller decides what another user's chat means in its dialect)."""
+    chat = selectors.chat_find(chat_id=chat_id)
+    if chat is not None:
+        return chat
+    validate_chat_id(chat_id)
+    try:
+        return chat_create(owner_id=owner_id, agent_name=agent_name, chat_id=chat_id)
+    except Conflict:  # another request created it a moment ago
+        chat = selectors.chat_find(chat_id=chat_id)
+        if chat is None:
+            raise
+        return chat
 
 
 def chat_send(

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from uai.agents import registry
-from uai.chats import selectors, services
+from uai.chats import services
 from uai.chats.models import Chat, Message
 from uai.runs import streams
 from uai.runs.dbcall import db
@@ -70,12 +70,7 @@ def _client_message_ids(run_ids: list[str]) -> dict[str, str]:
 
 
 def _send_turn(*, user_id: int, chat_id: str, agent_name: str | None, text: str, message_id: str) -> str:
-    chat = selectors.chat_find(chat_id=chat_id)
-    if chat is None:
-        try:
-            chat = services.chat_create(owner_id=user_id, agent_name=agent_name, chat_id=chat_id)
-        except Conflict:  # another connection created it a moment ago
-            chat = Chat.objects.select_related("agent").get(pk=chat_id)
+    chat = services.chat_find_or_create(owner_id=user_id, chat_id=chat_id, agent_name=agent_name)
     if chat.owner_id != user_id:
         raise Conflict("This chat belongs to another user.")
     run, _ = services.chat_send(chat=chat, text=text, client_message_id=message_id)
