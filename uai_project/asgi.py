@@ -15,6 +15,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from uai.runs import embedded  # noqa: E402
+from uai_project import gc_tuning  # noqa: E402
 from uai_project.auth import UAIOriginValidator, WebSocketAuthMiddleware  # noqa: E402
 from uai_project.routing import websocket_urlpatterns  # noqa: E402
 
@@ -25,6 +26,10 @@ router = ProtocolTypeRouter(
         "websocket": UAIOriginValidator(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
+
+
+# Start-up is done: what it built is frozen, out of the collector's way (see gc_tuning).
+gc_tuning.tune()
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -55,6 +55,9 @@ ALLOWED_HOSTS = [
 # Browser origins allowed on WebSocket besides ALLOWED_HOSTS (e.g. a front end on another port).
 # Bursts of connections: the listen backlog, and how long a WebSocket handshake may wait its turn.
 UAI_LISTEN_BACKLOG = _int("UAI_LISTEN_BACKLOG", 1024)
+# Garbage-collector thresholds of a server process (see uai_project/gc_tuning.py); empty keeps
+# Python's own and freezes nothing.
+UAI_GC_THRESHOLDS = tuple(int(n) for n in env.get("UAI_GC_THRESHOLDS", "700,10,1").split(",") if n.strip())
 UAI_WS_HANDSHAKE_TIMEOUT_SECONDS = _float("UAI_WS_HANDSHAKE_TIMEOUT_SECONDS", 30.0)
 UAI_WS_ALLOWED_ORIGINS = [o.strip() for o in env.get("UAI_WS_ALLOWED_ORIGINS", "").split(",") if o.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env.get("UAI_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
