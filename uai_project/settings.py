@@ -149,7 +149,7 @@ REDIS_URL = env.get("REDIS_URL") or None
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "uai_project.channel_layers.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": env.get("UAI_CHANNEL_PREFIX", "uai"),
