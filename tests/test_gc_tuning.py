@@ -16,11 +16,21 @@ import uai_project.asgi
 print(json.dumps({"threshold": gc.get_threshold(), "frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects())}))
 """
 
+WORKER_PROBE = """
+import gc, json
+import django
+django.setup()
+from procrastinate.contrib.django import app
+gc.set_threshold(700, 10, 10)
+app.connector.get_worker_connector()  # as ``procrastinate worker`` and the embedded worker do
+print(json.dumps({"threshold": gc.get_threshold(), "frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects())}))
+"""
 
-def _load_asgi_app(**env: str) -> dict:
+
+def _load_asgi_app(probe: str = PROBE, **env: str) -> dict:
     """Import the ASGI application in a fresh interpreter, as every ASGI server does; its gc state."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", probe],
         cwd=ROOT,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "uai_project.settings", **env},
         capture_output=True,
@@ -44,3 +54,9 @@ def test_gc__thresholds_are_a_setting_and_empty_keeps_pythons_own() -> None:
     state = _load_asgi_app(UAI_GC_THRESHOLDS="")
     assert tuple(state["threshold"]) == (700, 10, 10)
     assert state["frozen"] == 0
+
+
+def test_gc__a_worker_process_is_tuned_as_it_starts_running_jobs() -> None:
+    state = _load_asgi_app(WORKER_PROBE)
+    assert tuple(state["threshold"]) == (700, 10, 1)
+    assert state["frozen"] > 50_000

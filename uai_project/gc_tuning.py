@@ -1,4 +1,4 @@
-"""The garbage collector of a server process, tuned for the garbage requests leave.
+"""The garbage collector of a server or worker process, tuned for the garbage requests leave.
 
 Every request leaves ~180 objects in reference cycles that only the cycle collector frees:
 DRF's ``Request`` (its parser context points back at it) with the view, parsers and

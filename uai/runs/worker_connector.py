@@ -9,6 +9,8 @@ from procrastinate.contrib.django import utils
 from procrastinate.contrib.django.settings import settings as procrastinate_settings
 from procrastinate.psycopg_connector import PsycopgConnector
 
+from uai_project import gc_tuning
+
 
 def worker_connector() -> PsycopgConnector:
     """procrastinate's own worker connector, on autocommit connections.
@@ -30,4 +32,11 @@ async def _autocommit(connection: psycopg.AsyncConnection[Any]) -> None:
 
 def on_app_ready(app: Any) -> None:
     """``PROCRASTINATE_ON_APP_READY``: every worker of this app uses :func:`worker_connector`."""
-    app.connector.get_worker_connector = worker_connector
+    app.connector.get_worker_connector = _tuned_worker_connector
+
+
+def _tuned_worker_connector() -> PsycopgConnector:
+    # Asked for once, as a process starts running jobs (``procrastinate worker``, or the embedded
+    # worker in the server): its garbage collector is tuned as a server's is (see gc_tuning).
+    gc_tuning.tune()
+    return worker_connector()
