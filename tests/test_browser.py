@@ -164,10 +164,14 @@ def test_browser__runs_page_answers_a_question_and_cancels(page: Any) -> None:
     first = page.evaluate("location.hash")
     page.fill("#run-input", json.dumps({"steps": 200, "delay": 0.2}))
     page.click("#start-run button[type=submit]")
+    # The new run's view (not the last one's, still on screen for a moment), moved on by its
+    # `progress` events.
     page.wait_for_function(
-        "first => { const p = document.querySelector('#run-detail .run-progress');"
+        "first => { const id = document.querySelector('#run-detail .run-id');"
+        " const p = document.querySelector('#run-detail .run-progress');"
         " const step = document.querySelector('#run-detail .current-step');"
-        " return location.hash !== first && p && p.value > 0 && step.textContent.startsWith('step '); }",
+        " return location.hash !== first && id.textContent === location.hash.slice('#run='.length)"
+        " && p.value > 0 && step.textContent.startsWith('step '); }",
         arg=first,
     )
     page.click(".cancel")

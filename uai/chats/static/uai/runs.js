@@ -61,17 +61,21 @@
     }
   }
 
+  // A run's progress bar, current step and expected end: from its status, or a `progress` event.
+  function showProgress(view, data) {
+    view.querySelector(".run-progress").value = data.progress || 0;
+    view.querySelector(".current-step").textContent = data.current_step || "";
+    view.querySelector(".eta").textContent = data.estimated_completion_time
+      ? `expected by ${new Date(data.estimated_completion_time).toLocaleTimeString()}`
+      : "";
+  }
+
   function showStatus(view, data) {
     const q = (sel) => view.querySelector(sel);
     const badge = q(".status-badge");
     badge.textContent = data.status;
     badge.className = `status-badge ${data.status}`;
-    q(".run-progress").value = data.progress || 0;
-    q(".current-step").textContent = data.current_step || "";
-    q(".eta").textContent =
-      data.estimated_completion_time && ACTIVE.has(data.status)
-        ? `expected by ${new Date(data.estimated_completion_time).toLocaleTimeString()}`
-        : "";
+    showProgress(view, ACTIVE.has(data.status) ? data : { ...data, estimated_completion_time: null });
     q(".cancel").hidden = !ACTIVE.has(data.status);
     const asking = data.status === "input_required";
     q(".input-form").hidden = !asking;
@@ -156,6 +160,7 @@
         loadRuns();
       }
     });
+    source.addEventListener("progress", (e) => showProgress(root, JSON.parse(e.data).data));
     source.addEventListener("log", (e) => appendLog(root, JSON.parse(e.data).data));
     source.addEventListener("artifact", () => loadArtifacts(root, id));
     if (!ACTIVE.has(run.status)) {
