@@ -97,9 +97,10 @@ class ChatDetailView(APIView):
             return turn_response(request, chat_id=chat.id, run_id=run.id, after_seq=message.seq - 1)
         # Listening before the turn is sent, the request receives every event of it, and answers
         # from them: the tables are read again only if one went missing.
-        with TurnWatch(chat.id) as watch:
-            run, message = services.chat_send(**send)
-            watch.wait(run.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=WAIT_UNTIL)
+        watch = TurnWatch(chat.id)
+        run, message = watch.send(
+            lambda: services.chat_send(**send), timeout=settings.UAI_TURN_WAIT_SECONDS, until=WAIT_UNTIL
+        )
         body = watch.reply(run.id, after_seq=message.seq - 1)
         if body is None:
             return turn_response(request, chat_id=chat.id, run_id=run.id, after_seq=message.seq - 1)

@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -25,7 +24,7 @@ from uai.runs import sink as sink_module
 from uai.runs import tasks
 from uai.runs.models import Run
 from uai.runs.presenters import status_data
-from uai.runs.waiting import await_reply
+from uai.runs.subscriptions import Subscription
 from uai_project.errors import Conflict, InvalidInput, Timeout
 
 __all__ = ["Conflict"]  # re-exported for the dialects that create chats by id
@@ -216,10 +215,11 @@ def chat_next(
 
 
 async def _call_ephemeral(payload: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    job_id = await sync_to_async(tasks.defer_ephemeral)({**payload, "reply_channel": channel})
-    message = await await_reply(channel, timeout=timeout)
+    async with Subscription() as subscription:
+        job_id = await sync_to_async(tasks.defer_ephemeral)(
+            {**payload, "reply_channel": subscription.channel}
+        )
+        message = await subscription.get(timeout=timeout)
     if message is None:
         await sync_to_async(tasks.abort_job)(job_id)
         return None

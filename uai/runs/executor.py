@@ -25,6 +25,7 @@ from uai.runs import services
 from uai.runs import sink as sink_module
 from uai.runs.dbcall import db
 from uai.runs.models import Run
+from uai.runs.subscriptions import Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -157,11 +158,7 @@ class Executor:
     async def _ask(self, question: str) -> str:
         """Move the run to ``input_required`` and wait for the input endpoint to wake it."""
         await self._flush()
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        group = sink_module.input_group(self.run_id)
-        await layer.group_add(group, channel)
-        try:
+        async with Subscription(sink_module.input_group(self.run_id)) as subscription:
             await db(services.run_request_input, run_id=self.run_id, prompt=question)
             deadline = time.monotonic() + settings.UAI_INPUT_TIMEOUT_SECONDS
             while True:
@@ -173,13 +170,8 @@ class Executor:
                     raise TimeoutError(
                         f"no input arrived within {settings.UAI_INPUT_TIMEOUT_SECONDS:g} seconds"
                     )
-                try:
-                    # Woken by the input endpoint; the periodic re-check covers a lost message.
-                    await asyncio.wait_for(layer.receive(channel), timeout=min(remaining, 1.0))
-                except TimeoutError:
-                    pass
-        finally:
-            await layer.group_discard(group, channel)
+                # Woken by the input endpoint; the periodic re-check covers a lost message.
+                await subscription.get(timeout=min(remaining, 1.0))
 
     def _stats(self) -> dict[str, Any]:
         total = time.monotonic() - self._started

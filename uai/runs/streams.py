@@ -18,12 +18,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from uai.runs import sink as sink_module
 from uai.runs.dbcall import db
 from uai.runs.models import Event
+from uai.runs.subscriptions import Subscription
 
 REPLAY_PAGE = 500  # events read from the table at a time
 
@@ -157,8 +157,6 @@ async def follow(
 
     With ``idle_seconds``, yields None after that long without an event (for keep-alives).
     """
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
     # A chat-less run's events are numbered on their own (contiguous); a turn's are its chat's,
     # published to the chat's group: they are picked out by run id.
     turn_chat = await db(_run_chat, run_id=run_id) if chat_id is None else None
@@ -171,11 +169,12 @@ async def follow(
     else:
         group = sink_module.run_group(run_id)
     buffer = _Buffer(settings.UAI_STREAM_BUFFER)
-    await layer.group_add(group, channel)
+    subscription = Subscription(group)
+    await subscription.open()
 
     async def pump() -> None:
         while True:
-            message = await layer.receive(channel)
+            message = await subscription.get()
             event = message.get("event")
             if event is None or (only_run is not None and event.get("run_id") != only_run):
                 continue
@@ -231,4 +230,4 @@ async def follow(
         pump_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pump_task
-        await layer.group_discard(group, channel)
+        await subscription.close()

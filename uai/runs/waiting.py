@@ -7,17 +7,18 @@ are read only when one is missing.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
 from django.db import connection
 
 from uai.runs import sink as sink_module
 from uai.runs.models import Run
+from uai.runs.subscriptions import Subscription
+
+T = TypeVar("T")
 
 RECHECK_SECONDS = 1.0  # the DB is read again at least this often, in case a message was lost
 
@@ -41,7 +42,7 @@ def _group(run_id: Any, chat_id: str | None) -> str:
 
 
 async def _await_on(
-    channel: str,
+    subscription: Subscription,
     run_id: Any,
     *,
     timeout: float,
@@ -49,7 +50,6 @@ async def _await_on(
     check_first: bool,
     received: list[dict[str, Any]] | None = None,
 ) -> str | None:
-    layer = get_channel_layer()
     run_id = str(run_id)
     deadline = time.monotonic() + timeout
     status = await sync_to_async(_status)(run_id) if check_first else Run.Status.QUEUED
@@ -57,9 +57,8 @@ async def _await_on(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
-        try:
-            message = await asyncio.wait_for(layer.receive(channel), timeout=min(remaining, RECHECK_SECONDS))
-        except TimeoutError:
+        message = await subscription.get(timeout=min(remaining, RECHECK_SECONDS))
+        if message is None:
             status = await sync_to_async(_status)(run_id)
             continue
         event = message.get("event") or {}
@@ -75,14 +74,8 @@ async def await_run(run_id: Any, *, chat_id: str | None, timeout: float, until: 
 
     ``chat_id`` is the run's chat (None for a task): a turn's events arrive on the chat's group.
     """
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    group = _group(run_id, chat_id)
-    await layer.group_add(group, channel)
-    try:
-        return await _await_on(channel, run_id, timeout=timeout, until=set(until), check_first=True)
-    finally:
-        await layer.group_discard(group, channel)
+    async with Subscription(_group(run_id, chat_id)) as subscription:
+        return await _await_on(subscription, run_id, timeout=timeout, until=set(until), check_first=True)
 
 
 def wait_for_run(run_id: Any, *, chat_id: str | None, timeout: float, until: Iterable[str]) -> str | None:
@@ -94,48 +87,45 @@ def wait_for_run(run_id: Any, *, chat_id: str | None, timeout: float, until: Ite
 class TurnWatch:
     """A chat's events from before a turn is sent until it ends, for sync request code::
 
-    with TurnWatch(chat.id) as watch:
-        run, message = services.chat_send(...)
-        watch.wait(run.id, timeout=…, until=…)
+    watch = TurnWatch(chat.id)
+    run, message = watch.send(lambda: services.chat_send(...), timeout=…, until=…)
     body = watch.reply(run.id, after_seq=message.seq - 1)  # None: read the tables
+
+    Subscribing, sending (``send`` runs in the calling thread, in its transaction state) and
+    waiting happen in one trip to the event loop, so the channel lives on one loop throughout.
     """
 
     def __init__(self, chat_id: str) -> None:
         self.group = sink_module.chat_group(chat_id)
-        self.channel: str | None = None
         self.events: list[dict[str, Any]] = []
         self.status: str | None = None
 
-    def __enter__(self) -> TurnWatch:
-        self.channel = async_to_sync(self._subscribe)()
-        return self
+    def send(
+        self, send: Callable[[], tuple[Run, T]], *, timeout: float, until: Iterable[str]
+    ) -> tuple[Run, T]:
+        """Subscribe, call ``send`` (which returns the turn's run first), then wait until the run
+        reaches a status of ``until`` (or ``timeout``)."""
+        return async_to_sync(self._send)(send, timeout, set(until))
 
-    def __exit__(self, *exc_info: Any) -> None:
-        if self.channel is not None:
-            async_to_sync(get_channel_layer().group_discard)(self.group, self.channel)
-            self.channel = None
+    async def _send(
+        self, send: Callable[[], tuple[Run, T]], timeout: float, until: set[str]
+    ) -> tuple[Run, T]:
+        def sent() -> tuple[Run, T]:
+            result = send()
+            release_connection()  # a waiting request must not hold one
+            return result
 
-    async def _subscribe(self) -> str:
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        await layer.group_add(self.group, channel)
-        return channel
-
-    def wait(self, run_id: Any, *, timeout: float, until: Iterable[str]) -> str | None:
-        """Wait until the run reaches a status of ``until`` (or ``timeout``); unsubscribes after."""
-        assert self.channel is not None, "wait() inside the with block"
-        release_connection()
-        channel, self.channel = self.channel, None
-        self.status = async_to_sync(self._wait)(channel, run_id, timeout, set(until))
-        return self.status
-
-    async def _wait(self, channel: str, run_id: Any, timeout: float, until: set[str]) -> str | None:
-        try:
-            return await _await_on(
-                channel, run_id, timeout=timeout, until=until, check_first=False, received=self.events
+        async with Subscription(self.group) as subscription:
+            result = await sync_to_async(sent)()
+            self.status = await _await_on(
+                subscription,
+                result[0].id,
+                timeout=timeout,
+                until=until,
+                check_first=False,
+                received=self.events,
             )
-        finally:
-            await get_channel_layer().group_discard(self.group, channel)
+        return result
 
     def reply(self, run_id: Any, *, after_seq: int) -> dict[str, Any] | None:
         """The turn's messages, artifacts and status from the events received — None when the
@@ -178,12 +168,3 @@ class TurnWatch:
             "status": end["data"]["status"],
             "error": end["data"].get("error") or None,
         }
-
-
-async def await_reply(channel: str, *, timeout: float) -> dict[str, Any] | None:
-    """The first message on ``channel`` within ``timeout``, else None."""
-    layer = get_channel_layer()
-    try:
-        return await asyncio.wait_for(layer.receive(channel), timeout=timeout)
-    except TimeoutError:
-        return None

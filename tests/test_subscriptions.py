@@ -1,0 +1,162 @@
+"""Waiters' channels: kept across timeouts, released when they end, on every channel layer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from httpx_sse import connect_sse
+
+from tests.conftest import token_of, wait_for, ws_url
+from uai.runs.subscriptions import Subscription
+
+REDIS_URL = os.environ.get("REDIS_URL")
+needs_redis = pytest.mark.skipif(not REDIS_URL, reason="a Redis channel layer needs REDIS_URL")
+
+
+def _redis() -> Any:
+    import redis
+
+    return redis.Redis.from_url(REDIS_URL)
+
+
+def subscribed(prefix: str) -> list[str]:
+    """The channels subscribed in Redis under ``prefix``, but for the layers' own wake-up ones."""
+    names = (c.decode() for c in _redis().pubsub_channels(f"{prefix}*"))
+    return sorted(name for name in names if not name.startswith(f"{prefix}awake."))
+
+
+class Layer:
+    """A channel layer of one kind, made directly, and what it still holds for a channel."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.prefix = f"test-{uuid.uuid4().hex}"
+        if kind == "memory":
+            from channels.layers import InMemoryChannelLayer
+
+            self.layer = InMemoryChannelLayer()
+        elif kind == "pubsub":
+            from uai_project.channel_layers import RedisPubSubChannelLayer
+
+            self.layer = RedisPubSubChannelLayer(hosts=[REDIS_URL], prefix=self.prefix)
+        else:
+            from uai_project.channel_layers import RedisChannelLayer
+
+            self.layer = RedisChannelLayer(hosts=[REDIS_URL], prefix=self.prefix, expiry=60)
+
+    def held(self, channel: str) -> list[str]:
+        """What the layer keeps for ``channel`` or a group of it (empty: nothing)."""
+        if self.kind == "memory":
+            groups = [g for g, members in self.layer.groups.items() if channel in members]
+            return ([channel] if channel in self.layer.channels else []) + groups
+        if self.kind == "pubsub":  # what Redis has this process subscribed to
+            return subscribed(self.prefix)
+        # The list-based layer: the process's buffer for the channel, and the groups in Redis (a
+        # message sent and never read stays in Redis until the layer's expiry, as designed).
+        buffered = [channel] if channel in self.layer.receive_buffer else []
+        return buffered + sorted(k.decode() for k in _redis().keys(self.layer._group_key("*")))
+
+
+LAYERS = [
+    "memory",
+    pytest.param("pubsub", marks=needs_redis),
+    pytest.param("core", marks=needs_redis),
+]
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_subscription__a_timeout_keeps_the_channel_and_closing_releases_it(kind: str) -> None:
+    layer = Layer(kind)
+
+    async def scenario() -> None:
+        subscription = Subscription("g", layer=layer.layer)
+        channel = await subscription.open()
+        assert await subscription.get(timeout=0.05) is None
+        if kind == "pubsub":
+            # Still subscribed after the timeout: what is published now is not lost.
+            assert channel in layer.held(channel)
+        await layer.layer.group_send("g", {"type": "uai.event", "n": 1})
+        assert (await subscription.get(timeout=5))["n"] == 1
+        await layer.layer.group_send("g", {"type": "uai.event", "n": 2})  # never read
+        await asyncio.sleep(0.1)
+        assert layer.held(channel)
+        await subscription.close()
+        await asyncio.sleep(0.05)
+        assert layer.held(channel) == []
+        await subscription.close()  # twice is harmless
+
+    async_to_sync(scenario)()
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_subscription__a_channel_never_read_is_released_too(kind: str) -> None:
+    layer = Layer(kind)
+
+    async def scenario() -> None:
+        async with Subscription("g", "h", layer=layer.layer) as subscription:
+            channel = subscription.channel
+            await layer.layer.send(channel, {"type": "uai.reply"})
+            await asyncio.sleep(0.1)
+        assert layer.held(channel) == []
+
+    async_to_sync(scenario)()
+
+
+@needs_redis
+def test_pubsub_layer__its_receiver_is_kept_waiting_on_the_socket() -> None:
+    """channels-redis's pub/sub receiver naps 0.1 s at a time while a process has no
+    subscription, delaying the first message after one is made by up to 100 ms (a REST turn on an
+    idle server: 102 ms instead of 20). UAI's layer keeps one subscription per event loop."""
+    layer = Layer("pubsub")
+
+    async def scenario() -> list[str]:
+        async with Subscription("g", layer=layer.layer):
+            pass
+        await asyncio.sleep(0.05)
+        return sorted(c.decode() for c in _redis().pubsub_channels(f"{layer.prefix}*"))
+
+    left = async_to_sync(scenario)()
+    assert len(left) == 1 and left[0].startswith(f"{layer.prefix}awake.")
+
+
+@needs_redis
+def test_server__its_waiters_leave_nothing_subscribed(live: str, alice: httpx.Client) -> None:
+    """Every waiter of a server in distributed mode — a REST turn, a conversation turn, an SSE
+    stream, a sessionless call, a WebSocket — unsubscribes from Redis when it ends."""
+    if settings.UAI_CHANNEL_LAYER != "pubsub":
+        pytest.skip("UAI_CHANNEL_LAYER is not pubsub")
+
+    def server_subscribed() -> list[str]:  # the test server's and worker's (conftest.process_env)
+        return subscribed(f"uai-test-{os.getpid()}")
+
+    chat = alice.post("/chat/", json={"agent": "echo"}).json()["session_id"]
+    assert alice.post(f"/chat/{chat}", json={"text": "rest"}).json()["status"] == "succeeded"
+    assert alice.post("/chat/run", json={"message": "run", "conversation_id": "subs"}).status_code == 200
+    with connect_sse(
+        alice, "POST", "/chat/stream", json={"message": "sse", "conversation_id": "subs"}
+    ) as source:
+        assert [e for e in source.iter_sse()]
+    assert alice.post("/chat/next", json={"user_input": "next"}).status_code == 200
+
+    async def websocket_turn() -> list[str]:
+        headers = {"Authorization": f"Bearer {token_of(alice)}"}
+        async with websockets.connect(
+            ws_url(live, "/chat/subs-ws?agent=echo"), additional_headers=headers
+        ) as ws:
+            await ws.send(json.dumps({"type": "client", "message": "ws", "message_id": "w"}))
+            while json.loads(await asyncio.wait_for(ws.recv(), 15))["type"] != "message_end":
+                pass
+            return server_subscribed()
+
+    during = async_to_sync(websocket_turn)()
+    assert len(during) == 2  # the open socket's channel and its chat's group: the check sees them
+    assert wait_for(lambda: server_subscribed() == [], timeout=5)

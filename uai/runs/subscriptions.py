@@ -1,0 +1,93 @@
+"""A channel of this process in some channel-layer groups, for code that waits on events.
+
+Every waiter in UAI — a REST turn awaiting its reply, a stream following a chat, a run waiting
+for its input, an ephemeral call awaiting its result — opens one, reads it with timeouts and
+closes it::
+
+    async with Subscription(chat_group(chat_id)) as subscription:
+        message = await subscription.get(timeout=1.0)  # None: nothing within a second
+
+Closing matters. The distributed mode's pub/sub layer subscribes a channel in Redis at
+``new_channel()`` and forgets it only when a ``receive()`` on it is cancelled (that is how
+Channels' own consumers end); the list-based layer likewise drops a channel's buffer then. So a
+subscription keeps one ``receive()`` pending across timeouts — never ``wait_for(receive(), t)``,
+which under pub/sub would unsubscribe at every timeout and lose what arrived before the next
+``receive()`` subscribed again — and cancels it when it closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from channels.layers import BaseChannelLayer, get_channel_layer
+
+RELEASE_ATTEMPTS = 100  # receives tried at close while messages are still waiting
+
+
+class Subscription:
+    def __init__(self, *groups: str, layer: BaseChannelLayer | None = None) -> None:
+        self.groups = groups
+        self.layer = layer
+        self.channel: str | None = None
+        self._receiving: asyncio.Future[dict[str, Any]] | None = None
+
+    async def __aenter__(self) -> Subscription:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def open(self) -> str:
+        """Make the channel and add it to the groups; the channel's name."""
+        if self.layer is None:
+            self.layer = get_channel_layer()
+        self.channel = await self.layer.new_channel()
+        for group in self.groups:
+            await self.layer.group_add(group, self.channel)
+        return self.channel
+
+    async def get(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The next message, or None when ``timeout`` seconds pass without one."""
+        if self.layer is None or self.channel is None:
+            raise RuntimeError("get() on a subscription that is not open")
+        if self._receiving is None:
+            self._receiving = asyncio.ensure_future(self.layer.receive(self.channel))
+        done, _ = await asyncio.wait((self._receiving,), timeout=timeout)
+        if not done:
+            return None  # the receive stays pending for the next get()
+        receiving, self._receiving = self._receiving, None
+        return receiving.result()
+
+    async def close(self) -> None:
+        """Leave the groups and release the channel (what it still holds is dropped)."""
+        if self.layer is None or self.channel is None:
+            return
+        layer, channel, self.channel = self.layer, self.channel, None
+        receiving, self._receiving = self._receiving, None
+        try:
+            for group in self.groups:
+                await layer.group_discard(group, channel)
+        finally:
+            await _release(layer, channel, receiving)
+
+
+async def _release(layer: BaseChannelLayer, channel: str, receiving: asyncio.Future[Any] | None) -> None:
+    """Cancel a pending receive on ``channel``: every layer lets the channel go then."""
+    for _ in range(RELEASE_ATTEMPTS):
+        if receiving is not None and receiving.done():
+            if not receiving.cancelled():
+                receiving.exception()  # a message (dropped) or an error: retrieved either way
+            receiving = None
+        if receiving is None:
+            # Nothing pending: start a receive to cancel. One that finds a message waiting ends
+            # at once, and the next is tried.
+            receiving = asyncio.ensure_future(layer.receive(channel))
+            await asyncio.sleep(0)
+            continue
+        receiving.cancel()
+        await asyncio.wait((receiving,))
+        return
+    if receiving is not None:
+        receiving.cancel()
