@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from httpx_sse import connect_sse
 
-from tests.conftest import token_of, wait_for, ws_url
+from tests.conftest import token_of, wait_for, wait_run, ws_url
 from uai.runs.subscriptions import Subscription
 
 REDIS_URL = os.environ.get("REDIS_URL")
@@ -29,9 +29,10 @@ def _redis() -> Any:
 
 
 def subscribed(prefix: str) -> list[str]:
-    """The channels subscribed in Redis under ``prefix``, but for the layers' own wake-up ones."""
-    names = (c.decode() for c in _redis().pubsub_channels(f"{prefix}*"))
-    return sorted(name for name in names if not name.startswith(f"{prefix}awake."))
+    """The channels and groups subscribed in Redis under ``prefix`` (not the layers' wake-up ones)."""
+    redis = _redis()
+    names = [*redis.pubsub_channels(f"{prefix}specific.*"), *redis.pubsub_channels(f"{prefix}__group__*")]
+    return sorted(name.decode() for name in names)
 
 
 class Layer:
@@ -60,9 +61,12 @@ class Layer:
             return ([channel] if channel in self.layer.channels else []) + groups
         if self.kind == "pubsub":  # what Redis has this process subscribed to
             return subscribed(self.prefix)
-        # The list-based layer: the process's buffer for the channel, and the groups in Redis (a
-        # message sent and never read stays in Redis until the layer's expiry, as designed).
-        buffered = [channel] if channel in self.layer.receive_buffer else []
+        # The list-based layer: messages buffered in the process for the channel, and the groups
+        # in Redis. (A message sent and never read stays in Redis until the layer's expiry, as
+        # designed; an empty buffer that a receive cancelled in mid-BZPOPMIN leaves behind is
+        # the layer's sweep's, tests/test_channel_layer.py.)
+        buffer = self.layer.receive_buffer.get(channel)
+        buffered = [channel] if buffer is not None and not buffer.empty() else []
         return buffered + sorted(k.decode() for k in _redis().keys(self.layer._group_key("*")))
 
 
@@ -111,6 +115,67 @@ def test_subscription__a_channel_never_read_is_released_too(kind: str) -> None:
     async_to_sync(scenario)()
 
 
+@pytest.mark.parametrize("kind", LAYERS)
+def test_subscription__closing_cancels_the_receive_left_pending(kind: str) -> None:
+    layer = Layer(kind)
+
+    async def scenario() -> None:
+        subscription = Subscription("g", layer=layer.layer)
+        channel = await subscription.open()
+        assert await subscription.get(timeout=0.01) is None  # as a waiter ends on a timeout
+        pending = subscription._receiving
+        assert pending is not None and not pending.done()
+        await subscription.close()
+        await asyncio.sleep(0.05)
+        assert pending.cancelled()
+        assert layer.held(channel) == []
+        if kind == "core":
+            assert layer.layer.receive_count == 0  # no receive left running on this loop
+        if kind == "memory":
+            assert channel not in layer.layer.channels
+
+    async_to_sync(scenario)()
+
+
+class _FailingGroup:
+    """A layer whose ``group_add`` fails for one group: the subscription must not stay half open."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.layer, name)
+
+    async def group_add(self, group: str, channel: str) -> None:
+        if group == "bad":
+            raise ConnectionError("Redis went away")
+        await self.layer.group_add(group, channel)
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_subscription__a_failed_open_leaves_nothing_behind(kind: str) -> None:
+    layer = Layer(kind)
+
+    async def scenario() -> None:
+        subscription = Subscription("g", "bad", layer=_FailingGroup(layer.layer))
+        with pytest.raises(ConnectionError):
+            await subscription.open()
+        await asyncio.sleep(0.05)
+        assert subscription.channel is None
+        if kind == "pubsub":
+            assert layer.held("") == []  # neither the channel nor group "g" is subscribed
+        else:
+            assert all(not members for members in _groups(layer))
+
+    async_to_sync(scenario)()
+
+
+def _groups(layer: Layer) -> list[Any]:
+    if layer.kind == "memory":
+        return list(layer.layer.groups.values())
+    return [_redis().zrange(key, 0, -1) for key in _redis().keys(layer.layer._group_key("*"))]
+
+
 @needs_redis
 def test_pubsub_layer__its_receiver_is_kept_waiting_on_the_socket() -> None:
     """channels-redis's pub/sub receiver naps 0.1 s at a time while a process has no
@@ -127,11 +192,22 @@ def test_pubsub_layer__its_receiver_is_kept_waiting_on_the_socket() -> None:
     left = async_to_sync(scenario)()
     assert len(left) == 1 and left[0].startswith(f"{layer.prefix}awake.")
 
+    async def after_flush() -> list[str]:
+        await layer.layer.flush()  # drops every subscription of the loop's layer
+        async with Subscription("g", layer=layer.layer):
+            pass
+        await asyncio.sleep(0.05)
+        return sorted(c.decode() for c in _redis().pubsub_channels(f"{layer.prefix}*"))
+
+    again = async_to_sync(after_flush)()
+    assert len(again) == 1 and again[0].startswith(f"{layer.prefix}awake.")  # subscribed again
+
 
 @needs_redis
 def test_server__its_waiters_leave_nothing_subscribed(live: str, alice: httpx.Client) -> None:
     """Every waiter of a server in distributed mode — a REST turn, a conversation turn, an SSE
-    stream, a sessionless call, a WebSocket — unsubscribes from Redis when it ends."""
+    stream, a sessionless call, a run asking for input, a WebSocket — unsubscribes from Redis
+    when it ends."""
     if settings.UAI_CHANNEL_LAYER != "pubsub":
         pytest.skip("UAI_CHANNEL_LAYER is not pubsub")
 
@@ -146,6 +222,11 @@ def test_server__its_waiters_leave_nothing_subscribed(live: str, alice: httpx.Cl
     ) as source:
         assert [e for e in source.iter_sse()]
     assert alice.post("/chat/next", json={"user_input": "next"}).status_code == 200
+    task = alice.post("/run/", json={"agent": "slow", "input": {"steps": 1, "delay": 0, "ask": "Name?"}})
+    task_id = task.json()["task_id"]
+    wait_run(alice, task_id, "input_required")
+    assert alice.post(f"/run/{task_id}/input", json={"text": "Ada"}).status_code < 300
+    wait_run(alice, task_id, "succeeded")
 
     async def websocket_turn() -> list[str]:
         headers = {"Authorization": f"Bearer {token_of(alice)}"}

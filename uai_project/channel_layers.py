@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import time
 import uuid
 from typing import Any
@@ -37,11 +38,33 @@ from channels_redis.core import RedisChannelLayer as BaseRedisChannelLayer
 class RedisPubSubChannelLayer(pubsub.RedisPubSubChannelLayer):
     def _get_layer(self) -> pubsub.RedisPubSubLoopLayer:
         layer = super()._get_layer()
-        if not getattr(layer, "uai_awake", None):
-            # A channel nobody sends to, on every shard (each has its own receiver).
-            name = f"{layer.prefix}awake.{uuid.uuid4().hex}"
-            layer.uai_awake = [asyncio.ensure_future(shard.subscribe(name)) for shard in layer._shards]
+        awake = getattr(layer, "uai_awake", None)
+        if awake is None:  # a channel nobody sends to, on every shard (each has its own receiver)
+            awake = layer.uai_awake = _Awake(f"{layer.prefix}awake.{uuid.uuid4().hex}")
+        awake.keep(layer)
         return layer
+
+
+class _Awake:
+    """One loop's wake-up channel: subscribed again on a shard that lost it (a ``flush()``, or a
+    first attempt while Redis was unreachable)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.pending: dict[int, asyncio.Future[None]] = {}
+
+    def keep(self, layer: pubsub.RedisPubSubLoopLayer) -> None:
+        for index, shard in enumerate(layer._shards):
+            if self.name in shard._subscribed_to or index in self.pending:
+                continue
+            task = asyncio.ensure_future(shard.subscribe(self.name))
+            self.pending[index] = task
+            task.add_done_callback(functools.partial(self._done, index))
+
+    def _done(self, index: int, task: asyncio.Future[None]) -> None:
+        del self.pending[index]
+        if not task.cancelled():
+            task.exception()  # retrieved: a failure is tried again at the next use
 
 
 class _Buffers(collections.defaultdict):

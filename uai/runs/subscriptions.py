@@ -18,9 +18,12 @@ which under pub/sub would unsubscribe at every timeout and lose what arrived bef
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from channels.layers import BaseChannelLayer, get_channel_layer
+
+logger = logging.getLogger(__name__)
 
 RELEASE_ATTEMPTS = 100  # receives tried at close while messages are still waiting
 
@@ -44,8 +47,12 @@ class Subscription:
         if self.layer is None:
             self.layer = get_channel_layer()
         self.channel = await self.layer.new_channel()
-        for group in self.groups:
-            await self.layer.group_add(group, self.channel)
+        try:
+            for group in self.groups:
+                await self.layer.group_add(group, self.channel)
+        except BaseException:  # failed or cancelled half way: nothing may stay subscribed
+            await self.close()
+            raise
         return self.channel
 
     async def get(self, timeout: float | None = None) -> dict[str, Any] | None:
@@ -68,26 +75,32 @@ class Subscription:
         receiving, self._receiving = self._receiving, None
         try:
             for group in self.groups:
-                await layer.group_discard(group, channel)
+                try:
+                    await layer.group_discard(group, channel)
+                except Exception:
+                    logger.exception("could not leave channel-layer group %s", group)
         finally:
             await _release(layer, channel, receiving)
 
 
 async def _release(layer: BaseChannelLayer, channel: str, receiving: asyncio.Future[Any] | None) -> None:
     """Cancel a pending receive on ``channel``: every layer lets the channel go then."""
-    for _ in range(RELEASE_ATTEMPTS):
-        if receiving is not None and receiving.done():
-            if not receiving.cancelled():
-                receiving.exception()  # a message (dropped) or an error: retrieved either way
-            receiving = None
-        if receiving is None:
-            # Nothing pending: start a receive to cancel. One that finds a message waiting ends
-            # at once, and the next is tried.
-            receiving = asyncio.ensure_future(layer.receive(channel))
-            await asyncio.sleep(0)
-            continue
-        receiving.cancel()
-        await asyncio.wait((receiving,))
-        return
-    if receiving is not None:
-        receiving.cancel()
+    try:
+        for _ in range(RELEASE_ATTEMPTS):
+            if receiving is not None and receiving.done():
+                if not receiving.cancelled():
+                    receiving.exception()  # a message (dropped) or an error: retrieved either way
+                receiving = None
+            if receiving is None:
+                # Nothing pending: start a receive to cancel. One that finds a message waiting
+                # ends at once, and the next is tried.
+                receiving = asyncio.ensure_future(layer.receive(channel))
+                await asyncio.sleep(0)
+                continue
+            receiving.cancel()
+            await asyncio.wait((receiving,))
+            return
+    finally:
+        # Whatever interrupted this (the caller cancelled again), no receive is left pending.
+        if receiving is not None and not receiving.done():
+            receiving.cancel()
