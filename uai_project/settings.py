@@ -154,14 +154,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer and cache when REDIS_URL is set ----------------------------------------
 REDIS_URL = env.get("REDIS_URL") or None
+# The channel layer with Redis. "pubsub" (default): channels-redis's Redis Pub/Sub layer — a
+# published event is pushed to the processes subscribed to its group, no Redis round trip per
+# message received (REST turns at 32 clients: +26 % turns/s, c=1 22.2 -> 17.1 ms; see
+# bench/README.md). Delivery is at most once, which UAI's readers already assume: the tables are
+# the record, readers catch up by `seq`. "core": channels-redis's list-based layer (per-channel
+# capacity; each message received costs ~4 Redis commands), with UAI's fix for its buffer leak.
+UAI_CHANNEL_LAYER = _choice("UAI_CHANNEL_LAYER", "pubsub", ["pubsub", "core"])
 if REDIS_URL:
-    # "pubsub" (default): channels-redis's Redis Pub/Sub layer — a published event is pushed to
-    # the processes subscribed to its group, no Redis round trip per message received (REST turns
-    # at 32 clients: +35 % turns/s, −20 % latency; see bench/README.md). Delivery is at most once,
-    # which UAI's streams already assume: the tables are the record, readers catch up by `seq`.
-    # "core": channels-redis's list-based layer (per-channel capacity; each message received
-    # costs ~4 Redis commands), with UAI's fix for its buffer leak.
-    UAI_CHANNEL_LAYER = _choice("UAI_CHANNEL_LAYER", "pubsub", ["pubsub", "core"])
     _prefix = env.get("UAI_CHANNEL_PREFIX", "uai")
     if UAI_CHANNEL_LAYER == "pubsub":
         _layer = {
