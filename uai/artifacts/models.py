@@ -22,11 +22,17 @@ class Artifact(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="artifacts")
+    # Indexed by the Meta index that starts with it (an index of its own only costs writes).
     chat = models.ForeignKey(
-        "chats.Chat", on_delete=models.CASCADE, null=True, blank=True, related_name="artifacts"
+        "chats.Chat",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="artifacts",
+        db_index=False,
     )
     run = models.ForeignKey(
-        "runs.Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="artifacts"
+        "runs.Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="artifacts", db_index=False
     )
     message = models.ForeignKey(
         "chats.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="files"

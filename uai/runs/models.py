@@ -33,10 +33,13 @@ class Run(models.Model):
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs")
+    # Indexed by the Meta index that starts with it (an index of its own only costs writes).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="runs", db_index=False
+    )
     agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="runs")
-    chat = models.ForeignKey(
-        "chats.Chat", on_delete=models.CASCADE, null=True, blank=True, related_name="runs"
+    chat = models.ForeignKey(  # indexed by (chat, status)
+        "chats.Chat", on_delete=models.CASCADE, null=True, blank=True, related_name="runs", db_index=False
     )
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.TASK)
     input = models.JSONField(default=dict, blank=True)
@@ -89,10 +92,13 @@ class Log(models.Model):
         CLIENT = "client"
         SYSTEM = "system"
 
+    # Indexed by the Meta index that starts with it (an index of its own only costs writes).
     chat = models.ForeignKey(
-        "chats.Chat", on_delete=models.CASCADE, null=True, blank=True, related_name="logs"
+        "chats.Chat", on_delete=models.CASCADE, null=True, blank=True, related_name="logs", db_index=False
     )
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, null=True, blank=True, related_name="logs")
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, null=True, blank=True, related_name="logs", db_index=False
+    )
     seq = models.BigIntegerField()
     level = models.CharField(max_length=16, choices=Level.choices, default=Level.INFO)
     message = models.TextField()
@@ -130,10 +136,13 @@ class Stat(models.Model):
 class Event(models.Model):
     """One numbered event of a chat's or a run's stream: what live clients saw, kept for resume."""
 
+    # Indexed by event_unique_chat_seq (``chat_id = x`` implies its condition) and (run, seq).
     chat = models.ForeignKey(
-        "chats.Chat", on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+        "chats.Chat", on_delete=models.CASCADE, null=True, blank=True, related_name="events", db_index=False
     )
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, null=True, blank=True, related_name="events", db_index=False
+    )
     seq = models.BigIntegerField()
     type = models.CharField(max_length=32)
     data = models.JSONField(default=dict)

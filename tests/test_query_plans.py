@@ -1,0 +1,114 @@
+"""Plans of the hot reads: right for a long chat before PostgreSQL has statistics about it.
+
+A chat that grew since the last ANALYZE (or was written in one go, as the bench seeds it) is
+estimated at a row or a few. The planner then read the whole chat and sorted it — for "the
+newest 50 messages", for a stream's catch-up after a ``seq``, for the first kept event — ~2 ms
+for 10,000 rows and growing with the chat, where 50 rows (or one) off ``(chat_id, seq)`` do:
+through an index of ``chat_id`` alone (estimated at one row: those indexes are gone), or as a
+bitmap scan (estimated at a few: ``UAI_DB_RANDOM_PAGE_COST``, 1.1 by default).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+pytestmark = pytest.mark.django_db
+
+LONG = 10_000
+
+_MESSAGES = """
+    INSERT INTO chats_message
+        (id, chat_id, run_id, seq, role, content, step_type, client_message_id, metadata, created_at)
+    SELECT gen_random_uuid(), %(prefix)s || c, NULL, g, 'user', 'message ' || g, NULL, '', '{}'::jsonb, now()
+    FROM generate_series(0, %(chats)s - 1) AS c, generate_series(1, %(size)s) AS g
+"""
+_EVENTS = """
+    INSERT INTO runs_event (chat_id, run_id, seq, type, data, created_at)
+    SELECT %(prefix)s || c, NULL, g, 'log', '{}'::jsonb, now()
+    FROM generate_series(0, %(chats)s - 1) AS c, generate_series(1, %(size)s) AS g
+"""
+
+
+def _seed(prefix: str, chats: int, size: int) -> None:
+    with connection.cursor() as cursor:
+        for statement in (_MESSAGES, _EVENTS):
+            cursor.execute(statement, {"prefix": prefix, "chats": chats, "size": size})
+
+
+@pytest.fixture(params=[(2_000, 5), (3, 3_000)], ids=["after-2000-short-chats", "after-3-long-chats"])
+def long_chat(request: pytest.FixtureRequest, django_user_model: Any) -> Any:
+    """A chat of 10,000 messages and 10,000 events written after ANALYZE saw only other chats:
+    2,000 of 5 (it is estimated at ~5 rows: with random_page_cost 4.0, a bitmap scan and a sort
+    looked cheaper) or 3 of 3,000 (estimated at 1 row: an index of chat_id alone, and a sort, won).
+    """
+    from uai.agents.models import Agent
+    from uai.chats.models import Chat
+
+    chats, size = request.param
+    owner = django_user_model.objects.create(username="planner")
+    agent = Agent.objects.create(name="plan-echo", target="uai.agents.builtin.echo:echo")
+    Chat.objects.bulk_create(
+        Chat(id=f"other-{i}", owner=owner, agent=agent, last_seq=size) for i in range(chats)
+    )
+    _seed("other-", chats, size)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE chats_message")
+        cursor.execute("ANALYZE runs_event")
+    chat = Chat.objects.create(id="long0", owner=owner, agent=agent, last_seq=LONG)
+    _seed("long", 1, LONG)
+    return chat
+
+
+def _plan(sql: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def _only_read(queries: CaptureQueriesContext) -> str:
+    (read,) = [q["sql"] for q in queries.captured_queries]
+    return read
+
+
+def test_plan__newest_page_of_a_long_chat_reads_50_rows_backwards(long_chat: Any) -> None:
+    from uai.chats import selectors
+
+    with CaptureQueriesContext(connection) as queries:
+        page = selectors.message_list(chat=long_chat, limit=50)
+    assert [m.seq for m in page] == list(range(LONG - 49, LONG + 1))
+    plan = _plan(_only_read(queries))
+    assert "Index Scan Backward using message_unique_chat_seq" in plan, plan
+    assert "Sort" not in plan, plan
+
+
+def test_plan__messages_after_a_seq_read_only_those(long_chat: Any) -> None:
+    from uai.chats import selectors
+
+    with CaptureQueriesContext(connection) as queries:
+        newer = selectors.message_list(chat=long_chat, after_seq=LONG - 3)
+    assert [m.seq for m in newer] == [LONG - 2, LONG - 1, LONG]
+    plan = _plan(_only_read(queries))
+    assert "Index Scan using message_unique_chat_seq" in plan, plan
+    assert "Sort" not in plan, plan
+
+
+def test_plan__a_stream_catching_up_reads_the_first_kept_event_and_its_page_off_the_index(
+    long_chat: Any,
+) -> None:
+    from uai.runs import streams
+
+    with CaptureQueriesContext(connection) as queries:
+        first_kept, page = streams._catch_up(chat_id=long_chat.id, run_id=None, after_seq=LONG - 2)
+    assert first_kept is None and [e["seq"] for e in page] == [LONG - 1, LONG]
+    last_seq, first_event, events = [q["sql"] for q in queries.captured_queries]
+    assert "last_seq" in last_seq
+    for read in (first_event, events):
+        plan = _plan(read)
+        assert re.search(r"Index (Only )?Scan using event_unique_chat_seq", plan), plan
+        assert "Sort" not in plan, plan
+
