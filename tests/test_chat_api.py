@@ -84,6 +84,13 @@ def test_chat__files_come_back_as_artifacts(alice: httpx.Client) -> None:
         ("pic.png", "image/png", len(png)),
     ]
     assert {f["id"] for f in answer["files"]} == {a["id"] for a in produced}
+    # The history lists each message with its own files, also on a page of the newest.
+    history = alice.get(f"/chat/{session}/messages").json()
+    assert [m["id"] for m in history] == [user_message["id"], answer["id"]]
+    assert history[0]["files"] == user_message["files"]
+    assert {f["id"] for f in history[1]["files"]} == {a["id"] for a in produced}
+    (newest,) = alice.get(f"/chat/{session}/messages", params={"limit": 1}).json()
+    assert newest["files"] == history[1]["files"]
 
     listed = alice.get(f"/chat/{session}/artifacts").json()
     assert len(listed) == 4  # two uploads, two echoed back

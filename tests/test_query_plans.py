@@ -112,3 +112,16 @@ def test_plan__a_stream_catching_up_reads_the_first_kept_event_and_its_page_off_
         assert re.search(r"Index (Only )?Scan using event_unique_chat_seq", plan), plan
         assert "Sort" not in plan, plan
 
+
+def test_plan__a_page_without_files_and_one_with_them(long_chat: Any) -> None:
+    from uai.artifacts.models import Artifact
+    from uai.chats import selectors
+
+    page = selectors.message_list(chat=long_chat, limit=3)
+    assert selectors.message_files(page) == {}
+    first = Artifact.objects.create(owner=long_chat.owner, chat=long_chat, message=page[1], name="a.txt")
+    second = Artifact.objects.create(owner=long_chat.owner, chat=long_chat, message=page[1], name="b.txt")
+    assert selectors.message_files(page) == {page[1].id: [first, second]}
+    with CaptureQueriesContext(connection) as queries:
+        assert selectors.message_files([]) == {}
+    assert not queries.captured_queries

@@ -154,6 +154,9 @@ def test_workflow__files_messages_and_deletes(alice: httpx.Client) -> None:
     attached = with_file["files"][0]
     assert attached["name"] == "report.txt"
     assert alice.get(attached["downloadUrl"]).content == b"quarterly"
+    polled = alice.get(f"{PLAYGROUND}/{wf['id']}/chatData").json()["messages"]
+    assert [m["files"] for m in polled if m["id"] == with_file["id"]] == [with_file["files"]]
+    assert sum(len(m["files"]) for m in polled) == sum(len(m["files"]) for m in messages)
     stored = [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
     gone = alice.delete(f"/api/workflows/{wf['id']}/messages/{with_file['id']}/files/{attached['id']}")
     assert gone.json() == {

