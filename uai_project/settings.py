@@ -203,7 +203,7 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "uai_project.channel_layers.InMemoryChannelLayer",
             "CONFIG": {"capacity": _int("UAI_CHANNEL_CAPACITY", 1000), "expiry": 60},
         }
     }
