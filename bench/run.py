@@ -339,6 +339,11 @@ def table_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         ),
         row("2", "memory per idle WebSocket, KiB", lambda f: _num(f["ws_idle"]["kib_per_connection"])),
         row(
+            "2",
+            "WebSocket first agent_step with the idle ones held, p50 / p99 ms",
+            lambda f: _lat(f["ws_idle"].get("first_step_while_held")),
+        ),
+        row(
             "3",
             "SSE first chunk, p50 / p99 ms (LangGraph: runs/stream)",
             lambda f: _lat(f["sse_first_chunk"]),

@@ -397,9 +397,10 @@ async def ws_steps(stack: Stack, *, steps: int, repeat: int) -> dict[str, Any]:
         return await common.repeated(measure, repeat)
 
 
-async def ws_idle(stack: Stack, *, count: int) -> dict[str, Any]:
-    """Open ``count`` idle WebSockets (one chat each) on the server process; memory per connection
-    and how many are still open after being held.
+async def ws_idle(stack: Stack, *, count: int, turns: int) -> dict[str, Any]:
+    """Open ``count`` idle WebSockets (one chat each) on the server process; memory per connection,
+    how many are still open after being held, and the first ``agent_step`` of ``turns`` turns on
+    one more connection while they are held (a server's cost per event must not grow with them).
     """
     before = await common.settled_rss_kib(stack.server_proc)
     sockets: list[ClientConnection] = []
@@ -420,6 +421,9 @@ async def ws_idle(stack: Stack, *, count: int) -> dict[str, Any]:
             (await probe.request("GET", "/healthz")).expect(200)
         finally:
             await probe.close()
+        async with connect(stack.ws_url(uuid.uuid4().hex, "echo"), ping_interval=None) as ws:
+            await _ws_turn(ws, "warm", "warm")
+            firsts = [(await _ws_turn(ws, f"hello {i}", f"m-{i}"))[0][1] for i in range(turns)]
     finally:
         for ws in sockets:
             ws.transport.abort()
@@ -429,6 +433,7 @@ async def ws_idle(stack: Stack, *, count: int) -> dict[str, Any]:
         "open_per_s": round(count / opened_s, 1),
         "kib_per_connection": round((after - before) / count, 2),
         "rss_mib_holding": round(after / 1024, 1),
+        "first_step_while_held": common.latency_summary(firsts),
     }
 
 
@@ -772,7 +777,7 @@ async def figures(stack: Stack, counts: Counts, repeat: int, log: Callable[[str]
                 stack, messages=counts.mid_chat, total=counts.history_turns, repeat=repeat
             ),
         ),
-        ("ws_idle", lambda: ws_idle(stack, count=counts.idle_ws)),
+        ("ws_idle", lambda: ws_idle(stack, count=counts.idle_ws, turns=counts.ws_turns)),
     ]
     for name, measure in steps:
         started = time.perf_counter()
