@@ -116,11 +116,16 @@ class InMemoryChannelLayer(BaseInMemoryChannelLayer):
         assert isinstance(message, dict), "Message is not a dict"
         self.require_valid_group_name(group)
         self._sweep()
-        for channel in list(self.groups.get(group, ())):
+        members = list(self.groups.get(group, ()))
+        for channel in members:
             try:
                 self._put(channel, message)
             except ChannelFull:
                 pass
+        if members:
+            # Let the readers just woken run before the sender goes on (as upstream's send tasks
+            # did): a live client's frame leaves before the sender's next piece of work.
+            await asyncio.sleep(0)
 
     def _sweep(self) -> None:
         now = time.monotonic()
