@@ -274,3 +274,43 @@ def test_consumer__a_status_without_a_frame_costs_no_lookup(monkeypatch: pytest.
         {"type": "message_end", "message_id": None, "chat_id": "chat-1", "seq": 3}
     ]
     assert looked_up == [[run_id]]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore:No directory at")  # WhiteNoise: no collectstatic in-process
+def test_ws__an_idle_connection_costs_four_tasks_and_one_scope() -> None:
+    """What an idle connection is made of, counted in-process (bench/README: memory per idle
+    WebSocket): the connection's own task, its follower, the stream's pump and the pump's pending
+    receive. Channels' consumer loop added a task (and an asyncio.wait) per connection, and a copy
+    of the scope per middleware kept another ~0.8 KiB for the connection's life."""
+    from asgiref.sync import async_to_sync
+    from channels.testing import WebsocketCommunicator
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from uai.chats.websocket import START_WINDOW_SECONDS
+    from uai_project.asgi import router  # without the embedded worker: only the connection runs
+
+    user = get_user_model().objects.create_user("idle")
+    token = Token.objects.create(user=user).key
+
+    async def idle(chat_id: str) -> WebsocketCommunicator:
+        communicator = WebsocketCommunicator(router, f"/chat/{chat_id}?token={token}")
+        connected, _ = await communicator.connect()
+        assert connected
+        await asyncio.sleep(START_WINDOW_SECONDS + 0.2)  # past the resume window: following live
+        return communicator
+
+    async def scenario() -> tuple[int, list[str]]:
+        # The first connection also starts what the process keeps once (a Redis layer's reader).
+        first = await idle("idle-1")
+        before = asyncio.all_tasks()
+        second = await idle("idle-2")
+        tasks = asyncio.all_tasks() - before
+        for communicator in (first, second):
+            await communicator.disconnect()
+        return len(tasks), sorted(second.scope)
+
+    count, scope_keys = async_to_sync(scenario)()
+    assert count == 4
+    assert "user" in scope_keys  # set on the connection's scope itself, not on a copy

@@ -22,6 +22,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from uai.agents import registry
@@ -84,6 +85,18 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
     # the consumer takes no channel of its own: an unconfigured alias means none (one channel and
     # one waiting task less per connection, which is what an idle connection is made of).
     channel_layer_alias = "uai-consumer-without-channel"
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' consumer loop for a consumer without a channel: each client message is
+        awaited in this task. Channels' own loop (``await_many_dispatch``) keeps a task and an
+        ``asyncio.wait`` pending for it, ~1.6 KiB of every idle connection's memory.
+        """
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            while True:
+                await self.dispatch(await receive())
 
     async def connect(self) -> None:
         """Authenticate, check the chat id and its owner, then accept."""
