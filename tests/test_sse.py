@@ -230,3 +230,44 @@ async def test_follow__resuming_reads_the_table_once_then_goes_live(monkeypatch:
     await db(emit, n=1)
     assert (await asyncio.wait_for(live, 5))["seq"] == 6 and trips == ["_catch_up"]
     await reader.aclose()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_follow__a_quiet_stream_reads_the_table_for_events_lost_on_the_way() -> None:
+    """The channel layer delivers at most once (Redis Pub/Sub across a reconnect, a full
+    channel). A stream that hears nothing for its keep-alive interval looks in the table, so a
+    lost last event (a turn's end) cannot hang it."""
+    import asyncio
+
+    from django.contrib.auth import get_user_model
+
+    from uai.chats.services import chat_create
+    from uai.runs import sink, streams
+    from uai.runs.dbcall import db
+
+    user = await db(get_user_model().objects.create, username="lossy")
+    chat = await db(chat_create, owner_id=user.pk)
+
+    def emit(n: int, *, lost: bool = False) -> None:
+        for i in range(n):
+            if lost:
+                with sink.collect():  # stored, and what it would publish is thrown away
+                    sink.EventSink(chat_id=chat.id).emit("log", {"message": f"lost {i}"})
+            else:
+                sink.EventSink(chat_id=chat.id).emit("log", {"message": str(i)})
+
+    reader = streams.follow(chat_id=chat.id, after_seq=0, idle_seconds=0.3)
+    first = asyncio.ensure_future(reader.__anext__())
+    await asyncio.sleep(0.1)
+    await db(emit, n=1)
+    assert (await asyncio.wait_for(first, 5))["seq"] == 1
+    await db(emit, n=2, lost=True)
+    caught_up = [await asyncio.wait_for(reader.__anext__(), 5) for _ in range(3)]
+    assert [e and (e["seq"], e["data"]["message"]) for e in caught_up] == [
+        (2, "lost 0"),
+        (3, "lost 1"),
+        None,  # then the keep-alive
+    ]
+    await db(emit, n=1)  # live again, numbered after what the table gave
+    assert (await asyncio.wait_for(reader.__anext__(), 5))["seq"] == 4
+    await reader.aclose()

@@ -155,7 +155,8 @@ async def follow(
 ) -> AsyncIterator[dict[str, Any] | None]:
     """Yield the stream's events after ``after_seq`` (None: only new ones), then live ones.
 
-    With ``idle_seconds``, yields None after that long without an event (for keep-alives).
+    With ``idle_seconds``, yields None after that long without an event (for keep-alives), having
+    first read the table for events that were stored but never arrived live.
     """
     # A chat-less run's events are numbered on their own (contiguous); a turn's are its chat's,
     # published to the chat's group: they are picked out by run id.
@@ -213,6 +214,13 @@ async def follow(
             try:
                 event = await asyncio.wait_for(buffer.get(), timeout=idle_seconds)
             except TimeoutError:
+                if last >= 0:
+                    # Quiet for a while: look in the table for what the live path did not bring.
+                    # A layer delivers at most once (Redis Pub/Sub across a reconnect, a full
+                    # channel): otherwise a lost last event would hang the stream for good.
+                    async for missed in replay(last):
+                        yield missed
+                        last = missed["seq"]
                 yield None
                 continue
             if event is None:
