@@ -1,5 +1,5 @@
 """The embedded mode's in-memory channel layer: Channels' layer API, at a cost per message that
-does not grow with the number of channels held open (uai_project/channel_layers.py)."""
+does not grow with the number of channels held open (uai_project/memory_layer.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 
-from uai_project.channel_layers import InMemoryChannelLayer
+from uai_project.memory_layer import InMemoryChannelLayer
 
 
 def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
@@ -26,7 +26,7 @@ def test_memory_layer__is_the_embedded_modes_layer() -> None:
     if settings.REDIS_URL:
         assert backend.startswith("uai_project.channel_layers.Redis")
     else:
-        assert backend == "uai_project.channel_layers.InMemoryChannelLayer"
+        assert backend == "uai_project.memory_layer.InMemoryChannelLayer"
 
 
 def test_memory_layer__messages_arrive_in_order_each_reader_with_its_own_copy() -> None:
@@ -113,11 +113,11 @@ def test_memory_layer__a_cancelled_reader_leaves_nothing_and_loses_nothing() -> 
 def test_memory_layer__expired_messages_go_with_their_channels_group_memberships(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from uai_project import channel_layers
+    from uai_project import memory_layer
 
     clock = {"wall": 1_000_000.0, "mono": 50.0}
-    monkeypatch.setattr(channel_layers.time, "time", lambda: clock["wall"])
-    monkeypatch.setattr(channel_layers.time, "monotonic", lambda: clock["mono"])
+    monkeypatch.setattr(memory_layer.time, "time", lambda: clock["wall"])
+    monkeypatch.setattr(memory_layer.time, "monotonic", lambda: clock["mono"])
     layer = InMemoryChannelLayer(expiry=60, group_expiry=3600)
 
     async def scenario() -> None:

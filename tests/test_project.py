@@ -68,6 +68,25 @@ def test_manage__check_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_asgi__without_redis_nothing_of_redis_is_imported() -> None:
+    """An embedded server has no use for channels-redis and redis-py: importing them cost ~6.5 MiB
+    of its idle memory (the in-memory layer once lived in the Redis layers' module)."""
+    from tests.conftest import process_env
+
+    env = process_env()
+    env.pop("REDIS_URL", None)
+    probe = (
+        "import sys, uai_project.asgi; from channels.layers import get_channel_layer; "
+        "assert get_channel_layer() is not None; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'redis', 'channels_redis', 'msgpack'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 @pytest.mark.django_db
 def test_database__embedded_mode_uses_the_embedded_server() -> None:
     """With no DATABASE_URL the connection goes to the embedded cluster's socket, not the machine's."""

@@ -42,7 +42,7 @@ class Layer:
         self.kind = kind
         self.prefix = f"test-{uuid.uuid4().hex}"
         if kind == "memory":
-            from uai_project.channel_layers import InMemoryChannelLayer
+            from uai_project.memory_layer import InMemoryChannelLayer
 
             self.layer = InMemoryChannelLayer()
         elif kind == "pubsub":

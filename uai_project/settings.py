@@ -203,7 +203,7 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "uai_project.channel_layers.InMemoryChannelLayer",
+            "BACKEND": "uai_project.memory_layer.InMemoryChannelLayer",
             "CONFIG": {"capacity": _int("UAI_CHANNEL_CAPACITY", 1000), "expiry": 60},
         }
     }
