@@ -176,3 +176,15 @@ def test_memory_layer__the_sweep_runs_once_a_second_whatever_the_traffic(
     run(scenario)
     assert sweeps == []
     assert layer.channels == {}
+
+
+def test_memory_layer__a_capacity_of_0_is_unbounded_as_upstream() -> None:
+    layer = InMemoryChannelLayer(capacity=0)
+
+    async def scenario() -> None:
+        channel = await layer.new_channel()
+        for n in range(500):
+            await layer.send(channel, {"type": "x", "n": n})
+        assert [(await layer.receive(channel))["n"] for _ in range(500)] == list(range(500))
+
+    run(scenario)

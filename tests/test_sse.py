@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from typing import Any
@@ -270,4 +271,53 @@ async def test_follow__a_quiet_stream_reads_the_table_for_events_lost_on_the_way
     ]
     await db(emit, n=1)  # live again, numbered after what the table gave
     assert (await asyncio.wait_for(reader.__anext__(), 5))["seq"] == 4
+    await reader.aclose()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_follow__a_stream_of_new_events_only_also_finds_a_lost_first_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a number to start from ("only new ones"), the stream starts after the chat's number
+    at subscription: what was there before is not replayed, a first event lost on the way is
+    found at the keep-alive, and a failing re-read costs a keep-alive, not the stream."""
+    import asyncio
+
+    from django.contrib.auth import get_user_model
+
+    from uai.chats.services import chat_create
+    from uai.runs import sink, streams
+    from uai.runs.dbcall import db
+
+    user = await db(get_user_model().objects.create, username="newonly")
+    chat = await db(chat_create, owner_id=user.pk)
+
+    def emit(message: str, *, lost: bool = False) -> None:
+        with sink.collect() if lost else contextlib.nullcontext():
+            sink.EventSink(chat_id=chat.id).emit("log", {"message": message})
+
+    await db(emit, message="old 1")
+    await db(emit, message="old 2")
+    reader = streams.follow(chat_id=chat.id, idle_seconds=0.3)
+    first = asyncio.ensure_future(reader.__anext__())
+    await asyncio.sleep(0.1)  # subscribed, started after seq 2
+    await db(emit, message="lost", lost=True)
+    got = await asyncio.wait_for(first, 5)
+    assert (got["seq"], got["data"]["message"]) == (3, "lost")
+    assert await asyncio.wait_for(reader.__anext__(), 5) is None
+
+    page = streams._page
+    failures = []
+
+    def failing_once(**kwargs: Any) -> Any:
+        if not failures:
+            failures.append(kwargs)
+            raise RuntimeError("database away")
+        return page(**kwargs)
+
+    monkeypatch.setattr(streams, "_page", failing_once)
+    await db(emit, message="lost again", lost=True)
+    assert await asyncio.wait_for(reader.__anext__(), 5) is None  # the re-read failed: keep-alive
+    got = await asyncio.wait_for(reader.__anext__(), 5)  # the next tick finds it
+    assert (got["seq"], got["data"]["message"], len(failures)) == (4, "lost again", 1)
     await reader.aclose()

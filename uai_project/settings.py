@@ -154,7 +154,9 @@ _options["pool"] = {
 # PostgreSQL's default 4.0 models spinning disks; its docs suggest ~1.1 for SSDs and cached data.
 # With 4.0, a chat grown since the last ANALYZE (estimated at a few rows) had its newest page read
 # as "every message of the chat, then sort" instead of 50 rows off (chat_id, seq): ~2 ms more for
-# 10,000 messages, growing with the chat (tests/test_query_plans.py). Empty: the server's own.
+# 10,000 messages, growing with the chat (tests/test_query_plans.py). Empty: the server's own —
+# needed behind a pooler that refuses libpq's `options` startup parameter (PgBouncer without
+# `ignore_startup_parameters = options`).
 UAI_DB_RANDOM_PAGE_COST = env.get("UAI_DB_RANDOM_PAGE_COST", "1.1").strip()
 if UAI_DB_RANDOM_PAGE_COST:
     if not UAI_DB_RANDOM_PAGE_COST.replace(".", "", 1).isdigit():

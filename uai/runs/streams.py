@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +25,8 @@ from uai.runs import sink as sink_module
 from uai.runs.dbcall import db
 from uai.runs.models import Event
 from uai.runs.subscriptions import Subscription
+
+logger = logging.getLogger(__name__)
 
 REPLAY_PAGE = 500  # events read from the table at a time
 
@@ -146,6 +149,16 @@ def _run_chat(*, run_id: Any) -> str | None:
     return Run.objects.filter(pk=run_id).values_list("chat_id", flat=True).first()
 
 
+def _current_seq(*, chat_id: str | None, run_id: Any) -> int | None:
+    """The stream's last number now (None: no such chat or run)."""
+    from uai.chats.models import Chat
+    from uai.runs.models import Run
+
+    if chat_id is not None:
+        return Chat.objects.filter(pk=chat_id).values_list("last_seq", flat=True).first()
+    return Run.objects.filter(pk=run_id).values_list("last_seq", flat=True).first()
+
+
 async def follow(
     *,
     chat_id: str | None = None,
@@ -184,7 +197,13 @@ async def follow(
                 return
 
     pump_task = asyncio.create_task(pump())
-    last = after_seq if after_seq is not None else -1
+    if after_seq is None:
+        # "Only new ones": after the number the stream has now that it is subscribed, so a first
+        # live event that goes missing is found like any other (by the gap, or by the re-read).
+        current = await db(_current_seq, chat_id=chat_id or turn_chat, run_id=run_id)
+        last = current if current is not None else -1
+    else:
+        last = after_seq
 
     async def replay(
         after: int, before: int | None = None, page: list[dict[str, Any]] | None = None
@@ -218,9 +237,14 @@ async def follow(
                     # Quiet for a while: look in the table for what the live path did not bring.
                     # A layer delivers at most once (Redis Pub/Sub across a reconnect, a full
                     # channel): otherwise a lost last event would hang the stream for good.
-                    async for missed in replay(last):
-                        yield missed
-                        last = missed["seq"]
+                    try:
+                        async for missed in replay(last):
+                            yield missed
+                            last = missed["seq"]
+                    except Exception:  # the database away for a moment: the stream goes on
+                        logger.warning(
+                            "stream re-read failed; trying again at the next keep-alive", exc_info=True
+                        )
                 yield None
                 continue
             if event is None:
