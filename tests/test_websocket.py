@@ -314,3 +314,49 @@ def test_ws__an_idle_connection_costs_four_tasks_and_one_scope() -> None:
     count, scope_keys = async_to_sync(scenario)()
     assert count == 4
     assert "user" in scope_keys  # set on the connection's scope itself, not on a copy
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore:No directory at")  # WhiteNoise: no collectstatic in-process
+def test_ws__a_turns_end_lost_on_the_way_still_reaches_the_client(settings: Any) -> None:
+    """The channel layer delivers at most once. While a turn of the connection is open and the
+    stream is quiet for UAI_STREAM_KEEPALIVE_SECONDS, the connection follows again from the table:
+    a lost ``message_end`` (the UI's unlock) arrives all the same, and only once."""
+    from asgiref.sync import async_to_sync
+    from channels.testing import WebsocketCommunicator
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from uai.agents.models import Agent
+    from uai.runs import sink
+    from uai.runs.dbcall import db
+    from uai.runs.models import Run
+    from uai_project.asgi import router
+
+    settings.UAI_STREAM_KEEPALIVE_SECONDS = 0.3
+    user = get_user_model().objects.create_user("lossy-ws")
+    token = Token.objects.create(user=user).key
+    # On a queue no worker serves: the turn stays queued until the test writes its end.
+    Agent.objects.create(name="parked-ws", target="uai.agents.builtin.echo:echo", queue="parked")
+
+    def end_lost(chat_id: str) -> None:
+        run = Run.objects.get(chat_id=chat_id)
+        with sink.collect():  # stored, and never published
+            sink.EventSink(chat_id=chat_id, run_id=run.id).emit("status", {"status": "succeeded"})
+
+    async def scenario() -> list[dict[str, Any]]:
+        communicator = WebsocketCommunicator(router, f"/chat/lossy-1?token={token}&agent=parked-ws")
+        assert (await communicator.connect())[0]
+        try:
+            await communicator.send_json_to({"type": "client", "message": "hi", "message_id": "m-1"})
+            await asyncio.sleep(0.1)  # the turn is stored
+            await db(end_lost, chat_id="lossy-1")
+            frames = [await communicator.receive_json_from(timeout=3)]
+            await asyncio.sleep(1.0)  # more quiet intervals: the turn is over, nothing more comes
+            assert await communicator.receive_nothing(timeout=0.1)
+            return frames
+        finally:
+            await communicator.disconnect()
+
+    frames = async_to_sync(scenario)()
+    assert [(f["type"], f["message_id"]) for f in frames] == [("message_end", "m-1")]
