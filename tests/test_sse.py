@@ -234,10 +234,10 @@ async def test_follow__resuming_reads_the_table_once_then_goes_live(monkeypatch:
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_follow__a_quiet_stream_reads_the_table_for_events_lost_on_the_way() -> None:
+async def test_follow__a_stream_finds_events_lost_on_the_way_in_the_table(settings: Any) -> None:
     """The channel layer delivers at most once (Redis Pub/Sub across a reconnect, a full
-    channel). A stream that hears nothing for its keep-alive interval looks in the table, so a
-    lost last event (a turn's end) cannot hang it."""
+    channel). The process's recheck tells a stream still behind its chat's number of the previous
+    check to look in the table, so a lost last event (a turn's end) cannot hang it."""
     import asyncio
 
     from django.contrib.auth import get_user_model
@@ -257,18 +257,15 @@ async def test_follow__a_quiet_stream_reads_the_table_for_events_lost_on_the_way
             else:
                 sink.EventSink(chat_id=chat.id).emit("log", {"message": str(i)})
 
-    reader = streams.follow(chat_id=chat.id, after_seq=0, idle_seconds=0.3)
+    settings.UAI_STREAM_RECHECK_SECONDS = 0.2
+    reader = streams.follow(chat_id=chat.id, after_seq=0)
     first = asyncio.ensure_future(reader.__anext__())
     await asyncio.sleep(0.1)
     await db(emit, n=1)
     assert (await asyncio.wait_for(first, 5))["seq"] == 1
     await db(emit, n=2, lost=True)
-    caught_up = [await asyncio.wait_for(reader.__anext__(), 5) for _ in range(3)]
-    assert [e and (e["seq"], e["data"]["message"]) for e in caught_up] == [
-        (2, "lost 0"),
-        (3, "lost 1"),
-        None,  # then the keep-alive
-    ]
+    caught_up = [await asyncio.wait_for(reader.__anext__(), 5) for _ in range(2)]
+    assert [(e["seq"], e["data"]["message"]) for e in caught_up] == [(2, "lost 0"), (3, "lost 1")]
     await db(emit, n=1)  # live again, numbered after what the table gave
     assert (await asyncio.wait_for(reader.__anext__(), 5))["seq"] == 4
     await reader.aclose()
@@ -276,11 +273,12 @@ async def test_follow__a_quiet_stream_reads_the_table_for_events_lost_on_the_way
 
 @pytest.mark.django_db(transaction=True)
 async def test_follow__a_stream_of_new_events_only_also_finds_a_lost_first_one(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
     """Without a number to start from ("only new ones"), the stream starts after the chat's number
     at subscription: what was there before is not replayed, a first event lost on the way is
-    found at the keep-alive, and a failing re-read costs a keep-alive, not the stream."""
+    found by the recheck, and a failing re-read is tried again at the next check, not the end
+    of the stream."""
     import asyncio
 
     from django.contrib.auth import get_user_model
@@ -296,15 +294,15 @@ async def test_follow__a_stream_of_new_events_only_also_finds_a_lost_first_one(
         with sink.collect() if lost else contextlib.nullcontext():
             sink.EventSink(chat_id=chat.id).emit("log", {"message": message})
 
+    settings.UAI_STREAM_RECHECK_SECONDS = 0.2
     await db(emit, message="old 1")
     await db(emit, message="old 2")
-    reader = streams.follow(chat_id=chat.id, idle_seconds=0.3)
+    reader = streams.follow(chat_id=chat.id)
     first = asyncio.ensure_future(reader.__anext__())
     await asyncio.sleep(0.1)  # subscribed, started after seq 2
     await db(emit, message="lost", lost=True)
     got = await asyncio.wait_for(first, 5)
     assert (got["seq"], got["data"]["message"]) == (3, "lost")
-    assert await asyncio.wait_for(reader.__anext__(), 5) is None
 
     page = streams._page
     failures = []
@@ -317,7 +315,58 @@ async def test_follow__a_stream_of_new_events_only_also_finds_a_lost_first_one(
 
     monkeypatch.setattr(streams, "_page", failing_once)
     await db(emit, message="lost again", lost=True)
-    assert await asyncio.wait_for(reader.__anext__(), 5) is None  # the re-read failed: keep-alive
-    got = await asyncio.wait_for(reader.__anext__(), 5)  # the next tick finds it
+    got = await asyncio.wait_for(reader.__anext__(), 5)  # the first re-read failed, the next one
     assert (got["seq"], got["data"]["message"], len(failures)) == (4, "lost again", 1)
     await reader.aclose()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_follow__quiet_streams_cost_one_query_per_recheck_together(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """Looking for lost events is one query per process and interval whatever the number of
+    streams (it used to be a query per quiet stream), and a stream that lost nothing reads
+    nothing; the check stops with the last stream."""
+    import asyncio
+
+    from django.contrib.auth import get_user_model
+
+    from uai.chats.services import chat_create
+    from uai.runs import sink, streams
+    from uai.runs.dbcall import db
+
+    settings.UAI_STREAM_RECHECK_SECONDS = 0.1
+    user = await db(get_user_model().objects.create, username="quiet-many")
+    chats = [await db(chat_create, owner_id=user.pk) for _ in range(20)]
+    calls: list[str] = []
+    for name in ("_last_seqs", "_page"):
+        original = getattr(streams, name)
+
+        def counted(*, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
+            calls.append(_name)
+            return _original(**kwargs)
+
+        monkeypatch.setattr(streams, name, counted)
+
+    def emit(chat_id: str) -> None:
+        sink.EventSink(chat_id=chat_id).emit("log", {"message": "live"})
+
+    readers = [streams.follow(chat_id=chat.id, after_seq=0) for chat in chats]
+    pending = [asyncio.ensure_future(reader.__anext__()) for reader in readers]
+    await asyncio.sleep(0.05)
+    for chat in chats:
+        await db(emit, chat_id=chat.id)  # delivered live: nothing to look for
+    assert [(await asyncio.wait_for(p, 5))["seq"] for p in pending] == [1] * 20
+    pending = [asyncio.ensure_future(reader.__anext__()) for reader in readers]
+    await asyncio.sleep(0.15)  # a check that saw the numbers before the events
+    calls.clear()  # (and the streams' catch-up reads)
+    await asyncio.sleep(1.0)  # ~10 checks
+    checks = calls.count("_last_seqs")
+    assert 5 <= checks <= 11 and "_page" not in calls, calls
+    recheck = streams._recheck()
+    for p in pending:
+        p.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)  # each stream's end: it leaves the check
+    assert not recheck.watches
+    await asyncio.sleep(0.25)
+    assert recheck.task is not None and recheck.task.done()

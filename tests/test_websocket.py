@@ -318,22 +318,25 @@ def test_ws__an_idle_connection_costs_four_tasks_and_one_scope() -> None:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.filterwarnings("ignore:No directory at")  # WhiteNoise: no collectstatic in-process
-def test_ws__a_turns_end_lost_on_the_way_still_reaches_the_client(settings: Any) -> None:
-    """The channel layer delivers at most once. While a turn of the connection is open and the
-    stream is quiet for UAI_STREAM_KEEPALIVE_SECONDS, the connection follows again from the table:
-    a lost ``message_end`` (the UI's unlock) arrives all the same, and only once."""
+@pytest.mark.parametrize("started_by", ["this socket", "another client"])
+def test_ws__a_turns_end_lost_on_the_way_still_reaches_the_client(settings: Any, started_by: str) -> None:
+    """The channel layer delivers at most once. The process's recheck finds a connection behind
+    its chat's number and it reads the table: a lost ``message_end`` (the UI's unlock) arrives
+    all the same, and only once — for a turn it started, and for one started elsewhere (a REST
+    client, another tab) on the chat it shows."""
     from asgiref.sync import async_to_sync
     from channels.testing import WebsocketCommunicator
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
     from uai.agents.models import Agent
-    from uai.runs import sink
+    from uai.chats.services import chat_find_or_create, chat_send
+    from uai.runs import sink, streams
     from uai.runs.dbcall import db
     from uai.runs.models import Run
     from uai_project.asgi import router
 
-    settings.UAI_STREAM_KEEPALIVE_SECONDS = 0.3
+    settings.UAI_STREAM_RECHECK_SECONDS = 0.3
     user = get_user_model().objects.create_user("lossy-ws")
     token = Token.objects.create(user=user).key
     # On a queue no worker serves: the turn stays queued until the test writes its end.
@@ -344,11 +347,22 @@ def test_ws__a_turns_end_lost_on_the_way_still_reaches_the_client(settings: Any)
         with sink.collect():  # stored, and never published
             sink.EventSink(chat_id=chat_id, run_id=run.id).emit("status", {"status": "succeeded"})
 
+    def send_elsewhere(chat_id: str) -> None:
+        chat = chat_find_or_create(owner_id=user.pk, chat_id=chat_id, agent_name="parked-ws")
+        chat_send(chat=chat, text="hi", client_message_id="m-1")
+
     async def scenario() -> list[dict[str, Any]]:
         communicator = WebsocketCommunicator(router, f"/chat/lossy-1?token={token}&agent=parked-ws")
         assert (await communicator.connect())[0]
         try:
-            await communicator.send_json_to({"type": "client", "message": "hi", "message_id": "m-1"})
+            if started_by == "this socket":
+                await communicator.send_json_to({"type": "client", "message": "hi", "message_id": "m-1"})
+            else:
+                await db(send_elsewhere, chat_id="lossy-1")
+            for _ in range(300):  # until the connection follows live (caught up), at most 3 s
+                if any(w.chat_id == "lossy-1" for w in streams._recheck().watches):
+                    break
+                await asyncio.sleep(0.01)
             await asyncio.sleep(0.1)  # the turn is stored
             await db(end_lost, chat_id="lossy-1")
             frames = [await communicator.receive_json_from(timeout=3)]

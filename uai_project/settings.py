@@ -300,6 +300,10 @@ UAI_INPUT_TIMEOUT_SECONDS = _float("UAI_INPUT_TIMEOUT_SECONDS", 24 * 3600.0)  # 
 UAI_CONVERSATION_CACHE_SECONDS = _int("UAI_CONVERSATION_CACHE_SECONDS", 3600)
 UAI_STREAM_BUFFER = _int("UAI_STREAM_BUFFER", 1000)  # live events a slow reader may lag behind
 UAI_STREAM_KEEPALIVE_SECONDS = _float("UAI_STREAM_KEEPALIVE_SECONDS", 15.0)
+# How often a process looks for events its streams never received live (one query for all).
+UAI_STREAM_RECHECK_SECONDS = _float("UAI_STREAM_RECHECK_SECONDS", 5.0)
+if not UAI_STREAM_RECHECK_SECONDS > 0:
+    raise ImproperlyConfigured("UAI_STREAM_RECHECK_SECONDS must be a number of seconds above 0")
 UAI_EVENT_RETENTION_DAYS = _float("UAI_EVENT_RETENTION_DAYS", 30.0)  # stream replay window
 UAI_DELTA_FLUSH_SECONDS = _float("UAI_DELTA_FLUSH_SECONDS", 0.05)  # text deltas coalesced this long
 # Events an agent emits while the previous ones are being written go in one transaction; at

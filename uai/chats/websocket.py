@@ -12,10 +12,9 @@ Lifecycle of a connection::
     frame  →  follow the chat from the number it had at connect (or from a resume's after_seq)
     →  frames until the client leaves (its turns go on without it)
 
-While a turn this connection started has not ended (its ``message_end``), a follower that hears
-nothing for ``UAI_STREAM_KEEPALIVE_SECONDS`` is started again from the last number it saw: the
-table has what a live event lost on the way (the channel layer delivers at most once) did not
-bring, so a UI cannot stay locked on a lost end.
+An event lost on the way (the channel layer delivers at most once) reaches the connection all
+the same: its follower is one of those ``streams`` rechecks, so a UI cannot stay locked on a
+lost ``message_end``, whoever started the turn.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from urllib.parse import parse_qs
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from uai.agents import registry
 from uai.chats import services
@@ -92,14 +90,6 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
     # one waiting task less per connection, which is what an idle connection is made of).
     channel_layer_alias = "uai-consumer-without-channel"
 
-    # Class defaults, so an idle connection stores none of them: the turns of this connection
-    # that have not ended, the watchdog that looks after them, when the follower last heard an
-    # event, and the last number it saw.
-    awaiting: set[str] | None = None
-    watchdog: asyncio.TimerHandle | None = None
-    heard = 0.0
-    position = -1
-
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Channels' consumer loop for a consumer without a channel: each client message is
         awaited in this task. Channels' own loop (``await_many_dispatch``) keeps a task and an
@@ -151,9 +141,9 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Stop following; the chat's turns go on."""
-        for timer in (getattr(self, "starter", None), self.watchdog):
-            if timer is not None:
-                timer.cancel()
+        starter = getattr(self, "starter", None)
+        if starter is not None:
+            starter.cancel()
         follower = getattr(self, "follower", None)
         if follower is not None:
             follower.cancel()
@@ -208,29 +198,6 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             await self._error(exc.detail, message_id)
             return
         self.message_ids.setdefault(run_id, message_id)
-        self._await_end(run_id)
-
-    def _await_end(self, run_id: str) -> None:
-        """Look after a turn of this connection until its end frame (see the module's doc)."""
-        if self.awaiting is None:
-            self.awaiting = set()
-        self.awaiting.add(run_id)
-        loop = asyncio.get_running_loop()
-        self.heard = loop.time()
-        if self.watchdog is None:
-            self.watchdog = loop.call_later(settings.UAI_STREAM_KEEPALIVE_SECONDS, self._watch)
-
-    def _watch(self) -> None:
-        self.watchdog = None
-        if not self.awaiting:
-            return
-        loop = asyncio.get_running_loop()
-        interval = settings.UAI_STREAM_KEEPALIVE_SECONDS
-        quiet = loop.time() - self.heard
-        if quiet >= interval and self.follower is not None:
-            self._follow(self.position)  # catches up from the table, then live again
-            self.heard, quiet = loop.time(), 0.0
-        self.watchdog = loop.call_later(max(interval - quiet, 0.01), self._watch)
 
     def _follow(self, after_seq: int | None) -> None:
         """(Re)start following the chat after ``after_seq`` (None: from the number at connect)."""
@@ -247,16 +214,10 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
     async def _pump(self, after_seq: int | None) -> None:
         if after_seq is None:
             after_seq = self.connect_seq
-        self.position = max(self.position, after_seq)
         try:
             async for event in streams.follow(chat_id=self.chat_id, after_seq=after_seq):
                 if event is None:
                     continue
-                self.position = max(self.position, event["seq"])
-                if self.awaiting is not None:
-                    self.heard = asyncio.get_running_loop().time()
-                    if event["type"] == "status" and event["data"].get("status") in FRAMED_STATUSES:
-                        self.awaiting.discard(event.get("run_id") or "")
                 if self.sent_first is not None and self.sent_first <= event["seq"] <= self.sent_last:
                     continue  # already sent on this connection
                 for frame in await self._frames(event):

@@ -9,6 +9,11 @@ Subscribing before reading the table means nothing committed in between is misse
 sequence numbers make the overlap harmless: no gap, no duplicate. A slow reader never blocks
 anyone: live events wait in a bounded buffer, and when it overflows the stream ends with
 ``StreamOverflow`` so the client can reconnect with the last number it saw.
+
+A channel layer delivers at most once (Redis Pub/Sub across a reconnect, a full channel), so
+an event can be stored and never arrive live. A gap in a contiguous stream shows at the next
+event; a lost *last* event (a turn's end) shows nowhere — the process's ``_Recheck`` finds it:
+every ``UAI_STREAM_RECHECK_SECONDS`` one query for all the live followers of the process.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 
 from uai.runs import sink as sink_module
 from uai.runs.dbcall import db
@@ -74,6 +81,103 @@ class _Buffer:
             finally:
                 self._waiter = None
         return self._items.pop(0)
+
+
+# Put in a follower's buffer by the recheck: "look in the table after your last event".
+_RECHECK: dict[str, Any] = {"recheck": True}
+
+
+class _Watch:
+    """A live follower as the recheck sees it: its stream, the last number it yielded, and the
+    number the recheck last asked it to look for."""
+
+    __slots__ = ("buffer", "chat_id", "last", "mark", "run_id")
+
+    def __init__(self, buffer: _Buffer, *, chat_id: str | None, run_id: str | None, last: int) -> None:
+        self.buffer = buffer
+        self.chat_id = chat_id  # the chat whose numbers the stream follows (a turn's: its chat's)
+        self.run_id = run_id  # or a chat-less run's own numbers
+        self.last = last
+        self.mark = -1
+
+
+def _last_seqs(*, chat_ids: list[str], run_ids: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """The last number of each chat and of each chat-less run (gone ones are left out)."""
+    from uai.chats.models import Chat
+    from uai.runs.models import Run
+
+    found: list[dict[str, int]] = []
+    with connection.cursor() as cursor:
+        for table, ids in ((Chat._meta.db_table, chat_ids), (Run._meta.db_table, run_ids)):
+            rows: dict[str, int] = {}
+            if ids:
+                cast = "::uuid[]" if table == Run._meta.db_table else ""
+                cursor.execute(f"SELECT id, last_seq FROM {table} WHERE id = ANY(%s{cast})", [ids])
+                rows = {str(pk): seq for pk, seq in cursor.fetchall()}
+            found.append(rows)
+    return found[0], found[1]
+
+
+class _Recheck:
+    """Finds, for every live follower of one event loop, events stored but never delivered.
+
+    Every ``UAI_STREAM_RECHECK_SECONDS`` one query reads the last number of every followed chat
+    and chat-less run. A follower still behind the number read at the *previous* check — an
+    event committed a whole interval ago, so not merely in flight — is told to read the table
+    after its last event (once per such number). So a lost ``message_end`` cannot keep a chat
+    UI locked, nor a lost end an SSE stream open, whoever started the turn; and a thousand quiet
+    streams cost one query per interval, not one each. The task runs while there are followers.
+    """
+
+    def __init__(self) -> None:
+        self.watches: set[_Watch] = set()
+        self.seen: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, watch: _Watch) -> None:
+        self.watches.add(watch)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self.watches:
+            await asyncio.sleep(settings.UAI_STREAM_RECHECK_SECONDS)
+            try:
+                await self.check()
+            except Exception:  # the database away for a moment: the next check tries again
+                logger.warning("stream recheck failed; trying again at the next one", exc_info=True)
+        self.seen = ({}, {})
+
+    async def check(self) -> None:
+        """Compare every follower with the numbers read at the previous check; read them anew."""
+        watches = list(self.watches)
+        if not watches:
+            return
+        chats = {w.chat_id for w in watches if w.chat_id is not None}
+        runs = {w.run_id for w in watches if w.chat_id is None and w.run_id is not None}
+        (chats_before, runs_before), self.seen = (
+            self.seen,
+            await db(_last_seqs, chat_ids=list(chats), run_ids=list(runs)),
+        )
+        for watch in watches:
+            if watch.chat_id is not None:
+                before = chats_before.get(watch.chat_id)
+            else:
+                before = runs_before.get(watch.run_id or "")
+            if before is not None and before > max(watch.last, watch.mark) and watch.buffer.put(_RECHECK):
+                watch.mark = before
+
+
+_rechecks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Recheck] = weakref.WeakKeyDictionary()
+
+
+def _recheck() -> _Recheck:
+    """The recheck of the running event loop (a process has one; tests make many)."""
+    loop = asyncio.get_running_loop()
+    recheck = _rechecks.get(loop)
+    if recheck is None:
+        recheck = _rechecks[loop] = _Recheck()
+    return recheck
 
 
 def event_payload(event: Event) -> dict[str, Any]:
@@ -168,8 +272,7 @@ async def follow(
 ) -> AsyncIterator[dict[str, Any] | None]:
     """Yield the stream's events after ``after_seq`` (None: only new ones), then live ones.
 
-    With ``idle_seconds``, yields None after that long without an event (for keep-alives), having
-    first read the table for events that were stored but never arrived live.
+    With ``idle_seconds``, yields None after that long without an event (for keep-alives).
     """
     # A chat-less run's events are numbered on their own (contiguous); a turn's are its chat's,
     # published to the chat's group: they are picked out by run id.
@@ -199,11 +302,18 @@ async def follow(
     pump_task = asyncio.create_task(pump())
     if after_seq is None:
         # "Only new ones": after the number the stream has now that it is subscribed, so a first
-        # live event that goes missing is found like any other (by the gap, or by the re-read).
+        # live event that goes missing is found like any other (by the gap, or by the recheck).
         current = await db(_current_seq, chat_id=chat_id or turn_chat, run_id=run_id)
-        last = current if current is not None else -1
+        start = current if current is not None else -1
     else:
-        last = after_seq
+        start = after_seq
+    watch = _Watch(
+        buffer,
+        chat_id=chat_id or turn_chat,
+        run_id=None if chat_id or turn_chat else str(run_id),
+        last=start,
+    )
+    recheck: _Recheck | None = None
 
     async def replay(
         after: int, before: int | None = None, page: list[dict[str, Any]] | None = None
@@ -225,40 +335,41 @@ async def follow(
             first_kept, page = await db(_catch_up, chat_id=chat_id, run_id=run_id, after_seq=after_seq)
             if first_kept is not None:
                 yield gap_event(after_seq, first_kept)
-                last = first_kept - 1
-            async for event in replay(last, page=page):
+                watch.last = first_kept - 1
+            async for event in replay(watch.last, page=page):
                 yield event
-                last = event["seq"]
+                watch.last = event["seq"]
+        recheck = _recheck()
+        recheck.add(watch)
         while True:
             try:
                 event = await asyncio.wait_for(buffer.get(), timeout=idle_seconds)
             except TimeoutError:
-                if last >= 0:
-                    # Quiet for a while: look in the table for what the live path did not bring.
-                    # A layer delivers at most once (Redis Pub/Sub across a reconnect, a full
-                    # channel): otherwise a lost last event would hang the stream for good.
-                    try:
-                        async for missed in replay(last):
-                            yield missed
-                            last = missed["seq"]
-                    except Exception:  # the database away for a moment: the stream goes on
-                        logger.warning(
-                            "stream re-read failed; trying again at the next keep-alive", exc_info=True
-                        )
                 yield None
                 continue
             if event is None:
                 raise StreamOverflow("the client read too slowly; resume from the last event id")
-            if event["seq"] <= last:
+            if event is _RECHECK:
+                try:
+                    async for missed in replay(watch.last):
+                        yield missed
+                        watch.last = missed["seq"]
+                except Exception:  # the database away for a moment: asked again at the next check
+                    watch.mark = -1
+                    logger.warning("stream re-read failed; trying again at the next recheck", exc_info=True)
                 continue
-            if contiguous and last >= 0 and event["seq"] > last + 1:
+            if event["seq"] <= watch.last:
+                continue
+            if contiguous and watch.last >= 0 and event["seq"] > watch.last + 1:
                 # Published out of order (or dropped by a full channel): the table has them.
-                async for missed in replay(last, before=event["seq"]):
+                async for missed in replay(watch.last, before=event["seq"]):
                     yield missed
-                    last = missed["seq"]
+                    watch.last = missed["seq"]
             yield event
-            last = event["seq"]
+            watch.last = event["seq"]
     finally:
+        if recheck is not None:
+            recheck.watches.discard(watch)
         pump_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pump_task
