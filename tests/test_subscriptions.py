@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import uuid
 from typing import Any
 
@@ -135,6 +136,34 @@ def test_subscription__closing_cancels_the_receive_left_pending(kind: str) -> No
             assert channel not in layer.layer.channels
 
     async_to_sync(scenario)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_subscription__a_stream_left_open_does_not_hang_its_loops_shutdown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An event loop's end (``asyncio.run``, a server's shutdown) cancels every task at once: the
+    layer's own with a stream's. The stream's close then cancels a receive that the Redis Pub/Sub
+    layer ends by unsubscribing through a reader that is gone: waiting for that hung the loop's
+    shutdown for good (a failing stream test hung the whole suite). The wait is bounded."""
+    from uai.runs import streams, subscriptions
+
+    monkeypatch.setattr(subscriptions, "RELEASE_TIMEOUT_SECONDS", 0.5)
+
+    async def main() -> None:
+        reader = streams.follow(chat_id="left-open")
+        pending = asyncio.ensure_future(reader.__anext__())  # left waiting when main returns
+        await asyncio.sleep(0.3)
+        assert not pending.done()
+
+    ended = threading.Event()
+
+    def run() -> None:
+        asyncio.run(main())
+        ended.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    assert ended.wait(15)
 
 
 class _FailingGroup:

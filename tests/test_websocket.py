@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -314,6 +315,53 @@ def test_ws__an_idle_connection_costs_four_tasks_and_one_scope() -> None:
     count, scope_keys = async_to_sync(scenario)()
     assert count == 4
     assert "user" in scope_keys  # set on the connection's scope itself, not on a copy
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore:No directory at")  # WhiteNoise: no collectstatic in-process
+def test_ws__a_connection_the_server_cancels_leaves_nothing_behind() -> None:
+    """An ASGI server cancels an application at shutdown or when it outlives its connection
+    (daphne after ``application_close_timeout``). Channels' loop skips ``disconnect()`` then; the
+    connection's follower, its stream's pump and pending receive must end all the same, or they
+    follow the chat (and hold the channel-layer subscription) for the process's life."""
+    from asgiref.sync import async_to_sync
+    from channels.testing import WebsocketCommunicator
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from uai.chats.websocket import START_WINDOW_SECONDS
+    from uai.runs import streams
+    from uai_project.asgi import router
+
+    user = get_user_model().objects.create_user("cancelled")
+    token = Token.objects.create(user=user).key
+
+    async def idle(chat_id: str) -> WebsocketCommunicator:
+        communicator = WebsocketCommunicator(router, f"/chat/{chat_id}?token={token}")
+        assert (await communicator.connect())[0]
+        await asyncio.sleep(START_WINDOW_SECONDS + 0.2)  # past the resume window: following live
+        return communicator
+
+    def following(chat_id: str) -> bool:
+        return any(w.chat_id == chat_id for w in streams._recheck().watches)
+
+    async def scenario() -> tuple[bool, bool, list[str]]:
+        first = await idle("cancel-1")  # starts what the process keeps once (layer reader, recheck)
+        before = asyncio.all_tasks()
+        second = await idle("cancel-2")
+        was_following = following("cancel-2")
+        second.future.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await second.future
+        await asyncio.sleep(0.1)
+        left = [repr(t) for t in asyncio.all_tasks() - before if not t.done()]
+        still_following = following("cancel-2")
+        await first.disconnect()
+        return was_following, still_following, left
+
+    was_following, still_following, left = async_to_sync(scenario)()
+    assert was_following and not still_following
+    assert left == []
 
 
 @pytest.mark.django_db(transaction=True)

@@ -94,13 +94,19 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         """Channels' consumer loop for a consumer without a channel: each client message is
         awaited in this task. Channels' own loop (``await_many_dispatch``) keeps a task and an
         ``asyncio.wait`` pending for it, ~1.6 KiB of every idle connection's memory.
+
+        However it ends — the client's disconnect, or the server cancelling the application (at
+        shutdown, or when it outlives the connection) — the follower ends with it.
         """
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
-        with contextlib.suppress(StopConsumer):
-            while True:
-                await self.dispatch(await receive())
+        try:
+            with contextlib.suppress(StopConsumer):
+                while True:
+                    await self.dispatch(await receive())
+        finally:
+            await self._stop_following()
 
     async def connect(self) -> None:
         """Authenticate, check the chat id and its owner, then accept."""
@@ -141,11 +147,15 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Stop following; the chat's turns go on."""
+        await self._stop_following()
+
+    async def _stop_following(self) -> None:
         starter = getattr(self, "starter", None)
         if starter is not None:
             starter.cancel()
         follower = getattr(self, "follower", None)
         if follower is not None:
+            self.follower = None
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await follower

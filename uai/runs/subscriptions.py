@@ -26,6 +26,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 logger = logging.getLogger(__name__)
 
 RELEASE_ATTEMPTS = 100  # receives tried at close while messages are still waiting
+RELEASE_TIMEOUT_SECONDS = 5.0  # how long a close waits for the layer to end a cancelled receive
 
 
 class Subscription:
@@ -98,7 +99,11 @@ async def _release(layer: BaseChannelLayer, channel: str, receiving: asyncio.Fut
                 await asyncio.sleep(0)
                 continue
             receiving.cancel()
-            await asyncio.wait((receiving,))
+            # Bounded: a layer whose own tasks are gone (its event loop shutting down, a Redis
+            # connection that hangs) may never end the receive, and a close must not hang.
+            done, _ = await asyncio.wait((receiving,), timeout=RELEASE_TIMEOUT_SECONDS)
+            if not done:
+                logger.warning("a cancelled receive on %s did not end; left behind", channel)
             return
     finally:
         # Whatever interrupted this (the caller cancelled again), no receive is left pending.
