@@ -299,7 +299,10 @@ async def test_follow__a_stream_of_new_events_only_also_finds_a_lost_first_one(
     await db(emit, message="old 2")
     reader = streams.follow(chat_id=chat.id)
     first = asyncio.ensure_future(reader.__anext__())
-    await asyncio.sleep(0.1)  # subscribed, started after seq 2
+    for _ in range(500):  # until subscribed and started after seq 2 (live), at most 5 s
+        if any(w.chat_id == chat.id for w in streams._recheck().watches):
+            break
+        await asyncio.sleep(0.01)
     await db(emit, message="lost", lost=True)
     got = await asyncio.wait_for(first, 5)
     assert (got["seq"], got["data"]["message"]) == (3, "lost")
@@ -362,11 +365,122 @@ async def test_follow__quiet_streams_cost_one_query_per_recheck_together(
     calls.clear()  # (and the streams' catch-up reads)
     await asyncio.sleep(1.0)  # ~10 checks
     checks = calls.count("_last_seqs")
-    assert 5 <= checks <= 11 and "_page" not in calls, calls
+    assert 2 <= checks <= 11 and "_page" not in calls, calls
     recheck = streams._recheck()
     for p in pending:
         p.cancel()
     await asyncio.gather(*pending, return_exceptions=True)  # each stream's end: it leaves the check
     assert not recheck.watches
     await asyncio.sleep(0.25)
-    assert recheck.task is not None and recheck.task.done()
+    assert recheck.task is None  # ended with the last stream (and lets its loop go)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_follow__a_chatless_runs_lost_event_is_found_too(settings: Any) -> None:
+    """A run without a chat numbers its events on its own (``runs_run.last_seq``): the recheck
+    reads those numbers too."""
+    import asyncio
+
+    from django.contrib.auth import get_user_model
+
+    from uai.agents.models import Agent
+    from uai.runs import sink, streams
+    from uai.runs.dbcall import db
+    from uai.runs.services import run_create
+
+    settings.UAI_STREAM_RECHECK_SECONDS = 0.2
+    user = await db(get_user_model().objects.create, username="lossy-run")
+    # On a queue no worker serves: only the test writes the run's events.
+    agent = await db(
+        Agent.objects.create, name="parked-run", target="uai.agents.builtin.echo:echo", queue="parked"
+    )
+    run = await db(run_create, owner_id=user.pk, agent=agent, input="x")
+
+    def lost_log() -> None:
+        with sink.collect():  # stored, and never published
+            sink.EventSink(run_id=run.id).emit("log", {"message": "lost"})
+
+    reader = streams.follow(run_id=run.id)
+    pending = asyncio.ensure_future(reader.__anext__())
+    for _ in range(500):  # until following live, at most 5 s
+        if any(w.run_id == str(run.id) for w in streams._recheck().watches):
+            break
+        await asyncio.sleep(0.01)
+    await db(lost_log)
+    got = await asyncio.wait_for(pending, 5)
+    assert (got["type"], got["data"]["message"], got["run_id"]) == ("log", "lost", str(run.id))
+    await reader.aclose()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_follow__a_reader_behind_what_it_heard_is_not_sent_to_the_table(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """A reader that has not yet read what its buffer received is behind its chat's number, yet
+    lost nothing: the recheck leaves it alone (a slow reader in a busy chat would otherwise
+    re-read its whole lag at every check)."""
+    import asyncio
+
+    from django.contrib.auth import get_user_model
+
+    from uai.chats.services import chat_create
+    from uai.runs import sink, streams
+    from uai.runs.dbcall import db
+
+    settings.UAI_STREAM_RECHECK_SECONDS = 0.1
+    user = await db(get_user_model().objects.create, username="slow-reader")
+    chat = await db(chat_create, owner_id=user.pk)
+    pages: list[dict[str, Any]] = []
+    page = streams._page
+
+    def counted(**kwargs: Any) -> Any:
+        pages.append(kwargs)
+        return page(**kwargs)
+
+    def emit(n: int) -> None:
+        for i in range(n):
+            sink.EventSink(chat_id=chat.id).emit("log", {"message": str(i)})
+
+    reader = streams.follow(chat_id=chat.id, after_seq=0)
+    first = asyncio.ensure_future(reader.__anext__())
+    for _ in range(500):  # until following live, at most 5 s
+        if any(w.chat_id == chat.id for w in streams._recheck().watches):
+            break
+        await asyncio.sleep(0.01)
+    await db(emit, n=1)
+    assert (await asyncio.wait_for(first, 5))["seq"] == 1
+    monkeypatch.setattr(streams, "_page", counted)
+    await db(emit, n=3)  # received, not read
+    await asyncio.sleep(0.6)  # several checks
+    got = [(await asyncio.wait_for(reader.__anext__(), 5))["seq"] for _ in range(3)]
+    more = asyncio.ensure_future(reader.__anext__())  # anything else it was told to do
+    await asyncio.sleep(0.1)
+    more.cancel()
+    await asyncio.gather(more, return_exceptions=True)
+    assert got == [2, 3, 4] and pages == []
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_follow__a_stream_that_fails_to_start_leaves_nothing_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stream that ends while it looks up its start number (the reader gone, the database
+    away) closes its subscription and its pump: left open, the pump stopped at its full buffer
+    and the layer kept the channel's messages for the process's life."""
+    import asyncio
+
+    from uai.runs import streams
+    from uai.runs.subscriptions import Subscription
+
+    def failing(**kwargs: Any) -> int:
+        raise RuntimeError("database away")
+
+    async with Subscription("warm-up"):  # what the layer keeps once per process (a reader)
+        pass
+    monkeypatch.setattr(streams, "_current_seq", failing)
+    before = asyncio.all_tasks()
+    reader = streams.follow(chat_id="never-started")
+    with pytest.raises(RuntimeError, match="database away"):
+        await reader.__anext__()
+    await asyncio.sleep(0.05)
+    assert [t for t in asyncio.all_tasks() - before if not t.done()] == []

@@ -336,14 +336,18 @@ def test_ws__a_connection_the_server_cancels_leaves_nothing_behind() -> None:
     user = get_user_model().objects.create_user("cancelled")
     token = Token.objects.create(user=user).key
 
+    def following(chat_id: str) -> bool:
+        return any(w.chat_id == chat_id for w in streams._recheck().watches)
+
     async def idle(chat_id: str) -> WebsocketCommunicator:
         communicator = WebsocketCommunicator(router, f"/chat/{chat_id}?token={token}")
         assert (await communicator.connect())[0]
-        await asyncio.sleep(START_WINDOW_SECONDS + 0.2)  # past the resume window: following live
+        await asyncio.sleep(START_WINDOW_SECONDS)  # past the resume window
+        for _ in range(500):  # until following live, at most 5 s
+            if following(chat_id):
+                break
+            await asyncio.sleep(0.01)
         return communicator
-
-    def following(chat_id: str) -> bool:
-        return any(w.chat_id == chat_id for w in streams._recheck().watches)
 
     async def scenario() -> tuple[bool, bool, list[str]]:
         first = await idle("cancel-1")  # starts what the process keeps once (layer reader, recheck)
@@ -411,7 +415,10 @@ def test_ws__a_turns_end_lost_on_the_way_still_reaches_the_client(settings: Any,
                 if any(w.chat_id == "lossy-1" for w in streams._recheck().watches):
                     break
                 await asyncio.sleep(0.01)
-            await asyncio.sleep(0.1)  # the turn is stored
+            for _ in range(500):  # until the turn is stored, at most 5 s
+                if await db(Run.objects.filter(chat_id="lossy-1").exists):
+                    break
+                await asyncio.sleep(0.01)
             await db(end_lost, chat_id="lossy-1")
             frames = [await communicator.receive_json_from(timeout=3)]
             await asyncio.sleep(1.0)  # more quiet intervals: the turn is over, nothing more comes

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -66,6 +67,12 @@ class _Buffer:
             self._waiter.set_result(None)
         return True
 
+    def nudge(self, item: dict[str, Any]) -> None:
+        """Add a marker for the reader, past the limit if need be (it is not an event)."""
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
     def overflow(self) -> None:
         """Drop what waits and leave only the overflow marker (None)."""
         self._items = [None]
@@ -88,16 +95,17 @@ _RECHECK: dict[str, Any] = {"recheck": True}
 
 
 class _Watch:
-    """A live follower as the recheck sees it: its stream, the last number it yielded, and the
-    number the recheck last asked it to look for."""
+    """A live follower as the recheck sees it: its stream, the last number it yielded, the last
+    its buffer received, and the number the recheck last asked it to look for."""
 
-    __slots__ = ("buffer", "chat_id", "last", "mark", "run_id")
+    __slots__ = ("buffer", "chat_id", "heard", "last", "mark", "run_id")
 
-    def __init__(self, buffer: _Buffer, *, chat_id: str | None, run_id: str | None, last: int) -> None:
+    def __init__(self, buffer: _Buffer, *, chat_id: str | None, run_id: str | None) -> None:
         self.buffer = buffer
         self.chat_id = chat_id  # the chat whose numbers the stream follows (a turn's: its chat's)
         self.run_id = run_id  # or a chat-less run's own numbers
-        self.last = last
+        self.last = -1  # the last number the stream yielded
+        self.heard = -1  # the last number its buffer received (a whole chat's or run's stream)
         self.mark = -1
 
 
@@ -136,17 +144,24 @@ class _Recheck:
 
     def add(self, watch: _Watch) -> None:
         self.watches.add(watch)
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._run())
+        if self.task is None:
+            # In a context of its own, not the first follower's.
+            loop = asyncio.get_running_loop()
+            self.task = loop.create_task(self._run(), context=contextvars.Context())
 
     async def _run(self) -> None:
-        while self.watches:
-            await asyncio.sleep(settings.UAI_STREAM_RECHECK_SECONDS)
-            try:
-                await self.check()
-            except Exception:  # the database away for a moment: the next check tries again
-                logger.warning("stream recheck failed; trying again at the next one", exc_info=True)
-        self.seen = ({}, {})
+        try:
+            while self.watches:
+                await asyncio.sleep(settings.UAI_STREAM_RECHECK_SECONDS)
+                try:
+                    await self.check()
+                except Exception:  # the database away for a moment: the next check tries again
+                    logger.warning("stream recheck failed; trying again at the next one", exc_info=True)
+        finally:
+            # No await between the last look at the watches and here: add() starts a new task.
+            # (A finished task would also keep its loop, and this object, alive for good.)
+            self.seen = ({}, {})
+            self.task = None
 
     async def check(self) -> None:
         """Compare every follower with the numbers read at the previous check; read them anew."""
@@ -164,8 +179,9 @@ class _Recheck:
                 before = chats_before.get(watch.chat_id)
             else:
                 before = runs_before.get(watch.run_id or "")
-            if before is not None and before > max(watch.last, watch.mark) and watch.buffer.put(_RECHECK):
+            if before is not None and before > max(watch.last, watch.heard, watch.mark):
                 watch.mark = before
+                watch.buffer.nudge(_RECHECK)
 
 
 _rechecks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Recheck] = weakref.WeakKeyDictionary()
@@ -286,8 +302,11 @@ async def follow(
     else:
         group = sink_module.run_group(run_id)
     buffer = _Buffer(settings.UAI_STREAM_BUFFER)
+    watch = _Watch(buffer, chat_id=chat_id or turn_chat, run_id=None if chat_id or turn_chat else str(run_id))
     subscription = Subscription(group)
     await subscription.open()
+    pump_task: asyncio.Task[None] | None = None
+    recheck: _Recheck | None = None
 
     async def pump() -> None:
         while True:
@@ -298,22 +317,9 @@ async def follow(
             if not buffer.put(event):
                 buffer.overflow()
                 return
-
-    pump_task = asyncio.create_task(pump())
-    if after_seq is None:
-        # "Only new ones": after the number the stream has now that it is subscribed, so a first
-        # live event that goes missing is found like any other (by the gap, or by the recheck).
-        current = await db(_current_seq, chat_id=chat_id or turn_chat, run_id=run_id)
-        start = current if current is not None else -1
-    else:
-        start = after_seq
-    watch = _Watch(
-        buffer,
-        chat_id=chat_id or turn_chat,
-        run_id=None if chat_id or turn_chat else str(run_id),
-        last=start,
-    )
-    recheck: _Recheck | None = None
+            if contiguous:
+                # Heard, if not yet read: a lost event before it shows as a gap when it is read.
+                watch.heard = max(watch.heard, event["seq"])
 
     async def replay(
         after: int, before: int | None = None, page: list[dict[str, Any]] | None = None
@@ -330,7 +336,15 @@ async def follow(
                 return
             page = None
 
-    try:
+    try:  # from here on, whatever ends the stream (the reader leaving mid-read) closes it
+        pump_task = asyncio.create_task(pump())
+        if after_seq is None:
+            # "Only new ones": after the number the stream has now that it is subscribed, so a
+            # first live event that goes missing is found like any other (gap, or recheck).
+            current = await db(_current_seq, chat_id=chat_id or turn_chat, run_id=run_id)
+            watch.last = current if current is not None else -1
+        else:
+            watch.last = after_seq
         if after_seq is not None:
             first_kept, page = await db(_catch_up, chat_id=chat_id, run_id=run_id, after_seq=after_seq)
             if first_kept is not None:
@@ -370,7 +384,8 @@ async def follow(
     finally:
         if recheck is not None:
             recheck.watches.discard(watch)
-        pump_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pump_task
+        if pump_task is not None:
+            pump_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pump_task
         await subscription.close()

@@ -84,6 +84,12 @@ class Subscription:
             await _release(layer, channel, receiving)
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Take a finished receive's outcome, so asyncio does not report it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
+
+
 async def _release(layer: BaseChannelLayer, channel: str, receiving: asyncio.Future[Any] | None) -> None:
     """Cancel a pending receive on ``channel``: every layer lets the channel go then."""
     try:
@@ -103,7 +109,10 @@ async def _release(layer: BaseChannelLayer, channel: str, receiving: asyncio.Fut
             # connection that hangs) may never end the receive, and a close must not hang.
             done, _ = await asyncio.wait((receiving,), timeout=RELEASE_TIMEOUT_SECONDS)
             if not done:
-                logger.warning("a cancelled receive on %s did not end; left behind", channel)
+                # Left to end on its own (cancelling it again would cut the layer's clean-up).
+                logger.warning("a cancelled receive on %s has not ended; not waiting for it", channel)
+                receiving.add_done_callback(_retrieve)
+                receiving = None
             return
     finally:
         # Whatever interrupted this (the caller cancelled again), no receive is left pending.
