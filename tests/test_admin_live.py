@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import wait_for, wait_run
+from tests.conftest import cancel_run, wait_for, wait_run
 from tests.test_admin_docs import admin_session
 
 
@@ -213,7 +213,7 @@ def test_admin_retry__starts_failed_and_cancelled_tasks_again(
     assert failed_again["input"] == {"why": "testing"}
     assert wait_run(alice, failed_again["task_id"], "failed")["error"]
     for task in [again["task_id"], active]:
-        alice.delete(f"/run/{task}")
+        cancel_run(alice, task)  # and wait for its job to end: its last writes race the teardown
 
 
 # --- artifacts -------------------------------------------------------------------------------------
