@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 
@@ -66,6 +67,27 @@ def test_manage__check_passes() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("UAI_STREAM_RECHECK_SECONDS", "abc", "UAI_STREAM_RECHECK_SECONDS must be a number, not 'abc'"),
+        ("UAI_STREAM_RECHECK_SECONDS", "0", "UAI_STREAM_RECHECK_SECONDS must be a number of seconds above 0"),
+        ("UAI_STREAM_BUFFER", "1.5", "UAI_STREAM_BUFFER must be a whole number, not '1.5'"),
+    ],
+)
+def test_settings__a_bad_number_stops_start_up_naming_the_setting(name: str, value: str, says: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**os.environ, name: value},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {says}" in result.stderr
 
 
 def test_asgi__without_redis_nothing_of_redis_is_imported() -> None:
