@@ -472,12 +472,12 @@ async def test_follow__a_stream_that_fails_to_start_leaves_nothing_behind(
     from uai.runs import streams
     from uai.runs.subscriptions import Subscription
 
-    def failing(**kwargs: Any) -> int:
+    def failing(**kwargs: Any) -> Any:
         raise RuntimeError("database away")
 
     async with Subscription("warm-up"):  # what the layer keeps once per process (a reader)
         pass
-    monkeypatch.setattr(streams, "_current_seq", failing)
+    monkeypatch.setattr(streams, "_last_seqs", failing)
     before = asyncio.all_tasks()
     reader = streams.follow(chat_id="never-started")
     with pytest.raises(RuntimeError, match="database away"):

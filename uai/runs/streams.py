@@ -108,12 +108,18 @@ class _Watch:
         self.heard = -1  # the last number its buffer received (a whole chat's or run's stream)
         self.mark = -1
 
+    def number_in(self, chats: dict[str, int], runs: dict[str, int]) -> int | None:
+        """Its stream's number in what ``_last_seqs`` read (None: not there)."""
+        return chats.get(self.chat_id) if self.chat_id is not None else runs.get(self.run_id or "")
 
-def _last_seqs(*, chat_ids: list[str], run_ids: list[str]) -> tuple[dict[str, int], dict[str, int]]:
-    """The last number of each chat and of each chat-less run (gone ones are left out)."""
+
+def _last_seqs(*, watches: list[_Watch]) -> tuple[dict[str, int], dict[str, int]]:
+    """The last number of each chat and chat-less run the ``watches`` follow (gone ones left out)."""
     from uai.chats.models import Chat
     from uai.runs.models import Run
 
+    chat_ids = list({w.chat_id for w in watches if w.chat_id is not None})
+    run_ids = list({w.run_id for w in watches if w.chat_id is None and w.run_id is not None})
     found: list[dict[str, int]] = []
     with connection.cursor() as cursor:
         for table, ids in ((Chat._meta.db_table, chat_ids), (Run._meta.db_table, run_ids)):
@@ -168,17 +174,9 @@ class _Recheck:
         watches = list(self.watches)
         if not watches:
             return
-        chats = {w.chat_id for w in watches if w.chat_id is not None}
-        runs = {w.run_id for w in watches if w.chat_id is None and w.run_id is not None}
-        (chats_before, runs_before), self.seen = (
-            self.seen,
-            await db(_last_seqs, chat_ids=list(chats), run_ids=list(runs)),
-        )
+        (chats_before, runs_before), self.seen = self.seen, await db(_last_seqs, watches=watches)
         for watch in watches:
-            if watch.chat_id is not None:
-                before = chats_before.get(watch.chat_id)
-            else:
-                before = runs_before.get(watch.run_id or "")
+            before = watch.number_in(chats_before, runs_before)
             if before is not None and before > max(watch.last, watch.heard, watch.mark):
                 watch.mark = before
                 watch.buffer.nudge(_RECHECK)
@@ -269,16 +267,6 @@ def _run_chat(*, run_id: Any) -> str | None:
     return Run.objects.filter(pk=run_id).values_list("chat_id", flat=True).first()
 
 
-def _current_seq(*, chat_id: str | None, run_id: Any) -> int | None:
-    """The stream's last number now (None: no such chat or run)."""
-    from uai.chats.models import Chat
-    from uai.runs.models import Run
-
-    if chat_id is not None:
-        return Chat.objects.filter(pk=chat_id).values_list("last_seq", flat=True).first()
-    return Run.objects.filter(pk=run_id).values_list("last_seq", flat=True).first()
-
-
 async def follow(
     *,
     chat_id: str | None = None,
@@ -341,7 +329,7 @@ async def follow(
         if after_seq is None:
             # "Only new ones": after the number the stream has now that it is subscribed, so a
             # first live event that goes missing is found like any other (gap, or recheck).
-            current = await db(_current_seq, chat_id=chat_id or turn_chat, run_id=run_id)
+            current = watch.number_in(*await db(_last_seqs, watches=[watch]))
             watch.last = current if current is not None else -1
         else:
             watch.last = after_seq
