@@ -8,9 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from tests.conftest import ROOT
+from uai_project import settings as settings_module
 
 
 @pytest.mark.django_db
@@ -73,11 +75,25 @@ def test_manage__check_passes() -> None:
     ("name", "value", "says"),
     [
         ("UAI_STREAM_RECHECK_SECONDS", "abc", "UAI_STREAM_RECHECK_SECONDS must be a number, not 'abc'"),
-        ("UAI_STREAM_RECHECK_SECONDS", "0", "UAI_STREAM_RECHECK_SECONDS must be a number of seconds above 0"),
+        ("UAI_STREAM_RECHECK_SECONDS", "0", "UAI_STREAM_RECHECK_SECONDS must be a number above 0, not '0'"),
         ("UAI_STREAM_BUFFER", "1.5", "UAI_STREAM_BUFFER must be a whole number, not '1.5'"),
+        ("UAI_STREAM_BUFFER", "0", "UAI_STREAM_BUFFER must be at least 1, not 0"),
+        ("UAI_GC_THRESHOLDS", "700,ten", "UAI_GC_THRESHOLDS must be up to three whole numbers"),
+        (
+            "UAI_WORKFLOW_RATE",
+            "120 per minute",
+            "UAI_WORKFLOW_RATE must look like 120/min, not '120 per minute'",
+        ),
+        ("UAI_DELETE_JOBS", "sometimes", "UAI_DELETE_JOBS must be one of never, successful, always"),
+        (
+            "UAI_STALLED_WORKER_SECONDS",
+            "0.25",  # not above the heartbeat, the default's or the test servers'
+            "UAI_STALLED_WORKER_SECONDS must be longer than UAI_WORKER_HEARTBEAT",
+        ),
+        ("UAI_DB_POOL_MAX", "1", "UAI_DB_POOL_MAX must be at least 1 and at least UAI_DB_POOL_MIN"),
     ],
 )
-def test_settings__a_bad_number_stops_start_up_naming_the_setting(name: str, value: str, says: str) -> None:
+def test_settings__a_bad_value_stops_start_up_naming_the_setting(name: str, value: str, says: str) -> None:
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=ROOT,
@@ -88,6 +104,27 @@ def test_settings__a_bad_number_stops_start_up_naming_the_setting(name: str, val
     )
     assert result.returncode != 0
     assert f"ImproperlyConfigured: {says}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "zero", "refused"),
+    [("nan", False, True), ("inf", False, True), ("-1", True, True), ("0", False, True), ("0", True, False)],
+)
+def test_settings__a_number_setting_is_finite_and_in_range(monkeypatch, value, zero, refused) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("UAI_TEST_NUMBER", value)
+    if refused:
+        with pytest.raises(ImproperlyConfigured, match="UAI_TEST_NUMBER must be a number"):
+            settings_module._float("UAI_TEST_NUMBER", 1.0, zero=zero)
+    else:
+        assert settings_module._float("UAI_TEST_NUMBER", 1.0, zero=zero) == 0.0
+
+
+def test_settings__a_whole_number_setting_has_a_minimum(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    assert settings_module._int("UAI_TEST_NUMBER", 7) == 7  # unset: the default
+    monkeypatch.setenv("UAI_TEST_NUMBER", "0")
+    assert settings_module._int("UAI_TEST_NUMBER", 7, minimum=0) == 0
+    with pytest.raises(ImproperlyConfigured, match="UAI_TEST_NUMBER must be at least 1, not 0"):
+        settings_module._int("UAI_TEST_NUMBER", 7)
 
 
 def test_asgi__without_redis_nothing_of_redis_is_imported() -> None:

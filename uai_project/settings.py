@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import math
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -21,20 +23,30 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _int(name: str, default: int) -> int:
+def _int(name: str, default: int, minimum: int = 1) -> int:
+    """The whole-number setting ``name``; start-up stops naming it when it is not one, or below
+    ``minimum`` (a limit of 0 or a negative count would refuse everything or mean nothing)."""
     value = env.get(name)
     try:
-        return int(value) if value else default
+        number = int(value) if value else default
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    return number
 
 
-def _float(name: str, default: float) -> float:
+def _float(name: str, default: float, *, zero: bool = False) -> float:
+    """The number setting ``name`` (seconds, days): finite and above 0 (or 0 too if ``zero``)."""
     value = env.get(name)
     try:
-        return float(value) if value else default
+        number = float(value) if value else default
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+    if not (math.isfinite(number) and (number >= 0 if zero else number > 0)):
+        low = "0 or more" if zero else "above 0"
+        raise ImproperlyConfigured(f"{name} must be a number {low}, not {value!r}")
+    return number
 
 
 def _choice(name: str, default: str, choices: list[str]) -> str:
@@ -71,7 +83,12 @@ ALLOWED_HOSTS = [
 UAI_LISTEN_BACKLOG = _int("UAI_LISTEN_BACKLOG", 1024)
 # Garbage-collector thresholds of a server process (see uai_project/gc_tuning.py); empty keeps
 # Python's own and freezes nothing.
-UAI_GC_THRESHOLDS = tuple(int(n) for n in env.get("UAI_GC_THRESHOLDS", "700,10,1").split(",") if n.strip())
+_gc = env.get("UAI_GC_THRESHOLDS", "700,10,1")
+if not re.fullmatch(r"\s*(\d+\s*(,\s*\d+\s*){0,2})?", _gc):
+    raise ImproperlyConfigured(
+        f"UAI_GC_THRESHOLDS must be up to three whole numbers like 700,10,1, not {_gc!r}"
+    )
+UAI_GC_THRESHOLDS = tuple(int(n) for n in _gc.split(",") if n.strip())
 UAI_WS_HANDSHAKE_TIMEOUT_SECONDS = _float("UAI_WS_HANDSHAKE_TIMEOUT_SECONDS", 30.0)
 UAI_WS_ALLOWED_ORIGINS = [o.strip() for o in env.get("UAI_WS_ALLOWED_ORIGINS", "").split(",") if o.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env.get("UAI_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
@@ -152,10 +169,12 @@ if _options.get("host") and not DATABASES["default"]["HOST"]:
     # kept only in OPTIONS it would be lost, and libpq would use the default socket instead.
     DATABASES["default"]["HOST"] = _options.pop("host")
 _options["pool"] = {
-    "min_size": _int("UAI_DB_POOL_MIN", 2),
+    "min_size": _int("UAI_DB_POOL_MIN", 2, minimum=0),
     "max_size": _int("UAI_DB_POOL_MAX", 20),
     "timeout": _float("UAI_DB_POOL_TIMEOUT_SECONDS", 10.0),
 }
+if _options["pool"]["max_size"] < max(_options["pool"]["min_size"], 1):
+    raise ImproperlyConfigured("UAI_DB_POOL_MAX must be at least 1 and at least UAI_DB_POOL_MIN")
 # The planner's price of a random page read for UAI's connections (set at connect, no round trip).
 # PostgreSQL's default 4.0 models spinning disks; its docs suggest ~1.1 for SSDs and cached data.
 # With 4.0, a chat grown since the last ANALYZE (estimated at a few rows) had its newest page read
@@ -230,6 +249,10 @@ UAI_WORKER_QUEUES = [
 UAI_WORKER_HEARTBEAT_SECONDS = _float("UAI_WORKER_HEARTBEAT_SECONDS", 5.0)
 # A worker silent for this long is presumed dead and its runs are retried or failed.
 UAI_STALLED_WORKER_SECONDS = _float("UAI_STALLED_WORKER_SECONDS", 30.0)
+if UAI_STALLED_WORKER_SECONDS <= UAI_WORKER_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(  # every live worker would look stalled and have its runs retried
+        "UAI_STALLED_WORKER_SECONDS must be longer than UAI_WORKER_HEARTBEAT_SECONDS"
+    )
 # Workers' connections are autocommit: no BEGIN/COMMIT round trips around each of their queries.
 PROCRASTINATE_ON_APP_READY = "uai.runs.worker_connector.on_app_ready"
 PROCRASTINATE_WORKER_DEFAULTS = {
@@ -237,7 +260,7 @@ PROCRASTINATE_WORKER_DEFAULTS = {
     "update_heartbeat_interval": UAI_WORKER_HEARTBEAT_SECONDS,
     "stalled_worker_timeout": UAI_STALLED_WORKER_SECONDS,
     # Our own Run rows are the record of a run; finished job rows would only grow the queue.
-    "delete_jobs": env.get("UAI_DELETE_JOBS", "successful"),
+    "delete_jobs": _choice("UAI_DELETE_JOBS", "successful", ["never", "successful", "always"]),
     "abort_job_polling_interval": 1.0,
     # LISTEN/NOTIFY wakes workers at once; the poll only bounds a missed notification.
     "fetch_job_polling_interval": _float("UAI_WORKER_POLL_SECONDS", 0.5),
@@ -247,6 +270,10 @@ PROCRASTINATE_WORKER_DEFAULTS = {
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# DRF reads a rate at the first throttled request: "N/period", the period's first letter s, m, h or d.
+UAI_WORKFLOW_RATE = env.get("UAI_WORKFLOW_RATE", "120/min").strip()
+if not re.fullmatch(r"\d+/[smhd][a-z]*", UAI_WORKFLOW_RATE):
+    raise ImproperlyConfigured(f"UAI_WORKFLOW_RATE must look like 120/min, not {UAI_WORKFLOW_RATE!r}")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "uai_project.auth.BearerAuthentication",
@@ -264,7 +291,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "uai_project.errors.exception_handler",
     # Seed 002: 120 requests a minute per user across its routes, counted in the cache.
-    "DEFAULT_THROTTLE_RATES": {"workflows": env.get("UAI_WORKFLOW_RATE", "120/min")},
+    "DEFAULT_THROTTLE_RATES": {"workflows": UAI_WORKFLOW_RATE},
     "UNAUTHENTICATED_USER": None,
 }
 SIMPLE_JWT = {
@@ -294,7 +321,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Limits (every one a setting) ----------------------------------------------------------------
 UAI_MAX_UPLOAD_BYTES = _int("UAI_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)  # per file
-UAI_MAX_UPLOAD_FILES = _int("UAI_MAX_UPLOAD_FILES", 10)  # per request
+UAI_MAX_UPLOAD_FILES = _int("UAI_MAX_UPLOAD_FILES", 10, minimum=0)  # per request
 UAI_MAX_MESSAGE_CHARS = _int("UAI_MAX_MESSAGE_CHARS", 100_000)
 UAI_MAX_JSON_BYTES = _int("UAI_MAX_JSON_BYTES", 2 * 1024 * 1024)
 UAI_MAX_LOGS_PER_REQUEST = _int("UAI_MAX_LOGS_PER_REQUEST", 1000)
@@ -303,15 +330,14 @@ UAI_DEFAULT_AGENT = env.get("UAI_DEFAULT_AGENT", "echo")
 UAI_SEARCH_AGENT = env.get("UAI_SEARCH_AGENT", "web")  # the agent of /conversations/inference_internet
 UAI_HISTORY_MESSAGES = _int("UAI_HISTORY_MESSAGES", 200)  # earlier messages an agent is shown
 UAI_INPUT_TIMEOUT_SECONDS = _float("UAI_INPUT_TIMEOUT_SECONDS", 24 * 3600.0)  # then the run fails
-UAI_CONVERSATION_CACHE_SECONDS = _int("UAI_CONVERSATION_CACHE_SECONDS", 3600)
+UAI_CONVERSATION_CACHE_SECONDS = _int("UAI_CONVERSATION_CACHE_SECONDS", 3600, minimum=0)
 UAI_STREAM_BUFFER = _int("UAI_STREAM_BUFFER", 1000)  # live events a slow reader may lag behind
 UAI_STREAM_KEEPALIVE_SECONDS = _float("UAI_STREAM_KEEPALIVE_SECONDS", 15.0)
 # How often a process looks for events its streams never received live (one query for all).
 UAI_STREAM_RECHECK_SECONDS = _float("UAI_STREAM_RECHECK_SECONDS", 5.0)
-if not UAI_STREAM_RECHECK_SECONDS > 0:
-    raise ImproperlyConfigured("UAI_STREAM_RECHECK_SECONDS must be a number of seconds above 0")
 UAI_EVENT_RETENTION_DAYS = _float("UAI_EVENT_RETENTION_DAYS", 30.0)  # stream replay window
-UAI_DELTA_FLUSH_SECONDS = _float("UAI_DELTA_FLUSH_SECONDS", 0.05)  # text deltas coalesced this long
+# Text deltas are coalesced this long (0: each is sent as it comes).
+UAI_DELTA_FLUSH_SECONDS = _float("UAI_DELTA_FLUSH_SECONDS", 0.05, zero=True)
 # Events an agent emits while the previous ones are being written go in one transaction; at
 # most this many wait before the agent is held up (a runaway agent cannot fill the memory).
 UAI_EVENT_BATCH_MAX = _int("UAI_EVENT_BATCH_MAX", 200)
