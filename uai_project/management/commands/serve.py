@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 port=port,
                 lifespan="on",
                 log_level="warning",
-                ws="websockets-sansio",
+                ws=settings.UAI_UVICORN_WS,
                 backlog=settings.UAI_LISTEN_BACKLOG,
             )
             return
