@@ -348,6 +348,13 @@ def rss_kib(pid: int) -> int:
     return sum(_own_rss_kib(p) for p in [pid, *_descendants(pid)])
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far (user + system, from /proc), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Proc:
     """A process the bench started, in a session of its own, with its output in a log file.
 

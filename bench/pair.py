@@ -8,8 +8,9 @@ of another checkout. Both servers run at the same time, each on a fresh database
 bench's turn functions alternate between them — A then B, B then A — so both see the same
 machine at the same moment. A 1–2 ms change shows through a machine whose speed wanders by
 ±20 % from minute to minute, which two separate ``bench/run.py`` runs cannot promise.
-Prints p50 / p90 / mean of each figure for both and the difference; writes the latencies to
-``bench/results/pair-<time>.json``.
+Prints p50 / p90 / mean of each figure for both and the difference, and each server process's
+CPU per turn (steadier than latency: it does not wait on the machine's other work); writes the
+latencies to ``bench/results/pair-<time>.json``.
 """
 
 from __future__ import annotations
@@ -171,25 +172,36 @@ async def sse_turns(side: Side, stack: contextlib.AsyncExitStack) -> Turn:
 TURNS = {"rest": rest_turns, "ws": ws_turns, "sse": sse_turns}
 
 
-async def paired(sides: list[Side], figure: str, turns: int) -> dict[str, list[float]]:
-    """``turns`` turns on each side (after a warm-up), alternating which side goes first."""
+async def paired(
+    sides: list[Side], figure: str, turns: int
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """``turns`` turns on each side (after a warm-up), alternating which side goes first: the
+    latencies, and each server process's CPU per measured turn in ms (steadier than latency)."""
     latencies: dict[str, list[float]] = {side.label: [] for side in sides}
+    cpu: dict[str, float] = {}
     async with contextlib.AsyncExitStack() as stack:
         run = {side.label: await TURNS[figure](side, stack) for side in sides}
         for i in range(WARM_TURNS + turns):
+            if i == WARM_TURNS:
+                cpu = {side.label: -common.cpu_seconds(side.server_proc.pid) for side in sides}
             for label in list(run) if i % 2 else list(reversed(run)):
                 seconds = await asyncio.wait_for(run[label](i), TURN_TIMEOUT_SECONDS)
                 if i >= WARM_TURNS:
                     latencies[label].append(seconds * 1000)
-    return latencies
+        for side in sides:
+            cpu[side.label] = round(
+                (cpu[side.label] + common.cpu_seconds(side.server_proc.pid)) * 1000 / turns, 2
+            )
+    return latencies, cpu
 
 
-def summary(values: list[float]) -> dict[str, float]:
+def summary(values: list[float], cpu_ms: float) -> dict[str, float]:
     ordered = sorted(values)
     return {
         "p50_ms": round(common.percentile(ordered, 0.5), 2),
         "p90_ms": round(common.percentile(ordered, 0.9), 2),
         "mean_ms": round(statistics.mean(ordered), 2),
+        "cpu_ms_per_turn": cpu_ms,
     }
 
 
@@ -198,13 +210,18 @@ def render(results: dict[str, Any]) -> str:
     lines = [
         f"A = {a}, B = {b}; {results['meta']['turns']} turns each, alternated; under {results['meta']['server']}",
         "",
-        f"{'figure':<28}{'A p50 / p90 / mean ms':>26}{'B p50 / p90 / mean ms':>26}{'A - B p50':>12}",
+        f"{'figure':<28}{'A p50 / p90 / mean ms':>26}{'B p50 / p90 / mean ms':>26}{'A - B p50':>12}"
+        f"{'CPU/turn A / B ms':>20}{'A - B':>8}",
     ]
     names = {"rest": "REST echo turn", "ws": "WebSocket first agent_step", "sse": "SSE first chunk"}
     for figure, sides in results["figures"].items():
         x, y = sides["A"], sides["B"]
         cells = [f"{s['p50_ms']:.2f} / {s['p90_ms']:.2f} / {s['mean_ms']:.2f}" for s in (x, y)]
-        lines.append(f"{names[figure]:<28}{cells[0]:>26}{cells[1]:>26}{x['p50_ms'] - y['p50_ms']:>+12.2f}")
+        cpu = f"{x['cpu_ms_per_turn']:.2f} / {y['cpu_ms_per_turn']:.2f}"
+        lines.append(
+            f"{names[figure]:<28}{cells[0]:>26}{cells[1]:>26}{x['p50_ms'] - y['p50_ms']:>+12.2f}"
+            f"{cpu:>20}{x['cpu_ms_per_turn'] - y['cpu_ms_per_turn']:>+8.2f}"
+        )
     return "\n".join(lines)
 
 
@@ -237,9 +254,11 @@ async def measure(args: argparse.Namespace, base: Path) -> dict[str, Any]:
         "latencies_ms": {},
     }
     for figure in args.figures:
-        latencies = await paired(sides, figure, args.turns)
+        latencies, cpu = await paired(sides, figure, args.turns)
         results["latencies_ms"][figure] = latencies
-        results["figures"][figure] = {label: summary(values) for label, values in latencies.items()}
+        results["figures"][figure] = {
+            label: summary(values, cpu[label]) for label, values in latencies.items()
+        }
         log(f"  {figure}: {results['figures'][figure]}")
     return results
 

@@ -84,4 +84,7 @@ def test_bench__paired_ab_of_two_checkouts(tmp_path: Path) -> None:
         assert set(sides) == {"A", "B"}, figure
         assert all(len(values) == 3 and all(v > 0 for v in values) for values in sides.values()), figure
     assert results["figures"]["ws"]["A"]["p50_ms"] > 0
-    assert "WebSocket first agent_step" in done.stdout  # the table
+    assert all(
+        side["cpu_ms_per_turn"] > 0 for sides in results["figures"].values() for side in sides.values()
+    )
+    assert "WebSocket first agent_step" in done.stdout and "CPU/turn" in done.stdout  # the table
