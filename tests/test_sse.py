@@ -233,6 +233,31 @@ async def test_follow__resuming_reads_the_table_once_then_goes_live(monkeypatch:
     await reader.aclose()
 
 
+@pytest.mark.django_db
+def test_catch_up__looks_for_removed_events_only_when_the_page_does_not_start_right_after() -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from uai.chats.services import chat_create
+    from uai.runs import sink, streams
+    from uai.runs.models import Event
+
+    chat = chat_create(owner_id=get_user_model().objects.create(username="catcher").pk)
+    for i in range(6):
+        sink.EventSink(chat_id=chat.id).emit("log", {"message": str(i)})
+    with CaptureQueriesContext(connection) as queries:
+        first_kept, page = streams._catch_up(chat_id=chat.id, run_id=None, after_seq=2)
+    assert first_kept is None and [e["seq"] for e in page] == [3, 4, 5, 6]
+    assert len(queries.captured_queries) == 1  # the page starts right after: nothing was removed
+    Event.objects.filter(chat_id=chat.id, seq__lte=4).delete()  # as retention would
+    first_kept, page = streams._catch_up(chat_id=chat.id, run_id=None, after_seq=2)
+    assert first_kept == 5 and [e["seq"] for e in page] == [5, 6]
+    Event.objects.filter(chat_id=chat.id).delete()
+    assert streams._catch_up(chat_id=chat.id, run_id=None, after_seq=2) == (7, [])
+    assert streams._catch_up(chat_id=chat.id, run_id=None, after_seq=6) == (None, [])  # up to date
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_follow__a_stream_finds_events_lost_on_the_way_in_the_table(settings: Any) -> None:
     """The channel layer delivers at most once (Redis Pub/Sub across a reconnect, a full

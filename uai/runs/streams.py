@@ -214,10 +214,19 @@ def _page(*, chat_id: str | None, run_id: Any, after_seq: int) -> list[dict[str,
 
 def _catch_up(*, chat_id: str | None, run_id: Any, after_seq: int) -> tuple[int | None, list[dict[str, Any]]]:
     """What a stream resuming after ``after_seq`` starts with, in one trip to a DB thread: the
-    first kept number if retention removed some (see ``_gap``), and the first page from there."""
+    first kept number if retention removed some (see ``_gap``), and the first page from there.
+
+    Numbers are contiguous and retention removes the oldest, so a page that starts right after
+    ``after_seq`` has nothing missing before it: the usual case (a stream resuming from a number
+    it was just given, as every ``/chat/stream`` turn does) costs one read, not three.
+    """
+    page = _page(chat_id=chat_id, run_id=run_id, after_seq=after_seq)
+    if page and page[0]["seq"] == after_seq + 1:
+        return None, page
     first_kept = _gap(chat_id=chat_id, run_id=run_id, after_seq=after_seq)
-    after = first_kept - 1 if first_kept is not None else after_seq
-    return first_kept, _page(chat_id=chat_id, run_id=run_id, after_seq=after)
+    if first_kept is not None and not (page and page[0]["seq"] == first_kept):
+        page = _page(chat_id=chat_id, run_id=run_id, after_seq=first_kept - 1)
+    return first_kept, page
 
 
 def _gap(*, chat_id: str | None, run_id: Any, after_seq: int) -> int | None:
