@@ -1,9 +1,9 @@
 """Paired A/B: this checkout against another commit, turn by turn, on the same machine at once.
 
-    python bench/pair.py BASE [--figures rest,ws,sse] [--turns 300] [--server daphne]
+    python bench/pair.py BASE [--figures rest,ws,sse] [--turns 300] [--server daphne] [--base-server uvicorn]
 
 BASE is a git revision (checked out into a temporary worktree, removed at the end) or the path
-of another checkout. Both servers run at the same time, each on a fresh database of its own (on
+of another checkout (``.`` with ``--base-server`` compares the two ASGI servers). Both servers run at the same time, each on a fresh database of its own (on
 ``DATABASE_URL``'s server, else in the embedded PostgreSQL) with its worker in-process, and the
 bench's turn functions alternate between them — A then B, B then A — so both see the same
 machine at the same moment. A 1–2 ms change shows through a machine whose speed wanders by
@@ -208,7 +208,8 @@ def summary(values: list[float], cpu_ms: float) -> dict[str, float]:
 def render(results: dict[str, Any]) -> str:
     a, b = results["meta"]["a"], results["meta"]["b"]
     lines = [
-        f"A = {a}, B = {b}; {results['meta']['turns']} turns each, alternated; under {results['meta']['server']}",
+        f"A = {a} under {results['meta']['server']}, B = {b} under {results['meta']['base_server']};"
+        f" {results['meta']['turns']} turns each, alternated",
         "",
         f"{'figure':<28}{'A p50 / p90 / mean ms':>26}{'B p50 / p90 / mean ms':>26}{'A - B p50':>12}"
         f"{'CPU/turn A / B ms':>20}{'A - B':>8}",
@@ -236,7 +237,7 @@ def _describe(root: Path) -> str:
 async def measure(args: argparse.Namespace, base: Path) -> dict[str, Any]:
     sides = [
         Side("A", ROOT, fresh_database("uai_pair_a"), args.server),
-        Side("B", base, fresh_database("uai_pair_b"), args.server),
+        Side("B", base, fresh_database("uai_pair_b"), args.base_server or args.server),
     ]
     common.pin(0, common.client_cores())
     for side in sides:
@@ -247,6 +248,7 @@ async def measure(args: argparse.Namespace, base: Path) -> dict[str, Any]:
             "b": _describe(base),
             "turns": args.turns,
             "server": args.server,
+            "base_server": args.base_server or args.server,
             "cpu_count": len(common.ALL_CORES),
             "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         },
@@ -269,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures", default=",".join(FIGURES), help="rest,ws,sse")
     parser.add_argument("--turns", type=int, default=300, help="measured turns per side and figure")
     parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
+    parser.add_argument(
+        "--base-server", choices=("daphne", "uvicorn"), default=None, help="B's server if not --server's"
+    )
     parser.add_argument("--json", type=Path, default=None, help="where to write the results")
     args = parser.parse_args(argv)
     args.figures = [f.strip() for f in args.figures.split(",") if f.strip()]
