@@ -128,3 +128,48 @@ def test_plan__a_page_without_files_and_one_with_them(long_chat: Any) -> None:
     with CaptureQueriesContext(connection) as queries:
         assert selectors.message_files([]) == {}
     assert not queries.captured_queries
+
+
+def test_plan__chat_data_after_a_timestamp_reads_only_what_is_newer(long_chat: Any) -> None:
+    """Seed 002's polling (``chatData?afterTimestamp=``) reads each table off ``(chat_id,
+    created_at)``: the newer rows, not the whole chat filtered (1.2 ms per 10,000 messages).
+
+    Once statistics know the chat: estimated at one row (grown since the last ANALYZE) both
+    indexes look alike to the planner, which may filter the chat off ``(chat_id, seq)`` as
+    before these indexes until autoanalyze catches up.
+    """
+    from rest_framework.test import APIRequestFactory, force_authenticate
+
+    from uai.chats.models import Message
+    from uai.chats.workflows import ChatDataView
+
+    with connection.cursor() as cursor:  # a log line and a stat per message, as turns leave them
+        cursor.execute(
+            "INSERT INTO runs_log (chat_id, seq, level, message, source, data, created_at)"
+            " SELECT chat_id, seq, 'info', 'log', 'agent', '{}', created_at FROM chats_message"
+        )
+        cursor.execute(
+            "INSERT INTO runs_stat (chat_id, seq, name, data, created_at)"
+            " SELECT chat_id, seq, 'run', '{}', created_at FROM chats_message"
+        )
+        for table in ("chats_message", "runs_log", "runs_stat"):
+            cursor.execute(f"ANALYZE {table}")
+    newest = Message.objects.filter(chat=long_chat).order_by("-seq").values_list("created_at", flat=True)[0]
+    request = APIRequestFactory().get(
+        f"/api/chat/playground/{long_chat.id}/chatData", {"afterTimestamp": newest.timestamp()}
+    )
+    force_authenticate(request, long_chat.owner)
+    with CaptureQueriesContext(connection) as queries:
+        response = ChatDataView.as_view()(request, workflow_id=long_chat.id)
+    assert response.status_code == 200 and response.data["messages"] == []
+    reads = {
+        table: next(q["sql"] for q in queries.captured_queries if f'FROM "{table}"' in q["sql"])
+        for table in ("chats_message", "runs_log", "runs_stat")
+    }
+    for table, index in [
+        ("chats_message", "message_chat_created"),
+        ("runs_log", "log_chat_created"),
+        ("runs_stat", "stat_chat_created"),
+    ]:
+        plan = _plan(reads[table])
+        assert re.search(rf"Index Scan using {index}", plan) and "created_at >" in plan, plan

@@ -76,6 +76,8 @@ class Message(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["chat", "seq"], name="message_unique_chat_seq"),
         ]
+        # chatData?afterTimestamp= (seed 002's polling): read what is newer, not the whole chat.
+        indexes = [models.Index(fields=["chat", "created_at"], name="message_chat_created")]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:60]}"

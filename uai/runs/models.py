@@ -108,7 +108,11 @@ class Log(models.Model):
 
     class Meta:
         ordering = ["seq", "id"]
-        indexes = [models.Index(fields=["run", "seq"]), models.Index(fields=["chat", "seq"])]
+        indexes = [
+            models.Index(fields=["run", "seq"]),
+            models.Index(fields=["chat", "seq"]),
+            models.Index(fields=["chat", "created_at"], name="log_chat_created"),  # chatData?afterTimestamp=
+        ]
 
     def __str__(self) -> str:
         return f"[{self.level}] {self.message[:80]}"
@@ -117,8 +121,9 @@ class Log(models.Model):
 class Stat(models.Model):
     """Figures of one turn or run: tokens, durations, …"""
 
+    # Indexed by stat_chat_created, which starts with it.
     chat = models.ForeignKey(
-        "chats.Chat", on_delete=models.CASCADE, null=True, blank=True, related_name="stats"
+        "chats.Chat", on_delete=models.CASCADE, null=True, blank=True, related_name="stats", db_index=False
     )
     run = models.ForeignKey(Run, on_delete=models.CASCADE, null=True, blank=True, related_name="stats")
     seq = models.BigIntegerField()
@@ -128,6 +133,7 @@ class Stat(models.Model):
 
     class Meta:
         ordering = ["seq", "id"]
+        indexes = [models.Index(fields=["chat", "created_at"], name="stat_chat_created")]  # chatData
 
     def __str__(self) -> str:
         return f"{self.name} {self.data}"
