@@ -26,9 +26,12 @@ def test_run_create__job_rolls_back_with_the_run() -> None:
     from uai.runs.services import run_create
 
     user = get_user_model().objects.create(username="rollback")
-    # On a queue no worker serves, so the jobs stay where the test can count them.
-    parked = Agent.objects.create(name="parked", target="uai.agents.builtin.echo:echo", queue="parked")
-    parked_jobs = ProcrastinateJob.objects.filter(queue_name="parked")
+    # On a queue no worker serves, so the jobs stay where the test can count them (a queue of its
+    # own: other tests' transactional flushes leave procrastinate's unmanaged job table as it is).
+    parked = Agent.objects.create(
+        name="parked", target="uai.agents.builtin.echo:echo", queue="parked-rollback"
+    )
+    parked_jobs = ProcrastinateJob.objects.filter(queue_name="parked-rollback")
     with pytest.raises(RuntimeError), transaction.atomic():
         run_create(owner_id=user.pk, agent=parked, input="x")
         assert parked_jobs.count() == 1
