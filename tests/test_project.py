@@ -161,3 +161,41 @@ def test_database__embedded_mode_uses_the_embedded_server() -> None:
         assert settings.DATABASES["default"]["HOST"] == embedded
     else:
         assert data_directory != embedded
+
+
+@pytest.mark.django_db
+def test_database__a_statement_run_often_is_prepared_on_its_connection() -> None:
+    """``UAI_DB_PREPARED_STATEMENTS`` (on): PostgreSQL keeps the plan of a statement a connection
+    runs often instead of planning it at every turn; off, nothing is prepared."""
+    from django.db import connection
+
+    from uai.chats.models import Chat
+
+    def prepared() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%chats_chat%%'"
+            )
+            return cursor.fetchone()[0]
+
+    for _ in range(6):
+        list(Chat.objects.filter(pk="nobody").values_list("last_seq", flat=True))
+    assert prepared() == 1
+    script = (
+        "from django.db import connection\n"
+        "for _ in range(6):\n"
+        "    connection.cursor().execute('SELECT count(*) FROM pg_class WHERE relname = %s', ['x'])\n"
+        "cursor = connection.cursor()\n"
+        "cursor.execute('SELECT count(*) FROM pg_prepared_statements')\n"
+        "print('prepared', cursor.fetchone()[0])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "UAI_DB_PREPARED_STATEMENTS": "off"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "prepared 0" in result.stdout

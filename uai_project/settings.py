@@ -176,6 +176,16 @@ _options["pool"] = {
     "max_size": _int("UAI_DB_POOL_MAX", 20),
     "timeout": _float("UAI_DB_POOL_TIMEOUT_SECONDS", 10.0),
 }
+# Prepared statements: a statement run a few times on a connection is prepared there, and
+# PostgreSQL then reuses its plan instead of planning it again — a turn runs ~25 statements
+# over three transactions, and planning them was ~1.7 ms of its latency (bench/README.md, "Other
+# findings"). Needs Django's server-side parameter binding (client-side binding cannot
+# prepare). Off: Django's defaults — needed behind PgBouncer in transaction mode unless it
+# tracks prepared statements (`max_prepared_statements`, PgBouncer 1.21+).
+UAI_DB_PREPARED_STATEMENTS = _bool("UAI_DB_PREPARED_STATEMENTS", True)
+if UAI_DB_PREPARED_STATEMENTS:
+    _options["server_side_binding"] = True
+    _options["prepare_threshold"] = 5  # psycopg's default: prepared at a connection's 6th run
 if _options["pool"]["max_size"] < max(_options["pool"]["min_size"], 1):
     raise ImproperlyConfigured("UAI_DB_POOL_MAX must be at least 1 and at least UAI_DB_POOL_MIN")
 # The planner's price of a random page read for UAI's connections (set at connect, no round trip).
