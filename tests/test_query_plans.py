@@ -11,6 +11,7 @@ bitmap scan (estimated at a few: ``UAI_DB_RANDOM_PAGE_COST``, 1.1 by default).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -173,3 +174,55 @@ def test_plan__chat_data_after_a_timestamp_reads_only_what_is_newer(long_chat: A
     ]:
         plan = _plan(reads[table])
         assert re.search(rf"Index Scan using {index}", plan) and "created_at >" in plan, plan
+
+
+def _generic_plan(read: Callable[[], Any], table: str) -> str:
+    """The plan PostgreSQL keeps for ``read``'s statement on ``table`` once it is prepared and
+    planned for any parameters (``UAI_DB_PREPARED_STATEMENTS``: after a few runs on a connection
+    it may use that one instead of planning each time)."""
+    seen: list[tuple[str, Sequence[Any]]] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append((sql, params or ()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        read()
+    sql, params = next((s, p) for s, p in seen if f'FROM "{table}"' in s)
+    numbers = iter(range(1, len(params) + 1))
+    statement = re.sub(r"%s", lambda _: f"${next(numbers)}", sql)
+    arguments = ", ".join(["%s"] * len(params))
+    with connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE uai_generic AS {statement}")
+        try:
+            cursor.execute(connection.ops.compose_sql(f"EXPLAIN EXECUTE uai_generic({arguments})", params))
+            return "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("DEALLOCATE uai_generic")
+            cursor.execute("RESET plan_cache_mode")
+
+
+@pytest.mark.parametrize(
+    ("read", "table", "index"),
+    [
+        ("newest page", "chats_message", "Index Scan Backward using message_unique_chat_seq"),
+        ("messages after a seq", "chats_message", "Index Scan using message_unique_chat_seq"),
+        ("a stream's page", "runs_event", "Index (Only )?Scan using event_unique_chat_seq"),
+        ("a stream's first kept event", "runs_event", "Index (Only )?Scan using event_unique_chat_seq"),
+    ],
+)
+def test_plan__the_hot_reads_keep_their_index_when_planned_for_any_parameters(
+    long_chat: Any, read: str, table: str, index: str
+) -> None:
+    from uai.chats import selectors
+    from uai.runs import streams
+
+    reads: dict[str, Callable[[], Any]] = {
+        "newest page": lambda: selectors.message_list(chat=long_chat, limit=50),
+        "messages after a seq": lambda: selectors.message_list(chat=long_chat, after_seq=LONG - 3),
+        "a stream's page": lambda: streams._page(chat_id=long_chat.id, run_id=None, after_seq=LONG - 2),
+        "a stream's first kept event": lambda: streams._gap(chat_id=long_chat.id, run_id=None, after_seq=1),
+    }
+    plan = _generic_plan(reads[read], table)
+    assert re.search(index, plan) and "Sort" not in plan, plan
