@@ -199,3 +199,35 @@ def test_database__a_statement_run_often_is_prepared_on_its_connection() -> None
     )
     assert result.returncode == 0, result.stderr
     assert "prepared 0" in result.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database__prepared_hand_written_reads_survive_a_column_added_meanwhile() -> None:
+    """A migration may add a column while servers run: a prepared ``SELECT chat.*`` would then
+    fail on every connection that had it ("cached plan must not change result type"). The
+    column is added from another connection, as a migration would (psycopg forgets its own
+    prepared statements when it sees an ALTER on the same one)."""
+    import psycopg
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    from uai.chats.selectors import chat_find
+    from uai.chats.services import chat_create
+    from uai_project.auth import user_for_credential
+
+    user = get_user_model().objects.create(username="migrated")
+    key = Token.objects.create(user=user).key
+    chat = chat_create(owner_id=user.pk)
+    for _ in range(7):  # prepared from the sixth run on
+        assert chat_find(chat_id=chat.id).id == chat.id and user_for_credential(key)[0].pk == user.pk
+    tables = ("chats_chat", "auth_user")
+    with psycopg.connect(connection.connection.info.dsn, autocommit=True) as migration:
+        for table in tables:
+            migration.execute(f"ALTER TABLE {table} ADD COLUMN uai_added_meanwhile integer")
+        try:
+            assert chat_find(chat_id=chat.id).id == chat.id
+            assert user_for_credential(key)[0].pk == user.pk
+        finally:
+            for table in tables:
+                migration.execute(f"ALTER TABLE {table} DROP COLUMN uai_added_meanwhile")

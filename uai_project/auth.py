@@ -21,6 +21,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from uai_project.sql import columns
+
 SCHEMES = (b"bearer", b"token")
 
 
@@ -47,7 +49,7 @@ def user_for_credential(raw: str) -> tuple[Any, Any]:
 def _user_of_token_sql() -> str:
     users, tokens = get_user_model()._meta, Token._meta
     return (
-        f"SELECT u.*, t.created AS token_created FROM {users.db_table} u"
+        f"SELECT {columns(get_user_model(), 'u')}, t.created AS token_created FROM {users.db_table} u"
         f" JOIN {tokens.db_table} t ON t.user_id = u.{users.pk.column} WHERE t.key = %s"
     )
 

@@ -13,6 +13,7 @@ from uai.agents.models import Agent
 from uai.artifacts.models import Artifact
 from uai.chats.models import Chat, Message
 from uai_project.errors import NotFound
+from uai_project.sql import columns
 
 
 def chat_get(*, user: Any, chat_id: str) -> Chat:
@@ -37,7 +38,7 @@ def chat_find(*, chat_id: str) -> Chat | None:
 
 
 _CHAT_FIND = (
-    f"SELECT chat.*, agent.updated_at AS agent_updated_at FROM {Chat._meta.db_table} chat"
+    f"SELECT {columns(Chat, 'chat')}, agent.updated_at AS agent_updated_at FROM {Chat._meta.db_table} chat"
     f" JOIN {Agent._meta.db_table} agent ON agent.{Agent._meta.pk.column} = chat.agent_id"
     " WHERE chat.id = %s"
 )

@@ -34,6 +34,7 @@ from uai.runs import sink as sink_module
 from uai.runs.models import Log, Run, Stat
 from uai.runs.presenters import log_data, status_data
 from uai_project.errors import Conflict, InvalidInput
+from uai_project.sql import columns
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ WITH run AS (
     SET status = 'running', started_at = COALESCE(started_at, %s), attempts = %s,
         input_prompt = '', updated_at = %s
     WHERE id = %s AND status NOT IN ({", ".join(f"'{s}'" for s in Run.TERMINAL)})
-    RETURNING *
+    RETURNING {columns(Run)}
 )
 SELECT run.*, agent.updated_at AS agent_updated_at,
        chat.state AS chat_state, chat.mode AS chat_mode, chat.metadata AS chat_metadata,
@@ -363,7 +364,7 @@ SET status = %s, error = %s, finished_at = %s, updated_at = %s, input_prompt = '
     pending_input = NULL, output = COALESCE(%s::jsonb, output),
     progress = CASE WHEN %s THEN 100.0 ELSE progress END
 WHERE id = %s AND status NOT IN ({", ".join(f"'{s}'" for s in Run.TERMINAL)})
-RETURNING *
+RETURNING {columns(Run)}
 """
 
 
