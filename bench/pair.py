@@ -276,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, default=None, help="where to write the results")
     args = parser.parse_args(argv)
+    if args.turns < 1:
+        parser.error("--turns: at least 1")
     args.figures = [f.strip() for f in args.figures.split(",") if f.strip()]
     if not args.figures or set(args.figures) - set(FIGURES):
         parser.error(f"--figures: choose from {', '.join(FIGURES)}")

@@ -11,11 +11,12 @@ bitmap scan (estimated at a few: ``UAI_DB_RANDOM_PAGE_COST``, 1.1 by default).
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 pytestmark = pytest.mark.django_db
@@ -192,15 +193,16 @@ def _generic_plan(read: Callable[[], Any], table: str) -> str:
     numbers = iter(range(1, len(params) + 1))
     statement = re.sub(r"%s", lambda _: f"${next(numbers)}", sql)
     arguments = ", ".join(["%s"] * len(params))
+    name = f"uai_generic_{uuid.uuid4().hex[:12]}"  # prepared statements outlive a rollback
     with connection.cursor() as cursor:
-        cursor.execute("SET plan_cache_mode = force_generic_plan")
-        cursor.execute(f"PREPARE uai_generic AS {statement}")
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")  # until the test's end
+        cursor.execute(f"PREPARE {name} AS {statement}")
         try:
-            cursor.execute(connection.ops.compose_sql(f"EXPLAIN EXECUTE uai_generic({arguments})", params))
-            return "\n".join(row[0] for row in cursor.fetchall())
+            with transaction.atomic():  # a failing EXPLAIN leaves the transaction usable
+                cursor.execute(connection.ops.compose_sql(f"EXPLAIN EXECUTE {name}({arguments})", params))
+                return "\n".join(row[0] for row in cursor.fetchall())
         finally:
-            cursor.execute("DEALLOCATE uai_generic")
-            cursor.execute("RESET plan_cache_mode")
+            cursor.execute(f"DEALLOCATE {name}")
 
 
 @pytest.mark.parametrize(

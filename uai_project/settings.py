@@ -262,9 +262,9 @@ UAI_WORKER_QUEUES = [
 UAI_WORKER_HEARTBEAT_SECONDS = _float("UAI_WORKER_HEARTBEAT_SECONDS", 5.0)
 # A worker silent for this long is presumed dead and its runs are retried or failed.
 UAI_STALLED_WORKER_SECONDS = _float("UAI_STALLED_WORKER_SECONDS", 30.0)
-if UAI_STALLED_WORKER_SECONDS <= UAI_WORKER_HEARTBEAT_SECONDS:
-    raise ImproperlyConfigured(  # every live worker would look stalled and have its runs retried
-        "UAI_STALLED_WORKER_SECONDS must be longer than UAI_WORKER_HEARTBEAT_SECONDS"
+if UAI_STALLED_WORKER_SECONDS < 2 * UAI_WORKER_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(  # a live worker one late heartbeat away would have its runs retried
+        "UAI_STALLED_WORKER_SECONDS must be at least twice UAI_WORKER_HEARTBEAT_SECONDS"
     )
 # Workers' connections are autocommit: no BEGIN/COMMIT round trips around each of their queries.
 PROCRASTINATE_ON_APP_READY = "uai.runs.worker_connector.on_app_ready"
