@@ -98,6 +98,9 @@ def _without_companions() -> dict[str, str]:
             "UAI_STALLED_WORKER_SECONDS must be at least twice UAI_WORKER_HEARTBEAT",
         ),
         ("UAI_DB_POOL_MAX", "1", "UAI_DB_POOL_MAX must be at least 1 and at least UAI_DB_POOL_MIN"),
+        ("UAI_EVENT_RETENTION_DAYS", "1e9", "UAI_EVENT_RETENTION_DAYS must be at most 36500, not '1e9'"),
+        ("UAI_JWT_REFRESH_DAYS", "99999999", "UAI_JWT_REFRESH_DAYS must be at most 36500, not 99999999"),
+        ("UAI_GC_THRESHOLDS", "700,10,99999999999", "UAI_GC_THRESHOLDS must be numbers below 2**31"),
     ],
 )
 def test_settings__a_bad_value_stops_start_up_naming_the_setting(name: str, value: str, says: str) -> None:

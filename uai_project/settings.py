@@ -23,9 +23,10 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _int(name: str, default: int, minimum: int = 1) -> int:
+def _int(name: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
     """The whole-number setting ``name``; start-up stops naming it when it is not one, or below
-    ``minimum`` (a limit of 0 or a negative count would refuse everything or mean nothing)."""
+    ``minimum`` (a limit of 0 or a negative count would refuse everything or mean nothing), or
+    above ``maximum`` (where a bigger one would overflow later, far from its cause)."""
     value = env.get(name)
     try:
         number = int(value) if value else default
@@ -33,11 +34,14 @@ def _int(name: str, default: int, minimum: int = 1) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
     if number < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum}, not {number}")
     return number
 
 
-def _float(name: str, default: float, *, zero: bool = False) -> float:
-    """The number setting ``name`` (seconds, days): finite and above 0 (or 0 too if ``zero``)."""
+def _float(name: str, default: float, *, zero: bool = False, maximum: float | None = None) -> float:
+    """The number setting ``name`` (seconds, days): finite and above 0 (or 0 too if ``zero``),
+    and at most ``maximum``."""
     value = env.get(name)
     try:
         number = float(value) if value else default
@@ -46,7 +50,12 @@ def _float(name: str, default: float, *, zero: bool = False) -> float:
     if not (math.isfinite(number) and (number >= 0 if zero else number > 0)):
         low = "0 or more" if zero else "above 0"
         raise ImproperlyConfigured(f"{name} must be a number {low}, not {value!r}")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum:g}, not {value!r}")
     return number
+
+
+_CENTURY_DAYS = 36_500  # "keep it forever" in days: anything longer overflows Python's dates
 
 
 def _choice(name: str, default: str, choices: list[str]) -> str:
@@ -89,6 +98,8 @@ if not re.fullmatch(r"\s*(\d+\s*(,\s*\d+\s*){0,2})?", _gc):
         f"UAI_GC_THRESHOLDS must be up to three whole numbers like 700,10,1, not {_gc!r}"
     )
 UAI_GC_THRESHOLDS = tuple(int(n) for n in _gc.split(",") if n.strip())
+if any(n > 2**31 - 1 for n in UAI_GC_THRESHOLDS):
+    raise ImproperlyConfigured(f"UAI_GC_THRESHOLDS must be numbers below 2**31, not {_gc!r}")
 UAI_WS_HANDSHAKE_TIMEOUT_SECONDS = _float("UAI_WS_HANDSHAKE_TIMEOUT_SECONDS", 30.0)
 # uvicorn's WebSocket protocol. An idle connection costs ~31 KiB with wsproto, ~67 with
 # websockets-sansio and ~129 with websockets (uvicorn's default), measured over 2,000 held.
@@ -309,8 +320,10 @@ REST_FRAMEWORK = {
 }
 SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
-    "ACCESS_TOKEN_LIFETIME": datetime.timedelta(minutes=_int("UAI_JWT_ACCESS_MINUTES", 60)),
-    "REFRESH_TOKEN_LIFETIME": datetime.timedelta(days=_int("UAI_JWT_REFRESH_DAYS", 7)),
+    "ACCESS_TOKEN_LIFETIME": datetime.timedelta(
+        minutes=_int("UAI_JWT_ACCESS_MINUTES", 60, maximum=_CENTURY_DAYS * 1440)
+    ),
+    "REFRESH_TOKEN_LIFETIME": datetime.timedelta(days=_int("UAI_JWT_REFRESH_DAYS", 7, maximum=_CENTURY_DAYS)),
     "UPDATE_LAST_LOGIN": False,
 }
 SPECTACULAR_SETTINGS = {
@@ -342,13 +355,17 @@ UAI_TURN_WAIT_SECONDS = _float("UAI_TURN_WAIT_SECONDS", 300.0)  # a waiting REST
 UAI_DEFAULT_AGENT = env.get("UAI_DEFAULT_AGENT", "echo")
 UAI_SEARCH_AGENT = env.get("UAI_SEARCH_AGENT", "web")  # the agent of /conversations/inference_internet
 UAI_HISTORY_MESSAGES = _int("UAI_HISTORY_MESSAGES", 200)  # earlier messages an agent is shown
-UAI_INPUT_TIMEOUT_SECONDS = _float("UAI_INPUT_TIMEOUT_SECONDS", 24 * 3600.0)  # then the run fails
+UAI_INPUT_TIMEOUT_SECONDS = _float(
+    "UAI_INPUT_TIMEOUT_SECONDS", 24 * 3600.0, maximum=_CENTURY_DAYS * 86400.0
+)  # then the run fails
 UAI_CONVERSATION_CACHE_SECONDS = _int("UAI_CONVERSATION_CACHE_SECONDS", 3600, minimum=0)
 UAI_STREAM_BUFFER = _int("UAI_STREAM_BUFFER", 1000)  # live events a slow reader may lag behind
 UAI_STREAM_KEEPALIVE_SECONDS = _float("UAI_STREAM_KEEPALIVE_SECONDS", 15.0)
 # How often a process looks for events its streams never received live (one query for all).
 UAI_STREAM_RECHECK_SECONDS = _float("UAI_STREAM_RECHECK_SECONDS", 5.0)
-UAI_EVENT_RETENTION_DAYS = _float("UAI_EVENT_RETENTION_DAYS", 30.0)  # stream replay window
+UAI_EVENT_RETENTION_DAYS = _float(
+    "UAI_EVENT_RETENTION_DAYS", 30.0, maximum=_CENTURY_DAYS
+)  # stream replay window
 # Text deltas are coalesced this long (0: each is sent as it comes).
 UAI_DELTA_FLUSH_SECONDS = _float("UAI_DELTA_FLUSH_SECONDS", 0.05, zero=True)
 # Events an agent emits while the previous ones are being written go in one transaction; at
