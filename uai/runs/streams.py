@@ -342,7 +342,6 @@ async def follow(
             watch.last = current if current is not None else -1
         else:
             watch.last = after_seq
-        if after_seq is not None:
             first_kept, page = await db(_catch_up, chat_id=chat_id, run_id=run_id, after_seq=after_seq)
             if first_kept is not None:
                 yield gap_event(after_seq, first_kept)
