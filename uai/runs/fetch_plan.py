@@ -4,16 +4,16 @@ procrastinate's fetch function picks the next job with ``ORDER BY priority DESC,
 and a ``NOT EXISTS`` on jobs of the same lock. ``procrastinate_jobs`` is usually near empty (a
 finished job is deleted), so ANALYZE often records it at a row or two over many pages. When a
 backlog then arrives — runs queued faster than they run, a burst after a quiet spell — the
-planner, still believing in one row, reads *every* waiting job and sorts them, and checks each
-one against *every* waiting or running job: a fetch costs the depth squared, until autoanalyze
-(a minute or more away) corrects the estimate. Measured here: 400 queued runs, one fetch 13–21
-ms, 70–135 runs/s; 3,000 queued, half a second per fetch. With sorting off inside that function
-the plan reads the jobs in order off procrastinate's own ``(priority, id)`` index and stops at
-the first it may take: 400 queued ~1,200 runs/s, 3,000 queued ~950 (PostgreSQL 15 and 18).
+generic plan a worker's session keeps reads *every* waiting job, sorts them, and checks each
+one against *every* waiting or running job: a fetch costs the depth squared until autoanalyze
+(a minute or more away) corrects the estimate. Measured here: 400 queued runs, 13–21 ms per
+fetch, 70–135 runs/s; 3,000 queued, not drained after four minutes. With sorting off inside
+that function the plan reads the jobs in order off procrastinate's own ``(priority, id)`` index
+and stops at the first it may take: 400 queued ~1,200 runs/s, 3,000 ~950 (PostgreSQL 15, 18).
 
-The setting is the function's own (``ALTER FUNCTION … SET``), so nothing else is planned
-differently. procrastinate replaces its functions in its migrations, so it is (re)applied after
-every ``migrate`` to whichever function procrastinate's fetch query calls.
+The setting is the function's own (``ALTER FUNCTION … SET``): nothing else is planned
+differently. procrastinate replaces its functions in its own migrations, so it is (re)applied
+after every ``migrate``, to whichever function procrastinate's fetch query calls.
 """
 
 from __future__ import annotations
