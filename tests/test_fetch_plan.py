@@ -103,6 +103,18 @@ def test_migrate_turns_sorting_off_in_the_fetch_function() -> None:
         assert fetch_plan.steer_fetch_plan() == 0  # already there: the catalog is left alone
 
 
+def test_a_role_that_may_not_alter_the_function_gets_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER FUNCTION {_signature(cursor)} RESET enable_sort")
+        cursor.execute("CREATE ROLE uai_fetch_plan_guest")  # rolled back with the test
+        cursor.execute("SET LOCAL ROLE uai_fetch_plan_guest")
+        with caplog.at_level("WARNING", logger="uai.runs.fetch_plan"):
+            assert fetch_plan.steer_fetch_plan() == 0
+        cursor.execute("RESET ROLE")
+        assert fetch_plan.SETTING not in _config(cursor)
+    assert "Could not set enable_sort = off" in caplog.text and "owner" in caplog.text
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_fetch_reads_the_backlog_once_not_once_per_job(backlog_on_stale_statistics: int) -> None:
     with connection.cursor() as cursor:
