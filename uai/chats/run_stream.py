@@ -114,7 +114,10 @@ async def chunks(*, chat_id: str, run_id: str, after_seq: int) -> AsyncIterator[
     count = 0
     try:
         async for event in streams.follow(
-            chat_id=chat_id, after_seq=after_seq, idle_seconds=settings.UAI_STREAM_KEEPALIVE_SECONDS
+            chat_id=chat_id,
+            after_seq=after_seq,
+            idle_seconds=settings.UAI_STREAM_KEEPALIVE_SECONDS,
+            fresh=True,  # the turn's own message, just written
         ):
             if event is None:
                 yield sse.KEEPALIVE

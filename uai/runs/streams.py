@@ -212,16 +212,18 @@ def _page(*, chat_id: str | None, run_id: Any, after_seq: int) -> list[dict[str,
     return [event_payload(e) for e in qs.order_by("seq")[:REPLAY_PAGE]]
 
 
-def _catch_up(*, chat_id: str | None, run_id: Any, after_seq: int) -> tuple[int | None, list[dict[str, Any]]]:
+def _catch_up(
+    *, chat_id: str | None, run_id: Any, after_seq: int, fresh: bool = False
+) -> tuple[int | None, list[dict[str, Any]]]:
     """What a stream resuming after ``after_seq`` starts with, in one trip to a DB thread: the
     first kept number if retention removed some (see ``_gap``), and the first page from there.
 
     Numbers are contiguous and retention removes the oldest, so a page that starts right after
-    ``after_seq`` has nothing missing before it: the usual case (a stream resuming from a number
-    it was just given, as every ``/chat/stream`` turn does) costs one read, not three.
+    ``after_seq`` has nothing missing before it, and neither has one after a ``fresh`` number
+    (written a moment ago: what follows it is newer still): one read, not two or three.
     """
     page = _page(chat_id=chat_id, run_id=run_id, after_seq=after_seq)
-    if page and page[0]["seq"] == after_seq + 1:
+    if fresh or (page and page[0]["seq"] == after_seq + 1):
         return None, page
     first_kept = _gap(chat_id=chat_id, run_id=run_id, after_seq=after_seq)
     if first_kept is not None and not (page and page[0]["seq"] == first_kept):
@@ -282,8 +284,12 @@ async def follow(
     run_id: Any = None,
     after_seq: int | None = None,
     idle_seconds: float | None = None,
+    fresh: bool = False,
 ) -> AsyncIterator[dict[str, Any] | None]:
     """Yield the stream's events after ``after_seq`` (None: only new ones), then live ones.
+
+    ``fresh``: ``after_seq`` was written a moment ago by this request (its turn's message), so
+    retention cannot have removed anything after it and that is not checked.
 
     With ``idle_seconds``, yields None after that long without an event (for keep-alives).
     """
@@ -342,7 +348,9 @@ async def follow(
             watch.last = current if current is not None else -1
         else:
             watch.last = after_seq
-            first_kept, page = await db(_catch_up, chat_id=chat_id, run_id=run_id, after_seq=after_seq)
+            first_kept, page = await db(
+                _catch_up, chat_id=chat_id, run_id=run_id, after_seq=after_seq, fresh=fresh
+            )
             if first_kept is not None:
                 yield gap_event(after_seq, first_kept)
                 watch.last = first_kept - 1
