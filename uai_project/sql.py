@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from django.db import models
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from django.db import DEFAULT_DB_ALIAS, connections, models
+
+M = TypeVar("M", bound=models.Model)
 
 
 def columns(model: type[models.Model], alias: str = "") -> str:
@@ -14,3 +20,43 @@ def columns(model: type[models.Model], alias: str = "") -> str:
     """
     prefix = f"{alias}." if alias else ""
     return ", ".join(f'{prefix}"{field.column}"' for field in model._meta.concrete_fields)
+
+
+def first(model: type[M], sql: str, params: Sequence[Any], *, using: str = DEFAULT_DB_ALIAS) -> M | None:
+    """The first row of a statement that selects ``columns(model)`` first, as a ``model``
+    instance; any further columns become attributes of it. None when there is no row.
+
+    What ``Model.objects.raw(sql, params)`` gives, without re-deriving on every call the mapping
+    of the cursor's columns to fields, their converters and the model's init order: 0.15 ms of
+    CPU per statement instead of 0.22 (chat lookup, in-process), and a turn runs three or four.
+    """
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        extra = [column.name for column in cursor.description[len(model._meta.concrete_fields) :]]
+    names, converters = _reading(model, connection.vendor, using)
+    values = list(row[: len(names)])
+    for i, convert, expression in converters:
+        values[i] = convert(values[i], expression, connection)
+    instance = model.from_db(using, names, values)
+    for name, value in zip(extra, row[len(names) :], strict=True):
+        setattr(instance, name, value)
+    return instance
+
+
+@functools.cache
+def _reading(
+    model: type[models.Model], vendor: str, using: str
+) -> tuple[list[str], list[tuple[int, Callable[..., Any], Any]]]:
+    """A model's field names in column order, and the converters its values need (JSON, …)."""
+    connection = connections[using]
+    fields = model._meta.concrete_fields
+    converters = []
+    for i, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+            converters.append((i, convert, column))
+    return [field.attname for field in fields], converters

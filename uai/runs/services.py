@@ -34,7 +34,7 @@ from uai.runs import sink as sink_module
 from uai.runs.models import Log, Run, Stat
 from uai.runs.presenters import log_data, status_data
 from uai_project.errors import Conflict, InvalidInput
-from uai_project.sql import columns
+from uai_project.sql import columns, first
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def run_begin(*, run_id: str, attempt: int) -> RunSpec | None:
     """Mark a run ``running`` and gather its request; None when it is gone or already over."""
     now = timezone.now()
     with transaction.atomic():
-        run = next(iter(Run.objects.raw(_BEGIN_SQL, [now, attempt, now, run_id])), None)
+        run = first(Run, _BEGIN_SQL, [now, attempt, now, run_id])
         if run is None:
             return None
         sink = sink_for(run)
@@ -387,14 +387,8 @@ def run_finish(
         output = json.dumps(final.output if final.output is not None else final.content)
     with transaction.atomic():
         # One statement ends it, unless it is over already (the row stays locked until commit).
-        run = next(
-            iter(
-                Run.objects.raw(
-                    _FINISH_SQL,
-                    [status, error, now, now, output, status == Run.Status.SUCCEEDED, run_id],
-                )
-            ),
-            None,
+        run = first(
+            Run, _FINISH_SQL, [status, error, now, now, output, status == Run.Status.SUCCEEDED, run_id]
         )
         if run is None:
             return False
