@@ -55,3 +55,11 @@ def test_first__a_run_and_no_row() -> None:
     found = _same_as_raw(Run, sql, [run.id])
     assert found.input == {"text": "hi"} and found.output == [1, {"a": 2}] and found.lucky == 7
     assert first(Run, sql, ["00000000-0000-0000-0000-000000000000"]) is None
+
+
+def test_first__a_statement_that_does_not_select_the_models_columns_first_is_refused() -> None:
+    user = get_user_model().objects.create(username="sql-order")
+    run = Run.objects.create(owner=user, agent_id="echo")
+    backwards = ", ".join(reversed(columns(Run).split(", ")))
+    with pytest.raises(ValueError, match=r"columns\(Run\) first"):
+        first(Run, f"SELECT {backwards} FROM {Run._meta.db_table} WHERE id = %s", [run.id])

@@ -36,8 +36,13 @@ def first(model: type[M], sql: str, params: Sequence[Any], *, using: str = DEFAU
         row = cursor.fetchone()
         if row is None:
             return None
-        extra = [column.name for column in cursor.description[len(model._meta.concrete_fields) :]]
-    names, converters = _reading(model, connection.vendor, using)
+        description = cursor.description
+    names, column_names, converters = _reading(model, using)
+    if (model, sql) not in _checked:  # raw() maps columns by name, this by position: checked once
+        if [column.name for column in description[: len(names)]] != column_names:
+            raise ValueError(f"the statement must select columns({model.__name__}) first: {sql}")
+        _checked.add((model, sql))
+    extra = [column.name for column in description[len(names) :]]
     values = list(row[: len(names)])
     for i, convert, expression in converters:
         values[i] = convert(values[i], expression, connection)
@@ -47,11 +52,14 @@ def first(model: type[M], sql: str, params: Sequence[Any], *, using: str = DEFAU
     return instance
 
 
+_checked: set[tuple[type[models.Model], str]] = set()
+
+
 @functools.cache
 def _reading(
-    model: type[models.Model], vendor: str, using: str
-) -> tuple[list[str], list[tuple[int, Callable[..., Any], Any]]]:
-    """A model's field names in column order, and the converters its values need (JSON, …)."""
+    model: type[models.Model], using: str
+) -> tuple[list[str], list[str], list[tuple[int, Callable[..., Any], Any]]]:
+    """A model's field names and columns in order, and the converters its values need (JSON, …)."""
     connection = connections[using]
     fields = model._meta.concrete_fields
     converters = []
@@ -59,4 +67,4 @@ def _reading(
         column = field.get_col(model._meta.db_table)
         for convert in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
             converters.append((i, convert, column))
-    return [field.attname for field in fields], converters
+    return [field.attname for field in fields], [field.column for field in fields], converters

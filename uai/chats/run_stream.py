@@ -117,7 +117,7 @@ async def chunks(*, chat_id: str, run_id: str, after_seq: int) -> AsyncIterator[
             chat_id=chat_id,
             after_seq=after_seq,
             idle_seconds=settings.UAI_STREAM_KEEPALIVE_SECONDS,
-            fresh=True,  # the turn's own message, just written
+            fresh=True,  # the turn's own message (or the chat's last number), just written or read
         ):
             if event is None:
                 yield sse.KEEPALIVE

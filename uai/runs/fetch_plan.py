@@ -27,6 +27,7 @@ from django.db import DatabaseError, connections, transaction
 logger = logging.getLogger(__name__)
 
 SETTING = "enable_sort=off"
+INSUFFICIENT_PRIVILEGE = "42501"  # not the function's owner: anything else fails migrate
 
 
 def fetch_function() -> str:
@@ -46,9 +47,13 @@ def steer_fetch_plan(*, using: str = "default") -> int:
     ``migrate``: the fetch then works as procrastinate ships it.
     """
     changed = 0
-    with connections[using].cursor() as cursor:
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT oid::regprocedure::text, proconfig FROM pg_proc WHERE proname = %s",
+            "SELECT oid::regprocedure::text, proconfig FROM pg_proc"
+            " WHERE proname = %s AND pg_function_is_visible(oid)",  # the one this search_path calls
             [fetch_function()],
         )
         for signature, config in cursor.fetchall():
@@ -59,6 +64,8 @@ def steer_fetch_plan(*, using: str = "default") -> int:
                     # ``signature`` is PostgreSQL's own quoting of the function's name and arguments.
                     cursor.execute(f"ALTER FUNCTION {signature} SET enable_sort = off")
             except DatabaseError as exc:
+                if getattr(exc.__cause__, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+                    raise
                 logger.warning(
                     "Could not set enable_sort = off on %s (%s): a deep job backlog will be fetched "
                     "slowly until PostgreSQL's statistics catch up. Run migrate as its owner.",

@@ -220,7 +220,7 @@ def _catch_up(
 
     Numbers are contiguous and retention removes the oldest, so a page that starts right after
     ``after_seq`` has nothing missing before it, and neither has one after a ``fresh`` number
-    (written a moment ago: what follows it is newer still): one read, not two or three.
+    (written or read a moment ago: what follows it is newer still): one read, not two or three.
     """
     page = _page(chat_id=chat_id, run_id=run_id, after_seq=after_seq)
     if fresh or (page and page[0]["seq"] == after_seq + 1):
@@ -288,8 +288,9 @@ async def follow(
 ) -> AsyncIterator[dict[str, Any] | None]:
     """Yield the stream's events after ``after_seq`` (None: only new ones), then live ones.
 
-    ``fresh``: ``after_seq`` was written a moment ago by this request (its turn's message), so
-    retention cannot have removed anything after it and that is not checked.
+    ``fresh``: this request wrote or read ``after_seq`` a moment ago (its turn's message, the
+    chat's last number), so retention — which removes events by age — cannot have removed
+    anything after it, and that is not checked.
 
     With ``idle_seconds``, yields None after that long without an event (for keep-alives).
     """
