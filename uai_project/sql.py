@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db import DEFAULT_DB_ALIAS, connections, migrations, models
 
 M = TypeVar("M", bound=models.Model)
 
@@ -68,3 +68,16 @@ def _reading(
         for convert in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
             converters.append((i, convert, column))
     return [field.attname for field in fields], [field.column for field in fields], converters
+
+
+def concurrent_index(table: str, name: str, columns: str) -> migrations.RunSQL:
+    """A migration step building index ``name`` on ``table`` (``columns``) without locking out
+    writes (``atomic = False`` migrations only). A build that was interrupted leaves an invalid
+    index of that name, which would make every later ``migrate`` fail: it is dropped first."""
+    return migrations.RunSQL(
+        [
+            f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"',
+            f'CREATE INDEX CONCURRENTLY "{name}" ON "{table}" ({columns})',
+        ],
+        reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"',
+    )

@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+from uai_project.sql import concurrent_index
+
 
 class Migration(migrations.Migration):
     # Built CONCURRENTLY, without locking out writes: the table grows with every turn. A build
@@ -22,13 +24,7 @@ class Migration(migrations.Migration):
                 ),
             ],
             database_operations=[
-                migrations.RunSQL(
-                    [
-                        'DROP INDEX CONCURRENTLY IF EXISTS "message_chat_created"',
-                        'CREATE INDEX CONCURRENTLY "message_chat_created" ON "chats_message" ("chat_id", "created_at")',
-                    ],
-                    reverse_sql='DROP INDEX CONCURRENTLY IF EXISTS "message_chat_created"',
-                ),
+                concurrent_index('chats_message', 'message_chat_created', '"chat_id", "created_at"'),
             ],
         ),
     ]

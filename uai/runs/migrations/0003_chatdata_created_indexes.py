@@ -3,15 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-
-def _index(table: str, name: str, columns: str) -> migrations.RunSQL:
-    return migrations.RunSQL(
-        [
-            f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"',
-            f'CREATE INDEX CONCURRENTLY "{name}" ON "{table}" ({columns})',
-        ],
-        reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"',
-    )
+from uai_project.sql import concurrent_index
 
 
 class Migration(migrations.Migration):
@@ -45,8 +37,8 @@ class Migration(migrations.Migration):
                 ),
             ],
             database_operations=[
-                _index('runs_log', 'log_chat_created', '"chat_id", "created_at"'),
-                _index('runs_stat', 'stat_chat_created', '"chat_id", "created_at"'),
+                concurrent_index('runs_log', 'log_chat_created', '"chat_id", "created_at"'),
+                concurrent_index('runs_stat', 'stat_chat_created', '"chat_id", "created_at"'),
                 migrations.RunSQL(
                     'DROP INDEX CONCURRENTLY IF EXISTS "runs_stat_chat_id_f2e3dda9"',
                     reverse_sql='CREATE INDEX CONCURRENTLY IF NOT EXISTS "runs_stat_chat_id_f2e3dda9" ON "runs_stat" ("chat_id")',
