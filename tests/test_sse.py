@@ -198,7 +198,7 @@ async def test_follow__a_slow_reader_overflows_cleanly(settings) -> None:  # typ
 
 @pytest.mark.django_db(transaction=True)
 async def test_follow__resuming_reads_the_table_once_then_goes_live(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stream that resumes (every SSE turn follows from its own message) catches up with one
+    """A stream that resumes (a client reconnecting with its last event id) catches up with one
     trip to a DB thread — the retention check and the first page together — then goes live."""
     import asyncio
 
@@ -230,6 +230,65 @@ async def test_follow__resuming_reads_the_table_once_then_goes_live(monkeypatch:
     await asyncio.sleep(0.1)
     await db(emit, n=1)
     assert (await asyncio.wait_for(live, 5))["seq"] == 6 and trips == ["_catch_up"]
+    await reader.aclose()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_follow__a_fresh_stream_reads_the_table_only_when_its_live_events_do_not_tell(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An SSE turn follows from the number it has just written: its first live event, the next
+    number, shows that nothing was missed (no read); a later one is a gap read from the table;
+    and when nothing comes at all (the turn ended before the stream subscribed) the table is
+    read after ``FRESH_WAIT_SECONDS``."""
+    import asyncio
+
+    from django.contrib.auth import get_user_model
+
+    from uai.chats.services import chat_create
+    from uai.runs import sink, streams
+    from uai.runs.dbcall import db
+
+    user = await db(get_user_model().objects.create, username="freshman")
+    chat = await db(chat_create, owner_id=user.pk)
+
+    def emit(n: int, *, unpublished: bool = False) -> None:
+        for i in range(n):
+            if unpublished:  # committed before the stream subscribed: it never hears of them
+                with sink.collect():
+                    sink.EventSink(chat_id=chat.id).emit("log", {"message": f"early {i}"})
+            else:
+                sink.EventSink(chat_id=chat.id).emit("log", {"message": str(i)})
+
+    trips: list[str] = []
+
+    async def counted(fn: Any, **kwargs: Any) -> Any:
+        trips.append(fn.__name__)
+        return await db(fn, **kwargs)
+
+    monkeypatch.setattr(streams, "db", counted)
+    await db(emit, n=2)
+
+    async def follow_then(after_seq: int, before: int, after: int, count: int) -> list[int]:
+        reader = streams.follow(chat_id=chat.id, after_seq=after_seq, fresh=True)
+        first = asyncio.ensure_future(reader.__anext__())
+        await asyncio.sleep(0.1)  # subscribed
+        await db(emit, n=before, unpublished=True)
+        await db(emit, n=after)
+        seqs = [(await asyncio.wait_for(first, 5))["seq"]]
+        seqs += [(await asyncio.wait_for(reader.__anext__(), 5))["seq"] for _ in range(count - 1)]
+        await reader.aclose()
+        return seqs
+
+    assert await follow_then(2, before=0, after=2, count=2) == [3, 4] and trips == []
+    assert await follow_then(4, before=2, after=1, count=3) == [5, 6, 7] and trips == ["_page"]
+    trips.clear()
+    await db(emit, n=2)  # 8 and 9: published before the next stream subscribes
+    reader = streams.follow(chat_id=chat.id, after_seq=7, fresh=True)
+    waited = asyncio.get_running_loop().time()
+    assert [(await asyncio.wait_for(reader.__anext__(), 5))["seq"] for _ in range(2)] == [8, 9]
+    waited = asyncio.get_running_loop().time() - waited
+    assert trips == ["_page"] and streams.FRESH_WAIT_SECONDS <= waited < 5
     await reader.aclose()
 
 

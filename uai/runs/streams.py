@@ -37,6 +37,10 @@ from uai.runs.subscriptions import Subscription
 logger = logging.getLogger(__name__)
 
 REPLAY_PAGE = 500  # events read from the table at a time
+# How long a fresh stream waits for its first live event before it reads the table after all:
+# only a turn that ended before its stream subscribed (a fraction of a millisecond after the
+# turn was sent) waits this long.
+FRESH_WAIT_SECONDS = 0.25
 
 
 class StreamOverflow(Exception):
@@ -290,7 +294,10 @@ async def follow(
 
     ``fresh``: this request wrote or read ``after_seq`` a moment ago (its turn's message, the
     chat's last number), so retention — which removes events by age — cannot have removed
-    anything after it, and that is not checked.
+    anything after it, and that is not checked. On a contiguous stream the table is not even
+    read at first: what follows a fresh number is almost always still to come, so the first
+    live event tells — the next number means nothing was missed, a later one is a gap read
+    like any other — and only when none comes within ``FRESH_WAIT_SECONDS`` is the table read.
 
     With ``idle_seconds``, yields None after that long without an event (for keep-alives).
     """
@@ -311,6 +318,7 @@ async def follow(
     await subscription.open()
     pump_task: asyncio.Task[None] | None = None
     recheck: _Recheck | None = None
+    unread = False  # a fresh start whose table is read only if no live event tells (see above)
 
     async def pump() -> None:
         while True:
@@ -347,6 +355,9 @@ async def follow(
             # first live event that goes missing is found like any other (gap, or recheck).
             current = watch.number_in(*await db(_last_seqs, watches=[watch]))
             watch.last = current if current is not None else -1
+        elif fresh and contiguous:
+            watch.last = after_seq
+            unread = True
         else:
             watch.last = after_seq
             first_kept, page = await db(
@@ -362,13 +373,24 @@ async def follow(
         recheck.add(watch)
         while True:
             try:
-                event = await asyncio.wait_for(buffer.get(), timeout=idle_seconds)
+                timeout = idle_seconds
+                if unread:
+                    timeout = FRESH_WAIT_SECONDS if timeout is None else min(timeout, FRESH_WAIT_SECONDS)
+                event = await asyncio.wait_for(buffer.get(), timeout=timeout)
             except TimeoutError:
+                if unread:
+                    # Nothing new yet: perhaps everything came before the subscription did.
+                    unread = False
+                    async for missed in replay(watch.last):
+                        yield missed
+                        watch.last = missed["seq"]
+                    continue
                 yield None
                 continue
             if event is None:
                 raise StreamOverflow("the client read too slowly; resume from the last event id")
             if event is _RECHECK:
+                unread = False
                 try:
                     async for missed in replay(watch.last):
                         yield missed
@@ -378,7 +400,8 @@ async def follow(
                     logger.warning("stream re-read failed; trying again at the next recheck", exc_info=True)
                 continue
             if event["seq"] <= watch.last:
-                continue
+                continue  # older (published late): says nothing about what follows after_seq
+            unread = False  # the next number, or a gap read just below
             if contiguous and watch.last >= 0 and event["seq"] > watch.last + 1:
                 # Published out of order (or dropped by a full channel): the table has them.
                 async for missed in replay(watch.last, before=event["seq"]):
