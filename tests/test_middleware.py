@@ -41,6 +41,48 @@ def test_asgi__a_sync_view_costs_one_thread_hop(monkeypatch: pytest.MonkeyPatch)
     assert [h for h in hops if "process_" in h] == ["SessionMiddleware.process_response"]
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore:No directory at")  # WhiteNoise: no collectstatic in-process
+def test_asgi__a_request_goes_to_a_thread_first_for_its_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    """UAI's ASGI application: nothing runs in the request's thread before the view (Django's
+    start-of-request connection check was a hop of its own), and the connection the view used
+    still goes back to the pool when the response is closed."""
+    from asgiref.testing import ApplicationCommunicator
+    from django.db import connections
+
+    from uai_project import asgi
+
+    async def get(path: str) -> int:
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": path,
+            "query_string": b"",
+            "headers": [(b"host", b"localhost")],
+        }
+        communicator = ApplicationCommunicator(asgi.router, scope)  # no in-process worker
+        await communicator.send_input({"type": "http.request", "body": b""})
+        start = await communicator.receive_output(10)
+        while (await communicator.receive_output(10)).get("more_body"):
+            pass
+        await communicator.wait(10)
+        return int(start["status"])
+
+    hops = _hops(monkeypatch)
+    released: list[bool] = []
+    wrapper = type(connections["default"])
+    original_close = wrapper.close
+
+    def close(self: Any) -> None:
+        original_close(self)
+        released.append(self.connection is None)
+
+    monkeypatch.setattr(wrapper, "close", close)
+    assert async_to_sync(get)("/healthz") in (200, 503)  # the view reads the database
+    assert hops[0] == "healthz", hops
+    assert hops[-1].endswith(".close") and released and all(released), (hops, released)
+
+
 def test_asgi__security_headers_on_every_response(live: str) -> None:
     response = httpx.get(f"{live}/healthz")
     assert response.headers["x-frame-options"] == "DENY"

@@ -13,6 +13,8 @@ from django.core.asgi import get_asgi_application
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.core import signals  # noqa: E402
+from django.db import close_old_connections, reset_queries  # noqa: E402
 
 from uai.runs import embedded  # noqa: E402
 from uai_project import gc_tuning  # noqa: E402
@@ -27,6 +29,13 @@ router = ProtocolTypeRouter(
     }
 )
 
+
+# Django closes a thread's old connections when a request starts (and when it ends). Under ASGI
+# every request's sync code runs in a thread of its own, new with the request: at the start there
+# is nothing to close, but the receivers are sync, so the check cost every request a trip to a
+# thread before its first middleware. The end's check stays: it hands the connection back.
+signals.request_started.disconnect(close_old_connections)
+signals.request_started.disconnect(reset_queries)
 
 # Start-up is done: what it built is frozen, out of the collector's way (see gc_tuning).
 gc_tuning.tune()
