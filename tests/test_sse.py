@@ -267,6 +267,7 @@ async def test_follow__a_fresh_stream_reads_the_table_only_when_its_live_events_
         return await db(fn, **kwargs)
 
     monkeypatch.setattr(streams, "db", counted)
+    monkeypatch.setattr(streams, "FRESH_WAIT_SECONDS", 3.0)  # the first two cases: never waited out
     await db(emit, n=2)
 
     async def follow_then(after_seq: int, before: int, after: int, count: int) -> list[int]:
@@ -281,8 +282,11 @@ async def test_follow__a_fresh_stream_reads_the_table_only_when_its_live_events_
         return seqs
 
     assert await follow_then(2, before=0, after=2, count=2) == [3, 4] and trips == []
+    started = asyncio.get_running_loop().time()
     assert await follow_then(4, before=2, after=1, count=3) == [5, 6, 7] and trips == ["_page"]
+    assert asyncio.get_running_loop().time() - started < streams.FRESH_WAIT_SECONDS  # the gap told
     trips.clear()
+    monkeypatch.setattr(streams, "FRESH_WAIT_SECONDS", 0.25)
     await db(emit, n=2)  # 8 and 9: published before the next stream subscribes
     reader = streams.follow(chat_id=chat.id, after_seq=7, fresh=True)
     waited = asyncio.get_running_loop().time()

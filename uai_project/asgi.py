@@ -34,8 +34,14 @@ router = ProtocolTypeRouter(
 # every request's sync code runs in a thread of its own, new with the request: at the start there
 # is nothing to close, but the receivers are sync, so the check cost every request a trip to a
 # thread before its first middleware. The end's check stays: it hands the connection back.
-signals.request_started.disconnect(close_old_connections)
-signals.request_started.disconnect(reset_queries)
+def no_start_of_request_checks() -> None:
+    """Leave a request's first hop to a thread to its view (Django's test clients reconnect
+    the check after each request they make)."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_started.disconnect(reset_queries)
+
+
+no_start_of_request_checks()
 
 # Start-up is done: what it built is frozen, out of the collector's way (see gc_tuning).
 gc_tuning.tune()

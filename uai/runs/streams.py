@@ -6,7 +6,9 @@ Lifecycle of a followed stream::
     →  live events (any with a number already sent is dropped)  →  end (caller stops, or overflow)
 
 Subscribing before reading the table means nothing committed in between is missed, and the
-sequence numbers make the overlap harmless: no gap, no duplicate. A slow reader never blocks
+sequence numbers make the overlap harmless: no gap, no duplicate. (A stream that follows from a
+number its request has just written reads the table only when its live events say it must: see
+``follow``'s ``fresh``.) A slow reader never blocks
 anyone: live events wait in a bounded buffer, and when it overflows the stream ends with
 ``StreamOverflow`` so the client can reconnect with the last number it saw.
 
