@@ -218,18 +218,16 @@ def _page(*, chat_id: str | None, run_id: Any, after_seq: int) -> list[dict[str,
     return [event_payload(e) for e in qs.order_by("seq")[:REPLAY_PAGE]]
 
 
-def _catch_up(
-    *, chat_id: str | None, run_id: Any, after_seq: int, fresh: bool = False
-) -> tuple[int | None, list[dict[str, Any]]]:
+def _catch_up(*, chat_id: str | None, run_id: Any, after_seq: int) -> tuple[int | None, list[dict[str, Any]]]:
     """What a stream resuming after ``after_seq`` starts with, in one trip to a DB thread: the
     first kept number if retention removed some (see ``_gap``), and the first page from there.
 
     Numbers are contiguous and retention removes the oldest, so a page that starts right after
-    ``after_seq`` has nothing missing before it, and neither has one after a ``fresh`` number
-    (written or read a moment ago: what follows it is newer still): one read, not two or three.
+    ``after_seq`` has nothing missing before it: the usual case (a client resuming from the last
+    number it saw) costs one read, not three.
     """
     page = _page(chat_id=chat_id, run_id=run_id, after_seq=after_seq)
-    if fresh or (page and page[0]["seq"] == after_seq + 1):
+    if page and page[0]["seq"] == after_seq + 1:
         return None, page
     first_kept = _gap(chat_id=chat_id, run_id=run_id, after_seq=after_seq)
     if first_kept is not None and not (page and page[0]["seq"] == first_kept):
@@ -295,11 +293,11 @@ async def follow(
     """Yield the stream's events after ``after_seq`` (None: only new ones), then live ones.
 
     ``fresh``: this request wrote or read ``after_seq`` a moment ago (its turn's message, the
-    chat's last number), so retention — which removes events by age — cannot have removed
-    anything after it, and that is not checked. On a contiguous stream the table is not even
-    read at first: what follows a fresh number is almost always still to come, so the first
-    live event tells — the next number means nothing was missed, a later one is a gap read
-    like any other — and only when none comes within ``FRESH_WAIT_SECONDS`` is the table read.
+    chat's last number), so what follows it is almost always still to come. On a contiguous
+    stream (a chat's, a chat-less run's) the table is then not read at first: the first live
+    event tells — the next number means nothing was missed, a later one is a gap read like any
+    other — and only when none comes within ``FRESH_WAIT_SECONDS`` is the table read. (Nothing
+    after a fresh number can have been removed by retention, which removes events by age.)
 
     With ``idle_seconds``, yields None after that long without an event (for keep-alives).
     """
@@ -338,6 +336,8 @@ async def follow(
     async def replay(
         after: int, before: int | None = None, page: list[dict[str, Any]] | None = None
     ) -> AsyncIterator[dict[str, Any]]:
+        """The table's events after ``after`` (and before ``before``); each one yielded is the
+        stream's last number once the reader asks for the next."""
         while True:
             if page is None:
                 page = await db(_page, chat_id=chat_id, run_id=run_id, after_seq=after)
@@ -345,7 +345,7 @@ async def follow(
                 if before is not None and event["seq"] >= before:
                     return
                 yield event
-                after = event["seq"]
+                after = watch.last = event["seq"]
             if len(page) < REPLAY_PAGE:
                 return
             page = None
@@ -362,15 +362,12 @@ async def follow(
             unread = True
         else:
             watch.last = after_seq
-            first_kept, page = await db(
-                _catch_up, chat_id=chat_id, run_id=run_id, after_seq=after_seq, fresh=fresh
-            )
+            first_kept, page = await db(_catch_up, chat_id=chat_id, run_id=run_id, after_seq=after_seq)
             if first_kept is not None:
                 yield gap_event(after_seq, first_kept)
                 watch.last = first_kept - 1
             async for event in replay(watch.last, page=page):
                 yield event
-                watch.last = event["seq"]
         recheck = _recheck()
         recheck.add(watch)
         while True:
@@ -385,7 +382,6 @@ async def follow(
                     unread = False
                     async for missed in replay(watch.last):
                         yield missed
-                        watch.last = missed["seq"]
                     continue
                 yield None
                 continue
@@ -396,7 +392,6 @@ async def follow(
                 try:
                     async for missed in replay(watch.last):
                         yield missed
-                        watch.last = missed["seq"]
                 except Exception:  # the database away for a moment: asked again at the next check
                     watch.mark = -1
                     logger.warning("stream re-read failed; trying again at the next recheck", exc_info=True)
@@ -408,7 +403,6 @@ async def follow(
                 # Published out of order (or dropped by a full channel): the table has them.
                 async for missed in replay(watch.last, before=event["seq"]):
                     yield missed
-                    watch.last = missed["seq"]
             yield event
             watch.last = event["seq"]
     finally:
