@@ -7,7 +7,6 @@ import json
 import logging
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 from procrastinate import jobs
@@ -55,7 +54,7 @@ async def recover_stalled_runs(manager: JobManager) -> dict[str, list[str]]:
                 error="The worker running this run stopped responding.",
             )
             report["failed"].append(run_id)
-    for run_id in await sync_to_async(orphaned_run_ids)():
+    for run_id in await db(orphaned_run_ids):
         await db(
             services.run_finish,
             run_id=run_id,
