@@ -459,7 +459,13 @@ def test_worker__no_django_cleanup_around_jobs_and_no_connection_kept(
     from uai.runs import tasks
 
     cleanups: list[str] = []
-    monkeypatch.setattr(db_cleanup, "close_old_connections", lambda: cleanups.append("closed"))
+    close_old_connections = db_cleanup.close_old_connections
+
+    def counted() -> None:  # what procrastinate's cleanup calls, still called
+        cleanups.append("closed")
+        close_old_connections()
+
+    monkeypatch.setattr(db_cleanup, "close_old_connections", counted)
     queue = "parked-no-cleanup"
     job_id = tasks.prune_events.configure(queue=queue).defer(timestamp=0)
 

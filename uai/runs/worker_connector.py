@@ -8,15 +8,11 @@ from typing import Any
 import psycopg
 from asgiref.sync import sync_to_async
 from procrastinate.contrib.django import utils
+from procrastinate.contrib.django.db_cleanup import close_db_connections_async
 from procrastinate.contrib.django.settings import settings as procrastinate_settings
 from procrastinate.psycopg_connector import PsycopgConnector
 
 from uai_project import gc_tuning
-
-try:
-    from procrastinate.contrib.django.db_cleanup import close_db_connections_async
-except ImportError:  # procrastinate < 3.10 has no such cleanup
-    close_db_connections_async = None
 
 
 def worker_connector() -> PsycopgConnector:
