@@ -165,7 +165,11 @@ def chat_send(
 
 
 def _cancel_active_runs(chat: Chat) -> None:
-    for run in Run.objects.filter(chat_id=chat.id, status__in=Run.ACTIVE):
+    # Every active run is locked before the chat (the lock order everywhere: runs, then their
+    # chat). Cancelling them one by one would hold the chat, from the first cancel, while waiting
+    # for the next run — which its executor may hold while it waits for the chat.
+    runs = Run.objects.select_for_update().filter(chat_id=chat.id, status__in=Run.ACTIVE).order_by("id")
+    for run in list(runs):
         try:
             run_services.run_cancel(run=run)
         except Conflict:

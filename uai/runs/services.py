@@ -33,7 +33,7 @@ from uai.chats.presenters import message_data
 from uai.runs import sink as sink_module
 from uai.runs.models import Log, Run, Stat
 from uai.runs.presenters import log_data, status_data
-from uai_project.errors import Conflict, InvalidInput
+from uai_project.errors import Conflict, InvalidInput, NotFound
 from uai_project.sql import columns, first
 
 logger = logging.getLogger(__name__)
@@ -477,6 +477,10 @@ def run_logs_append(*, run: Run, items: list[dict[str, Any]]) -> list[Log]:
         raise InvalidInput(f"At most {settings.UAI_MAX_LOGS_PER_REQUEST} log lines per request.")
     created = []
     with transaction.atomic():
+        # The run first, then its chat (by the sink), as the executor takes them: the other way
+        # round, this transaction would hold the chat while the inserts wait for the run.
+        if not Run.objects.select_for_update().filter(pk=run.pk).exists():
+            raise NotFound("Run not found.")
         sink = sink_for(run)
         for item in items:
             seq = sink.next_seq()

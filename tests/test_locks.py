@@ -1,0 +1,107 @@
+"""Lock order: a run, then its chat — everywhere, so that no two writers wait on each other.
+
+The executor locks a turn's run and then its chat (``run_apply``, ``run_finish``); each test here
+holds the locks in that order from another connection, as the executor would, while the request
+code under test runs, and fails on PostgreSQL's ``deadlock detected``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from django.db import connection
+
+from uai.runs.models import Run
+
+
+def _waiting_on_a_lock(dsn: str) -> bool:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def _as_the_executor(run_id: Any, chat_id: str, request: Callable[[], Any]) -> None:
+    """Lock the run, let ``request`` start and wait on a lock, then lock the chat and commit."""
+    dsn = connection.connection.info.dsn if connection.connection else None
+    if dsn is None:
+        connection.ensure_connection()
+        dsn = connection.connection.info.dsn
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            request()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with psycopg.connect(dsn) as executor:
+        executor.execute("SELECT 1 FROM runs_run WHERE id = %s FOR UPDATE", [run_id])
+        thread = threading.Thread(target=call)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not _waiting_on_a_lock(dsn) and thread.is_alive():
+            assert time.monotonic() < deadline, "the request never waited on the run"
+            time.sleep(0.02)
+        try:
+            executor.execute("UPDATE chats_chat SET last_seq = last_seq WHERE id = %s", [chat_id])
+            executor.commit()
+        except psycopg.errors.DeadlockDetected as exc:
+            errors.append(exc)
+        thread.join(15)
+    assert not thread.is_alive()
+    assert errors == [], errors
+
+
+def _chat_with_runs(username: str, turns: int) -> tuple[Any, list[Any]]:
+    from django.contrib.auth import get_user_model
+
+    from uai.agents.models import Agent
+    from uai.chats.models import Chat
+    from uai.chats.services import chat_create, chat_send
+
+    user = get_user_model().objects.create(username=username)
+    Agent.objects.get_or_create(
+        name="parked", defaults={"target": "uai.agents.builtin.echo:echo", "queue": "parked"}
+    )
+    chat = chat_create(owner_id=user.pk, agent_name="parked")
+    runs = [chat_send(chat=Chat.objects.get(pk=chat.pk), text=f"turn {i}")[0] for i in range(turns)]
+    return chat, runs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chat_stop__locks_every_active_run_before_the_chat() -> None:
+    """Stopping a chat with a running turn and a queued one, while the running turn's executor
+    writes: the stop cancelled the newest run first, holding the chat while it waited for the
+    older one — which the executor held while it waited for the chat."""
+    from uai.chats.models import Chat
+    from uai.chats.services import chat_stop
+
+    chat, (running, _queued) = _chat_with_runs("stopper", 2)
+    Run.objects.filter(pk=running.pk).update(status=Run.Status.RUNNING)
+    _as_the_executor(running.id, chat.id, lambda: chat_stop(chat=Chat.objects.get(pk=chat.pk)))
+    assert set(Run.objects.filter(chat_id=chat.id).values_list("status", flat=True)) == {"cancelled"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_logs__a_turns_logs_lock_the_run_before_its_chat() -> None:
+    """``POST /run/{turn}/logs`` while the turn's executor writes: the logs took the chat first,
+    and their rows' foreign key then waited for the run at commit."""
+    from uai.runs.models import Log
+    from uai.runs.services import run_logs_append
+
+    chat, (turn,) = _chat_with_runs("logger", 1)
+    Run.objects.filter(pk=turn.pk).update(status=Run.Status.RUNNING)
+    _as_the_executor(
+        turn.id, chat.id, lambda: run_logs_append(run=Run.objects.get(pk=turn.pk), items=[{"message": "hi"}])
+    )
+    assert list(Log.objects.filter(run_id=turn.id).values_list("message", flat=True)) == ["hi"]
