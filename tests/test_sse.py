@@ -97,6 +97,40 @@ def test_sse__run_stream_from_start_to_end(alice: httpx.Client) -> None:
         alice, "GET", f"/run/{task}/stream", headers={"Last-Event-ID": events[2].id}, until=lambda e: False
     )
     assert [e.id for e in later] == [e.id for e in events[3:]]
+    # From its last event (as an EventSource reconnects when a stream closes): nothing will ever
+    # come, and 204 is what stops an EventSource from reconnecting. It waited forever.
+    done = alice.get(f"/run/{task}/stream", headers={"Last-Event-ID": events[-1].id}, timeout=10)
+    assert (done.status_code, done.content) == (204, b"")
+
+
+def test_sse__a_turns_run_stream_after_its_end(alice: httpx.Client) -> None:
+    session = alice.post("/chat/", json={"agent": "echo"}).json()["session_id"]
+    turn = alice.post(f"/chat/{session}", json={"text": "hi"}).json()
+    run_id = turn["messages"][0]["run_id"]
+    events = collect(alice, "GET", f"/run/{run_id}/stream", until=lambda e: False)
+    assert json.loads(events[-1].data)["data"]["status"] == "succeeded"
+    done = alice.get(f"/run/{run_id}/stream?last_event_id={events[-1].id}", timeout=10)
+    assert done.status_code == 204
+
+
+def test_sse__followers_hold_no_database_connection(alice: httpx.Client) -> None:
+    """More open streams than the server's connection pool holds, and a turn still runs: each
+    stream's request kept the connection of its look-ups until the stream closed."""
+    from django.conf import settings
+
+    pool = settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"]
+    session = alice.post("/chat/", json={"agent": "echo"}).json()["session_id"]
+    assert alice.post(f"/chat/{session}", json={"text": "first"}).status_code == 200
+    task = alice.post("/run/", json={"agent": "slow", "input": {"steps": 50, "delay": 0.2}}).json()["task_id"]
+    with contextlib.ExitStack() as streams:
+        for i in range(pool + 4):  # each replays from the start: its first bytes come at once
+            path = f"/chat/{session}/stream?last_event_id=0" if i % 2 else f"/run/{task}/stream"
+            response = streams.enter_context(alice.stream("GET", path, timeout=httpx.Timeout(8)))
+            assert response.status_code == 200
+        reply = alice.post(f"/chat/{session}", json={"text": "still served"}, timeout=20)
+        assert reply.status_code == 200
+        assert reply.json()["messages"][-1]["content"] == "still served"
+    alice.delete(f"/run/{task}")
 
 
 def test_sse__turn_streams_when_asked(alice: httpx.Client) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -17,10 +17,13 @@ from rest_framework import exceptions
 
 from uai.runs import streams
 from uai.runs.models import Run
+from uai.runs.waiting import release_connection
 from uai_project.auth import authenticate_request
 from uai_project.errors import InvalidInput, UAIError, json_error
 
 KEEPALIVE = b": keepalive\n\n"
+
+T = TypeVar("T")
 
 
 def encode(event_id: int | None, data: Any, event: str | None = None) -> bytes:
@@ -103,16 +106,6 @@ def ends_run(run_id: Any, statuses: tuple[str, ...] = Run.TERMINAL) -> Callable[
     return stop
 
 
-async def _authenticated(request: HttpRequest) -> Any:
-    try:
-        user = await sync_to_async(authenticate_request)(request)
-    except exceptions.AuthenticationFailed as exc:
-        raise _Refused(json_error(str(exc.detail), 401)) from exc
-    if user is None:
-        raise _Refused(json_error("Authentication credentials were not provided.", 401))
-    return user
-
-
 class _Refused(Exception):
     def __init__(self, response: HttpResponse) -> None:
         self.response = response
@@ -124,12 +117,30 @@ def _unauthorized(response: HttpResponse) -> HttpResponse:
     return response
 
 
-async def _open(request: HttpRequest, find: Callable[[Any], Any]) -> tuple[Any, int | None] | HttpResponse:
-    """Authenticate, find the stream's owner record, read Last-Event-ID — or the JSON refusal."""
+def _look_up(request: HttpRequest, find: Callable[[Any, int | None], T], after: int | None) -> T:
+    """Authenticate and find the stream's record, in one trip to the request's thread, and hand
+    that thread's connection back: Django would keep it until the response is closed — for a
+    stream, its whole life, one pooled connection per follower."""
     try:
-        user = await _authenticated(request)
-        found = await sync_to_async(find)(user)
-        return found, last_event_id(request)
+        try:
+            user = authenticate_request(request)
+        except exceptions.AuthenticationFailed as exc:
+            raise _Refused(json_error(str(exc.detail), 401)) from exc
+        if user is None:
+            raise _Refused(json_error("Authentication credentials were not provided.", 401))
+        return find(user, after)
+    finally:
+        release_connection()
+
+
+async def _open(
+    request: HttpRequest, find: Callable[[Any, int | None], T]
+) -> tuple[T, int | None] | HttpResponse:
+    """Authenticate, read Last-Event-ID and find the stream's record (``find(user, after)``) —
+    or the JSON refusal."""
+    try:
+        after = last_event_id(request)
+        return await sync_to_async(_look_up)(request, find, after), after
     except _Refused as refused:
         return _unauthorized(refused.response)
     except UAIError as exc:
@@ -140,21 +151,40 @@ async def chat_stream(request: HttpRequest, session_id: str) -> HttpResponse:
     """``GET /chat/{session_id}/stream``: the chat's events, live (after ``Last-Event-ID`` if given)."""
     from uai.chats import selectors
 
-    opened = await _open(request, lambda user: selectors.chat_get(user=user, chat_id=session_id))
+    opened = await _open(request, lambda user, _: selectors.chat_get(user=user, chat_id=session_id))
     if isinstance(opened, HttpResponse):
         return opened
     chat, after = opened
     return response(native_events(chat_id=chat.id, after_seq=after))
 
 
+def _over(run: Run, after: int) -> bool:
+    """Whether nothing more can come on a run's stream after ``after``: the run has ended and
+    none of its events is newer (its last one was seen, or retention removed them)."""
+    from uai.runs.models import Event
+
+    return run.is_terminal and not Event.objects.filter(run_id=run.id, seq__gt=after).exists()
+
+
 async def run_stream(request: HttpRequest, task_id: str) -> HttpResponse:
-    """``GET /run/{task_id}/stream``: the run's events from its start (or ``Last-Event-ID``), to its end."""
+    """``GET /run/{task_id}/stream``: the run's events from its start (or ``Last-Event-ID``), to its end.
+
+    A client that has seen the last event of a run that has ended gets 204 (an ``EventSource``
+    reconnects with it whenever a stream closes): nothing would ever come, and 204 is what stops
+    an ``EventSource`` from reconnecting.
+    """
     from uai.runs import selectors
 
-    opened = await _open(request, lambda user: selectors.run_get(user=user, run_id=task_id))
+    def find(user: Any, after: int | None) -> tuple[Run, bool]:
+        run = selectors.run_get(user=user, run_id=task_id)
+        return run, _over(run, after or 0)
+
+    opened = await _open(request, find)
     if isinstance(opened, HttpResponse):
         return opened
-    run, after = opened
+    (run, over), after = opened
+    if over:
+        return HttpResponse(status=204)
     return response(native_events(run_id=run.id, after_seq=after or 0, stop=ends_run(run.id)))
 
 
