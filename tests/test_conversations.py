@@ -74,6 +74,26 @@ def test_inference__answers_the_latest_human_message(alice: httpx.Client) -> Non
     assert [(m["role"], m["content"]) for m in native] == [("user", "echo me"), ("agent", "echo me")]
 
 
+def test_inference__asked_again_replays_the_answer_instead_of_storing_another(alice: httpx.Client) -> None:
+    """An EventSource reconnects whenever the stream closes: each GET ran the agent again and
+    stored one more answer. Asked again, it streams the answer given; reconnecting with the last
+    event's id gets 204 (which stops an EventSource); a new Human message is answered anew."""
+    chat = alice.post("/chats/create", json={"name": "again"}).json()
+    alice.post("/conversations/create", json={"chat_id": chat["id"], "role": "Human", "message": "once"})
+    path = f"/conversations/inference/{chat['id']}"
+    with connect_sse(alice, "GET", path, timeout=httpx.Timeout(30)) as source:
+        first = list(source.iter_sse())
+    again = stream(alice, path)
+    assert "".join(c["content"] for c in again) == "once" and again[-1]["is_final"] is True
+    done = alice.get(path, headers={"Last-Event-ID": first[-1].id}, timeout=10)
+    assert (done.status_code, done.content) == (204, b"")
+    native = alice.get(f"/chat/{chat['id']}/messages").json()
+    assert [(m["role"], m["content"]) for m in native] == [("user", "once"), ("agent", "once")]
+    alice.post("/conversations/create", json={"chat_id": chat["id"], "role": "Human", "message": "twice"})
+    assert "".join(c["content"] for c in stream(alice, path)) == "twice"
+    assert len(alice.get(f"/chat/{chat['id']}/messages").json()) == 4
+
+
 def test_inference_internet__uses_the_search_backend(alice: httpx.Client, search_service: str) -> None:
     from uai.agents.models import Agent
 

@@ -10,6 +10,7 @@ import datetime
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -135,8 +136,14 @@ class InferenceView(APIView):
     @extend_schema(responses={(200, "text/event-stream"): OpenApiTypes.OBJECT})
     def get(self, request: Request, chat_id: str) -> Any:
         """Stream (SSE) the agent's answer to the chat's latest Human message; it is stored."""
+        resume = sse.last_event_id(request)
         chat = selectors.chat_get(user=request.user, chat_id=chat_id)
         agent = registry.get_agent(settings.UAI_SEARCH_AGENT) if self.internet else None
-        run, after = services.chat_answer(chat=chat, agent=agent)
+        run, after, new = services.chat_answer(chat=chat, agent=agent)
+        if not new:  # asked again (an EventSource reconnecting): the answer already given, or going
+            after = resume if resume is not None else after
+            if sse.nothing_after(run, after):
+                release_connection()
+                return HttpResponse(status=204)  # what stops an EventSource from reconnecting
         release_connection()
-        return sse.response(chunks(chat_id=chat.id, run_id=str(run.id), after_seq=after))
+        return sse.response(chunks(chat_id=chat.id, run_id=str(run.id), after_seq=after, fresh=new))

@@ -104,8 +104,12 @@ class ChatStreamView(APIView):
         return sse.response(chunks(chat_id=chat.id, run_id=str(run.id), after_seq=message.seq))
 
 
-async def chunks(*, chat_id: str, run_id: str, after_seq: int) -> AsyncIterator[bytes]:
-    """The turn's text as it comes (coalesced deltas), then a final chunk with metrics."""
+async def chunks(*, chat_id: str, run_id: str, after_seq: int, fresh: bool = True) -> AsyncIterator[bytes]:
+    """The turn's text as it comes (coalesced deltas), then a final chunk with metrics.
+
+    ``fresh``: ``after_seq`` was written or read a moment ago (see ``streams.follow``); False to
+    replay a turn that may have ended already.
+    """
     started = time.monotonic()
     first_chunk_at: float | None = None
     streamed: list[str] = []
@@ -117,7 +121,7 @@ async def chunks(*, chat_id: str, run_id: str, after_seq: int) -> AsyncIterator[
             chat_id=chat_id,
             after_seq=after_seq,
             idle_seconds=settings.UAI_STREAM_KEEPALIVE_SECONDS,
-            fresh=True,  # the turn's own message (or the chat's last number), just written or read
+            fresh=fresh,
         ):
             if event is None:
                 yield sse.KEEPALIVE

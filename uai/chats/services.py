@@ -10,6 +10,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Q
 
 from uai.agents import registry
 from uai.agents.models import Agent
@@ -316,19 +317,30 @@ def message_add(*, chat: Chat, role: str, content: str, step_type: str | None = 
     return message
 
 
-def chat_answer(*, chat: Chat, agent: Any = None) -> tuple[Run, int]:
-    """Run the agent (the chat's, or ``agent``) on the chat's latest user message.
+def chat_answer(*, chat: Chat, agent: Any = None) -> tuple[Run, int, bool]:
+    """The run of the agent (the chat's, or ``agent``) on the chat's latest user message: a new
+    one, unless that agent has already answered it or is answering it.
 
-    Returns the run and the chat's event number before it, to stream from.
+    Returns the run, the chat's event number to stream its answer from, and whether the run is
+    new. A GET (seed 004's SSE inference) is asked again whenever an ``EventSource`` reconnects:
+    it must not store one more answer each time.
     """
+    agent = agent or chat.agent
     with transaction.atomic():
+        # The chat first: two requests at once answer a message once (runs are only inserted).
+        after = Chat.objects.select_for_update().filter(pk=chat.id).values_list("last_seq", flat=True).get()
         latest = chat.messages.filter(role=Message.Role.USER).order_by("-seq").first()
         if latest is None:
             raise InvalidInput("The chat has no Human message to answer.")
-        after = Chat.objects.filter(pk=chat.id).values_list("last_seq", flat=True).get()
-        run = run_services.run_create(
-            owner_id=chat.owner_id, agent=agent or chat.agent, input=latest.content, chat=chat
+        answering = (
+            Run.objects.filter(chat_id=chat.id, agent_id=agent.name)
+            .filter(Q(pk=latest.run_id) | Q(created_at__gte=latest.created_at))
+            .order_by("-created_at")
+            .first()
         )
+        if answering is not None:
+            return answering, latest.seq, False
+        run = run_services.run_create(owner_id=chat.owner_id, agent=agent, input=latest.content, chat=chat)
         # The message is this run's question (unless an earlier run already answered it).
         Message.objects.filter(pk=latest.pk, run__isnull=True).update(run=run)
-    return run, after
+    return run, after, True

@@ -158,7 +158,7 @@ async def chat_stream(request: HttpRequest, session_id: str) -> HttpResponse:
     return response(native_events(chat_id=chat.id, after_seq=after))
 
 
-def _over(run: Run, after: int) -> bool:
+def nothing_after(run: Run, after: int) -> bool:
     """Whether nothing more can come on a run's stream after ``after``: the run has ended and
     none of its events is newer (its last one was seen, or retention removed them)."""
     from uai.runs.models import Event
@@ -177,7 +177,7 @@ async def run_stream(request: HttpRequest, task_id: str) -> HttpResponse:
 
     def find(user: Any, after: int | None) -> tuple[Run, bool]:
         run = selectors.run_get(user=user, run_id=task_id)
-        return run, _over(run, after or 0)
+        return run, nothing_after(run, after or 0)
 
     opened = await _open(request, find)
     if isinstance(opened, HttpResponse):
