@@ -118,6 +118,20 @@ def test_ownership__another_users_records_are_not_found(alice: httpx.Client, bob
         ("POST", "/chat/", {"json": {"agent": "echo", "metadata": {"x\u0000": 1}}}, 400),
         ("POST", "/run/", {"json": {"agent": "echo", "input": ["ok", "x\u0000y"]}}, 400),
         ("POST", "/chat/next", {"data": {"user_input": "x", "state": '{"a": "\\u0000"}'}}, 400),
+        # … in form and multipart fields that are not JSON, and in a query string.
+        ("POST", "/run/", {"data": {"agent": "echo", "input": "a\x00b"}}, 400),
+        ("POST", "/chat/next", {"data": {"user_input": "a\x00b"}}, 400),
+        ("POST", "/chat/next", {"data": {"user_input": "a\x00b"}, "files": {"f": ("f.txt", b"x")}}, 400),
+        ("POST", "/api/chat/playground/start?workflowId=%00", {"json": {"input": "x"}}, 400),
+        ("GET", "/runs/?agent=%00", {}, 400),
+        # Numbers PostgreSQL cannot compare, or int() takes for digits and then refuses.
+        (
+            "GET",
+            "/run/00000000-0000-0000-0000-000000000000/stream?last_event_id=99999999999999999999",
+            {},
+            400,
+        ),
+        ("GET", "/run/00000000-0000-0000-0000-000000000000/stream?last_event_id=%C2%B2", {}, 400),
     ],
 )
 def test_errors__bad_requests(alice: httpx.Client, method: str, path: str, kwargs: dict, status: int) -> None:
@@ -125,6 +139,22 @@ def test_errors__bad_requests(alice: httpx.Client, method: str, path: str, kwarg
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     assert response.json()["detail"]
+
+
+def test_errors__numbers_from_the_url_postgresql_could_not_compare(alice: httpx.Client) -> None:
+    """Past bigint, or what int() takes for digits and then refuses ("²"): these were 500s."""
+    session = alice.post("/chat/", json={"agent": "echo"}).json()["session_id"]
+    assert alice.post(f"/chat/{session}", json={"text": "hi"}).status_code == 200
+    for query in ["limit=100000000000000000000", "after=-100000000000000000000", "after=%C2%B2"]:
+        response = alice.get(f"/chat/{session}/messages?{query}")
+        assert response.status_code == 400, (query, response.text)
+        assert "whole number" in response.json()["detail"]
+    task = alice.post("/run/", json={"agent": "echo", "input": "x"}).json()["task_id"]
+    assert alice.get(f"/run/{task}/logs?after=99999999999999999999").status_code == 400
+    workflow = alice.post("/api/chat/playground/start", json={"input": "hi"}).json()["id"]
+    for log_id in ["%C2%B2", "9" * 30]:
+        response = alice.get(f"/api/workflows/{workflow}/logs?logId={log_id}")
+        assert response.status_code == 404, (log_id, response.text)
 
 
 def test_errors__bad_turn_bodies(alice: httpx.Client) -> None:

@@ -67,7 +67,7 @@ async def test_ws__auth_origin_and_ownership(live: str, alice: httpx.Client, bob
     async with websockets.connect(url + f"?token={token_of(alice)}") as ws:
         await ws.send(json.dumps({"type": "client", "message": "hi", "message_id": "1"}))
         assert (await frames_until_end(ws))[-1]["type"] == "message_end"
-    for bad in [url, url + "?token=wrong"]:
+    for bad in [url, url + "?token=wrong", url + "?token=%00"]:  # a NUL: the lookup failed, a 500
         with pytest.raises(InvalidStatus) as refused:
             async with websockets.connect(bad):
                 pass
@@ -78,9 +78,15 @@ async def test_ws__auth_origin_and_ownership(live: str, alice: httpx.Client, bob
     with pytest.raises(InvalidStatus):
         async with connect(live, alice, "bad%20id"):
             pass
-    with pytest.raises(InvalidStatus):
-        async with connect(live, alice, "new-chat", query="?agent=no-such-agent"):
-            pass
+    for query in ["?agent=no-such-agent", "?agent=a%00b"]:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(live, alice, "new-chat", query=query):
+                pass
+        assert refused.value.response.status_code == 403
+    # A number to resume after that int() refuses (it takes "²" for a digit): follow from now.
+    async with connect(live, alice, "owned-by-alice", query="?after_seq=%C2%B2") as ws:
+        await ws.send(json.dumps({"type": "client", "message": "still", "message_id": "1b"}))
+        assert (await frames_until_end(ws))[-1]["type"] == "message_end"
     with pytest.raises(InvalidStatus):
         async with connect(live, alice, "owned-by-alice", origin="http://evil.example"):
             pass

@@ -70,6 +70,21 @@ class IgnoreAcceptNegotiation(BaseContentNegotiation):
         return (renderers[0], renderers[0].media_type)
 
 
+BIGINT_MAX = 2**63 - 1  # PostgreSQL's bigint: a number past it fails the query (a 500)
+
+
+def whole_number(raw: str, what: str, *, minimum: int = -BIGINT_MAX) -> int:
+    """A whole number from a URL, header or WebSocket query, one PostgreSQL can compare; 400
+    otherwise (``int()`` alone takes "²" as a digit and then fails, and any length of digits)."""
+    try:
+        value = int(raw) if raw.isascii() else None
+    except ValueError:
+        value = None
+    if value is None or not minimum <= value <= BIGINT_MAX:
+        raise InvalidInput(f"{what} must be a whole number from {minimum} to {BIGINT_MAX}.")
+    return value
+
+
 def parse_uuid(value: str, what: str) -> uuid.UUID:
     """A UUID from the URL, or 404 (an id that cannot exist is simply not found)."""
     try:

@@ -28,6 +28,8 @@ SCHEMES = (b"bearer", b"token")
 
 def user_for_credential(raw: str) -> tuple[Any, Any]:
     """The (user, auth) a bearer credential stands for; AuthenticationFailed if it is no good."""
+    if "\x00" in raw:  # no token has one, and PostgreSQL cannot compare it (a 500)
+        raise exceptions.AuthenticationFailed("Invalid token.")
     if raw.count(".") == 2:  # a JWT: header.payload.signature
         jwt = JWTAuthentication()
         try:

@@ -52,6 +52,8 @@ def _refused(request: HttpRequest) -> HttpResponse | None:
     if "\x00" in request.path_info:
         # No route takes one, and PostgreSQL cannot compare it: an id lookup would fail with a 500.
         return json_error("The URL contains a NUL character (%00).", 400)
+    if "%00" in (query := request.META.get("QUERY_STRING", "")) or "\x00" in query:
+        return json_error("The query string contains a NUL character (%00).", 400)
     limit = settings.UAI_MAX_UPLOAD_BYTES * settings.UAI_MAX_UPLOAD_FILES + settings.UAI_MAX_JSON_BYTES
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)

@@ -21,6 +21,32 @@ def has_nul(value: Any) -> bool:
     return False
 
 
+NUL_IN_FORM = "Form fields cannot contain the NUL character (%00): PostgreSQL cannot store it."
+
+
+def _refuse_nul_fields(data: Any) -> None:
+    if any("\x00" in key or any("\x00" in value for value in values) for key, values in data.lists()):
+        raise ParseError(NUL_IN_FORM)
+
+
+class FormParser(parsers.FormParser):
+    """DRF's form parser, refusing NUL characters in field names and values."""
+
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        data = super().parse(stream, media_type, parser_context)
+        _refuse_nul_fields(data)
+        return data
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    """DRF's multipart parser, refusing NUL characters in its fields (files are bytes: any go)."""
+
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        parsed = super().parse(stream, media_type, parser_context)
+        _refuse_nul_fields(parsed.data)
+        return parsed
+
+
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, refusing what PostgreSQL would refuse later (with a 500): NUL characters."""
 

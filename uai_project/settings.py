@@ -307,8 +307,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "uai_project.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
+        "uai_project.parsers.MultiPartParser",
+        "uai_project.parsers.FormParser",
     ],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "uai_project.negotiation.LenientNegotiation",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -28,7 +28,7 @@ from uai.chats.serializers import (
 from uai.runs import sse
 from uai.runs.models import Run
 from uai.runs.waiting import TurnWatch, release_connection
-from uai_project.api import base_url, flag, uploaded_files, validated
+from uai_project.api import base_url, flag, uploaded_files, validated, whole_number
 from uai_project.errors import HTTP_STATUS, ErrorCode, InvalidInput
 
 WAIT_UNTIL = (*Run.TERMINAL, Run.Status.INPUT_REQUIRED)
@@ -159,10 +159,7 @@ def _int_param(request: Request, name: str) -> int | None:
     value = request.query_params.get(name)
     if value in (None, ""):
         return None
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise InvalidInput(f"{name} must be a whole number.") from exc
+    return whole_number(value, name)
 
 
 class ChatNextView(APIView):

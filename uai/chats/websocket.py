@@ -35,6 +35,7 @@ from uai.chats.models import Chat, Message
 from uai.runs import streams
 from uai.runs.dbcall import db
 from uai.runs.models import Run
+from uai_project.api import whole_number
 from uai_project.errors import Conflict, UAIError
 from uai_project.parsers import NUL_IN_JSON, has_nul
 
@@ -47,6 +48,14 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_TOO_SLOW = 4008
 TURN_ENDS = {Run.Status.SUCCEEDED, Run.Status.CANCELLED, Run.Status.INPUT_REQUIRED}
 FRAMED_STATUSES = TURN_ENDS | {Run.Status.FAILED}  # the statuses a client gets a frame for
+
+
+def _after_seq(raw: str | None) -> int | None:
+    """``?after_seq=``: a number to resume after; anything else is no number (follow from now)."""
+    try:
+        return whole_number(raw, "after_seq") if raw is not None else None
+    except UAIError:
+        return None
 
 
 def _chat_state(chat_id: str) -> tuple[int | None, int]:
@@ -123,6 +132,9 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         except UAIError:
             await self.close(code=CLOSE_BAD_REQUEST)
             return
+        if self.agent_name is not None and "\x00" in self.agent_name:  # PostgreSQL cannot compare it
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
         owner_id, last_seq = await db(_chat_state, chat_id=self.chat_id)
         if owner_id is not None and owner_id != self.user_id:
             await self.close(code=CLOSE_FORBIDDEN)
@@ -137,9 +149,9 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         self.starter: asyncio.TimerHandle | None = None
         self.connect_seq = last_seq  # "live" means: everything after this
         await self.accept()
-        after = (query.get("after_seq") or [None])[0]
-        if after is not None and after.lstrip("-").isdigit():
-            self._follow(int(after))
+        after = _after_seq((query.get("after_seq") or [None])[0])
+        if after is not None:
+            self._follow(after)
         else:
             self.starter = asyncio.get_running_loop().call_later(
                 START_WINDOW_SECONDS, lambda: self._follow(None)

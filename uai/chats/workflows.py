@@ -24,7 +24,7 @@ from uai.artifacts.presenters import download_path
 from uai.chats import selectors, services
 from uai.chats.models import Chat, Message
 from uai.runs.models import Log, Run, Stat
-from uai_project.api import JSONObjectField, StrictCharField, base_url, parse_uuid, validated
+from uai_project.api import JSONObjectField, StrictCharField, base_url, parse_uuid, validated, whole_number
 from uai_project.errors import Forbidden, InvalidInput, NotFound
 
 MODES = {"actionplan": "Actionplan", "react": "React"}
@@ -155,9 +155,10 @@ def _after(model: type[Model], chat: Chat, raw: str | None, what: str) -> int | 
     if not raw:
         return None
     if model is Log:
-        if not raw.isdigit():
-            raise NotFound(f"{what} not found.")
-        key: Any = int(raw)
+        try:
+            key: Any = whole_number(raw, what, minimum=1)
+        except InvalidInput as exc:
+            raise NotFound(f"{what} not found.") from exc
     else:
         key = parse_uuid(raw, what)
     seq = model.objects.filter(chat_id=chat.id, pk=key).values_list("seq", flat=True).first()  # type: ignore[attr-defined]

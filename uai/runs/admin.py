@@ -25,7 +25,8 @@ from uai.runs import selectors, services
 from uai.runs.models import Event, Log, Run, Stat
 from uai.runs.presenters import log_data, status_data
 from uai_project.admin_utils import LOG_FIELDS, ChangedFieldsSaveMixin, read_only_inline, staff_view
-from uai_project.errors import Conflict, UAIError, json_error
+from uai_project.api import whole_number
+from uai_project.errors import Conflict, InvalidInput, UAIError, json_error
 
 LIVE_LOG_LINES = 50  # newest log lines the live view sends and the page keeps
 MAX_LIVE_RUNS = 200  # runs one poll of the run list may ask about (a page shows 100)
@@ -126,9 +127,9 @@ class RunAdmin(ChangedFieldsSaveMixin):
         if run is None:
             return json_error("Run not found.", 404)
         try:
-            after = int(request.GET.get("after") or 0)
-        except ValueError:
-            return json_error("after must be a log line's seq (a whole number).", 400)
+            after = whole_number(request.GET.get("after") or "0", "after (a log line's seq)")
+        except InvalidInput as exc:
+            return json_error(exc.detail, 400)
         logs = selectors.log_newest(run_id=run.pk, after_seq=after, limit=LIVE_LOG_LINES)
         return JsonResponse(
             {

@@ -15,7 +15,7 @@ from uai.runs import selectors, services
 from uai.runs.filters import RunFilter
 from uai.runs.presenters import log_data, run_data
 from uai.runs.serializers import LogIn, LogOut, RunCreateIn, RunInputIn, RunOut
-from uai_project.api import uploaded_files, validated
+from uai_project.api import uploaded_files, validated, whole_number
 from uai_project.errors import InvalidInput
 
 MAX_RUN_LIST = 500
@@ -91,10 +91,7 @@ class RunLogsView(APIView):
         """The run's logs in order, the agent's and the clients'."""
         run = selectors.run_get(user=request.user, run_id=task_id)
         after = request.query_params.get("after") or request.query_params.get("logId")
-        try:
-            after_id = int(after) if after else None
-        except ValueError as exc:
-            raise InvalidInput("after must be a log id (a whole number).") from exc
+        after_id = whole_number(after, "after (a log id)") if after else None
         return Response([log_data(log) for log in selectors.log_list(run=run, after_id=after_id)])
 
     @extend_schema(request=LogIn, responses={201: LogOut(many=True)})

@@ -18,8 +18,9 @@ from rest_framework import exceptions
 from uai.runs import streams
 from uai.runs.models import Run
 from uai.runs.waiting import release_connection
+from uai_project.api import whole_number
 from uai_project.auth import authenticate_request
-from uai_project.errors import InvalidInput, UAIError, json_error
+from uai_project.errors import UAIError, json_error
 
 KEEPALIVE = b": keepalive\n\n"
 
@@ -51,13 +52,7 @@ def last_event_id(request: HttpRequest) -> int | None:
     raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
     if raw in (None, ""):
         return None
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise InvalidInput("Last-Event-ID must be a whole number.") from exc
-    if value < 0:
-        raise InvalidInput("Last-Event-ID must be a whole number.")
-    return value
+    return whole_number(raw, "Last-Event-ID", minimum=0)
 
 
 async def native_events(
