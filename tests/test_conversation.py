@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.conftest import set_password
+from tests.conftest import set_password, wait_for
 
 
 @pytest.fixture
@@ -56,6 +57,31 @@ def test_chat_run__conversation_by_id(jwt_client: httpx.Client, alice: httpx.Cli
     failed = alice.post("/chat/run", json={"message": "x", "agent": "fail"})
     assert failed.status_code == 502
     jwt_client.close()
+
+
+def test_chat_run__null_ids_reserved_ids_and_turns_that_never_answer(alice: httpx.Client) -> None:
+    new = alice.post("/chat/run", json={"message": "hi", "conversation_id": None, "agent": None})
+    assert new.status_code == 200, new.text  # null as omitted: a new conversation
+    assert new.json()["conversation_id"] and new.json()["response"] == "hi"
+    # /chats/create is a route of its own: a conversation of that id could never be read there.
+    assert alice.post("/chat/run", json={"message": "x", "conversation_id": "create"}).status_code == 400
+    # The turn stopped (seed 002), or its conversation deleted, while the request waits: it was a
+    # 200 with an empty reply, and a 500.
+    turn = {"message": json.dumps({"steps": 20, "delay": 0.5}), "agent": "slow"}
+    for end, status in [("stop", 409), ("delete", 404)]:
+        conversation = f"ends-by-{end}"
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(
+                alice.post, "/chat/run", json={**turn, "conversation_id": conversation}, timeout=30
+            )
+            wait_for(lambda c=conversation: alice.get(f"/chat/{c}").json().get("status") == "running")
+            if end == "stop":
+                assert alice.post(f"/api/chat/playground/{conversation}/stop").status_code == 200
+            else:
+                assert alice.delete(f"/chat/{conversation}").status_code == 204
+            response = waiting.result()
+        assert response.status_code == status, response.text
+        assert response.json()["detail"]
 
 
 def test_chat_stream__chunks_and_metrics(jwt_client: httpx.Client) -> None:

@@ -105,3 +105,47 @@ def test_run_logs__a_turns_logs_lock_the_run_before_its_chat() -> None:
         turn.id, chat.id, lambda: run_logs_append(run=Run.objects.get(pk=turn.pk), items=[{"message": "hi"}])
     )
     assert list(Log.objects.filter(run_id=turn.id).values_list("message", flat=True)) == ["hi"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chat_find_or_create__the_same_new_id_from_two_requests_at_once() -> None:
+    """Two requests create a client-chosen id at once (seed 003's conversation_id): the second
+    one's insert failed on the key, an IntegrityError (a 500) where a Conflict means "found"."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    from uai.chats.services import chat_create, chat_find_or_create
+
+    user = get_user_model().objects.create(username="twice")
+    connection.ensure_connection()
+    dsn = connection.connection.info.dsn
+    created = threading.Event()
+    found: list[Any] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                chat_create(owner_id=user.pk, chat_id="at-once")
+                created.set()
+                deadline = time.monotonic() + 10
+                while not _waiting_on_a_lock(dsn) and time.monotonic() < deadline:
+                    time.sleep(0.02)  # until the second one's insert waits for this one's key
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            found.append(chat_find_or_create(owner_id=user.pk, chat_id="at-once"))
+        except BaseException as exc:
+            found.append(exc)
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert created.wait(10)
+    two = threading.Thread(target=second)
+    two.start()
+    one.join(15)
+    two.join(15)
+    assert [getattr(f, "pk", f) for f in found] == ["at-once"]

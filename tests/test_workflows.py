@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from django.conf import settings
 
 from tests.conftest import wait_for
@@ -230,3 +232,27 @@ def test_workflow__one_chat_on_every_surface(alice: httpx.Client) -> None:
     wf = start(alice, "2*2")
     done(alice, wf["id"])
     assert alice.get(f"/chats/{wf['id']}").json()["id"] == wf["id"]
+
+
+@pytest.mark.django_db
+def test_start__files_checked_against_the_limits_before_any_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start names files by id: a short body could name one large file thousands of times,
+    and every copy was read into memory before the upload limits were checked."""
+    from django.contrib.auth import get_user_model
+
+    from uai.artifacts import services as artifact_services
+    from uai.artifacts.models import Artifact
+    from uai.chats.services import copy_artifacts
+    from uai_project.errors import TooLarge
+
+    user = get_user_model().objects.create(username="copier")
+    small = Artifact.objects.create(owner=user, name="a.txt", size=10)
+    big = Artifact.objects.create(owner=user, name="b.bin", size=settings.UAI_MAX_UPLOAD_BYTES + 1)
+    reads: list[Any] = []
+    monkeypatch.setattr(artifact_services, "read_bytes", lambda a: reads.append(a) or b"x")
+    with pytest.raises(TooLarge):
+        copy_artifacts(owner_id=user.pk, artifact_ids=[str(small.id)] * (settings.UAI_MAX_UPLOAD_FILES + 1))
+    with pytest.raises(TooLarge):
+        copy_artifacts(owner_id=user.pk, artifact_ids=[str(small.id), str(big.id)])
+    assert reads == []
+    assert len(copy_artifacts(owner_id=user.pk, artifact_ids=[str(small.id)])) == 1

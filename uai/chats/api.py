@@ -29,7 +29,7 @@ from uai.runs import sse
 from uai.runs.models import Run
 from uai.runs.waiting import TurnWatch, release_connection
 from uai_project.api import base_url, flag, uploaded_files, validated, whole_number
-from uai_project.errors import HTTP_STATUS, ErrorCode, InvalidInput
+from uai_project.errors import HTTP_STATUS, ErrorCode, InvalidInput, NotFound
 
 WAIT_UNTIL = (*Run.TERMINAL, Run.Status.INPUT_REQUIRED)
 
@@ -115,7 +115,9 @@ class ChatDetailView(APIView):
 
 def turn_response(request: Request, *, chat_id: str, run_id: Any, after_seq: int) -> Response:
     """The messages and artifacts a turn added since ``after_seq``; 202 while it is still going."""
-    run = Run.objects.get(pk=run_id)
+    run = Run.objects.filter(pk=run_id).first()
+    if run is None:  # the chat was deleted while the request waited for its turn
+        raise NotFound("Chat not found.")
     chat = selectors.chat_get(user=request.user, chat_id=chat_id)
     base = base_url(request)
     messages = selectors.message_list(chat=chat, after_seq=after_seq, run_id=run_id)

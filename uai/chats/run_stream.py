@@ -23,15 +23,16 @@ from uai.runs import sse, streams
 from uai.runs.models import Run
 from uai.runs.waiting import release_connection, wait_for_run
 from uai_project.api import StrictCharField, validated
-from uai_project.errors import HTTP_STATUS, ErrorCode, NotFound
+from uai_project.errors import HTTP_STATUS, Conflict, ErrorCode, NotFound
 
 TURN_ENDS = (*Run.TERMINAL, Run.Status.INPUT_REQUIRED)
 
 
 class ConversationIn(serializers.Serializer):
     message = StrictCharField(trim_whitespace=False)
-    conversation_id = StrictCharField(required=False, allow_blank=True, max_length=64)
-    agent = StrictCharField(required=False, allow_blank=True, max_length=64)
+    # null as omitted: typed clients send their unset optional fields as null.
+    conversation_id = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
+    agent = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
 
 
 class ChatRunOut(serializers.Serializer):
@@ -68,11 +69,17 @@ class ChatRunView(APIView):
         """Run one turn and return the whole reply."""
         data = validated(ConversationIn, request.data)
         chat = conversation_chat(
-            user=request.user, conversation_id=data.get("conversation_id", ""), agent=data.get("agent", "")
+            user=request.user,
+            conversation_id=data.get("conversation_id") or "",
+            agent=data.get("agent") or "",
         )
         run, _ = services.chat_send(chat=chat, text=data["message"])
         wait_for_run(run.id, chat_id=chat.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=TURN_ENDS)
-        run.refresh_from_db()
+        run = Run.objects.filter(pk=run.id).first()
+        if run is None:
+            raise NotFound("Conversation not found: it was deleted.")
+        if run.status == Run.Status.CANCELLED:  # stopped (seed 002) or cancelled (/run/{id})
+            raise Conflict("The turn was cancelled before the agent answered.")
         if run.status == Run.Status.FAILED:
             return Response(
                 {"detail": f"The agent failed: {run.error}", "code": ErrorCode.AGENT_FAILED.value},
@@ -97,7 +104,9 @@ class ChatStreamView(APIView):
         """Run one turn and stream the reply as SSE ``{content, is_final, metrics}`` chunks."""
         data = validated(ConversationIn, request.data)
         chat = conversation_chat(
-            user=request.user, conversation_id=data.get("conversation_id", ""), agent=data.get("agent", "")
+            user=request.user,
+            conversation_id=data.get("conversation_id") or "",
+            agent=data.get("agent") or "",
         )
         run, message = services.chat_send(chat=chat, text=data["message"])
         release_connection()  # the stream must not hold this request's connection

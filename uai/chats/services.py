@@ -9,7 +9,7 @@ from typing import Any
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from uai.agents import registry
@@ -26,13 +26,13 @@ from uai.runs import tasks
 from uai.runs.models import Run
 from uai.runs.presenters import status_data
 from uai.runs.subscriptions import Subscription
-from uai_project.errors import Conflict, InvalidInput, Timeout
+from uai_project.errors import Conflict, InvalidInput, Timeout, TooLarge
 
 __all__ = ["Conflict"]  # re-exported for the dialects that create chats by id
 
 CHAT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # Fixed routes beside /chat/{session_id}: a chat may not take these names.
-RESERVED_CHAT_IDS = frozenset({"next", "run", "stream"})
+RESERVED_CHAT_IDS = frozenset({"next", "run", "stream", "create"})  # fixed routes beside an id
 
 
 def validate_chat_id(chat_id: str) -> str:
@@ -77,7 +77,11 @@ def chat_create(
         fields["id"] = validate_chat_id(chat_id)
         if Chat.objects.filter(pk=chat_id).exists():
             raise Conflict(f"Chat {chat_id!r} already exists.")
-    return Chat.objects.create(**fields)
+    try:
+        with transaction.atomic():  # a savepoint when the caller has a transaction
+            return Chat.objects.create(**fields)
+    except IntegrityError as exc:  # another request created that id since the check above
+        raise Conflict(f"Chat {chat_id!r} already exists.") from exc
 
 
 def chat_find_or_create(*, owner_id: int, chat_id: str, agent_name: str | None = None) -> Chat:
@@ -286,21 +290,32 @@ def message_file_delete(*, chat: Chat, message: Message, artifact: Artifact) -> 
 
 
 def copy_artifacts(*, owner_id: int, artifact_ids: list[str]) -> list[Any]:
-    """The user's existing artifacts of those ids, as uploads to attach to a new message."""
+    """The user's existing artifacts of those ids, as uploads to attach to a new message.
+
+    The upload limits are checked on the records before any file is read: a short list could
+    otherwise name one large file thousands of times, all read into memory first.
+    """
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from uai_project.api import parse_uuid
 
-    uploads = []
+    if len(artifact_ids) > settings.UAI_MAX_UPLOAD_FILES:
+        raise TooLarge(f"At most {settings.UAI_MAX_UPLOAD_FILES} files per request.")
+    artifacts = []
     for artifact_id in artifact_ids:
         artifact = Artifact.objects.filter(pk=parse_uuid(artifact_id, "File"), owner_id=owner_id).first()
         if artifact is None:
             raise InvalidInput(f"Unknown file {artifact_id!r}.")
-        uploads.append(
-            SimpleUploadedFile(
-                artifact.name, artifact_services.read_bytes(artifact), content_type=artifact.media_type
-            )
-        )
+        if artifact.size > settings.UAI_MAX_UPLOAD_BYTES:
+            raise TooLarge(f"File {artifact.name!r} is larger than {settings.UAI_MAX_UPLOAD_BYTES} bytes.")
+        artifacts.append(artifact)
+    uploads = []
+    for artifact in artifacts:
+        try:
+            content = artifact_services.read_bytes(artifact)
+        except FileNotFoundError as exc:  # its stored file is gone (removed from the disk)
+            raise InvalidInput(f"File {artifact.name!r} is no longer stored.") from exc
+        uploads.append(SimpleUploadedFile(artifact.name, content, content_type=artifact.media_type))
     return uploads
 
 
