@@ -71,7 +71,8 @@ def test_stalled_worker__run_is_retried_then_finished(
     from procrastinate.contrib.django import app
 
     from uai.agents.models import Agent
-    from uai.runs import recovery
+    from uai.runs import recovery, services
+    from uai.runs.dbcall import db
 
     settings.UAI_STALLED_WORKER_SECONDS = 1
     Agent.objects.create(
@@ -90,12 +91,24 @@ def test_stalled_worker__run_is_retried_then_finished(
         doomed.kill()
     assert alice.get(f"/run/{task_id}").json()["status"] == "running"
 
+    class PickedUpAtOnce:
+        """procrastinate's job manager, where another worker starts a retried job at once (its
+        first step is ``run_begin``): recovery requeued the run after retrying its job, setting
+        a run that had started again back to ``queued``."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(app.job_manager, name)
+
+        async def retry_job(self, job: Any, *args: Any, **kwargs: Any) -> None:
+            await app.job_manager.retry_job(job, *args, **kwargs)
+            await db(services.run_begin, run_id=task_id, attempt=job.attempts + 2)
+
     def recovered() -> dict:
-        return async_to_sync(recovery.recover_stalled_runs)(app.job_manager)
+        return async_to_sync(recovery.recover_stalled_runs)(PickedUpAtOnce())
 
     report = wait_for(lambda: (r := recovered())["retried"] and r, timeout=10, interval=0.5)
     assert report["retried"] == [task_id]
-    assert alice.get(f"/run/{task_id}").json()["status"] == "queued"
+    assert alice.get(f"/run/{task_id}").json()["status"] == "running"
 
     rescuer = start_worker(log_dir, "stall-test", name="rescuer")
     try:

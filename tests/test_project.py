@@ -91,6 +91,7 @@ def _without_companions() -> dict[str, str]:
             "120 per minute",
             "UAI_WORKFLOW_RATE must look like 120/min, not '120 per minute'",
         ),
+        ("UAI_WORKFLOW_RATE", "0/min", "UAI_WORKFLOW_RATE must look like 120/min, not '0/min'"),
         ("UAI_DELETE_JOBS", "sometimes", "UAI_DELETE_JOBS must be one of never, successful, always"),
         (
             "UAI_STALLED_WORKER_SECONDS",

@@ -144,3 +144,20 @@ def test_run__list_filters(alice: httpx.Client) -> None:
     assert [r["task_id"] for r in failed] == [bad]
     assert {r["task_id"] for r in alice.get("/run/", params={"agent": "echo"}).json()} == {ok}
     assert alice.get("/run/", params={"status": "nonsense"}).status_code == 400
+
+
+def test_run_limits__log_lines_and_answers_are_settings(alice: httpx.Client) -> None:
+    """A client's log line had a limit of its own written in the code; an answer to a waiting run
+    had none (a message sent to a chat has ``UAI_MAX_MESSAGE_CHARS``)."""
+    from django.conf import settings
+
+    task = alice.post("/run/", json={"agent": "slow", "input": {"steps": 3, "delay": 0.2, "ask": "name?"}})
+    task_id = task.json()["task_id"]
+    too_long = alice.post(f"/run/{task_id}/logs", json={"message": "x" * (settings.UAI_MAX_LOG_CHARS + 1)})
+    assert too_long.status_code == 400 and "at most" in too_long.json()["detail"]
+    assert alice.post(f"/run/{task_id}/logs", json={"message": "fine"}).status_code == 201
+    wait_run(alice, task_id, "input_required")
+    answer = alice.post(f"/run/{task_id}/input", json={"text": "x" * (settings.UAI_MAX_MESSAGE_CHARS + 1)})
+    assert answer.status_code == 400 and "at most" in answer.json()["detail"]
+    assert alice.post(f"/run/{task_id}/input", json={"text": "Ada"}).status_code == 200
+    assert wait_run(alice, task_id, "succeeded")["status"] == "succeeded"

@@ -124,6 +124,10 @@ def test_workflow__stop_update_delete(alice: httpx.Client) -> None:
     job_id = Run.objects.get(chat_id=wf["id"]).job_id
     wait_for(lambda: ProcrastinateJob.objects.get(pk=job_id).status == "aborted", timeout=2)
     assert time.monotonic() - started < 2.5
+    # Continued: the new turn's status from the start (it said "stopped" until a worker took it).
+    again = alice.post(f"{PLAYGROUND}/start", params={"workflowId": wf["id"]}, json={"input": "{}"}).json()
+    assert again["status"] == "running"
+    assert done(alice, wf["id"])["status"] == "completed"
 
     updated = alice.put(
         f"/api/workflows/{wf['id']}", json={"name": "Sales Q4", "tags": ["sales", "q4"]}

@@ -296,7 +296,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # DRF reads a rate at the first throttled request: "N/period", the period's first letter s, m, h or d.
 UAI_WORKFLOW_RATE = env.get("UAI_WORKFLOW_RATE", "120/min").strip()
-if not re.fullmatch(r"\d+/[smhd][a-z]*", UAI_WORKFLOW_RATE):
+if not re.fullmatch(r"[1-9]\d*/[smhd][a-z]*", UAI_WORKFLOW_RATE):  # 0/min would refuse every request
     raise ImproperlyConfigured(f"UAI_WORKFLOW_RATE must look like 120/min, not {UAI_WORKFLOW_RATE!r}")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -351,6 +351,8 @@ UAI_MAX_UPLOAD_FILES = _int("UAI_MAX_UPLOAD_FILES", 10, minimum=0)  # per reques
 UAI_MAX_MESSAGE_CHARS = _int("UAI_MAX_MESSAGE_CHARS", 100_000)
 UAI_MAX_JSON_BYTES = _int("UAI_MAX_JSON_BYTES", 2 * 1024 * 1024)
 UAI_MAX_LOGS_PER_REQUEST = _int("UAI_MAX_LOGS_PER_REQUEST", 1000)
+UAI_MAX_LOG_CHARS = _int("UAI_MAX_LOG_CHARS", 100_000)
+UAI_MAX_RUN_LIST = _int("UAI_MAX_RUN_LIST", 500)
 UAI_TURN_WAIT_SECONDS = _float("UAI_TURN_WAIT_SECONDS", 300.0)  # a waiting REST turn gives up after
 UAI_DEFAULT_AGENT = env.get("UAI_DEFAULT_AGENT", "echo")
 UAI_SEARCH_AGENT = env.get("UAI_SEARCH_AGENT", "web")  # the agent of /conversations/inference_internet

@@ -62,7 +62,8 @@ def workflow_get(*, user: Any, workflow_id: str) -> Chat:
 
 
 def workflow_status(chat: Chat, run: Run | None) -> str:
-    if chat.status == Chat.Status.STOPPED:
+    # A stopped workflow continued (a new start) is the new turn's, while it waits to run too.
+    if chat.status == Chat.Status.STOPPED and (run is None or run.status not in Run.ACTIVE):
         return "stopped"
     return STATUS_OUT[run.status] if run is not None else "idle"
 

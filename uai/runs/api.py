@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -17,8 +18,6 @@ from uai.runs.presenters import log_data, run_data
 from uai.runs.serializers import LogIn, LogOut, RunCreateIn, RunInputIn, RunOut
 from uai_project.api import uploaded_files, validated, whole_number
 from uai_project.errors import InvalidInput
-
-MAX_RUN_LIST = 500
 
 
 def run_scope(user: Any, task_id: str, **kwargs: Any) -> dict[str, Any]:
@@ -36,11 +35,11 @@ class RunListCreateView(APIView):
         responses=RunOut(many=True),
     )
     def get(self, request: Request) -> Response:
-        """The user's runs, newest first (at most 500), filtered by status, agent or kind."""
+        """The user's runs, newest first (at most UAI_MAX_RUN_LIST), filtered by status, agent or kind."""
         filtered = RunFilter(request.query_params, queryset=selectors.run_list(user=request.user))
         if not filtered.is_valid():
             raise InvalidInput(f"Invalid filter: {dict(filtered.errors)}")
-        return Response([run_data(r) for r in filtered.qs[:MAX_RUN_LIST]])
+        return Response([run_data(r) for r in filtered.qs[: settings.UAI_MAX_RUN_LIST]])
 
     @extend_schema(
         request={"application/json": RunCreateIn, "multipart/form-data": RunCreateIn},

@@ -36,7 +36,8 @@ async def recover_stalled_runs(manager: JobManager) -> dict[str, list[str]]:
         max_attempts = int(kwargs.get("max_attempts") or 1)
         attempt = job.attempts + 1
         if attempt < max_attempts:
-            await manager.retry_job(job)
+            # The run first: once the job is retried, another worker may start it at once, and
+            # a requeue after that would set a running run back to queued.
             await db(
                 services.run_requeue,
                 run_id=run_id,
@@ -44,6 +45,7 @@ async def recover_stalled_runs(manager: JobManager) -> dict[str, list[str]]:
                 attempt=attempt,
                 max_attempts=max_attempts,
             )
+            await manager.retry_job(job)
             report["retried"].append(run_id)
         else:
             await manager.finish_job(job, status=jobs.Status.FAILED, delete_job=False)

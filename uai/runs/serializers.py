@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import serializers
 
 from uai.runs.models import Log, Run
@@ -19,7 +20,15 @@ class RunInputIn(serializers.Serializer):
 
 class LogIn(serializers.Serializer):
     level = serializers.ChoiceField(choices=Log.Level.choices, default=Log.Level.INFO)
-    message = StrictCharField(trim_whitespace=False, max_length=100_000)
+    message = StrictCharField(trim_whitespace=False)
+
+    def validate_message(self, value: str) -> str:
+        if len(value) > settings.UAI_MAX_LOG_CHARS:
+            raise serializers.ValidationError(
+                f"A log line is at most {settings.UAI_MAX_LOG_CHARS} characters."
+            )
+        return value
+
     data = serializers.DictField(required=False, default=dict)
 
 

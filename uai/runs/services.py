@@ -530,6 +530,8 @@ def run_start(*, owner_id: int, agent: Agent, input: Any, files: list[Any] | Non
 
 def run_input_with_files(*, run: Run, text: str, files: list[Any] | None = None) -> Run:
     """Answer a waiting run with text and files (409 when it is not waiting)."""
+    if len(text) > settings.UAI_MAX_MESSAGE_CHARS:  # an answer is a message: the same limit
+        raise InvalidInput(f"A message is at most {settings.UAI_MAX_MESSAGE_CHARS} characters.")
     files = artifact_services.check_uploads(files or [])
     if run.status != Run.Status.INPUT_REQUIRED:
         raise Conflict(f"Run is not waiting for input (status: {run.status}).")
