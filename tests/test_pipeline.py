@@ -242,7 +242,7 @@ def test_turn_watch__a_missing_event_means_reading_the_tables() -> None:
 
     message = {"id": "m", "content": "hi", "files": []}
     watch = TurnWatch("c")
-    watch.status = "succeeded"
+    watch.status, watch.until = "succeeded", {"succeeded", "failed"}
     watch.events = [
         event(4, "status", "r", status="queued"),
         event(5, "message", "r", message=message),
@@ -258,6 +258,12 @@ def test_turn_watch__a_missing_event_means_reading_the_tables() -> None:
         "status": "succeeded",
         "error": None,
     }
+    # The wait timed out while the turn ran: its own "running" status was no end (it was a 200
+    # with the turn half told, where the tables' reply is a 202 with all it has so far).
+    running = TurnWatch("c")
+    running.status, running.until = "running", {"succeeded", "failed"}
+    running.events = [*watch.events[:2], event(6, "status", "r", status="running")]
+    assert running.reply("r", after_seq=4) is None
     del watch.events[2]  # seq 6 never arrived: the reply cannot be trusted
     assert watch.reply("r", after_seq=4) is None
     watch.events.insert(2, event(6, "artifact", "r"))  # artifacts have URLs: read them

@@ -99,6 +99,7 @@ class TurnWatch:
         self.group = sink_module.chat_group(chat_id)
         self.events: list[dict[str, Any]] = []
         self.status: str | None = None
+        self.until: set[str] = set()
 
     def send(
         self, send: Callable[[], tuple[Run, T]], *, timeout: float, until: Iterable[str]
@@ -115,6 +116,7 @@ class TurnWatch:
             release_connection()  # a waiting request must not hold one
             return result
 
+        self.until = until
         async with Subscription(self.group) as subscription:
             result = await sync_to_async(sent)()
             self.status = await _await_on(
@@ -131,6 +133,8 @@ class TurnWatch:
         """The turn's messages, artifacts and status from the events received — None when the
         events do not tell it all (one is missing, a message has files, the turn made artifacts,
         or it has not ended), and the caller reads the tables instead."""
+        if self.status not in self.until:  # the wait timed out: the status is the last one heard
+            return None
         run_id = str(run_id)
         by_seq = {e["seq"]: e for e in self.events if isinstance(e.get("seq"), int) and e["seq"] > after_seq}
         end = next(
