@@ -435,3 +435,35 @@ def test_ws__a_turns_end_lost_on_the_way_still_reaches_the_client(settings: Any,
 
     frames = async_to_sync(scenario)()
     assert [(f["type"], f["message_id"]) for f in frames] == [("message_end", "m-1")]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore:No directory at")  # WhiteNoise: no collectstatic in-process
+def test_ws__a_stream_that_fails_closes_for_the_client_to_resume(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading the chat's events failed (the database away a moment): the follower ended and the
+    socket stayed open, deaf — no step, no message_end — until the client thought to resume."""
+    from asgiref.sync import async_to_sync
+    from channels.testing import WebsocketCommunicator
+    from django.contrib.auth import get_user_model
+    from django.db import OperationalError
+    from rest_framework.authtoken.models import Token
+
+    from uai.chats.websocket import CLOSE_TRY_AGAIN
+    from uai.runs import streams
+    from uai_project.asgi import router
+
+    token = Token.objects.create(user=get_user_model().objects.create_user("deaf")).key
+
+    def unreachable(**kwargs: Any) -> list[dict[str, Any]]:
+        raise OperationalError("the database is away")
+
+    monkeypatch.setattr(streams, "_page", unreachable)
+
+    async def scenario() -> dict[str, Any]:
+        communicator = WebsocketCommunicator(router, f"/chat/deaf-1?token={token}&after_seq=0")
+        assert (await communicator.connect())[0]
+        closed = await communicator.receive_output(10)
+        await communicator.wait(5)
+        return closed
+
+    assert async_to_sync(scenario)() == {"type": "websocket.close", "code": CLOSE_TRY_AGAIN}

@@ -46,6 +46,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_REQUEST = 4400
 CLOSE_TOO_SLOW = 4008
+CLOSE_TRY_AGAIN = 1013  # the stream failed (the database away a moment): reconnect and resume
 TURN_ENDS = {Run.Status.SUCCEEDED, Run.Status.CANCELLED, Run.Status.INPUT_REQUIRED}
 FRAMED_STATUSES = TURN_ENDS | {Run.Status.FAILED}  # the statuses a client gets a frame for
 
@@ -250,6 +251,11 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         except streams.StreamOverflow as exc:
             await self._error(str(exc))
             await self.close(code=CLOSE_TOO_SLOW)
+        except Exception:
+            # Left open, the socket would hear nothing more (not even the turn's message_end):
+            # closed, the client reconnects and resumes from its last number.
+            logger.exception("following chat %s failed; closing its socket", self.chat_id)
+            await self.close(code=CLOSE_TRY_AGAIN)
 
     async def _frames(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Seed 001's frames for one event (most events have none)."""
