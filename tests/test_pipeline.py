@@ -503,3 +503,37 @@ def test_worker__no_django_cleanup_around_jobs_and_no_connection_kept(
     assert cleanups == []
     assert released
     ProcrastinateJob.objects.filter(queue_name=queue).delete()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publish__a_channel_layer_that_fails_loses_no_committed_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sending an event after commit failed (Redis away a moment): the committed request raised
+    (a 500, inviting a retry that duplicates it), and the executor's write failed a healthy run.
+    The event is stored; streams find what the layer lost."""
+    from channels.layers import get_channel_layer
+    from django.contrib.auth import get_user_model
+
+    from uai.agents.registry import get_agent
+    from uai.runs import services
+    from uai.runs.dbcall import db
+    from uai.runs.models import Event, Run
+
+    layer = get_channel_layer()
+
+    async def unreachable(group: str, message: dict[str, Any]) -> None:
+        raise ConnectionError("the channel layer is away")
+
+    monkeypatch.setattr(layer, "group_send", unreachable)
+    user = get_user_model().objects.create(username="unpublished")
+    run = services.run_create(
+        owner_id=user.pk, agent=get_agent("echo"), input="x"
+    )  # after commit, in sync code
+    assert Event.objects.filter(run_id=run.id, type="status").count() == 1
+
+    async def from_a_worker() -> None:  # published by db() once the thread has committed
+        await db(services.run_finish, run_id=str(run.id), status=Run.Status.CANCELLED)
+
+    async_to_sync(from_a_worker)()
+    assert Run.objects.get(pk=run.pk).status == "cancelled"

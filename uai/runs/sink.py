@@ -66,11 +66,19 @@ def collect() -> Iterator[list[tuple[list[str], dict[str, Any]]]]:
 
 
 async def publish(groups: list[str], payload: dict[str, Any]) -> None:
-    """Send one committed event to its groups."""
+    """Send one committed event to its groups.
+
+    A failure to send (Redis away a moment) is logged, not raised: the event is stored, and
+    streams find what the layer lost (the recheck); raised, it would turn a committed request
+    into a 500 (and skip its other commit hooks) or fail a healthy run.
+    """
     layer = get_channel_layer()
     message = {"type": EVENT_MESSAGE_TYPE, "event": payload}
     for group in groups:
-        await layer.group_send(group, message)
+        try:
+            await layer.group_send(group, message)
+        except Exception:
+            logger.warning("publishing event %s of %s failed", payload.get("seq"), group, exc_info=True)
 
 
 async def publish_all(box: list[tuple[list[str], dict[str, Any]]]) -> None:
