@@ -89,3 +89,10 @@ def stubborn(request: AgentRequest, context: AgentContext) -> str:
 def get_weather(city: str) -> str:
     """The weather in a city."""
     return f"sunny in {city}"
+
+
+async def asks_for_a_file(request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+    """Asks for a file, then says what came with the answer."""
+    answer = await context.ask("Send me the file.")
+    parts = [f"{f.name}={f.read().decode()}" for f in answer.files]
+    yield events.FinalAnswer(content=f"{answer} with {', '.join(parts) or 'no file'}")

@@ -161,3 +161,28 @@ def test_run_limits__log_lines_and_answers_are_settings(alice: httpx.Client) -> 
     assert answer.status_code == 400 and "at most" in answer.json()["detail"]
     assert alice.post(f"/run/{task_id}/input", json={"text": "Ada"}).status_code == 200
     assert wait_run(alice, task_id, "succeeded")["status"] == "succeeded"
+
+
+def test_run_input__files_sent_with_an_answer_reach_the_agent(alice: httpx.Client) -> None:
+    """Seed 000: input "can include images, text, files". They were stored and never reached the
+    agent: ask() gave it the text alone. Its answer is a str with the files as ``files``."""
+    from tests.conftest import register_agent
+
+    register_agent("asks-file", "python", "tests.agents:asks_for_a_file", accepts_files=True)
+    task = alice.post("/run/", json={"agent": "asks-file", "input": "go"}).json()["task_id"]
+    wait_run(alice, task, "input_required")
+    sent = alice.post(f"/run/{task}/input", data={"text": "here"}, files={"files": ("a.txt", b"alpha")})
+    assert sent.status_code == 200, sent.text
+    assert wait_run(alice, task, "succeeded")["output"] == "here with a.txt=alpha"
+    # In a chat: the next message answers the question, its files with it.
+    session = alice.post("/chat/", json={"agent": "asks-file"}).json()["session_id"]
+    assert alice.post(f"/chat/{session}", json={"text": "go"}).json()["status"] == "input_required"
+    reply = alice.post(f"/chat/{session}", data={"text": "this"}, files={"files": ("b.txt", b"beta")}).json()
+    assert reply["messages"][-1]["content"] == "this with b.txt=beta"
+    # An agent that takes no files refuses them in an answer too, as in a turn or a run.
+    slow = alice.post("/run/", json={"agent": "slow", "input": {"steps": 1, "delay": 0.1, "ask": "?"}})
+    slow_id = slow.json()["task_id"]
+    wait_run(alice, slow_id, "input_required")
+    refused = alice.post(f"/run/{slow_id}/input", data={"text": "x"}, files={"files": ("c.txt", b"x")})
+    assert refused.status_code == 400 and "does not take files" in refused.json()["detail"]
+    assert alice.post(f"/run/{slow_id}/input", json={"text": "fine"}).status_code == 200

@@ -30,6 +30,17 @@ class InputFile:
     artifact_id: str | None = None
 
 
+class Answer(str):
+    """What ``ask()`` returns: the user's answer, a ``str``, with the files sent along with it."""
+
+    files: tuple[InputFile, ...]
+
+    def __new__(cls, text: str, files: tuple[InputFile, ...] = ()) -> Answer:
+        answer = super().__new__(cls, text)
+        answer.files = tuple(files)
+        return answer
+
+
 @dataclass(slots=True)
 class AgentRequest:
     """What the agent is asked: the input (text or JSON), the chat so far, state and files."""
@@ -145,15 +156,19 @@ class AgentContext:
         """Report figures (tokens, timings…)."""
         self.emit(events.Stats(data))
 
-    async def ask(self, question: str) -> str:
-        """Ask the user a question and wait for the answer (the run is ``input_required`` meanwhile)."""
+    async def ask(self, question: str) -> Answer:
+        """Ask the user a question and wait for the answer (the run is ``input_required`` meanwhile).
+
+        The answer is a ``str``; the files the user sent with it are its ``files``.
+        """
         if self._ask is None:
             raise InputNotSupported("This agent asked for input, which a sessionless call cannot give.")
         if self._drain is not None:
             await self._drain()
-        return await self._ask(question)
+        answer = await self._ask(question)
+        return answer if isinstance(answer, Answer) else Answer(answer)
 
-    def ask_sync(self, question: str) -> str:
+    def ask_sync(self, question: str) -> Answer:
         """``ask`` for agents running in a worker thread."""
         return asyncio.run_coroutine_threadsafe(self.ask(question), self._loop).result()
 

@@ -20,7 +20,7 @@ from django.db import IntegrityError
 
 from uai.agents import events as ev
 from uai.agents import registry
-from uai.agents.protocol import AgentContext
+from uai.agents.protocol import AgentContext, Answer
 from uai.runs import services
 from uai.runs import sink as sink_module
 from uai.runs.dbcall import db
@@ -155,7 +155,7 @@ class Executor:
                 batch=batch,
             )
 
-    async def _ask(self, question: str) -> str:
+    async def _ask(self, question: str) -> Answer:
         """Move the run to ``input_required`` and wait for the input endpoint to wake it."""
         await self._flush()
         async with Subscription(sink_module.input_group(self.run_id)) as subscription:
@@ -164,7 +164,11 @@ class Executor:
             while True:
                 value = await db(services.run_take_input, run_id=self.run_id)
                 if value is not None:
-                    return str(value.get("text", ""))
+                    files: list[Any] = []
+                    if value.get("artifact_ids"):
+                        ids = value["artifact_ids"]
+                        files = await db(services.answer_files, run_id=self.run_id, artifact_ids=ids)
+                    return Answer(str(value.get("text", "")), tuple(files))
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(

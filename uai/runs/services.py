@@ -167,21 +167,31 @@ def run_begin(*, run_id: str, attempt: int) -> RunSpec | None:
     )
 
 
+def _input_files(uploads: Any) -> list[InputFile]:
+    return [
+        InputFile(
+            name=a.name,
+            media_type=a.media_type,
+            size=a.size,
+            read=lambda a=a: artifact_services.read_bytes(a),
+            artifact_id=str(a.id),
+        )
+        for a in uploads
+    ]
+
+
+def answer_files(*, run_id: str, artifact_ids: list[str]) -> list[InputFile]:
+    """The files the user sent with an answer to the run's question."""
+    uploads = Artifact.objects.filter(run_id=run_id, origin=Artifact.Origin.USER, pk__in=artifact_ids)
+    return _input_files(uploads.order_by("created_at"))
+
+
 def _build_request(run: Run, agent: Agent) -> AgentRequest:
     text = run.input if isinstance(run.input, str) else json.dumps(run.input)
     files: list[InputFile] = []
     if run.has_files:  # most runs have none: not even a queryset built (~75 µs)
-        uploads = Artifact.objects.filter(run_id=run.id, origin=Artifact.Origin.USER).order_by("created_at")
-        files = [
-            InputFile(
-                name=a.name,
-                media_type=a.media_type,
-                size=a.size,
-                read=lambda a=a: artifact_services.read_bytes(a),
-                artifact_id=str(a.id),
-            )
-            for a in uploads
-        ]
+        uploads = Artifact.objects.filter(run_id=run.id, origin=Artifact.Origin.USER)
+        files = _input_files(uploads.order_by("created_at"))
     history: list[HistoryItem] = []
     state: dict[str, Any] = {}
     mode = ""
@@ -530,6 +540,8 @@ def run_start(*, owner_id: int, agent: Agent, input: Any, files: list[Any] | Non
 
 def run_input_with_files(*, run: Run, text: str, files: list[Any] | None = None) -> Run:
     """Answer a waiting run with text and files (409 when it is not waiting)."""
+    if files and not run.agent.accepts_files:
+        raise InvalidInput(f"Agent {run.agent_id!r} does not take files.")
     if len(text) > settings.UAI_MAX_MESSAGE_CHARS:  # an answer is a message: the same limit
         raise InvalidInput(f"A message is at most {settings.UAI_MAX_MESSAGE_CHARS} characters.")
     files = artifact_services.check_uploads(files or [])
