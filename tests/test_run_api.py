@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -186,3 +187,22 @@ def test_run_input__files_sent_with_an_answer_reach_the_agent(alice: httpx.Clien
     refused = alice.post(f"/run/{slow_id}/input", data={"text": "x"}, files={"files": ("c.txt", b"x")})
     assert refused.status_code == 400 and "does not take files" in refused.json()["detail"]
     assert alice.post(f"/run/{slow_id}/input", json={"text": "fine"}).status_code == 200
+
+
+def test_run_input__a_turns_answer_is_the_chats_next_message(alice: httpx.Client) -> None:
+    """A turn is a run, answerable at /run/{id}/input: the answer was given to the agent but never
+    became a message, so the chat (its history, every other surface) missed it."""
+    session = alice.post("/chat/", json={"agent": "slow"}).json()["session_id"]
+    asked = alice.post(
+        f"/chat/{session}", json={"text": json.dumps({"steps": 1, "delay": 0.05, "ask": "Name?"})}
+    )
+    assert asked.json()["status"] == "input_required"
+    turn = asked.json()["run_id"]
+    answered = alice.post(f"/run/{turn}/input", json={"text": "Ada"})
+    assert answered.status_code == 200 and answered.json()["status"] == "running"
+    assert wait_run(alice, turn, "succeeded")["output"]["answer"] == "Ada"
+    history = alice.get(f"/chat/{session}/messages").json()
+    assert [(m["role"], m["content"]) for m in history if m["role"] == "user"][-1] == ("user", "Ada")
+    assert alice.post(f"/run/{turn}/input", json={"text": "again"}).status_code == 409
+    # Not waiting: a 409, never a new turn of the chat.
+    assert len(alice.get(f"/chat/{session}/messages").json()) == len(history)

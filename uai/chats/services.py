@@ -106,9 +106,13 @@ def chat_send(
     text: str,
     files: list[UploadedFile] | None = None,
     client_message_id: str = "",
+    answering: Run | None = None,
 ) -> tuple[Run, Message]:
     """Add the user's message to the chat and start a turn — or, when the chat's agent is waiting
     for input, hand the message to it as that input. Returns the run and the message.
+
+    ``answering``: the message must answer that run's question (409 when it is not waiting),
+    never start a turn (``POST /run/{turn}/input``).
     """
     validate_text(text)
     files = artifact_services.check_uploads(files or [])
@@ -119,7 +123,12 @@ def chat_send(
         with transaction.atomic():
             # Only a running chat can have a run waiting for input (it turns running when a run starts).
             waiting = None
-            if chat.status == Chat.Status.RUNNING:
+            if answering is not None:
+                waiting = Run.objects.select_for_update().filter(pk=answering.pk).first()
+                if waiting is None or waiting.status != Run.Status.INPUT_REQUIRED:
+                    status = waiting.status if waiting is not None else "deleted"
+                    raise Conflict(f"Run is not waiting for input (status: {status}).")
+            elif chat.status == Chat.Status.RUNNING:
                 waiting = (
                     Run.objects.select_for_update()
                     .filter(chat_id=chat.id, status=Run.Status.INPUT_REQUIRED)

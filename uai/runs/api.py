@@ -77,7 +77,15 @@ class RunInputView(APIView):
         """Answer a run waiting in ``input_required`` (409 when it is not waiting)."""
         run = selectors.run_get(user=request.user, run_id=task_id)
         data = validated(RunInputIn, request.data)
-        run = services.run_input_with_files(run=run, text=data["text"], files=uploaded_files(request))
+        if run.chat_id:  # a chat's turn: the answer is the user's next message in the chat
+            from uai.chats import services as chat_services
+
+            chat_services.chat_send(
+                chat=run.chat, text=data["text"], files=uploaded_files(request), answering=run
+            )
+            run.refresh_from_db()
+        else:
+            run = services.run_input_with_files(run=run, text=data["text"], files=uploaded_files(request))
         return Response(run_data(run))
 
 
