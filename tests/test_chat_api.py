@@ -185,6 +185,15 @@ def test_chat__next_is_sessionless_and_stores_nothing(alice: httpx.Client) -> No
     ).json()
     assert with_file["artifacts"][0]["name"] == "data.csv"
     assert with_file["artifacts"][0]["content_base64"] == "YSxiCjEsMgo="
+    # A form's text that JSON would read as a number (or true, null…) is the text typed: it was
+    # refused ("user_input must be text").
+    for typed in ["42", "true", "null", "[1]"]:
+        as_text = alice.post("/chat/next", data={"user_input": typed}, files=[("files", ("n.txt", b"n"))])
+        assert as_text.status_code == 200, as_text.text
+        assert as_text.json()["output"] == typed
+    # A file under a name nothing reads was dropped without a word, and the turn ran without it.
+    misnamed = alice.post("/chat/next", data={"user_input": "x"}, files=[("image", ("i.png", b"i"))])
+    assert misnamed.status_code == 400 and "'image'" in misnamed.json()["detail"]
 
     steps = alice.post("/chat/next", json={"agent": "steps", "user_input": {"text": "6*7"}}).json()
     assert steps["output"] == "42"

@@ -103,7 +103,10 @@ def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict
 
 
 def uploaded_files(request: Request, field: str = "files") -> list[Any]:
-    """The files of a multipart request (``files``, repeated, or ``file``)."""
+    """The files of a multipart request (``files``, repeated, or ``file``); a file under any other
+    name is a 400 (it was dropped without a word, and the turn ran without it)."""
+    if other := sorted(set(request.FILES) - {field, "file"}):
+        raise InvalidInput(f"Files go in the {field!r} field (repeated) or 'file', not {other[0]!r}.")
     files = request.FILES.getlist(field) + request.FILES.getlist("file")
     if len(files) > settings.UAI_MAX_UPLOAD_FILES:
         from uai_project.errors import TooLarge

@@ -173,6 +173,8 @@ class ChatNextView(APIView):
         """A sessionless turn: ``user_input`` and ``state`` in, updated ``state`` and ``artifacts`` out."""
         data = validated(ChatNextIn, request.data)
         user_input = data["user_input"]
+        if not isinstance(user_input, dict | str) and isinstance(raw := request.data.get("user_input"), str):
+            user_input = raw  # a form field read as JSON ("42", "true"): the text as it was typed
         if isinstance(user_input, dict):
             text = user_input.get("text", "")
             if not isinstance(text, str):
