@@ -121,7 +121,7 @@ def test_ownership__another_users_records_are_not_found(alice: httpx.Client, bob
         # … in form and multipart fields that are not JSON, and in a query string.
         ("POST", "/run/", {"data": {"agent": "echo", "input": "a\x00b"}}, 400),
         ("POST", "/chat/next", {"data": {"user_input": "a\x00b"}}, 400),
-        ("POST", "/chat/next", {"data": {"user_input": "a\x00b"}, "files": {"f": ("f.txt", b"x")}}, 400),
+        ("POST", "/chat/next", {"data": {"user_input": "a\x00b"}, "files": {"files": ("f.txt", b"x")}}, 400),
         ("POST", "/api/chat/playground/start?workflowId=%00", {"json": {"input": "x"}}, 400),
         ("GET", "/runs/?agent=%00", {}, 400),
         # Numbers PostgreSQL cannot compare, or int() takes for digits and then refuses.

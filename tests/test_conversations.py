@@ -94,6 +94,25 @@ def test_inference__asked_again_replays_the_answer_instead_of_storing_another(al
     assert len(alice.get(f"/chat/{chat['id']}/messages").json()) == 4
 
 
+def test_inference__a_failed_answer_is_tried_again_when_asked_afresh(alice: httpx.Client) -> None:
+    """Replaying a failure to every GET left no way to try again: asked without Last-Event-ID
+    (not an EventSource resuming), a failed or cancelled answer is run anew."""
+    from uai.runs.models import Run
+
+    session = alice.post("/chat/", json={"agent": "fail"}).json()["session_id"]
+    alice.post("/conversations/create", json={"chat_id": session, "role": "Human", "message": "try"})
+    path = f"/conversations/inference/{session}"
+    attempts = []
+    for _ in range(2):  # the second GET is a second attempt
+        with connect_sse(alice, "GET", path, timeout=httpx.Timeout(30)) as source:
+            attempts.append(list(source.iter_sse()))
+        assert json.loads(attempts[-1][-1].data)["metrics"]["status"] == "failed"
+    assert Run.objects.filter(chat_id=session).count() == 2
+    # An EventSource resuming after the failure it was shown: nothing more, and no new attempt.
+    assert alice.get(path, headers={"Last-Event-ID": attempts[-1][-1].id}, timeout=10).status_code == 204
+    assert Run.objects.filter(chat_id=session).count() == 2
+
+
 def test_inference_internet__uses_the_search_backend(alice: httpx.Client, search_service: str) -> None:
     from uai.agents.models import Agent
 

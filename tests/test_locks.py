@@ -149,3 +149,29 @@ def test_chat_find_or_create__the_same_new_id_from_two_requests_at_once() -> Non
     one.join(15)
     two.join(15)
     assert [getattr(f, "pk", f) for f in found] == ["at-once"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chat_send__files_of_an_answer_checked_against_the_waiting_runs_agent() -> None:
+    """The message that answers a waiting run goes to that run's agent, which need not be the
+    chat's (seed 004's inference can run another): its files were checked against the chat's."""
+    from django.contrib.auth import get_user_model
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from uai.agents.registry import get_agent
+    from uai.chats.models import Chat
+    from uai.chats.services import chat_create, chat_send
+    from uai.runs.services import run_create
+    from uai_project.errors import InvalidInput
+
+    user = get_user_model().objects.create(username="answers-with-files")
+    chat = chat_create(owner_id=user.pk, agent_name="echo")
+    assert chat.agent.accepts_files and not get_agent("slow").accepts_files
+    asking = run_create(owner_id=user.pk, agent=get_agent("slow"), input="{}", chat=chat)
+    Run.objects.filter(pk=asking.pk).update(status=Run.Status.INPUT_REQUIRED)
+    Chat.objects.filter(pk=chat.pk).update(status=Chat.Status.RUNNING)
+    upload = SimpleUploadedFile("a.txt", b"a")
+    with pytest.raises(InvalidInput, match="'slow' does not take files"):
+        chat_send(chat=Chat.objects.get(pk=chat.pk), text="here", files=[upload], answering=asking)
+    with pytest.raises(InvalidInput, match="'slow' does not take files"):
+        chat_send(chat=Chat.objects.get(pk=chat.pk), text="here", files=[upload])

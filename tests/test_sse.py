@@ -11,6 +11,8 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
+from tests.conftest import wait_for
+
 
 def collect(client: httpx.Client, method: str, path: str, *, until: Any, **kwargs: Any) -> list[Any]:
     """Read SSE events until ``until(event)`` is true (or the stream ends)."""
@@ -101,6 +103,19 @@ def test_sse__run_stream_from_start_to_end(alice: httpx.Client) -> None:
     # come, and 204 is what stops an EventSource from reconnecting. It waited forever.
     done = alice.get(f"/run/{task}/stream", headers={"Last-Event-ID": events[-1].id}, timeout=10)
     assert (done.status_code, done.content) == (204, b"")
+
+
+def test_sse__a_cancelled_runs_stream_after_its_end(alice: httpx.Client) -> None:
+    """Events can follow a run's final status (what a cancelled agent still wrote, a client's
+    log): reconnecting after that status, the stream waited forever for an end gone by."""
+    task = alice.post("/run/", json={"agent": "slow", "input": {"steps": 50, "delay": 0.1}}).json()["task_id"]
+    wait_for(lambda: alice.get(f"/run/{task}").json()["progress"] > 0)
+    assert alice.delete(f"/run/{task}").status_code == 200
+    events = collect(alice, "GET", f"/run/{task}/stream", until=lambda e: False)
+    assert json.loads(events[-1].data)["data"]["status"] == "cancelled"
+    assert alice.post(f"/run/{task}/logs", json={"message": "after the end"}).status_code == 201
+    done = alice.get(f"/run/{task}/stream", headers={"Last-Event-ID": events[-1].id}, timeout=10)
+    assert done.status_code == 204
 
 
 def test_sse__a_turns_run_stream_after_its_end(alice: httpx.Client) -> None:

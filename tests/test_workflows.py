@@ -24,12 +24,15 @@ def start(client: httpx.Client, text: str, **params: str) -> dict:
 
 
 def done(client: httpx.Client, workflow_id: str, *statuses: str) -> dict:
+    # Polled every quarter second: seed 002's routes share a per-user limit (120 a minute), and
+    # every test's alice is the same user to the server.
     return wait_for(
         lambda: (
             (s := client.get(f"/api/workflows/{workflow_id}/status").json())["status"]
             in (statuses or ("completed",))
             and s
-        )
+        ),
+        interval=0.25,
     )
 
 
@@ -116,7 +119,7 @@ def test_workflow__stop_update_delete(alice: httpx.Client) -> None:
     from uai.runs.models import Run
 
     wf = start(alice, json.dumps({"steps": 100, "delay": 0.1}), agent="slow")
-    wait_for(lambda: alice.get(f"/api/workflows/{wf['id']}/status").json()["progress"] > 0)
+    wait_for(lambda: alice.get(f"/api/workflows/{wf['id']}/status").json()["progress"] > 0, interval=0.25)
     started = time.monotonic()
     stopped = alice.post(f"{PLAYGROUND}/{wf['id']}/stop").json()
     assert stopped["status"] == "stopped"
@@ -125,7 +128,8 @@ def test_workflow__stop_update_delete(alice: httpx.Client) -> None:
     wait_for(lambda: ProcrastinateJob.objects.get(pk=job_id).status == "aborted", timeout=2)
     assert time.monotonic() - started < 2.5
     # Continued: the new turn's status from the start (it said "stopped" until a worker took it).
-    again = alice.post(f"{PLAYGROUND}/start", params={"workflowId": wf["id"]}, json={"input": "{}"}).json()
+    quick = json.dumps({"steps": 1, "delay": 0.05})
+    again = alice.post(f"{PLAYGROUND}/start", params={"workflowId": wf["id"]}, json={"input": quick}).json()
     assert again["status"] == "running"
     assert done(alice, wf["id"])["status"] == "completed"
 

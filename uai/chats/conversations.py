@@ -139,10 +139,10 @@ class InferenceView(APIView):
         resume = sse.last_event_id(request)
         chat = selectors.chat_get(user=request.user, chat_id=chat_id)
         agent = registry.get_agent(settings.UAI_SEARCH_AGENT) if self.internet else None
-        run, after, new = services.chat_answer(chat=chat, agent=agent)
+        run, after, new = services.chat_answer(chat=chat, agent=agent, resuming=resume is not None)
         if not new:  # asked again (an EventSource reconnecting): the answer already given, or going
             after = resume if resume is not None else after
-            if sse.nothing_after(run, after):
+            if sse.ended_before(run, after):
                 release_connection()
                 return HttpResponse(status=204)  # what stops an EventSource from reconnecting
         release_connection()

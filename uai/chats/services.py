@@ -116,8 +116,6 @@ def chat_send(
     """
     validate_text(text)
     files = artifact_services.check_uploads(files or [])
-    if files and not chat.agent.accepts_files:
-        raise InvalidInput(f"Agent {chat.agent_id!r} does not take files.")
     stored: list[str] = []
     try:
         with transaction.atomic():
@@ -135,6 +133,10 @@ def chat_send(
                     .order_by("created_at")
                     .first()
                 )
+            # The agent that gets the files: the waiting run's (an inference run may have another).
+            agent = waiting.agent if waiting is not None else chat.agent
+            if files and not agent.accepts_files:
+                raise InvalidInput(f"Agent {agent.name!r} does not take files.")
             run = waiting or run_services.run_new(
                 owner_id=chat.owner_id, agent=chat.agent, input=text, chat=chat
             )
@@ -341,9 +343,10 @@ def message_add(*, chat: Chat, role: str, content: str, step_type: str | None = 
     return message
 
 
-def chat_answer(*, chat: Chat, agent: Any = None) -> tuple[Run, int, bool]:
+def chat_answer(*, chat: Chat, agent: Any = None, resuming: bool = False) -> tuple[Run, int, bool]:
     """The run of the agent (the chat's, or ``agent``) on the chat's latest user message: a new
-    one, unless that agent has already answered it or is answering it.
+    one, unless that agent has already answered it or is answering it — or failed or was
+    cancelled, and the client is ``resuming`` a stream of it (asked afresh, it tries again).
 
     Returns the run, the chat's event number to stream its answer from, and whether the run is
     new. A GET (seed 004's SSE inference) is asked again whenever an ``EventSource`` reconnects:
@@ -362,7 +365,8 @@ def chat_answer(*, chat: Chat, agent: Any = None) -> tuple[Run, int, bool]:
             .order_by("-created_at")
             .first()
         )
-        if answering is not None:
+        failed = answering is not None and answering.status in (Run.Status.FAILED, Run.Status.CANCELLED)
+        if answering is not None and (resuming or not failed):
             return answering, latest.seq, False
         run = run_services.run_create(owner_id=chat.owner_id, agent=agent, input=latest.content, chat=chat)
         # The message is this run's question (unless an earlier run already answered it).

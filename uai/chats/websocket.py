@@ -28,6 +28,7 @@ from urllib.parse import parse_qs
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError
 
 from uai.agents import registry
 from uai.chats import services
@@ -251,11 +252,12 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         except streams.StreamOverflow as exc:
             await self._error(str(exc))
             await self.close(code=CLOSE_TOO_SLOW)
-        except Exception:
+        except DatabaseError:
             # Left open, the socket would hear nothing more (not even the turn's message_end):
             # closed, the client reconnects and resumes from its last number.
-            logger.exception("following chat %s failed; closing its socket", self.chat_id)
-            await self.close(code=CLOSE_TRY_AGAIN)
+            logger.warning("following chat %s failed; closing its socket", self.chat_id, exc_info=True)
+            with contextlib.suppress(Exception):  # the client may have gone meanwhile
+                await self.close(code=CLOSE_TRY_AGAIN)
 
     async def _frames(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Seed 001's frames for one event (most events have none)."""

@@ -80,10 +80,9 @@ class RunInputView(APIView):
         if run.chat_id:  # a chat's turn: the answer is the user's next message in the chat
             from uai.chats import services as chat_services
 
-            chat_services.chat_send(
+            run, _ = chat_services.chat_send(
                 chat=run.chat, text=data["text"], files=uploaded_files(request), answering=run
             )
-            run.refresh_from_db()
         else:
             run = services.run_input_with_files(run=run, text=data["text"], files=uploaded_files(request))
         return Response(run_data(run))

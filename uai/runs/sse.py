@@ -153,26 +153,28 @@ async def chat_stream(request: HttpRequest, session_id: str) -> HttpResponse:
     return response(native_events(chat_id=chat.id, after_seq=after))
 
 
-def nothing_after(run: Run, after: int) -> bool:
-    """Whether nothing more can come on a run's stream after ``after``: the run has ended and
-    none of its events is newer (its last one was seen, or retention removed them)."""
+def ended_before(run: Run, after: int) -> bool:
+    """Whether a stream of the run from ``after`` has nothing to wait for: the run has ended and
+    its status events are all before ``after`` (its final status was seen, or retention removed
+    it). A stream ends at that final status; what an agent cancelled meanwhile still wrote comes
+    after it, and is no reason to stay open."""
     from uai.runs.models import Event
 
-    return run.is_terminal and not Event.objects.filter(run_id=run.id, seq__gt=after).exists()
+    return run.is_terminal and not Event.objects.filter(run_id=run.id, type="status", seq__gt=after).exists()
 
 
 async def run_stream(request: HttpRequest, task_id: str) -> HttpResponse:
     """``GET /run/{task_id}/stream``: the run's events from its start (or ``Last-Event-ID``), to its end.
 
-    A client that has seen the last event of a run that has ended gets 204 (an ``EventSource``
-    reconnects with it whenever a stream closes): nothing would ever come, and 204 is what stops
-    an ``EventSource`` from reconnecting.
+    A client that has seen the final status of a run that has ended gets 204 (an ``EventSource``
+    reconnects with it whenever a stream closes): nothing would end the stream, and 204 is what
+    stops an ``EventSource`` from reconnecting.
     """
     from uai.runs import selectors
 
     def find(user: Any, after: int | None) -> tuple[Run, bool]:
         run = selectors.run_get(user=user, run_id=task_id)
-        return run, nothing_after(run, after or 0)
+        return run, ended_before(run, after or 0)
 
     opened = await _open(request, find)
     if isinstance(opened, HttpResponse):
