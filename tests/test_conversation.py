@@ -60,6 +60,10 @@ def test_chat_run__conversation_by_id(jwt_client: httpx.Client, alice: httpx.Cli
 
 
 def test_chat_run__null_ids_reserved_ids_and_turns_that_never_answer(alice: httpx.Client) -> None:
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from uai.runs.models import Run
+
     new = alice.post("/chat/run", json={"message": "hi", "conversation_id": None, "agent": None})
     assert new.status_code == 200, new.text  # null as omitted: a new conversation
     assert new.json()["conversation_id"] and new.json()["response"] == "hi"
@@ -75,6 +79,7 @@ def test_chat_run__null_ids_reserved_ids_and_turns_that_never_answer(alice: http
                 alice.post, "/chat/run", json={**turn, "conversation_id": conversation}, timeout=30
             )
             wait_for(lambda c=conversation: alice.get(f"/chat/{c}").json().get("status") == "running")
+            job = Run.objects.get(chat_id=conversation).job_id
             if end == "stop":
                 assert alice.post(f"/api/chat/playground/{conversation}/stop").status_code == 200
             else:
@@ -82,6 +87,8 @@ def test_chat_run__null_ids_reserved_ids_and_turns_that_never_answer(alice: http
             response = waiting.result()
         assert response.status_code == status, response.text
         assert response.json()["detail"]
+        # Its job aborted: nothing writes while the test's data is flushed.
+        wait_for(lambda j=job: not ProcrastinateJob.objects.filter(pk=j, status="doing").exists())
 
 
 def test_chat_stream__chunks_and_metrics(jwt_client: httpx.Client) -> None:

@@ -158,7 +158,7 @@ def test_chat_send__files_of_an_answer_checked_against_the_waiting_runs_agent() 
     from django.contrib.auth import get_user_model
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from uai.agents.registry import get_agent
+    from uai.agents.models import Agent
     from uai.chats.models import Chat
     from uai.chats.services import chat_create, chat_send
     from uai.runs.services import run_create
@@ -166,12 +166,14 @@ def test_chat_send__files_of_an_answer_checked_against_the_waiting_runs_agent() 
 
     user = get_user_model().objects.create(username="answers-with-files")
     chat = chat_create(owner_id=user.pk, agent_name="echo")
-    assert chat.agent.accepts_files and not get_agent("slow").accepts_files
-    asking = run_create(owner_id=user.pk, agent=get_agent("slow"), input="{}", chat=chat)
+    # On a queue no worker serves: the test puts the run in input_required itself.
+    no_files = Agent.objects.create(name="no-files", target="uai.agents.builtin.echo:echo", queue="parked")
+    assert chat.agent.accepts_files and not no_files.accepts_files
+    asking = run_create(owner_id=user.pk, agent=no_files, input="{}", chat=chat)
     Run.objects.filter(pk=asking.pk).update(status=Run.Status.INPUT_REQUIRED)
     Chat.objects.filter(pk=chat.pk).update(status=Chat.Status.RUNNING)
     upload = SimpleUploadedFile("a.txt", b"a")
-    with pytest.raises(InvalidInput, match="'slow' does not take files"):
+    with pytest.raises(InvalidInput, match="'no-files' does not take files"):
         chat_send(chat=Chat.objects.get(pk=chat.pk), text="here", files=[upload], answering=asking)
-    with pytest.raises(InvalidInput, match="'slow' does not take files"):
+    with pytest.raises(InvalidInput, match="'no-files' does not take files"):
         chat_send(chat=Chat.objects.get(pk=chat.pk), text="here", files=[upload])

@@ -187,6 +187,7 @@ def test_run_input__files_sent_with_an_answer_reach_the_agent(alice: httpx.Clien
     refused = alice.post(f"/run/{slow_id}/input", data={"text": "x"}, files={"files": ("c.txt", b"x")})
     assert refused.status_code == 400 and "does not take files" in refused.json()["detail"]
     assert alice.post(f"/run/{slow_id}/input", json={"text": "fine"}).status_code == 200
+    wait_run(alice, slow_id, "succeeded")  # not still writing while the test's data is flushed
 
 
 def test_run_input__a_turns_answer_is_the_chats_next_message(alice: httpx.Client) -> None:
