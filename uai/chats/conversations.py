@@ -142,8 +142,8 @@ class InferenceView(APIView):
         run, after, new = services.chat_answer(chat=chat, agent=agent, resuming=resume is not None)
         if not new:  # asked again (an EventSource reconnecting): the answer already given, or going
             after = resume if resume is not None else after
-            if sse.ended_before(run, after):
-                release_connection()
-                return HttpResponse(status=204)  # what stops an EventSource from reconnecting
+        ended = not new and sse.ended_before(run, after)
         release_connection()
+        if ended:
+            return HttpResponse(status=204)  # what stops an EventSource from reconnecting
         return sse.response(chunks(chat_id=chat.id, run_id=str(run.id), after_seq=after, fresh=new))

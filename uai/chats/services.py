@@ -26,7 +26,7 @@ from uai.runs import tasks
 from uai.runs.models import Run
 from uai.runs.presenters import status_data
 from uai.runs.subscriptions import Subscription
-from uai_project.errors import Conflict, InvalidInput, Timeout, TooLarge
+from uai_project.errors import Conflict, InvalidInput, Timeout
 
 __all__ = ["Conflict"]  # re-exported for the dialects that create chats by id
 
@@ -133,10 +133,10 @@ def chat_send(
                     .order_by("created_at")
                     .first()
                 )
-            # The agent that gets the files: the waiting run's (an inference run may have another).
-            agent = waiting.agent if waiting is not None else chat.agent
-            if files and not agent.accepts_files:
-                raise InvalidInput(f"Agent {agent.name!r} does not take files.")
+            if files:  # for the agent that gets them: the waiting run's (an inference run's may differ)
+                agent = waiting.agent if waiting is not None else chat.agent
+                if not agent.accepts_files:
+                    raise InvalidInput(f"Agent {agent.name!r} does not take files.")
             run = waiting or run_services.run_new(
                 owner_id=chat.owner_id, agent=chat.agent, input=text, chat=chat
             )
@@ -310,16 +310,12 @@ def copy_artifacts(*, owner_id: int, artifact_ids: list[str]) -> list[Any]:
 
     from uai_project.api import parse_uuid
 
-    if len(artifact_ids) > settings.UAI_MAX_UPLOAD_FILES:
-        raise TooLarge(f"At most {settings.UAI_MAX_UPLOAD_FILES} files per request.")
-    artifacts = []
-    for artifact_id in artifact_ids:
-        artifact = Artifact.objects.filter(pk=parse_uuid(artifact_id, "File"), owner_id=owner_id).first()
-        if artifact is None:
-            raise InvalidInput(f"Unknown file {artifact_id!r}.")
-        if artifact.size > settings.UAI_MAX_UPLOAD_BYTES:
-            raise TooLarge(f"File {artifact.name!r} is larger than {settings.UAI_MAX_UPLOAD_BYTES} bytes.")
-        artifacts.append(artifact)
+    ids = [parse_uuid(artifact_id, "File") for artifact_id in artifact_ids]
+    found = {a.id: a for a in Artifact.objects.filter(pk__in=set(ids), owner_id=owner_id)}  # one query
+    if unknown := next((raw for raw, pk in zip(artifact_ids, ids, strict=True) if pk not in found), None):
+        raise InvalidInput(f"Unknown file {unknown!r}.")
+    # The records carry the count and sizes the upload limits are about.
+    artifacts = artifact_services.check_uploads(found[pk] for pk in ids)
     uploads = []
     for artifact in artifacts:
         try:

@@ -542,8 +542,9 @@ def run_input_with_files(*, run: Run, text: str, files: list[Any] | None = None)
     """Answer a waiting run with text and files (409 when it is not waiting)."""
     if files and not run.agent.accepts_files:
         raise InvalidInput(f"Agent {run.agent_id!r} does not take files.")
-    if len(text) > settings.UAI_MAX_MESSAGE_CHARS:  # an answer is a message: the same limit
-        raise InvalidInput(f"A message is at most {settings.UAI_MAX_MESSAGE_CHARS} characters.")
+    from uai.chats.services import validate_text  # chats' services import this module
+
+    validate_text(text)  # an answer is a message: the same limit
     files = artifact_services.check_uploads(files or [])
     if run.status != Run.Status.INPUT_REQUIRED:
         raise Conflict(f"Run is not waiting for input (status: {run.status}).")
