@@ -117,6 +117,32 @@ async def test_ws__auth_origin_and_ownership(live: str, alice: httpx.Client, bob
             assert (await frames_until_end(ws))[-1]["type"] == "message_end"
 
 
+async def test_ws__a_chat_another_user_creates_later_is_not_followed(
+    live: str, alice: httpx.Client, bob: httpx.Client
+) -> None:
+    """Chat ids are the clients': a socket opened on an id nobody had yet, which another user
+    then takes (here by seed 003's conversation_id), got that user's frames — and a resume
+    replayed the chat's whole history."""
+    for query in ["", "?after_seq=0"]:
+        chat_id = f"taken-later{len(query)}"
+        async with connect(live, alice, chat_id, query=query) as ws:
+            await asyncio.sleep(0.5)  # past the resume window: following live
+            reply = await asyncio.to_thread(
+                bob.post, "/chat/run", json={"message": "bob's secret", "conversation_id": chat_id}
+            )
+            assert reply.status_code == 200, reply.text
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), FRAME_SECONDS))
+                    assert "secret" not in json.dumps(frame), frame
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    # The socket's own first turn makes the chat its user's: followed as before.
+    async with connect(live, alice, "alices-new-chat") as ws:
+        await ws.send(json.dumps({"type": "client", "message": "mine", "message_id": "m"}))
+        frames = await frames_until_end(ws)
+        assert frames[-1]["type"] == "message_end" and frames[-2]["message"] == "mine"
+
+
 async def test_ws__failure_then_the_chat_stays_usable(live: str, alice: httpx.Client) -> None:
     async with connect(live, alice, "failing", query="?agent=fail") as ws:
         await ws.send(json.dumps({"type": "client", "message": "go", "message_id": "m1"}))

@@ -150,6 +150,9 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         self.follower: asyncio.Task[None] | None = None
         self.starter: asyncio.TimerHandle | None = None
         self.connect_seq = last_seq  # "live" means: everything after this
+        # A chat nobody had at connect may be created by another user (ids are the clients'):
+        # its first event is checked before anything of it reaches this socket.
+        self.unclaimed = owner_id is None
         await self.accept()
         after = _after_seq((query.get("after_seq") or [None])[0])
         if after is not None:
@@ -242,6 +245,8 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             async for event in streams.follow(chat_id=self.chat_id, after_seq=after_seq):
                 if event is None:
                     continue
+                if self.unclaimed and not await self._ours():
+                    return
                 if self.sent_first is not None and self.sent_first <= event["seq"] <= self.sent_last:
                     continue  # already sent on this connection
                 for frame in await self._frames(event):
@@ -258,6 +263,15 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             logger.warning("following chat %s failed; closing its socket", self.chat_id, exc_info=True)
             with contextlib.suppress(Exception):  # the client may have gone meanwhile
                 await self.close(code=CLOSE_TRY_AGAIN)
+
+    async def _ours(self) -> bool:
+        """Whether the chat, which had no owner at connect, is this user's (else: closed 4403)."""
+        owner_id, _ = await db(_chat_state, chat_id=self.chat_id)
+        if owner_id == self.user_id:
+            self.unclaimed = False
+            return True
+        await self.close(code=CLOSE_FORBIDDEN)
+        return False
 
     async def _frames(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Seed 001's frames for one event (most events have none)."""
