@@ -84,12 +84,12 @@ class Process:
         self.log.close()
 
 
-def start_worker(log_dir: Path, *queues: str, name: str = "worker") -> Process:
+def start_worker(log_dir: Path, *queues: str, name: str = "worker", **env: str) -> Process:
     """A real `procrastinate worker` process (optionally on some queues only)."""
     args = [sys.executable, "manage.py", "procrastinate", "worker", "--name", name]
     if queues:
         args += ["--queues", ",".join(queues)]
-    return Process(name, args, process_env(), log_dir)
+    return Process(name, args, process_env(**env), log_dir)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

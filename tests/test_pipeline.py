@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.db import transaction
 
-from tests.conftest import start_worker, wait_for, wait_run
+from tests.conftest import Process, free_port, process_env, start_worker, wait_for, wait_run
 
 
 @pytest.mark.django_db(transaction=True)
@@ -537,3 +540,60 @@ def test_publish__a_channel_layer_that_fails_loses_no_committed_write(
 
     async_to_sync(from_a_worker)()
     assert Run.objects.get(pk=run.pk).status == "cancelled"
+
+
+def stop_gracefully(process: Process, within: float = 8) -> float:
+    """SIGTERM, as a deploy sends it; the seconds the process took to exit by itself."""
+    started = time.monotonic()
+    os.killpg(process.proc.pid, signal.SIGTERM)
+    try:
+        process.proc.wait(within)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{process.name} did not stop within {within} s of SIGTERM:\n{process.output()}")
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("worker", ["procrastinate worker", "serve daphne", "serve uvicorn"])
+def test_shutdown__a_running_run_goes_back_to_the_queue_and_starts_again(
+    alice: httpx.Client, log_dir: Path, worker: str
+) -> None:
+    """A deploy stops a worker while a run waits for input (or works longer than the grace). Under
+    daphne the embedded worker died with the reactor; under uvicorn and `procrastinate worker`
+    shutdown waited for the run forever (until the orchestrator's SIGKILL). Either way the run was
+    failed a minute later as stalled. It goes back to the queue now, and starts again."""
+    from uai.agents.models import Agent
+
+    queue = "shutdown-" + worker.replace(" ", "-")
+    Agent.objects.create(name=queue, target="uai.agents.builtin.slow:slow", queue=queue)
+    env = {"UAI_SHUTDOWN_GRACE_SECONDS": "1"}
+    if worker == "procrastinate worker":
+        doomed = start_worker(log_dir, queue, name=queue, **env)
+    else:  # the server's own worker, as in the embedded mode, on this test's queue alone
+        server = worker.split()[1]
+        args = [sys.executable, "manage.py", "serve", "--port", str(free_port()), "--server", server]
+        env.update(UAI_EMBEDDED_WORKER="1", UAI_WORKER_QUEUES=queue)
+        doomed = Process(queue, args, process_env(**env), log_dir)
+    try:
+        task_id = alice.post(
+            "/run/", json={"agent": queue, "input": {"steps": 1, "delay": 0, "ask": "go on?"}}
+        ).json()["task_id"]
+        wait_run(alice, task_id, "input_required", timeout=30)
+        took = stop_gracefully(doomed)
+    finally:
+        doomed.kill()
+    assert took < 6  # the grace (1 s), not forever
+    run = alice.get(f"/run/{task_id}").json()
+    assert run["status"] == "queued", doomed.output()
+    logs = [log["message"] for log in alice.get(f"/run/{task_id}/logs").json()]
+    assert "The worker stopped during attempt 1; the run will start again." in logs
+
+    rescuer = start_worker(log_dir, queue, name=f"{queue}-rescuer")
+    try:
+        wait_run(alice, task_id, "input_required", timeout=30)
+        assert alice.post(f"/run/{task_id}/input", json={"text": "yes"}).status_code == 200
+        done = wait_run(alice, task_id, "succeeded", "failed", timeout=30)
+    finally:
+        rescuer.kill()
+    # Its one attempt (max_attempts 1) was not used up by the stop.
+    assert done["status"] == "succeeded" and done["attempts"] == 2
+    assert done["output"]["answer"] == "yes"

@@ -277,12 +277,18 @@ if UAI_STALLED_WORKER_SECONDS < 2 * UAI_WORKER_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured(  # a live worker one late heartbeat away would have its runs retried
         "UAI_STALLED_WORKER_SECONDS must be at least twice UAI_WORKER_HEARTBEAT_SECONDS"
     )
+# At shutdown (SIGTERM, a deploy) a worker lets its running jobs end for this long; the ones still
+# running then (a long run, one waiting for input) are put back in the queue to start again on
+# the next worker, without counting as a failed attempt. Keep it under the orchestrator's own
+# stop timeout (Docker's is 10 s), or the worker is killed first and they fail as stalled.
+UAI_SHUTDOWN_GRACE_SECONDS = _float("UAI_SHUTDOWN_GRACE_SECONDS", 5.0, zero=True, maximum=3600.0)
 # Workers' connections are autocommit: no BEGIN/COMMIT round trips around each of their queries.
 PROCRASTINATE_ON_APP_READY = "uai.runs.worker_connector.on_app_ready"
 PROCRASTINATE_WORKER_DEFAULTS = {
     "concurrency": UAI_WORKER_CONCURRENCY,
     "update_heartbeat_interval": UAI_WORKER_HEARTBEAT_SECONDS,
     "stalled_worker_timeout": UAI_STALLED_WORKER_SECONDS,
+    "shutdown_graceful_timeout": UAI_SHUTDOWN_GRACE_SECONDS,
     # Our own Run rows are the record of a run; finished job rows would only grow the queue.
     "delete_jobs": _choice("UAI_DELETE_JOBS", "successful", ["never", "successful", "always"]),
     "abort_job_polling_interval": 1.0,

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from channels.layers import get_channel_layer
@@ -35,10 +36,18 @@ T = TypeVar("T")
 class Executor:
     """Runs one attempt of one run."""
 
-    def __init__(self, *, run_id: str, attempt: int, max_attempts: int) -> None:
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        attempt: int,
+        max_attempts: int,
+        shutting_down: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.run_id = run_id
         self.attempt = attempt
         self.max_attempts = max_attempts
+        self.shutting_down = shutting_down  # whether a cancellation is the worker stopping
         self.spec: services.RunSpec | None = None
         self._queued: list[ev.AgentEvent] = []  # waiting for the write in flight to end
         self._writer: asyncio.Task[None] | None = None
@@ -87,6 +96,10 @@ class Executor:
             )
         except asyncio.CancelledError:
             context.cancel()
+            if self.shutting_down():
+                # Not the run's fault: back in the queue, for the next worker to start again.
+                await asyncio.shield(self._finish_interrupted())
+                raise Interrupted(f"the worker stopped during attempt {self.attempt}") from None
             await asyncio.shield(self._finish_cancelled())
             raise
         except sink_module.StreamGone:
@@ -197,6 +210,20 @@ class Executor:
         except Exception:
             logger.warning("run %s: could not record cancellation", self.run_id, exc_info=True)
 
+    async def _finish_interrupted(self) -> None:
+        try:
+            await self._flush()
+        except Exception:
+            logger.warning("run %s: could not write its last events", self.run_id, exc_info=True)
+        await db(
+            services.run_requeue,
+            run_id=self.run_id,
+            error="",
+            attempt=self.attempt,
+            max_attempts=self.max_attempts,
+            message=f"The worker stopped during attempt {self.attempt}; the run will start again.",
+        )
+
     async def _failed(self, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         logger.warning("run %s attempt %s failed: %s", self.run_id, self.attempt, error, exc_info=exc)
@@ -226,9 +253,18 @@ class RetryRun(Exception):
     """Raised to procrastinate so that its retry strategy schedules the next attempt."""
 
 
-async def execute_run(*, run_id: str, attempt: int, max_attempts: int) -> None:
+class Interrupted(RetryRun):
+    """The worker stopped (shutdown) while the run was going: it starts again at once, whatever
+    attempts it had left (it failed nothing)."""
+
+
+async def execute_run(
+    *, run_id: str, attempt: int, max_attempts: int, shutting_down: Callable[[], bool] = lambda: False
+) -> None:
     """Entry point for the task: one attempt of one run."""
-    await Executor(run_id=run_id, attempt=attempt, max_attempts=max_attempts).execute()
+    await Executor(
+        run_id=run_id, attempt=attempt, max_attempts=max_attempts, shutting_down=shutting_down
+    ).execute()
 
 
 # --- sessionless calls (POST /chat/next, POST /agent/run): nothing is stored ----------------------
@@ -295,6 +331,11 @@ async def execute_ephemeral(payload: dict[str, Any]) -> None:
             content = "".join(text_parts)
             result["steps"].append({"step_type": ev.FINAL_ANSWER_STEP, "content": content})
             result["output"] = content
+    except asyncio.CancelledError:
+        # The worker is stopping: the caller hears it now rather than at its own timeout.
+        result["error"] = "The worker stopped before the call finished; try again."
+        await asyncio.shield(layer.send(reply_channel, {"type": "uai.ephemeral.result", "result": result}))
+        raise
     except Exception as exc:
         logger.warning("sessionless call of %s failed", payload.get("agent"), exc_info=True)
         result["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -348,8 +348,9 @@ def run_take_input(*, run_id: str) -> dict[str, Any] | None:
         return value
 
 
-def run_requeue(*, run_id: str, error: str, attempt: int, max_attempts: int) -> None:
-    """A failed attempt that will be tried again: back to ``queued``, with a log line why."""
+def run_requeue(*, run_id: str, error: str, attempt: int, max_attempts: int, message: str = "") -> None:
+    """A failed attempt that will be tried again: back to ``queued``, with a log line why
+    (``message``, or one made of ``error``)."""
     with transaction.atomic():
         run = Run.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.is_terminal:
@@ -364,7 +365,7 @@ def run_requeue(*, run_id: str, error: str, attempt: int, max_attempts: int) -> 
             seq=seq,
             level=Log.Level.WARNING,
             source=Log.Source.SYSTEM,
-            message=f"Attempt {attempt} of {max_attempts} failed: {error}; retrying.",
+            message=message or f"Attempt {attempt} of {max_attempts} failed: {error}; retrying.",
         )
         sink.emit("log", log_data(log), seq=seq)
         _emit_status(run)

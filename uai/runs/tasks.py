@@ -7,6 +7,7 @@ from typing import Any
 from procrastinate import JobContext
 from procrastinate import retry as retry_module
 from procrastinate.contrib.django import app
+from procrastinate.job_context import AbortReason
 from procrastinate.jobs import Job
 
 from uai.runs import executor, recovery, retention
@@ -23,6 +24,8 @@ class AgentRetryStrategy(retry_module.BaseRetryStrategy):
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> retry_module.RetryDecision | None:
         """Retry only what the executor asked to retry, after the agent's delay."""
+        if isinstance(exception, executor.Interrupted):
+            return retry_module.RetryDecision(retry_in={"seconds": 0})
         if not isinstance(exception, executor.RetryRun):
             return None
         delay = int(job.task_kwargs.get("retry_delay_seconds") or 0)
@@ -39,7 +42,12 @@ async def run_agent(
     retry_delay_seconds: int = 0,
 ) -> None:
     """Execute one attempt of a run (a task or a chat turn)."""
-    await executor.execute_run(run_id=run_id, attempt=context.job.attempts + 1, max_attempts=max_attempts)
+    await executor.execute_run(
+        run_id=run_id,
+        attempt=context.job.attempts + 1,
+        max_attempts=max_attempts,
+        shutting_down=lambda: context.abort_reason() == AbortReason.SHUTDOWN,
+    )
 
 
 @app.task(name="uai.run_ephemeral", queue=TURN_QUEUE)

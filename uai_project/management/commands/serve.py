@@ -6,7 +6,17 @@ import os
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+SERVERS = ["daphne", "uvicorn"]
+
+
+def port_number(value: str) -> int:
+    """A TCP port, 0 to 65535 (0: any free one)."""
+    port = int(value)  # argparse turns a ValueError into "invalid port_number value"
+    if not 0 <= port <= 65535:
+        raise ValueError(value)
+    return port
 
 
 class Command(BaseCommand):
@@ -14,15 +24,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("UAI_HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("UAI_PORT", "8000")))
-        parser.add_argument(
-            "--server",
-            choices=["daphne", "uvicorn"],
-            default=os.environ.get("UAI_SERVER", "daphne"),
-        )
+        # A string default goes through ``type`` as typed: a bad UAI_PORT is a usage error.
+        parser.add_argument("--port", type=port_number, default=os.environ.get("UAI_PORT", "8000"))
+        parser.add_argument("--server", choices=SERVERS, default=os.environ.get("UAI_SERVER", "daphne"))
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
+        if options["server"] not in SERVERS:  # argparse checks choices on the command line only
+            raise CommandError(f"UAI_SERVER must be one of {', '.join(SERVERS)}, not {options['server']!r}")
         self.stdout.write(f"UAI on http://{host}:{port}/ ({options['server']})")
         if options["server"] == "uvicorn":
             import uvicorn
@@ -35,6 +44,9 @@ class Command(BaseCommand):
                 log_level="warning",
                 ws=settings.UAI_UVICORN_WS,
                 backlog=settings.UAI_LISTEN_BACKLOG,
+                # Open streams (SSE) would hold a shutdown forever; then the lifespan's shutdown
+                # stops the embedded worker (its own grace for running jobs).
+                timeout_graceful_shutdown=settings.UAI_SHUTDOWN_GRACE_SECONDS,
             )
             return
         from daphne.endpoints import build_endpoint_description_strings
@@ -43,12 +55,21 @@ class Command(BaseCommand):
         from uai_project.asgi import application
 
         def ready() -> None:
-            # daphne has no lifespan events: start the embedded worker once it listens.
+            # daphne has no lifespan events: start the embedded worker once it listens, and stop
+            # it before the reactor goes (Twisted waits for the Deferred): its running jobs get
+            # their grace, and the ones still running go back to the queue instead of being
+            # dropped with the loop (and failed a minute later as stalled).
             import asyncio
+
+            from twisted.internet import defer, reactor
 
             from uai.runs import embedded
 
-            asyncio.get_event_loop().call_soon(embedded.start)
+            loop = asyncio.get_event_loop()
+            loop.call_soon(embedded.start)
+            reactor.addSystemEventTrigger(
+                "before", "shutdown", lambda: defer.Deferred.fromFuture(loop.create_task(embedded.stop()))
+            )
 
         # A listen backlog for bursts of connections (Twisted's default is 50), and time for a
         # WebSocket handshake queued behind many others (daphne drops it after 5 s by default).
