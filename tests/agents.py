@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import datetime
+import functools
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 from uai.agents import events
 from uai.agents.protocol import AgentContext, AgentRequest
@@ -96,3 +101,47 @@ async def asks_for_a_file(request: AgentRequest, context: AgentContext) -> Async
     answer = await context.ask("Send me the file.")
     parts = [f"{f.name}={f.read().decode()}" for f in answer.files]
     yield events.FinalAnswer(content=f"{answer} with {', '.join(parts) or 'no file'}")
+
+
+async def cancels_itself(request: AgentRequest) -> str:
+    """Awaits a task of its own that it cancelled: asyncio.CancelledError out of agent code."""
+    task = asyncio.create_task(asyncio.sleep(10))
+    task.cancel()
+    await asyncio.gather(task)
+    return "never"
+
+
+async def unwritable_last_step(request: AgentRequest) -> AsyncIterator[events.AgentEvent]:
+    """A last step whose data JSON cannot hold: its write fails at the run's end."""
+    yield events.Step("ActionStep", "when", {"at": datetime.datetime(2026, 1, 1)})
+
+
+def exits(request: AgentRequest) -> str:
+    """Agent code that calls sys.exit() (a CLI's main, argparse)."""
+    sys.exit(3)
+
+
+class Counter:
+    """A callable object whose ``__call__`` is an async generator."""
+
+    async def __call__(self, request: AgentRequest) -> AsyncIterator[events.AgentEvent]:
+        yield events.Step("ActionStep", "counting")
+        yield events.FinalAnswer(content="counted")
+
+
+counter = Counter()
+
+
+def _logged(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> Any:
+        return fn(*args)
+
+    return wrapper
+
+
+@_logged
+def decorated_steps(request: AgentRequest) -> Iterator[events.AgentEvent]:
+    """A generator behind a decorator: the adapter sees a plain function."""
+    yield events.Step("ActionStep", "decorated")
+    yield "decorated answer"

@@ -61,6 +61,74 @@ def test_context__blocking_agent_stops_when_cancelled(alice: httpx.Client) -> No
     assert alice.get(f"/run/{task}").json()["progress"] == progress  # the thread stopped too
 
 
+@pytest.mark.parametrize(
+    ("target", "error"),
+    [
+        # The channel never got its end: the run stayed running, and its chat's turns queued.
+        ("tests.agents:cancels_itself", "RuntimeError: the agent raised asyncio.CancelledError"),
+        # The failed write was raised again while failing the run: the job failed, the run stayed
+        # running until the orphan sweep called its job lost.
+        ("tests.agents:unwritable_last_step", "TypeError: Object of type datetime is not JSON"),
+        # SystemExit is no Exception: the job failed, the run stayed running.
+        ("tests.agents:exits", "SystemExit: 3"),
+    ],
+)
+def test_agent_code__that_breaks_oddly_fails_its_run(alice: httpx.Client, target: str, error: str) -> None:
+    name = target.rsplit(":", 1)[1].replace("_", "-")
+    register(name, target)
+    task = alice.post("/run/", json={"agent": name}).json()["task_id"]
+    done = wait_run(alice, task, "succeeded", "failed", timeout=10)
+    assert done["status"] == "failed" and done["error"].startswith(error), done
+
+
+@pytest.mark.parametrize(
+    ("target", "answer"),
+    [
+        # Was called, and the async generator it returned became the answer's text.
+        ("tests.agents:counter", "counted"),
+        # Was called in a thread, and the generator it returned became the answer's text.
+        ("tests.agents:decorated_steps", "decorated answer"),
+    ],
+)
+def test_agent_code__a_callable_object_or_a_decorated_generator_streams(
+    alice: httpx.Client, target: str, answer: str
+) -> None:
+    name = target.rsplit(":", 1)[1].replace("_", "-")
+    register(name, target)
+    task = alice.post("/run/", json={"agent": name}).json()["task_id"]
+    done = wait_run(alice, task, "succeeded", "failed", timeout=10)
+    assert done["status"] == "succeeded" and done["output"] == answer, done
+    assert [e["type"] for e in _events(task)].count("step") == 2  # its own step and the answer
+
+
+async def test_python_adapter__an_async_generator_is_closed_in_its_own_task() -> None:
+    """A run cancelled mid-stream: the generator's ``finally`` ran in another task (the loop's
+    async-generator finalizer), where anyio's cancel scopes (MCP sessions, task groups) refuse
+    to exit."""
+    import asyncio
+
+    from uai.agents.adapters.python import PythonAdapter
+    from uai.agents.protocol import AgentContext, AgentRequest
+
+    tasks: list[object] = []
+
+    async def agent(request: AgentRequest):  # type: ignore[no-untyped-def]
+        tasks.append(asyncio.current_task())
+        try:
+            yield "one"
+            await asyncio.sleep(10)
+            yield "two"
+        finally:
+            tasks.append(asyncio.current_task())
+
+    context = AgentContext(run_id=None, chat_id=None, ask=None, loop=asyncio.get_running_loop())
+    stream = PythonAdapter(agent).stream(AgentRequest(input="", text=""), context)
+    assert (await anext(stream)).text == "one"
+    await stream.aclose()
+    await asyncio.sleep(0.05)
+    assert len(tasks) == 2 and tasks[0] is tasks[1]
+
+
 GOOD = """
 [agents.greeter]
 adapter = "python"

@@ -105,7 +105,7 @@ class Executor:
         except sink_module.StreamGone:
             context.cancel()
             logger.info("run %s was deleted while running; stopped", self.run_id)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in an agent ends its run, not the worker
             context.cancel()
             await self._failed(exc)
 
@@ -148,7 +148,13 @@ class Executor:
         if self._writer is not None and (wait or len(self._queued) >= settings.UAI_EVENT_BATCH_MAX):
             # Shielded: when the run is cancelled meanwhile, the write still ends (and is
             # published), and _finish_cancelled waits for this same write before its own.
-            await asyncio.shield(self._writer)
+            try:
+                await asyncio.shield(self._writer)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._writer = None  # failed, and reported once: the next write is a new one
+                raise
             self._end_write()
 
     def _end_write(self) -> None:
@@ -224,13 +230,16 @@ class Executor:
             message=f"The worker stopped during attempt {self.attempt}; the run will start again.",
         )
 
-    async def _failed(self, exc: Exception) -> None:
+    async def _failed(self, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         logger.warning("run %s attempt %s failed: %s", self.run_id, self.attempt, error, exc_info=exc)
         try:
             await self._flush()
         except (sink_module.StreamGone, IntegrityError):
             return
+        except Exception:
+            # Its events are lost, not its end: the run still fails, with the agent's error.
+            logger.warning("run %s: could not write its last events", self.run_id, exc_info=True)
         if self.attempt < self.max_attempts:
             await db(
                 services.run_requeue,

@@ -17,6 +17,7 @@ generator stops at its next yield and ``context.raise_if_cancelled()`` stops any
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import threading
@@ -150,26 +151,41 @@ class PythonAdapter:
     async def _drive(self, args: tuple[Any, ...], context: AgentContext, channel: _Channel) -> None:
         target = self.target
         try:
-            if inspect.isasyncgenfunction(target):
-                async for item in target(*args):
-                    await channel.send(_yielded(item))
+            if inspect.isasyncgenfunction(target) or inspect.iscoroutinefunction(target):
+                result = target(*args)  # runs nothing yet: a generator or a coroutine
             elif inspect.isgeneratorfunction(target):
-                await run_in_own_thread(_pump, target(*args), context)
-            elif inspect.iscoroutinefunction(target):
-                for event in to_events(await target(*args)):
-                    await channel.send(event)
+                result = target(*args)
             else:
                 result = await run_in_own_thread(target, *args)
-                if inspect.isawaitable(result):
-                    result = await result
-                for event in to_events(result):
-                    await channel.send(event)
+            await self._deliver(result, context, channel)
         except asyncio.CancelledError:
-            raise
+            if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise  # the run was cancelled (stream() cancels this task)
+            # The agent's own code raised it (say, a task of its own it cancelled and awaited):
+            # without an end on the channel, stream() would wait for one forever.
+            channel.finish(RuntimeError("the agent raised asyncio.CancelledError without being cancelled"))
+            return
         except BaseException as exc:
             channel.finish(exc)
             return
         channel.finish()
+
+    async def _deliver(self, result: Any, context: AgentContext, channel: _Channel) -> None:
+        """Send what the target gave — decided by the value, so a callable object or a decorated
+        generator works as its plain twin would."""
+        if inspect.isawaitable(result):
+            result = await result
+        if inspect.isasyncgen(result):
+            # Closed in this task however it ends: the agent's own context managers (anyio cancel
+            # scopes, task groups) must unwind in the task that entered them.
+            async with contextlib.aclosing(result) as agen:
+                async for item in agen:
+                    await channel.send(_yielded(item))
+        elif inspect.isgenerator(result):
+            await run_in_own_thread(_pump, result, context)
+        else:
+            for event in to_events(result):
+                await channel.send(event)
 
 
 def _pump(gen: Iterator[Any], context: AgentContext) -> None:
