@@ -47,3 +47,33 @@ def _build(*nodes: tuple) -> object:
 chat_graph = _build(("planner", plan), ("chat", chat))
 asking_graph = _build(("ask", ask_name))
 slow_graph = _build(("crawl", crawl))
+
+
+def ask_city(state: MessagesState) -> dict:
+    city = interrupt("Your city?")
+    return {"messages": [AIMessage(content=f"City {city}")]}
+
+
+def _parallel_asks() -> object:
+    graph = StateGraph(MessagesState)
+    graph.add_node("name", ask_name)
+    graph.add_node("city", ask_city)
+    graph.add_edge(START, "name")
+    graph.add_edge(START, "city")
+    graph.add_edge("name", END)
+    graph.add_edge("city", END)
+    return graph.compile()
+
+
+def _breakpoint() -> object:
+    graph = StateGraph(MessagesState)
+    graph.add_node("planner", plan)
+    graph.add_node("act", lambda state: {"messages": [AIMessage(content="acted")]})
+    graph.add_edge(START, "planner")
+    graph.add_edge("planner", "act")
+    graph.add_edge("act", END)
+    return graph.compile(interrupt_before=["act"])
+
+
+parallel_asking_graph = _parallel_asks()
+breakpoint_graph = _breakpoint()

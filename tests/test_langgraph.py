@@ -11,7 +11,7 @@ import pytest
 import websockets
 from httpx_sse import connect_sse
 
-from tests.conftest import cancel_run, register_agent, token_of, wait_run, ws_url
+from tests.conftest import cancel_run, register_agent, token_of, wait_for, wait_run, ws_url
 
 
 def register(name: str, target: str) -> None:
@@ -64,6 +64,37 @@ def test_langgraph__interrupt_is_input_required(alice: httpx.Client) -> None:
     assert wait_run(alice, task, "input_required")["input_prompt"] == "Your name?"
     alice.post(f"/run/{task}/input", json={"text": "Ada"})
     assert wait_run(alice, task, "succeeded")["output"] == "Hi Ada"
+
+
+def test_langgraph__a_static_breakpoint_waits_for_the_user_then_goes_on(alice: httpx.Client) -> None:
+    """A graph compiled with interrupt_before: its empty interrupt failed the run (IndexError)."""
+    register("approver", "tests.graphs:breakpoint_graph")
+    task = alice.post("/run/", json={"agent": "approver", "input": "hello"}).json()["task_id"]
+    waiting = wait_run(alice, task, "input_required")
+    assert waiting["input_prompt"] == "Paused before act. Answer to go on."
+    alice.post(f"/run/{task}/input", json={"text": "ok"})
+    assert wait_run(alice, task, "succeeded", "failed")["output"] == "acted"
+
+
+def test_langgraph__parallel_interrupts_are_each_asked(alice: httpx.Client) -> None:
+    """Two nodes interrupting at once: only the first was asked, and resuming failed ("you must
+    specify the interrupt id")."""
+    from uai.runs.models import Event
+
+    register("two-asks", "tests.graphs:parallel_asking_graph")
+    task = alice.post("/run/", json={"agent": "two-asks", "input": "hello"}).json()["task_id"]
+    answers = {"Your name?": "Ada", "Your city?": "Paris"}
+    asked = []
+    for _ in answers:
+        prompt = wait_run(alice, task, "input_required")["input_prompt"]
+        asked.append(prompt)
+        assert alice.post(f"/run/{task}/input", json={"text": answers[prompt]}).status_code == 200
+        wait_for(lambda p=prompt: alice.get(f"/run/{task}").json()["input_prompt"] != p)
+    assert sorted(asked) == sorted(answers)
+    done = wait_run(alice, task, "succeeded", "failed")
+    assert done["status"] == "succeeded", done
+    steps = Event.objects.filter(run_id=task, type="step").values_list("data", flat=True)
+    assert {"Hi Ada", "City Paris"} <= {step["content"] for step in steps}
 
 
 def test_langgraph__cancel_stops_the_graph(alice: httpx.Client) -> None:

@@ -3,7 +3,10 @@
 - Chat-model token chunks (``stream_mode="messages"``) become text deltas.
 - Each node's update becomes an ActionStep (a node named ``plan…`` a PlanningStep).
 - ``interrupt(value)`` becomes ``input_required`` with ``value`` as the question; the input
-  endpoint's answer resumes the graph with ``Command(resume=answer)``.
+  endpoint's answer resumes the graph with ``Command(resume=answer)``. Interrupts of parallel
+  nodes are asked one after the other and resumed together, by id. A static breakpoint
+  (``interrupt_before``/``interrupt_after``) asks "Paused before NODE. Answer to go on." and
+  any answer goes on.
 - The thread's state is kept between turns of a chat in the chat's own state (PostgreSQL), under
   ``"langgraph"``; within one run an in-memory checkpointer carries it across interrupts.
 - The final answer is the last AI message of the graph's state.
@@ -94,6 +97,11 @@ def _describe(update: Any) -> str:
     return str(update)
 
 
+def _question(interrupt: Any) -> str:
+    value = interrupt.value
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
 class LangGraphAdapter:
     """Streams a LangGraph graph's run as UAI events."""
 
@@ -119,7 +127,7 @@ class LangGraphAdapter:
         history = list(prior.get(self.input_key, []))
         command: Any = {**prior, self.input_key: [*history, messages.HumanMessage(content=request.text)]}
         while True:
-            question: Any = None
+            paused, interrupts = False, {}
             async for mode, data in graph.astream(command, config, stream_mode=["updates", "messages"]):
                 if mode == "messages":
                     chunk = data[0]
@@ -128,16 +136,24 @@ class LangGraphAdapter:
                     continue
                 for node, update in data.items():
                     if node == "__interrupt__":
-                        question = update[0].value
+                        paused = True  # () for a static breakpoint (interrupt_before/after)
+                        interrupts.update((interrupt.id, interrupt) for interrupt in update)
                     elif update is not None:
                         step = events.PLANNING_STEP if node.lower().startswith("plan") else events.ACTION_STEP
                         yield events.Step(step, _describe(update), data={"node": node})
-            if question is None:
+            if not paused:
                 break
-            answer = await context.ask(
-                question if isinstance(question, str) else json.dumps(question, default=str)
-            )
-            command = Command(resume=answer)
+            if not interrupts:
+                # A breakpoint: the graph goes on from where it stopped once the user answers.
+                upcoming = ", ".join((await graph.aget_state(config)).next)
+                await context.ask(f"Paused before {upcoming}. Answer to go on." if upcoming else "Paused.")
+                command = None
+            elif len(interrupts) == 1:
+                command = Command(resume=await context.ask(_question(next(iter(interrupts.values())))))
+            else:  # interrupt() in parallel nodes: each is asked, and answered by its id
+                command = Command(
+                    resume={key: await context.ask(_question(i)) for key, i in interrupts.items()}
+                )
         values = (await graph.aget_state(config)).values
         yield events.StateUpdate({**request.state, STATE_KEY: dump_state(values)})
         final = next(
