@@ -116,3 +116,18 @@ def test_openapi__schema_covers_every_api_route(live: str, alice: httpx.Client) 
     assert not missing, missing
     stream = schema["paths"]["/run/{task_id}/stream"]["get"]
     assert "text/event-stream" in stream["responses"]["200"]["content"]
+    # A DELETE answered with a body is documented with it (drf-spectacular's default is a
+    # bodiless 204, and generated clients threw the body away).
+    for path, operation in _operations(schema, "delete"):
+        responses = operation["responses"]
+        assert ("204" in responses) != ("200" in responses), (path, responses)
+        assert "200" in responses or path == "/chat/{session_id}", path  # that one is a 204
+    run_cancel = schema["paths"]["/run/{task_id}"]["delete"]["responses"]
+    assert run_cancel["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/RunOut")
+    # The schema and its page answer without their trailing slash, as every API route does.
+    assert alice.get("/api/schema", headers={"Accept": "application/json"}).json() == schema
+    assert alice.get("/api/docs").status_code == 200
+
+
+def _operations(schema: dict, method: str) -> list[tuple[str, dict]]:
+    return [(path, item[method]) for path, item in schema["paths"].items() if method in item]

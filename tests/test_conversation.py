@@ -41,6 +41,27 @@ def test_jwt__login_refresh_and_refusals(live: str, jwt_client: httpx.Client) ->
     jwt_client.close()
 
 
+def test_jwt__a_new_password_or_a_deleted_user_revokes_tokens(live: str, user_client) -> None:  # type: ignore[no-untyped-def]
+    """A stolen refresh token kept minting access tokens for its 7 days, whatever the password;
+    one of a deleted user was a 500."""
+    api = user_client("erin")
+    set_password(api.user, "erin-pass-1")
+    tokens = httpx.post(f"{live}/api/auth/token", json={"username": "erin", "password": "erin-pass-1"}).json()
+    auth = {"Authorization": f"Bearer {tokens['access']}"}
+    assert httpx.get(f"{live}/chat/", headers=auth).status_code == 200
+    set_password(api.user, "erin-pass-2")
+    assert httpx.get(f"{live}/chat/", headers=auth).status_code == 401
+    minted = httpx.post(f"{live}/api/auth/token/refresh", json={"refresh": tokens["refresh"]}).json()
+    assert (
+        httpx.get(f"{live}/chat/", headers={"Authorization": f"Bearer {minted['access']}"}).status_code == 401
+    )
+
+    tokens = httpx.post(f"{live}/api/auth/token", json={"username": "erin", "password": "erin-pass-2"}).json()
+    api.user.delete()
+    refused = httpx.post(f"{live}/api/auth/token/refresh", json={"refresh": tokens["refresh"]})
+    assert refused.status_code == 401 and refused.json()["detail"]
+
+
 def test_chat_run__conversation_by_id(jwt_client: httpx.Client, alice: httpx.Client) -> None:
     first = jwt_client.post("/chat/run", json={"message": "hello", "conversation_id": "conv-42"})
     assert first.status_code == 200, first.text

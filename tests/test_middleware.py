@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -122,3 +123,19 @@ def test_asgi__csrf_session_and_messages_still_work(live: str) -> None:
         added = browser.post("/admin/auth/group/add/", data={"name": "ops", "csrfmiddlewaretoken": token})
         assert added.status_code == 200
         assert "was added successfully" in added.text
+
+
+def test_healthz__a_database_error_is_not_shown_to_anyone_asking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/healthz is public: the error's text named the database's host, port and user."""
+    from django.db import OperationalError, connection
+    from django.test import RequestFactory
+
+    from uai_project.views import healthz
+
+    def unreachable() -> None:
+        raise OperationalError('connection to server at "db.internal" (10.0.0.7), port 5432 failed')
+
+    monkeypatch.setattr(connection, "cursor", unreachable)
+    response = healthz(RequestFactory().get("/healthz"))
+    assert response.status_code == 503
+    assert json.loads(response.content) == {"status": "unavailable", "database": "unavailable"}

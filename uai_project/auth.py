@@ -18,6 +18,7 @@ from django.contrib.auth.models import AnonymousUser
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.authtoken.models import Token
+from rest_framework_simplejwt import serializers as simplejwt_serializers
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
@@ -159,3 +160,16 @@ class UAIOriginValidator(OriginValidator):
         if parsed_origin is None:
             return True
         return self.validate_origin(parsed_origin)
+
+
+class TokenRefreshSerializer(simplejwt_serializers.TokenRefreshSerializer):
+    """simplejwt's, with a refresh token of a deleted user refused (401) instead of a 500 (its
+    ``User.objects.get`` raises DoesNotExist)."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        try:
+            return super().validate(attrs)
+        except get_user_model().DoesNotExist:
+            raise exceptions.AuthenticationFailed(
+                "No active account found for the given token.", "no_active_account"
+            ) from None

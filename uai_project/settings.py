@@ -331,6 +331,10 @@ SIMPLE_JWT = {
     ),
     "REFRESH_TOKEN_LIFETIME": datetime.timedelta(days=_int("UAI_JWT_REFRESH_DAYS", 7, maximum=_CENTURY_DAYS)),
     "UPDATE_LAST_LOGIN": False,
+    # A token carries a hash of its user's password: a new password revokes every token issued
+    # before it (access tokens, and the access tokens an old refresh token still mints).
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_REFRESH_SERIALIZER": "uai_project.auth.TokenRefreshSerializer",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "UAI — Unified Agent Interface",

@@ -54,8 +54,8 @@ urlpatterns = [
     re_path(r"^healthz/?$", healthz, name="healthz"),
     re_path(r"^agents/?$", AgentListView.as_view(), name="agent-list"),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     re_path(r"^api/auth/token/?$", TokenObtainPairView.as_view(), name="jwt-obtain"),
     re_path(r"^api/auth/token/refresh/?$", TokenRefreshView.as_view(), name="jwt-refresh"),
     # seed 000 — chats (fixed routes before /chat/{session_id})

@@ -107,7 +107,7 @@ class ChatUpdateView(APIView):
 
 
 class ChatDeleteView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="chats_delete")
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="chats_delete")
     def delete(self, request: Request, chat_id: str) -> Response:
         """Delete a chat and its conversations."""
         services.chat_delete(chat=selectors.chat_get(user=request.user, chat_id=chat_id))

@@ -298,7 +298,7 @@ class WorkflowDetailView(Throttled):
             services.chat_update(chat=chat, fields=fields)
         return Response(workflow_data(chat))
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def delete(self, request: Request, workflow_id: str) -> Response:
         """Delete the workflow and everything it holds."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
@@ -358,7 +358,7 @@ def _message(chat: Chat, message_id: str) -> Message:
 
 
 class MessageDeleteView(Throttled):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def delete(self, request: Request, workflow_id: str, message_id: str) -> Response:
         """Delete one message (and its files)."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
@@ -369,7 +369,7 @@ class MessageDeleteView(Throttled):
 
 
 class MessageFileDeleteView(Throttled):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def delete(self, request: Request, workflow_id: str, message_id: str, file_id: str) -> Response:
         """Delete one file from a message."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)

@@ -61,7 +61,7 @@ class RunDetailView(APIView):
         """Status, progress and current step; ``output`` once complete, ``error`` if it failed."""
         return Response(run_data(selectors.run_get(user=request.user, run_id=task_id)))
 
-    @extend_schema(responses=RunOut)
+    @extend_schema(responses={200: RunOut})  # a DELETE's default in the schema is 204
     def delete(self, request: Request, task_id: str) -> Response:
         """Cancel the run (409 if it already ended)."""
         run = services.run_cancel(run=selectors.run_get(user=request.user, run_id=task_id))
