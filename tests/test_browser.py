@@ -95,6 +95,19 @@ def test_browser__chat_with_steps(page: Any) -> None:
     assert page.locator(".msg.user").inner_text() == "2+3*4"
 
 
+def test_browser__the_first_message_of_a_fresh_page_is_sent(page: Any) -> None:
+    """No chat open: Enter makes one and sends — to a socket still connecting, which threw
+    (InvalidStateError) after the text box was cleared, so the message was lost."""
+    page.wait_for_selector("#agent option[value='echo']", state="attached")
+    page.select_option("#agent", "echo")
+    page.fill("#text", "first words")
+    page.press("#text", "Enter")
+    final = page.locator("[data-step=FinalAnswerStep]")
+    final.wait_for()
+    assert "first words" in final.inner_text()
+    assert page.locator(".error").count() == 0
+
+
 def test_browser__answers_render_markdown_safely(page: Any, alice: httpx.Client) -> None:
     pick_agent(page, "echo")
     page.fill("#text", "**bold** and <img src=x onerror=alert(1)> [site](https://example.org)")

@@ -15,6 +15,8 @@
     busy: false,
     retry: 0,
     closing: false, // true while we close the socket ourselves (switching chats)
+    opening: 0, // counts openChat calls: an older one that is still loading gives way
+    outbox: [], // client frames waiting for the socket to open
   };
 
   // ---- rendering ------------------------------------------------------------------------------
@@ -109,11 +111,14 @@
   }
 
   async function openChat(id) {
+    const opening = ++state.opening;
     closeSocket();
+    state.outbox = [];
     const [chat, history] = await Promise.all([
       api("GET", `/chat/${encodeURIComponent(id)}`),
       api("GET", `/chat/${encodeURIComponent(id)}/messages`),
     ]);
+    if (opening !== state.opening) return; // another chat was opened meanwhile
     state.chat = chat;
     state.lastSeq = 0;
     state.seenAtLast = new Set();
@@ -129,6 +134,7 @@
     $("agent").dispatchEvent(new Event("change"));
     setBusy(chat.status === "running");
     await Promise.all([loadChats(), loadArtifacts()]);
+    if (opening !== state.opening) return;
     connect();
   }
 
@@ -150,6 +156,7 @@
   }
 
   function connect() {
+    closeSocket(); // one socket at a time: an older one's frames are another chat's
     const chat = state.chat;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}/chat/${encodeURIComponent(chat.id)}`);
@@ -161,6 +168,8 @@
       banner("");
       // Replay whatever happened after the last event we saw (nothing, most of the time).
       socket.send(JSON.stringify({ type: "resume", after_seq: state.lastSeq }));
+      // Then what was sent while the socket was connecting or reconnecting.
+      for (const frame of state.outbox.splice(0)) socket.send(JSON.stringify(frame));
       setBusy(state.busy);
     };
     socket.onmessage = (event) => onFrame(JSON.parse(event.data));
@@ -182,6 +191,7 @@
   }
 
   function onFrame(frame) {
+    if (!state.chat || (frame.chat_id && frame.chat_id !== state.chat.id)) return;
     // One event can give several frames (agent_error then message_end share a number): a frame
     // is new if its number is newer, or if it is another kind of frame for the newest number.
     if (frame.seq && frame.type !== "stream_gap") {
@@ -242,12 +252,19 @@
         form.append("wait", "false");
         await api("POST", `/chat/${encodeURIComponent(state.chat.id)}`, form);
       } else {
-        state.socket.send(JSON.stringify({ type: "client", message: text, message_id: uuid() }));
+        sendFrame({ type: "client", message: text, message_id: uuid() });
       }
     } catch (error) {
       errorBlock(error.message);
       setBusy(false);
     }
+  }
+
+  function sendFrame(frame) {
+    // A new chat's socket is still connecting when its first message is sent (and a dropped
+    // one is reconnecting): the frame waits for it to open instead of being lost.
+    if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(frame));
+    else state.outbox.push(frame);
   }
 
   // ---- wiring ---------------------------------------------------------------------------------

@@ -109,6 +109,8 @@
     );
   }
 
+  let openings = 0; // counts open() calls: an older one that is still loading gives way
+
   function close() {
     if (current && current.source) current.source.close();
     current = null;
@@ -116,7 +118,9 @@
 
   async function open(id) {
     close();
+    const opening = ++openings;
     const run = await api("GET", `/run/${id}`);
+    if (opening !== openings) return; // another run was opened meanwhile
     const root = $("run-detail");
     root.replaceChildren($("run-template").content.cloneNode(true));
     root.querySelector(".run-agent").textContent = run.agent;
