@@ -129,6 +129,26 @@ async def test_python_adapter__an_async_generator_is_closed_in_its_own_task() ->
     assert len(tasks) == 2 and tasks[0] is tasks[1]
 
 
+def test_time_limit__a_run_working_too_long_fails_and_waiting_for_input_does_not_count(
+    alice: httpx.Client,
+) -> None:
+    """A hung agent held its run, a worker slot and its chat's later turns for ever."""
+    register("hasty", "uai.agents.builtin.slow:slow", timeout_seconds=1)
+    task = alice.post("/run/", json={"agent": "hasty", "input": {"steps": 30, "delay": 1}}).json()["task_id"]
+    done = wait_run(alice, task, "succeeded", "failed", timeout=10)
+    assert done["status"] == "failed"
+    assert done["error"] == "RunTimedOut: the run worked longer than its limit of 1 s"
+
+    # 0.6 s of work around a 2 s wait for the user: within the limit.
+    ask = {"steps": 2, "delay": 0.3, "ask": "sure?"}
+    task = alice.post("/run/", json={"agent": "hasty", "input": ask}).json()["task_id"]
+    wait_run(alice, task, "input_required")
+    time.sleep(2)
+    assert alice.post(f"/run/{task}/input", json={"text": "yes"}).status_code == 200
+    done = wait_run(alice, task, "succeeded", "failed", timeout=10)
+    assert done["status"] == "succeeded", done
+
+
 GOOD = """
 [agents.greeter]
 adapter = "python"

@@ -367,6 +367,12 @@ UAI_TURN_WAIT_SECONDS = _float("UAI_TURN_WAIT_SECONDS", 300.0)  # a waiting REST
 UAI_DEFAULT_AGENT = env.get("UAI_DEFAULT_AGENT", "echo")
 UAI_SEARCH_AGENT = env.get("UAI_SEARCH_AGENT", "web")  # the agent of /conversations/inference_internet
 UAI_HISTORY_MESSAGES = _int("UAI_HISTORY_MESSAGES", 200)  # earlier messages an agent is shown
+# The working time one attempt of a run may take (time waiting for input does not count), unless
+# its agent sets timeout_seconds; 0: no limit. A hung agent (a call that never returns) would
+# otherwise hold its run, a worker slot and its chat's turns for ever.
+UAI_RUN_TIMEOUT_SECONDS = _float(
+    "UAI_RUN_TIMEOUT_SECONDS", 3600.0, zero=True, maximum=_CENTURY_DAYS * 86400.0
+)
 UAI_INPUT_TIMEOUT_SECONDS = _float(
     "UAI_INPUT_TIMEOUT_SECONDS", 24 * 3600.0, maximum=_CENTURY_DAYS * 86400.0
 )  # then the run fails

@@ -29,6 +29,12 @@ class Agent(models.Model):
         default=1, help_text="How many times a failing run is tried in all (1 = no retry)."
     )
     retry_delay_seconds = models.PositiveIntegerField(default=0)
+    timeout_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Working time one attempt may take (waiting for input does not count); "
+        "empty: UAI_RUN_TIMEOUT_SECONDS; 0: no limit.",
+    )
     estimated_seconds = models.PositiveIntegerField(
         default=30, help_text="Expected duration, for a run's estimated completion time."
     )

@@ -35,6 +35,7 @@ _AGENT_FIELDS = {
     "asks_input",
     "max_attempts",
     "retry_delay_seconds",
+    "timeout_seconds",
     "estimated_seconds",
     "enabled",
     "queue",

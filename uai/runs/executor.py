@@ -58,6 +58,7 @@ class Executor:
         self._first_event_at: float | None = None
         self._steps = 0
         self._made_artifacts = False
+        self._budget: asyncio.Timeout | None = None  # the attempt's time limit, once it started
 
     async def execute(self) -> None:
         """Run the agent to its end, recording success, failure, retry or cancellation."""
@@ -68,20 +69,29 @@ class Executor:
         loop = asyncio.get_running_loop()
         context = AgentContext(run_id=self.run_id, chat_id=self.spec.chat_id, ask=self._ask, loop=loop)
         final: ev.FinalAnswer | None = None
+        limit = self.spec.agent.timeout_seconds
+        limit = settings.UAI_RUN_TIMEOUT_SECONDS if limit is None else limit
         try:
             adapter = registry.build_adapter(self.spec.agent)
-            # Closed here, in this task, however the loop ends: a cancellation that lands while an
-            # event is being written (not inside the agent) must still unwind the agent's own
-            # context managers in the task that entered them (anyio cancel scopes, contextvars);
-            # left to the garbage collector, they unwind in another task and the job never ends.
-            async with contextlib.aclosing(adapter.stream(self.spec.request, context)) as stream:
-                async for event in stream:
-                    if self._first_event_at is None:
-                        self._first_event_at = time.monotonic()
-                    if isinstance(event, ev.FinalAnswer):
-                        final = event
-                        continue
-                    await self._handle(event)
+            try:
+                async with asyncio.timeout(limit or None) as self._budget:
+                    # Closed here, in this task, however the loop ends: a cancellation that lands
+                    # while an event is being written (not inside the agent) must still unwind the
+                    # agent's own context managers in the task that entered them (anyio cancel
+                    # scopes, contextvars); left to the garbage collector, they unwind in another
+                    # task and the job never ends.
+                    async with contextlib.aclosing(adapter.stream(self.spec.request, context)) as stream:
+                        async for event in stream:
+                            if self._first_event_at is None:
+                                self._first_event_at = time.monotonic()
+                            if isinstance(event, ev.FinalAnswer):
+                                final = event
+                                continue
+                            await self._handle(event)
+            except TimeoutError as exc:
+                if self._budget.expired():
+                    raise RunTimedOut(f"the run worked longer than its limit of {limit:g} s") from exc
+                raise
             await self._flush()
             if final is None:
                 # An agent that only streamed text: its text is its answer.
@@ -175,8 +185,21 @@ class Executor:
             )
 
     async def _ask(self, question: str) -> Answer:
-        """Move the run to ``input_required`` and wait for the input endpoint to wake it."""
+        """Move the run to ``input_required`` and wait for the input endpoint to wake it; the
+        wait is not counted against the run's time limit."""
         await self._flush()
+        budget, loop = self._budget, asyncio.get_running_loop()
+        left = None
+        if budget is not None and budget.when() is not None and not budget.expired():
+            left = budget.when() - loop.time()  # type: ignore[operator]
+            budget.reschedule(None)
+        try:
+            return await self._wait_for_input(question)
+        finally:
+            if left is not None and budget is not None and not budget.expired():
+                budget.reschedule(loop.time() + max(left, 0.0))
+
+    async def _wait_for_input(self, question: str) -> Answer:
         async with Subscription(sink_module.input_group(self.run_id)) as subscription:
             await db(services.run_request_input, run_id=self.run_id, prompt=question)
             deadline = time.monotonic() + settings.UAI_INPUT_TIMEOUT_SECONDS
@@ -260,6 +283,10 @@ class Executor:
 
 class RetryRun(Exception):
     """Raised to procrastinate so that its retry strategy schedules the next attempt."""
+
+
+class RunTimedOut(Exception):
+    """An attempt worked longer than its agent's ``timeout_seconds`` (UAI_RUN_TIMEOUT_SECONDS)."""
 
 
 class Interrupted(RetryRun):
