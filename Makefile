@@ -29,7 +29,7 @@ run: install
 	UAI_HOST=$(UAI_HOST) UAI_PORT=$(UAI_PORT) $(PY) manage.py serve
 
 worker: install
-	$(PY) manage.py procrastinate worker
+	$(PY) manage.py procrastinate worker $(if $(QUEUES),--queues $(QUEUES))
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -597,3 +597,28 @@ def test_shutdown__a_running_run_goes_back_to_the_queue_and_starts_again(
     # Its one attempt (max_attempts 1) was not used up by the stop.
     assert done["status"] == "succeeded" and done["attempts"] == 2
     assert done["output"]["answer"] == "yes"
+
+
+def test_embedded_worker__a_full_queue_does_not_hold_up_the_others(
+    alice: httpx.Client, log_dir: Path
+) -> None:
+    """One worker served every queue with one set of slots: long runs (here one waiting for
+    input, with one slot) held up every chat turn and the maintenance jobs behind them."""
+    from uai.agents.models import Agent
+
+    Agent.objects.create(name="hog", target="uai.agents.builtin.slow:slow", queue="starve-long")
+    Agent.objects.create(name="quick", target="uai.agents.builtin.echo:echo", queue="starve-quick")
+    args = [sys.executable, "manage.py", "serve", "--port", str(free_port())]
+    env = process_env(
+        UAI_EMBEDDED_WORKER="1", UAI_WORKER_QUEUES="starve-long,starve-quick", UAI_WORKER_CONCURRENCY="1"
+    )
+    server = Process("starve", args, env, log_dir)
+    try:
+        hog = alice.post("/run/", json={"agent": "hog", "input": {"steps": 0, "ask": "wait"}}).json()
+        wait_run(alice, hog["task_id"], "input_required", timeout=30)
+        quick = alice.post("/run/", json={"agent": "quick", "input": "hi"}).json()
+        done = wait_run(alice, quick["task_id"], "succeeded", "failed", timeout=10)
+        assert done["status"] == "succeeded", server.output()
+        alice.delete(f"/run/{hog['task_id']}")
+    finally:
+        server.kill()

@@ -41,12 +41,20 @@ async def _run() -> None:
         try:
             async with worker_app.open_async():
                 logger.info("embedded worker started")
-                await worker_app.run_worker_async(
-                    name="embedded",
-                    queues=settings.UAI_WORKER_QUEUES,
-                    install_signal_handlers=False,
-                    wait=True,
-                )
+                # A worker per queue, each with its own UAI_WORKER_CONCURRENCY slots: with one
+                # worker for all, twenty long runs (or runs waiting a day for input) took every
+                # slot, and chat turns and the maintenance jobs waited behind them.
+                # One failing stops the others (a task group), and they all start again below.
+                async with asyncio.TaskGroup() as workers:
+                    for queue in settings.UAI_WORKER_QUEUES:
+                        workers.create_task(
+                            worker_app.run_worker_async(
+                                name=f"embedded-{queue}",
+                                queues=[queue],
+                                install_signal_handlers=False,
+                                wait=True,
+                            )
+                        )
         except asyncio.CancelledError:
             raise
         except Exception:
