@@ -133,6 +133,7 @@ def test_conversation_cache__flushing_loses_nothing(alice: httpx.Client) -> None
 
     from uai.agents.models import Agent
     from uai.chats import cache as conversation_cache
+    from uai.chats.models import Chat
 
     Agent.objects.create(name="recall", target="tests.agents:recall")
 
@@ -141,7 +142,10 @@ def test_conversation_cache__flushing_loses_nothing(alice: httpx.Client) -> None
 
     assert ask("one").json()["response"] == "0 earlier: "
     assert ask("two").json()["response"] == "1 earlier: one"
-    cache.delete(conversation_cache._key("mem"))  # as a flush would (same cache when REDIS_URL is set)
+    created = Chat.objects.get(pk="mem").created_at
+    cache.delete(
+        conversation_cache._key("mem", created)
+    )  # as a flush would (same cache when REDIS_URL is set)
     assert ask("three").json()["response"] == "2 earlier: one | two"
     # Written behind the cache's back (another surface): still seen.
     from uai.chats.models import Message
@@ -151,6 +155,28 @@ def test_conversation_cache__flushing_loses_nothing(alice: httpx.Client) -> None
         chat_id="mem", seq=EventSink(chat_id="mem").next_seq(), role="user", content="aside"
     )
     assert ask("four").json()["response"] == "4 earlier: one | two | three | aside"
+
+
+def test_conversation_cache__a_chat_made_again_under_a_deleted_ones_id_starts_empty(
+    alice: httpx.Client, bob: httpx.Client
+) -> None:
+    """Ids are the clients'. A chat deleted where nothing forgot its cache (the admin, its user's
+    deletion: a cascade) and made again under its id by another user: once the new chat's numbers
+    passed the old one's, the agent's history was the deleted chat's."""
+    from uai.agents.models import Agent
+    from uai.chats.models import Chat
+
+    Agent.objects.create(name="recall", target="tests.agents:recall")
+
+    def ask(client: httpx.Client, text: str) -> str:
+        body = {"message": text, "conversation_id": "reused", "agent": "recall"}
+        return client.post("/chat/run", json=body).json()["response"]
+
+    ask(alice, "alice's secret")
+    Chat.objects.filter(pk="reused").delete()  # as the admin's delete, or a deleted user's cascade
+    answers = [ask(bob, f"bob {i}") for i in range(4)]
+    assert not [a for a in answers if "secret" in a], answers
+    assert answers[-1] == "3 earlier: bob 0 | bob 1 | bob 2"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -166,14 +192,18 @@ def test_conversation_cache__unit() -> None:
     chat = chat_create(owner_id=user.pk)
     for seq, text in enumerate(["a", "b", "c"], start=1):
         Message.objects.create(chat=chat, seq=seq, role="user", content=text)
-    assert [r[2] for r in conversation_cache.history(chat.id, before_seq=3)] == ["a", "b"]
-    assert cache.get(conversation_cache._key(chat.id)) is not None
+    assert [r[2] for r in conversation_cache.history(chat.id, chat.created_at, before_seq=3)] == ["a", "b"]
+    assert cache.get(conversation_cache._key(chat.id, chat.created_at)) is not None
     cache.clear()
-    assert [r[2] for r in conversation_cache.history(chat.id, before_seq=4)] == ["a", "b", "c"]
+    assert [r[2] for r in conversation_cache.history(chat.id, chat.created_at, before_seq=4)] == [
+        "a",
+        "b",
+        "c",
+    ]
     # Rows written since the cache was filled are read on top of it, written back or not.
     for seq in range(4, 4 + conversation_cache.WRITE_BACK_AFTER + 2):
         Message.objects.create(chat=chat, seq=seq, role="agent", content=str(seq))
-        rows = conversation_cache.history(chat.id, before_seq=seq + 1)
+        rows = conversation_cache.history(chat.id, chat.created_at, before_seq=seq + 1)
         assert [r[2] for r in rows] == ["a", "b", "c", *map(str, range(4, seq + 1))]
 
 

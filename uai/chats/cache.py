@@ -6,6 +6,7 @@ so losing the cache loses nothing.
 
 from __future__ import annotations
 
+import datetime
 import functools
 from typing import Any
 
@@ -30,8 +31,11 @@ def _store() -> BaseCache:
     return caches.create_connection("default")
 
 
-def _key(chat_id: str) -> str:
-    return f"conversation:2:{chat_id}"
+def _key(chat_id: str, created_at: datetime.datetime) -> str:
+    # Chat ids are the clients': a chat deleted (by any path: the API, the admin, its user's
+    # deletion) and made again under the same id, by anyone, is another chat, with a key of its
+    # own — never the old one's history.
+    return f"conversation:3:{chat_id}:{created_at.timestamp():.6f}"
 
 
 def _load(chat_id: str, *, after_seq: int = 0) -> list[_Cached]:
@@ -52,7 +56,13 @@ _LOAD = (
 )
 
 
-def history(chat_id: str, *, run_id: str | None = None, before_seq: int | None = None) -> list[Row]:
+def history(
+    chat_id: str,
+    created_at: datetime.datetime,
+    *,
+    run_id: str | None = None,
+    before_seq: int | None = None,
+) -> list[Row]:
     """The chat's recent messages (oldest first) before ``before_seq``, or before the first
     message of run ``run_id`` (all of them when it has none), cache first.
 
@@ -60,7 +70,7 @@ def history(chat_id: str, *, run_id: str | None = None, before_seq: int | None =
     filled (by this turn's request, or by another surface), so a turn costs one small query and
     the cache never needs re-reading whole.
     """
-    store, key = _store(), _key(chat_id)
+    store, key = _store(), _key(chat_id, created_at)
     rows: list[_Cached] | None = store.get(key)
     if rows is None:
         rows = _load(chat_id)
@@ -80,6 +90,6 @@ def history(chat_id: str, *, run_id: str | None = None, before_seq: int | None =
     return [r[:4] for r in rows if before_seq is None or r[0] < before_seq]
 
 
-def forget(chat_id: str) -> Any:
+def forget(chat_id: str, created_at: datetime.datetime) -> Any:
     """Drop a chat from the cache (it was deleted, or messages were removed)."""
-    return _store().delete(_key(chat_id))
+    return _store().delete(_key(chat_id, created_at))

@@ -134,6 +134,7 @@ WITH run AS (
 )
 SELECT run.*, agent.updated_at AS agent_updated_at,
        chat.state AS chat_state, chat.mode AS chat_mode, chat.metadata AS chat_metadata,
+       chat.created_at AS chat_created_at,
        EXISTS (SELECT 1 FROM artifacts_artifact a WHERE a.run_id = run.id AND a.origin = 'user')
            AS has_files
 FROM run
@@ -200,7 +201,7 @@ def _build_request(run: Run, agent: Agent) -> AgentRequest:
         state = dict(_json_column(run.chat_state) or {})
         metadata = dict(_json_column(run.chat_metadata) or {})
         mode = run.chat_mode
-        rows = conversation_cache.history(run.chat_id, run_id=str(run.id))
+        rows = conversation_cache.history(run.chat_id, run.chat_created_at, run_id=str(run.id))
         history = [HistoryItem(r, c, s) for _, r, c, s in rows]
     return AgentRequest(
         input=run.input,
