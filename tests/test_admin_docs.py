@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 
@@ -131,3 +132,48 @@ def test_openapi__schema_covers_every_api_route(live: str, alice: httpx.Client) 
 
 def _operations(schema: dict, method: str) -> list[tuple[str, dict]]:
     return [(path, item[method]) for path, item in schema["paths"].items() if method in item]
+
+
+def test_admin__deleting_stops_the_work_and_removes_the_files(
+    live: str, alice: httpx.Client, user_client
+) -> None:  # type: ignore[no-untyped-def]
+    """Django's own delete removed the rows only: the stored files stayed on disk and a deleted
+    run's job (or a deleted chat's turn) went on working."""
+    from django.conf import settings
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from uai.artifacts.models import Artifact
+
+    session = alice.post("/chat/", json={"agent": "echo"}).json()["session_id"]
+    sent = alice.post(f"/chat/{session}", data={"text": "keep"}, files={"files": ("doc.txt", b"bytes")})
+    assert sent.status_code == 200, sent.text
+    stored = Path(settings.MEDIA_ROOT) / Artifact.objects.get(chat_id=session, origin="user").file.name
+    assert stored.exists()
+    task = alice.post("/run/", json={"agent": "slow", "input": {"steps": 100, "delay": 0.1}}).json()[
+        "task_id"
+    ]
+    wait_for(lambda: alice.get(f"/run/{task}").json()["status"] == "running")
+    job_id = ProcrastinateJob.objects.get(args__run_id=task).id
+
+    browser = admin_session(live, user_client)
+    try:
+        for model, pk in [("chats/chat", session), ("runs/run", task)]:
+            changelist = browser.get(f"/admin/{model}/")
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', changelist.text).group(1)
+            deleted = browser.post(
+                f"/admin/{model}/",
+                data={
+                    "action": "delete_selected",
+                    "_selected_action": [pk],
+                    "post": "yes",
+                    "csrfmiddlewaretoken": token,
+                },
+                headers={"Referer": f"{live}/admin/{model}/"},
+            )
+            assert deleted.status_code == 200
+    finally:
+        browser.close()
+    assert alice.get(f"/chat/{session}").status_code == 404
+    assert alice.get(f"/run/{task}").status_code == 404
+    wait_for(lambda: not stored.exists())
+    wait_for(lambda: ProcrastinateJob.objects.get(id=job_id).status == "aborted")

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from uai.artifacts import services
 from uai.artifacts.api import download_response
 from uai.artifacts.models import Artifact
 from uai_project.admin_utils import ARTIFACT_FIELDS, read_only_inline, staff_view
@@ -156,3 +159,13 @@ class ArtifactAdmin(ArtifactPreviewMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Artifacts come from uploads and agents; an empty form here would only fail to save.
         return False
+
+    # The stored bytes go with the row (Django's delete leaves files on disk).
+    def delete_model(self, request: HttpRequest, obj: Artifact) -> None:
+        self.delete_queryset(request, Artifact.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Artifact]) -> None:
+        with transaction.atomic():
+            names = [name for name in queryset.values_list("file", flat=True) if name]
+            queryset.delete()
+            transaction.on_commit(lambda: services.delete_files(names))

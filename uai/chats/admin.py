@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from uai.artifacts.admin import artifact_inline
+from uai.chats import services
 from uai.chats.models import Chat, Message
 from uai.runs.models import Log
 from uai_project.admin_utils import LOG_FIELDS, ChangedFieldsSaveMixin, read_only_inline
@@ -26,6 +29,14 @@ class ChatAdmin(ChangedFieldsSaveMixin):
     raw_id_fields = ("owner",)  # not a <select> of every user
     inlines = [MessageInline, ChatLogInline, ChatArtifactInline]
     date_hierarchy = "created_at"
+
+    # Deleted as the API deletes: its runs cancelled (their jobs stop), its stored files removed.
+    def delete_model(self, request: HttpRequest, obj: Chat) -> None:
+        services.chat_delete(chat=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Chat]) -> None:
+        for chat in queryset:
+            services.chat_delete(chat=chat)
 
 
 @admin.register(Message)

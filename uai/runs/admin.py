@@ -273,6 +273,14 @@ class RunAdmin(ChangedFieldsSaveMixin):
                 request, f"Could not retry {len(refused)} run(s): {'; '.join(refused)}", messages.ERROR
             )
 
+    # Deleted as a cancel would stop it (its job aborted, its chat settled), its files removed.
+    def delete_model(self, request: HttpRequest, obj: Run) -> None:
+        services.run_delete(run=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        for run in queryset:
+            services.run_delete(run=run)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

@@ -464,6 +464,21 @@ def run_cancel(*, run: Run) -> Run:
     return run
 
 
+def run_delete(*, run: Run) -> None:
+    """Delete a run (the admin's delete): cancelled first if active, its stored files after."""
+    from uai.artifacts import services as artifact_services
+
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run.pk).first()
+        if run is None:
+            return
+        if not run.is_terminal:
+            run_cancel(run=run)
+        names = [n for n in Artifact.objects.filter(run_id=run.pk).values_list("file", flat=True) if n]
+        Run.objects.filter(pk=run.pk).delete()
+        transaction.on_commit(lambda: artifact_services.delete_files(names))
+
+
 def run_provide_input(*, run: Run, text: str, artifact_ids: list[str] | None = None) -> Run:
     """Hand input to a run waiting in ``input_required``; 409 if it is not waiting."""
     value = {"text": text, "artifact_ids": artifact_ids or []}
