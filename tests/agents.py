@@ -145,3 +145,17 @@ def decorated_steps(request: AgentRequest) -> Iterator[events.AgentEvent]:
     """A generator behind a decorator: the adapter sees a plain function."""
     yield events.Step("ActionStep", "decorated")
     yield "decorated answer"
+
+
+async def asks_sync_on_the_loop(request: AgentRequest, context: AgentContext) -> str:
+    """The blocking twin of ask() called from async code: it froze the worker's event loop."""
+    return str(context.ask_sync("froze?"))
+
+
+async def says_a_word_then_works(request: AgentRequest, context: AgentContext) -> str:
+    """Streams two pieces of text close together, then works a while before answering."""
+    context.text("Working")
+    await asyncio.sleep(0.01)
+    context.text(" on it…")
+    await asyncio.sleep(3)
+    return "done"

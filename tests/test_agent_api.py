@@ -71,6 +71,8 @@ def test_context__blocking_agent_stops_when_cancelled(alice: httpx.Client) -> No
         ("tests.agents:unwritable_last_step", "TypeError: Object of type datetime is not JSON"),
         # SystemExit is no Exception: the job failed, the run stayed running.
         ("tests.agents:exits", "SystemExit: 3"),
+        # Blocked the loop the answer had to arrive on: the whole worker froze.
+        ("tests.agents:asks_sync_on_the_loop", "RuntimeError: ask_sync() was called on the event loop"),
     ],
 )
 def test_agent_code__that_breaks_oddly_fails_its_run(alice: httpx.Client, target: str, error: str) -> None:
@@ -147,6 +149,23 @@ def test_time_limit__a_run_working_too_long_fails_and_waiting_for_input_does_not
     assert alice.post(f"/run/{task}/input", json={"text": "yes"}).status_code == 200
     done = wait_run(alice, task, "succeeded", "failed", timeout=10)
     assert done["status"] == "succeeded", done
+
+
+def test_text_deltas__held_for_coalescing_are_written_within_the_interval(alice: httpx.Client) -> None:
+    """A delta that came within UAI_DELTA_FLUSH_SECONDS of the last write waited for the agent's
+    next event: here three seconds of work with " on it…" unseen."""
+    from uai.runs.models import Event
+
+    register("wordy", "tests.agents:says_a_word_then_works")
+    task = alice.post("/run/", json={"agent": "wordy"}).json()["task_id"]
+
+    def streamed() -> str:
+        deltas = Event.objects.filter(run_id=task, type="delta").order_by("seq")
+        return "".join(d["text"] for d in deltas.values_list("data", flat=True))
+
+    wait_for(lambda: streamed() == "Working on it…", timeout=2)
+    assert alice.get(f"/run/{task}").json()["status"] == "running"  # still working: not its end
+    assert wait_run(alice, task, "succeeded", "failed", timeout=10)["output"] == "done"
 
 
 GOOD = """

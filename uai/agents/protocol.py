@@ -170,7 +170,17 @@ class AgentContext:
 
     def ask_sync(self, question: str) -> Answer:
         """``ask`` for agents running in a worker thread."""
+        if self._loop.is_running() and _running_loop() is self._loop:
+            # Blocking the loop the answer must arrive on would freeze the whole worker.
+            raise RuntimeError("ask_sync() was called on the event loop: use `await context.ask()`")
         return asyncio.run_coroutine_threadsafe(self.ask(question), self._loop).result()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 class AgentAdapter(Protocol):

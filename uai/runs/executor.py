@@ -59,6 +59,7 @@ class Executor:
         self._steps = 0
         self._made_artifacts = False
         self._budget: asyncio.Timeout | None = None  # the attempt's time limit, once it started
+        self._delta_timer: asyncio.TimerHandle | None = None  # writes held text deltas
 
     async def execute(self) -> None:
         """Run the agent to its end, recording success, failure, retry or cancellation."""
@@ -118,6 +119,9 @@ class Executor:
         except (Exception, SystemExit) as exc:  # sys.exit() in an agent ends its run, not the worker
             context.cancel()
             await self._failed(exc)
+        finally:
+            if self._delta_timer is not None:  # the run is over: nothing more to write
+                self._delta_timer.cancel()
 
     async def _handle(self, event: ev.AgentEvent) -> None:
         if isinstance(event, ev.TextDelta):
@@ -125,8 +129,15 @@ class Executor:
                 return
             self._deltas.append(event.text)
             self._all_text.append(event.text)
-            if time.monotonic() - self._last_flush >= settings.UAI_DELTA_FLUSH_SECONDS:
+            since = time.monotonic() - self._last_flush
+            if since >= settings.UAI_DELTA_FLUSH_SECONDS:
                 await self._write(wait=False)
+            elif self._delta_timer is None:
+                # Held for coalescing, not until the agent's next event: an agent that streams a
+                # word and then works for a minute has the word shown within the interval.
+                self._delta_timer = asyncio.get_running_loop().call_later(
+                    settings.UAI_DELTA_FLUSH_SECONDS - since, self._write_held_deltas
+                )
             return
         if isinstance(event, ev.Step):
             self._steps += 1
@@ -134,8 +145,28 @@ class Executor:
             self._made_artifacts = True
         await self._write([event], wait=False)
 
+    def _write_held_deltas(self) -> None:
+        """The delta timer: write held text deltas unless a write failed (the agent's next event,
+        or its end, reports that and writes them)."""
+        self._delta_timer = None
+        if not self._deltas:
+            return
+        if self._writer is not None and self._writer.done():
+            if self._writer.cancelled() or self._writer.exception() is not None:
+                return
+            self._writer = None  # the last write ended well
+        self._queued.append(ev.TextDelta("".join(self._deltas)))
+        self._deltas.clear()
+        self._last_flush = time.monotonic()
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_queued(), name=f"uai-events-{self.run_id}")
+        # (a write in flight takes what was queued meanwhile in its next transaction)
+
     async def _flush(self) -> None:
         """Write everything the agent produced so far; returns once it is committed."""
+        if self._delta_timer is not None:
+            self._delta_timer.cancel()
+            self._delta_timer = None
         await self._write(wait=True)
 
     async def _write(self, also: list[ev.AgentEvent] | None = None, *, wait: bool) -> None:
