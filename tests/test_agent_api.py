@@ -247,6 +247,26 @@ def test_agents_file__a_bad_target_stops_start_up(tmp_path: Path) -> None:
     assert os.path.exists(bad)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("enabled", '"yes"', "enabled:"),
+        ("max_attempts", "-1", "max_attempts:"),
+        ("timeout_seconds", '"an hour"', "timeout_seconds:"),
+    ],
+)
+def test_agents_file__a_field_of_the_wrong_kind_stops_start_up(
+    tmp_path: Path, field: str, value: str, message: str
+) -> None:
+    """It passed the start-up check and then stopped `migrate` with Django's message (a bool's,
+    an IntegrityError), naming no agent."""
+    bad = tmp_path / "agents.toml"
+    bad.write_text(f'[agents.typo]\nadapter = "python"\ntarget = "tests.agents:polite"\n{field} = {value}\n')
+    result = manage("check", UAI_AGENTS_FILE=str(bad))
+    assert result.returncode != 0
+    assert f"agent 'typo': {message}" in result.stderr, result.stderr[-2000:]
+
+
 def test_agents_endpoint__lists_the_enabled_agents(live: str, alice: httpx.Client) -> None:
     register("hidden", "tests.agents:reporter", enabled=False, description="off")
     listed = alice.get("/agents").json()

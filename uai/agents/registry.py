@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from uai.agents.models import Agent
 from uai.agents.protocol import AgentAdapter
@@ -169,6 +170,13 @@ def check_declared_agents() -> None:
         if unknown:
             raise AgentConfigError(f"agent {name!r}: unknown fields {sorted(unknown)}")
         row = Agent(name=name, **spec)
+        try:
+            # The fields' own checks (a bool, a whole number ≥ 0…): a wrong type in the agents
+            # file passed here and then stopped `migrate` with Django's message, naming nobody.
+            row.full_clean(exclude=["source", "created_at", "updated_at"], validate_unique=False)
+        except ValidationError as exc:
+            problems = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+            raise AgentConfigError(f"agent {name!r}: {problems}") from exc
         try:
             _construct(row)
         except AgentConfigError as exc:
