@@ -125,6 +125,17 @@ def test_openapi__schema_covers_every_api_route(live: str, alice: httpx.Client) 
         assert "200" in responses or path == "/chat/{session_id}", path  # that one is a 204
     run_cancel = schema["paths"]["/run/{task_id}"]["delete"]["responses"]
     assert run_cancel["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/RunOut")
+    # Errors are documented too, as the API answers them ({"detail"}).
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            codes = set(operation["responses"])
+            if path == "/healthz":
+                continue
+            assert {"400", "401"} <= codes, (method, path, codes)
+            assert "{" not in path or "404" in codes, (method, path, codes)
+            assert not path.startswith("/api/workflows") or "429" in codes, (method, path, codes)
+    assert "204" in schema["paths"]["/run/{task_id}/stream"]["get"]["responses"]
+    assert "204" in schema["paths"]["/conversations/inference/{chat_id}"]["get"]["responses"]
     # The schema and its page answer without their trailing slash, as every API route does.
     assert alice.get("/api/schema", headers={"Accept": "application/json"}).json() == schema
     assert alice.get("/api/docs").status_code == 200

@@ -19,12 +19,50 @@ def seed_paths(result: dict[str, Any], generator: Any, request: Any, public: boo
         paths[path] = item
     result["paths"] = paths
     add_plain_views(result)
+    add_error_responses(result)
     return result
 
 
-def _stream(summary: str, description: str, parameter: str, tag: str) -> dict[str, Any]:
+ERRORS = {
+    "400": "Bad input (`detail` says what).",
+    "401": "No valid credentials.",
+    "404": "Not found, or not this user's.",
+    "429": "Too many requests (`Retry-After` says when to come back).",
+}
+THROTTLED = ("/api/workflows", "/api/chat/playground")  # seed 002's routes are rate-limited
+
+
+def add_error_responses(result: dict[str, Any]) -> None:
+    """Every operation's errors, as the API answers them (``{"detail"}``): generated clients
+    otherwise know only the success. Those an operation documents itself are left as they are."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, item in result["paths"].items():
+        for method, operation in item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            if operation.get("security") == [{}]:
+                continue  # public and without input (the health check)
+            responses = operation.setdefault("responses", {})
+            wanted = ["400", "401"]
+            if "{" in path:
+                wanted.append("404")
+            if path.startswith(THROTTLED):
+                wanted.append("429")
+            for code in wanted:
+                responses.setdefault(code, {"description": ERRORS[code], "content": error})
+
+
+def _stream(
+    summary: str, description: str, parameter: str, tag: str, *, ends: bool = False
+) -> dict[str, Any]:
     """A GET that answers ``text/event-stream`` (a plain async view, which DRF cannot describe)."""
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    ended = {
+        "204": {
+            "description": "Nothing more will come: the run had ended before `Last-Event-ID` "
+            "(what stops an EventSource from reconnecting).",
+        }
+    }
     return {
         "get": {
             "operationId": f"{tag}_stream",
@@ -49,6 +87,8 @@ def _stream(summary: str, description: str, parameter: str, tag: str) -> dict[st
                     "`data:` the whole event as JSON `{seq, type, chat_id, run_id, data, created_at}`.",
                     "content": {"text/event-stream": {"schema": {"type": "string"}}},
                 },
+                **(ended if ends else {}),
+                "400": {"description": "`Last-Event-ID` is not a whole number.", "content": error},
                 "401": {"description": "Not signed in.", "content": error},
                 "404": {"description": "No such stream for this user.", "content": error},
             },
@@ -77,6 +117,7 @@ def add_plain_views(result: dict[str, Any]) -> None:
         "Every event of the run from its start (or after `Last-Event-ID`); ends with its final status.",
         "task_id",
         "run",
+        ends=True,
     )
     result["paths"]["/healthz"] = {
         "get": {

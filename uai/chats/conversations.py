@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -133,7 +133,12 @@ class ConversationCreateView(APIView):
 class InferenceView(APIView):
     internet = False
 
-    @extend_schema(responses={(200, "text/event-stream"): OpenApiTypes.OBJECT})
+    @extend_schema(
+        responses={
+            (200, "text/event-stream"): OpenApiTypes.OBJECT,
+            204: OpenApiResponse(description="The answer had ended before `Last-Event-ID`: nothing more."),
+        }
+    )
     def get(self, request: Request, chat_id: str) -> Any:
         """Stream (SSE) the agent's answer to the chat's latest Human message; it is stored."""
         resume = sse.last_event_id(request)
