@@ -6,6 +6,7 @@ import json
 import time
 
 import httpx
+import pytest
 
 from tests.conftest import cancel_run, run_status, wait_for, wait_run
 
@@ -207,3 +208,56 @@ def test_run_input__a_turns_answer_is_the_chats_next_message(alice: httpx.Client
     assert alice.post(f"/run/{turn}/input", json={"text": "again"}).status_code == 409
     # Not waiting: a 409, never a new turn of the chat.
     assert len(alice.get(f"/chat/{session}/messages").json()) == len(history)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_uploads__a_write_that_fails_leaves_no_earlier_file_on_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written before a failure (the second upload, a later event of an agent's batch)
+    stayed on disk after their rows were rolled back: nothing would ever remove them."""
+    from django.contrib.auth import get_user_model
+    from django.core.files.storage import default_storage
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from uai.agents import events
+    from uai.agents.models import Agent
+    from uai.artifacts import services as artifact_services
+    from uai.runs import services
+
+    user = get_user_model().objects.create(username="disk-full")
+    # On a queue no worker serves: only the writes here touch the run.
+    agent = Agent.objects.create(
+        name="filer", target="uai.agents.builtin.echo:echo", queue="parked-uploads", accepts_files=True
+    )
+    real, written = artifact_services.artifact_create, []
+
+    def second_fails(**kwargs: object) -> object:
+        if written:
+            raise OSError("No space left on device")
+        artifact = real(**kwargs)
+        written.append(artifact.file.name)
+        return artifact
+
+    monkeypatch.setattr(artifact_services, "artifact_create", second_fails)
+    uploads = [SimpleUploadedFile("a.txt", b"first"), SimpleUploadedFile("b.txt", b"second")]
+    with pytest.raises(OSError, match="No space left"):
+        services.run_start(owner_id=user.pk, agent=agent, input="x", files=uploads)
+    assert len(written) == 1 and not default_storage.exists(written[0])
+
+    monkeypatch.setattr(artifact_services, "artifact_create", real)
+    run = services.run_create(owner_id=user.pk, agent=agent, input="x")
+    batch = [
+        events.Artifact(name="made.txt", content=b"agent bytes", media_type="text/plain"),
+        events.Log("then a log JSON cannot hold", data={"when": object()}),
+    ]
+    before = _all_files(default_storage)
+    with pytest.raises(TypeError):
+        services.run_apply(run_id=str(run.id), chat_id=None, owner_id=user.pk, batch=batch)
+    assert not services.Artifact.objects.filter(run=run).exists()
+    assert _all_files(default_storage) - before == set()
+
+
+def _all_files(storage: object) -> set[str]:
+    import os
+
+    root = storage.location  # type: ignore[attr-defined]
+    return {os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs}

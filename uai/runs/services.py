@@ -220,6 +220,23 @@ def run_apply(*, run_id: str, chat_id: str | None, owner_id: int, batch: list[ev
     if not batch:
         return
     sink = sink_module.EventSink(chat_id=chat_id, run_id=run_id)
+    written: list[str] = []  # artifact files: a batch rolled back takes them along
+    try:
+        _apply(sink, run_id=run_id, chat_id=chat_id, owner_id=owner_id, batch=batch, written=written)
+    except BaseException:
+        artifact_services.delete_files(written)
+        raise
+
+
+def _apply(
+    sink: sink_module.EventSink,
+    *,
+    run_id: str,
+    chat_id: str | None,
+    owner_id: int,
+    batch: list[ev.AgentEvent],
+    written: list[str],
+) -> None:
     with transaction.atomic(), sink.batch():
         # Lock order everywhere: the run, then its chat (taken by reserve).
         if not Run.objects.select_for_update().filter(pk=run_id).exists():
@@ -276,6 +293,8 @@ def run_apply(*, run_id: str, chat_id: str | None, owner_id: int, batch: list[ev
                         run_id=run_id,
                         seq=seq,
                     )
+                    if artifact.file:
+                        written.append(artifact.file.name)
                     sink.emit("artifact", artifact_data(artifact), seq=seq)
                 case ev.Progress():
                     run_fields["progress"] = max(0.0, min(100.0, float(event.percent)))
@@ -525,18 +544,21 @@ def run_logs_append(*, run: Run, items: list[dict[str, Any]]) -> list[Log]:
     return created
 
 
-def _store_uploads(*, run: Run, files: list[Any]) -> list[Artifact]:
-    return [
-        artifact_services.artifact_create(
-            owner_id=run.owner_id,
-            name=upload.name or "file",
-            upload=upload,
-            origin=Artifact.Origin.USER,
-            chat_id=run.chat_id,
-            run_id=run.id,
+def _store_uploads(*, run: Run, files: list[Any], stored: list[Artifact]) -> list[Artifact]:
+    """Store each upload, adding it to ``stored`` at once: when a later one fails, the caller
+    removes the files written before it."""
+    for upload in files:
+        stored.append(
+            artifact_services.artifact_create(
+                owner_id=run.owner_id,
+                name=upload.name or "file",
+                upload=upload,
+                origin=Artifact.Origin.USER,
+                chat_id=run.chat_id,
+                run_id=run.id,
+            )
         )
-        for upload in files
-    ]
+    return stored
 
 
 def run_start(*, owner_id: int, agent: Agent, input: Any, files: list[Any] | None = None) -> Run:
@@ -548,7 +570,7 @@ def run_start(*, owner_id: int, agent: Agent, input: Any, files: list[Any] | Non
     try:
         with transaction.atomic():
             run = run_create(owner_id=owner_id, agent=agent, input=input)
-            stored = _store_uploads(run=run, files=files)
+            _store_uploads(run=run, files=files, stored=stored)
     except Exception:
         artifact_services.delete_files(a.file.name for a in stored)
         raise
@@ -568,7 +590,7 @@ def run_input_with_files(*, run: Run, text: str, files: list[Any] | None = None)
     stored: list[Artifact] = []
     try:
         with transaction.atomic():
-            stored = _store_uploads(run=run, files=files)
+            _store_uploads(run=run, files=files, stored=stored)
             return run_provide_input(run=run, text=text, artifact_ids=[str(a.id) for a in stored])
     except Exception:
         artifact_services.delete_files(a.file.name for a in stored)
