@@ -103,6 +103,11 @@ def _without_companions() -> dict[str, str]:
         ("UAI_EVENT_RETENTION_DAYS", "1e9", "UAI_EVENT_RETENTION_DAYS must be at most 36500, not '1e9'"),
         ("UAI_JWT_REFRESH_DAYS", "99999999", "UAI_JWT_REFRESH_DAYS must be at most 36500, not 99999999"),
         ("UAI_GC_THRESHOLDS", "700,10,99999999999", "UAI_GC_THRESHOLDS must be numbers below 2**31"),
+        # These were tracebacks (logging's own ValueError, a PermissionError) instead of a message.
+        ("UAI_LOG_LEVEL", "verbose", "UAI_LOG_LEVEL must be one of debug, info, warning, error, critical"),
+        ("UAI_DATA_DIR", "/proc/uai-data", "UAI_DATA_DIR '/proc/uai-data' cannot be created"),
+        ("UAI_SHUTDOWN_GRACE_SECONDS", "-1", "UAI_SHUTDOWN_GRACE_SECONDS must be a number 0 or more"),
+        ("UAI_RUN_TIMEOUT_SECONDS", "soon", "UAI_RUN_TIMEOUT_SECONDS must be a number, not 'soon'"),
     ],
 )
 def test_settings__a_bad_value_stops_start_up_naming_the_setting(name: str, value: str, says: str) -> None:
@@ -261,3 +266,14 @@ def test_embedded_postgres__a_killed_process_does_not_keep_the_server_running(tm
     assert forget_dead_handles(tmp_path) == [gone.pid]
     assert json.loads(handles.read_text()) == [os.getpid()]
     assert forget_dead_handles(tmp_path / "nothing-here") == []
+
+
+def test_check__a_server_without_its_worker_needs_redis() -> None:
+    """Separate workers with the in-memory channel layer: the server never hears them (sessionless
+    calls wait for their full timeout); `manage.py check` says so."""
+    env = {**_without_companions(), "UAI_EMBEDDED_WORKER": "0"}
+    env.pop("REDIS_URL", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert "uai.W001" in result.stderr + result.stdout, result.stderr[-2000:]

