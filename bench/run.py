@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `python bench/run.py` from anywhere: import bench and uai
 
-from bench import common, peers, uai_figures  # noqa: E402
+from bench import common, floors, peers, uai_figures  # noqa: E402
 
 SERVERS = ("daphne", "uvicorn")
-TARGETS = ("uai", "langgraph", "a2a")
+TARGETS = ("uai", "floor", "langgraph", "a2a")
 UAI_DISTRIBUTIONS = [
     "django",
     "djangorestframework",
@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny counts: check that every figure runs")
-    parser.add_argument("--only", type=_csv(TARGETS), default=list(TARGETS), help="uai,langgraph,a2a")
+    parser.add_argument("--only", type=_csv(TARGETS), default=list(TARGETS), help="uai,floor,langgraph,a2a")
     parser.add_argument("--servers", type=_csv(SERVERS), default=list(SERVERS), help="daphne,uvicorn")
     parser.add_argument(
         "--repeat", type=int, default=None, help="runs per figure, median quoted (3; smoke 1)"
@@ -168,17 +168,23 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "versions": {"uai": _version("uai"), **{d: _version(d) for d in UAI_DISTRIBUTIONS}},
         },
         "uai": {},
+        "floor": {},
         "peers": {},
     }
     # Set up before pinning this process: an embedded PostgreSQL it starts must not inherit the pin.
-    setup = setup_uai(args, results) if "uai" in args.only else None
+    setup = setup_uai(args, results) if {"uai", "floor"} & set(args.only) else None
     common.pin(0, common.client_cores())
     results["meta"]["load_generator_ceiling_per_s"] = await common.client_ceiling(
         total=200 if args.smoke else 5000, concurrency=32
     )
     log(f"load generator ceiling: {results['meta']['load_generator_ceiling_per_s']} requests/s")
-    if setup is not None:
+    if setup is not None and "uai" in args.only:
         await measure_uai(args, setup, counts, repeat, results)
+    if setup is not None and "floor" in args.only:
+        log("the stack's floor")
+        results["floor"] = await floors.floors(
+            args.servers, setup.database, counts=counts, repeat=repeat, log=log
+        )
     if "langgraph" in args.only:
         log("LangGraph dev")
         results["peers"]["langgraph"] = await peers.langgraph(counts, repeat, log)
@@ -250,12 +256,22 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             10,
         ),
     ]
+    bounds = results.get("floor", {}).get("turns_per_s_bound", {})
     out = []
     for server, figures in results["uai"].items():
         for label, value_of, op, limit in checks:
             value = value_of(figures)
             met = None if limit is None else (value <= limit if op == "<=" else value >= limit)
-            out.append({"target": label, "server": server, "value": value, "limit": limit, "met": met})
+            check = {"target": label, "server": server, "value": value, "limit": limit, "met": met}
+            if label.startswith("REST echo turns/s c=32") and server in bounds and limit:
+                # The CPU a turn may cost on the saturated server core to reach the limit, what
+                # the stack's floor takes of it, and what UAI's turn costs now.
+                check["cpu_ms_per_turn"] = {
+                    "budget": round(1000 / limit, 2),
+                    "floor": round(1000 / bounds[server], 2),
+                    "uai": figures["rest_c32"].get("cpu_ms_per_turn"),
+                }
+            out.append(check)
     return out
 
 
@@ -319,6 +335,11 @@ def table_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             lambda f: _num(f["rest_c32"]["per_s"]),
             peer(lg, "rest_c32", lambda x: _num(x["per_s"])),
             peer(a2, "rest_c32", lambda x: _num(x["per_s"])),
+        ),
+        row(
+            "1",
+            "UAI's CPU per turn c=32 (server + worker processes), ms",
+            lambda f: _num(f["rest_c32"].get("cpu_ms_per_turn"), 2),
         ),
         row("1", "echo agent in-process (adapter), p50 / p99 ms", lambda f: _lat(agent) if agent else ""),
         row(
@@ -429,6 +450,49 @@ def table_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, [r for r in rows if any(r[2:])]
 
 
+def _cpu_budget(check: dict[str, Any]) -> str:
+    cpu = check.get("cpu_ms_per_turn")
+    if not cpu:
+        return ""
+    uai = "" if cpu["uai"] is None else f", UAI {cpu['uai']:.2f}"
+    return f"; CPU ms/turn: budget {cpu['budget']:.2f}, floor {cpu['floor']:.2f}{uai}"
+
+
+def floor_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of the stack's floor (bench/floors.py), one column per ASGI server."""
+    floor = results["floor"]
+    servers = list(floor["request"])
+    queue = floor["queue"]
+
+    def lat(prefix: str, figures: dict[str, Any]) -> str:
+        return _lat({"p50_ms": figures[f"{prefix}p50_ms"], "p99_ms": figures[f"{prefix}p99_ms"]})
+
+    def row(label: str, text: Callable[[str], str]) -> list[str]:
+        return [label, *(text(server) for server in servers)]
+
+    rows = [
+        row("bare DRF request storing one row, c=1 p50 / p99 ms", lambda s: lat("c1_", floor["request"][s])),
+        row(
+            "bare DRF requests/s c=32 (server CPU per request, ms)",
+            lambda s: (
+                f"{_num(floor['request'][s]['c32_per_s'])} ({floor['request'][s]['cpu_ms_per_request']:.2f})"
+            ),
+        ),
+        row(
+            "procrastinate alone: defer -> task start, p50 / p99 ms", lambda s: lat("defer_to_start_", queue)
+        ),
+        row(
+            f"procrastinate alone: no-op jobs/s, {floor['slots']} slots (CPU per job, ms)",
+            lambda s: f"{_num(queue['jobs_per_s'])} ({queue['cpu_ms_per_job']:.2f})",
+        ),
+        row(
+            "turns/s c=32 no turn can pass: 1000 / (request + job CPU)",
+            lambda s: _num(floor["turns_per_s_bound"][s]),
+        ),
+    ]
+    return ["the stack's floor (bench/floors.py)", *(f"floor {s}" for s in servers)], rows
+
+
 def _render(header: list[str], rows: list[list[str]], *, left: int) -> str:
     """Columns padded to their widest cell; the first ``left`` aligned left, the rest right."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -459,6 +523,8 @@ def render(results: dict[str, Any]) -> str:
         out.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in peer["versions"].items()))
     if results["uai"] or results["peers"]:
         out += ["", _render(*table_rows(results), left=2)]
+    if results.get("floor"):
+        out += ["", _render(*floor_rows(results), left=1)]
     checks = results.get("targets", [])
     if checks:
         servers = list(results["uai"])
@@ -470,7 +536,7 @@ def render(results: dict[str, Any]) -> str:
                 t = next(t for t in checks if t["target"] == label and t["server"] == server)
                 verdict = "n/a" if t["met"] is None else ("met" if t["met"] else "MISSED")
                 limit = "" if t["limit"] is None else f" (limit {t['limit']:,.4g})"
-                cells.append(f"{t['value']:,.4g}{limit} {verdict}")
+                cells.append(f"{t['value']:,.4g}{limit} {verdict}{_cpu_budget(t)}")
             rows.append(cells)
         out += ["", _render(header, rows, left=1)]
     return "\n".join(out)

@@ -61,6 +61,8 @@ class Counts:
     idle_ws: int
     memory_turns: int
     peer_slow_turns: int  # LangGraph dev answers in about a second: fewer turns there
+    floor_requests: int  # the stack's floor (bench/floors.py): bare requests at c=32
+    floor_jobs: int  # and no-op jobs drained by procrastinate alone
 
 
 FULL = Counts(
@@ -81,6 +83,8 @@ FULL = Counts(
     idle_ws=5000,
     memory_turns=10_000,
     peer_slow_turns=15,
+    floor_requests=3000,
+    floor_jobs=2000,
 )
 SMOKE = Counts(
     turns_c1=20,
@@ -100,6 +104,8 @@ SMOKE = Counts(
     idle_ws=50,
     memory_turns=100,
     peer_slow_turns=3,
+    floor_requests=64,
+    floor_jobs=40,
 )
 
 
@@ -308,7 +314,8 @@ async def rest_turn(connection: Connection, session: str, text: str) -> None:
 
 
 async def rest_turns(stack: Stack, *, concurrency: int, total: int, repeat: int) -> dict[str, Any]:
-    """REST echo turns from ``concurrency`` clients, each on its own chat: latency and turns/s."""
+    """REST echo turns from ``concurrency`` clients, each on its own chat: latency, turns/s and
+    the CPU UAI's processes (server and worker) spent per turn."""
     connections = [stack.connection() for _ in range(concurrency)]
     sessions = [await new_chat(c) for c in connections]
     for connection, session in zip(connections, sessions, strict=True):
@@ -317,8 +324,13 @@ async def rest_turns(stack: Stack, *, concurrency: int, total: int, repeat: int)
     async def turn(client: int, i: int) -> None:
         await rest_turn(connections[client], sessions[client], f"hello {i}")
 
+    def cpu() -> float:
+        return sum(common.cpu_seconds(proc.pid) for proc in stack.procs)
+
     async def measure() -> dict[str, Any]:
-        return (await common.closed_loop(turn, total=total, concurrency=concurrency)).summary()
+        before = cpu()
+        load = await common.closed_loop(turn, total=total, concurrency=concurrency)
+        return {**load.summary(), "cpu_ms_per_turn": round((cpu() - before) * 1000 / total, 3)}
 
     try:
         return await common.repeated(measure, repeat)

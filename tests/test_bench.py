@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import run
 from tests.conftest import ROOT, process_env
 
 SMOKE_TIMEOUT_SECONDS = 300
@@ -46,7 +47,7 @@ def test_bench__smoke_measures_every_uai_figure(tmp_path: Path) -> None:
         "bench/run.py",
         "--smoke",
         "--only",
-        "uai",
+        "uai,floor",
         "--servers",
         "daphne",
         "--json",
@@ -68,6 +69,50 @@ def test_bench__smoke_measures_every_uai_figure(tmp_path: Path) -> None:
     assert results["agent_in_process"]["p50_ms"] > 0
     assert {t["server"] for t in results["targets"]} == {"daphne"}
     assert "REST echo turn c=1" in done.stdout  # the table
+    assert figures["rest_c32"]["cpu_ms_per_turn"] > 0
+    assert "procrastinate alone: defer -> task start" in done.stdout  # the floor's table
+
+    # The floor, and what it leaves a turn of the CPU a c=32 target allows on the server core.
+    floor = results["floor"]
+    request, queue = floor["request"]["daphne"], floor["queue"]
+    assert request["c1_p50_ms"] > 0 and request["c32_per_s"] > 0 and request["cpu_ms_per_request"] > 0
+    assert queue["defer_to_start_p50_ms"] > 0 and queue["jobs_per_s"] > 0 and queue["cpu_ms_per_job"] > 0
+    floor_ms = request["cpu_ms_per_request"] + queue["cpu_ms_per_job"]
+    assert floor["turns_per_s_bound"]["daphne"] == round(1000 / floor_ms, 1)
+    results["peers"]["langgraph"] = {
+        "versions": {},
+        "rest_c1": {"p50_ms": 1000.0, "p99_ms": 1000.0},
+        "rest_c32": {"p50_ms": 300.0, "p99_ms": 300.0, "per_s": 100.0},
+    }
+    checks = run.targets(results)
+    c32 = next(t for t in checks if t["target"].startswith("REST echo turns/s c=32: >= 4x"))
+    assert c32["limit"] == 400
+    assert c32["cpu_ms_per_turn"] == {
+        "budget": 2.5,
+        "floor": round(1000 / floor["turns_per_s_bound"]["daphne"], 2),
+        "uai": figures["rest_c32"]["cpu_ms_per_turn"],
+    }
+    assert "CPU ms/turn: budget 2.50" in run.render({**results, "targets": checks})
+
+
+def test_bench__floor_alone_under_uvicorn(tmp_path: Path) -> None:
+    """``--only floor`` measures the stack's floor without UAI's figures, here under uvicorn."""
+    out = tmp_path / "bench.json"
+    args = [sys.executable, "bench/run.py", "--smoke", "--only", "floor", "--servers", "uvicorn"]
+    done = subprocess.run(
+        [*args, "--json", str(out)],
+        cwd=ROOT,
+        env=process_env(),
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT_SECONDS,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = json.loads(out.read_text())
+    assert results["uai"] == {} and results["targets"] == []
+    assert results["floor"]["request"]["uvicorn"]["c32_per_s"] > 0
+    assert results["floor"]["turns_per_s_bound"]["uvicorn"] > 0
+    assert "floor uvicorn" in done.stdout
 
 
 def test_bench__paired_ab_of_two_checkouts(tmp_path: Path) -> None:
