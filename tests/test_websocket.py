@@ -493,3 +493,141 @@ def test_ws__a_stream_that_fails_closes_for_the_client_to_resume(monkeypatch: py
         return closed
 
     assert async_to_sync(scenario)() == {"type": "websocket.close", "code": CLOSE_TRY_AGAIN}
+
+
+async def test_ws__a_deleted_chat_ends_its_streams_before_its_id_is_anyone_elses(
+    live: str, alice: httpx.Client, bob: httpx.Client
+) -> None:
+    """Chat ids are the clients': a stream left open on a chat its owner deleted went on following
+    the id, so whoever made a chat under it next (here bob, by seed 003's conversation_id) had
+    his steps sent to alice's socket and his messages to her SSE stream."""
+    from httpx_sse import connect_sse
+
+    chat_id = "deleted-then-reused"
+    async with connect(live, alice, chat_id) as ws:
+        await ws.send(json.dumps({"type": "client", "message": "mine", "message_id": "m"}))
+        await frames_until_end(ws)
+        sse_events: list[Any] = []
+        sse_open = asyncio.Event()
+
+        def follow_sse() -> None:
+            with connect_sse(alice, "GET", f"/chat/{chat_id}/stream", timeout=httpx.Timeout(30)) as source:
+                sse_open.set()
+                sse_events.extend(source.iter_sse())  # until the server ends the stream
+
+        loop = asyncio.get_running_loop()
+        sse_reader = loop.run_in_executor(None, follow_sse)
+        await asyncio.wait_for(sse_open.wait(), FRAME_SECONDS)
+        await asyncio.sleep(0.3)  # both follow live
+        assert (await asyncio.to_thread(alice.delete, f"/chat/{chat_id}")).status_code == 204
+
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), FRAME_SECONDS))
+                assert frame == {"type": "agent_error", "error": "The chat was deleted.", "chat_id": chat_id}
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
+        await asyncio.wait_for(sse_reader, FRAME_SECONDS)  # the SSE stream ended too
+        assert [(e.event, json.loads(e.data)) for e in sse_events] == [
+            ("error", {"detail": "The chat was deleted.", "code": "gone"})
+        ]
+
+    reply = await asyncio.to_thread(
+        bob.post, "/chat/run", json={"message": "bob's", "conversation_id": chat_id}
+    )
+    assert reply.status_code == 200, reply.text
+    # Alice's socket on the id now answers as for another user's chat.
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(live, alice, chat_id):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore:No directory at")  # WhiteNoise: no collectstatic in-process
+@pytest.mark.parametrize("after", ["deleted", "made anew by another user"])
+def test_ws__a_chat_deleted_without_its_signal_is_found_by_the_recheck(settings: Any, after: str) -> None:
+    """The signal of a deletion travels the channel layer, which delivers at most once, and a chat
+    deleted with its owner (a cascade) sends none: the recheck notices the chat gone, or made
+    anew under its id, and closes the socket (4404). A resume there is refused once the id is
+    another user's."""
+    from asgiref.sync import async_to_sync
+    from channels.testing import WebsocketCommunicator
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from uai.chats.models import Chat
+    from uai.chats.services import chat_create
+    from uai.runs import streams
+    from uai.runs.dbcall import db
+    from uai_project.asgi import router
+
+    settings.UAI_STREAM_RECHECK_SECONDS = 0.2
+    alice = get_user_model().objects.create_user("gone-alice")
+    bob = get_user_model().objects.create_user("gone-bob")
+    token = Token.objects.create(user=alice).key
+    chat_create(owner_id=alice.pk, chat_id="gone-1")
+
+    def delete_quietly() -> None:  # no signal: as a cascade from the user, or a lost message
+        Chat.objects.filter(pk="gone-1").delete()
+        if after != "deleted":
+            chat_create(owner_id=bob.pk, chat_id="gone-1")
+
+    async def scenario() -> tuple[list[dict[str, Any]], Any]:
+        communicator = WebsocketCommunicator(router, f"/chat/gone-1?token={token}&after_seq=0")
+        assert (await communicator.connect())[0]
+        try:
+            for _ in range(300):  # until a recheck has seen the chat (at most 3 s)
+                if any(w.chat_id == "gone-1" and w.born for w in streams._recheck().watches):
+                    break
+                await asyncio.sleep(0.01)
+            await db(delete_quietly)
+            frame = await communicator.receive_json_from(timeout=3)
+            closed = await communicator.receive_output(timeout=3)
+            return [frame], closed
+        finally:
+            await communicator.disconnect()
+
+    frames, closed = async_to_sync(scenario)()
+    assert frames == [{"type": "agent_error", "error": "The chat was deleted.", "chat_id": "gone-1"}]
+    assert closed == {"type": "websocket.close", "code": 4404}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore:No directory at")  # WhiteNoise: no collectstatic in-process
+def test_ws__a_resume_on_an_id_another_user_took_is_refused(settings: Any) -> None:
+    """A resume replays from the table: on a socket still open when its chat was deleted and its
+    id taken by another user (before any recheck noticed), it replayed that user's chat."""
+    from asgiref.sync import async_to_sync
+    from channels.testing import WebsocketCommunicator
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from uai.chats.models import Chat
+    from uai.chats.services import chat_create
+    from uai.runs import sink
+    from uai.runs.dbcall import db
+    from uai_project.asgi import router
+
+    settings.UAI_STREAM_RECHECK_SECONDS = 60  # no recheck during the test
+    alice = get_user_model().objects.create_user("resume-alice")
+    bob = get_user_model().objects.create_user("resume-bob")
+    token = Token.objects.create(user=alice).key
+    chat_create(owner_id=alice.pk, chat_id="taken-1")
+
+    def taken() -> None:
+        Chat.objects.filter(pk="taken-1").delete()
+        chat_create(owner_id=bob.pk, chat_id="taken-1")
+        with sink.collect():  # stored only: what a resume would replay
+            sink.EventSink(chat_id="taken-1").emit("log", {"message": "bob's secret"})
+
+    async def scenario() -> Any:
+        communicator = WebsocketCommunicator(router, f"/chat/taken-1?token={token}")
+        assert (await communicator.connect())[0]
+        try:
+            await db(taken)
+            await communicator.send_json_to({"type": "resume", "after_seq": 0})
+            return await communicator.receive_output(timeout=3)
+        finally:
+            await communicator.disconnect()
+
+    assert async_to_sync(scenario)() == {"type": "websocket.close", "code": 4403}

@@ -170,3 +170,6 @@ async def chunks(*, chat_id: str, run_id: str, after_seq: int, fresh: bool = Tru
                 return
     except streams.StreamOverflow as exc:
         yield sse.encode(None, {"content": "", "is_final": True, "metrics": None, "error": str(exc)})
+    except streams.ChatGone:
+        gone = "The conversation was deleted."
+        yield sse.encode(None, {"content": "", "is_final": True, "metrics": None, "error": gone})

@@ -202,6 +202,7 @@ def chat_delete(*, chat: Chat) -> None:
         Chat.objects.filter(pk=chat.id).delete()
         transaction.on_commit(lambda: artifact_services.delete_files(names))
         transaction.on_commit(lambda: conversation_cache.forget(chat.id, chat.created_at))
+        sink_module.chat_gone_after_commit(chat.id)
 
 
 def chat_next(
@@ -287,6 +288,7 @@ def message_delete(*, chat: Chat, message: Message) -> None:
         sink_module.EventSink(chat_id=chat.id).emit("message_deleted", {"message_id": str(message.id)})
         transaction.on_commit(lambda: artifact_services.delete_files(names))
         transaction.on_commit(lambda: conversation_cache.forget(chat.id, chat.created_at))
+        sink_module.chat_gone_after_commit(chat.id)
 
 
 def message_file_delete(*, chat: Chat, message: Message, artifact: Artifact) -> None:

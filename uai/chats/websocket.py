@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 START_WINDOW_SECONDS = 0.3  # how long a new connection waits for a resume before going live
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_GONE = 4404  # the chat was deleted while the socket followed it
 CLOSE_BAD_REQUEST = 4400
 CLOSE_TOO_SLOW = 4008
 CLOSE_TRY_AGAIN = 1013  # the stream failed (the database away a moment): reconnect and resume
@@ -198,6 +199,13 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             if not isinstance(after, int) or isinstance(after, bool) or after < 0:
                 await self._error("resume needs after_seq, a whole number ≥ 0.")
                 return
+            # The chat may have been deleted since connect and its id taken by someone else:
+            # a resume replays from the table, so it asks who has the chat now.
+            owner_id, _ = await db(_chat_state, chat_id=self.chat_id)
+            if owner_id is not None and owner_id != self.user_id:
+                await self.close(code=CLOSE_FORBIDDEN)
+                return
+            self.unclaimed = owner_id is None
             self._follow(after)
         else:
             await self._error(f"Unknown frame type {kind!r}: expected 'client' or 'resume'.")
@@ -257,6 +265,9 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         except streams.StreamOverflow as exc:
             await self._error(str(exc))
             await self.close(code=CLOSE_TOO_SLOW)
+        except streams.ChatGone:
+            await self._error("The chat was deleted.")
+            await self.close(code=CLOSE_GONE)
         except DatabaseError:
             # Left open, the socket would hear nothing more (not even the turn's message_end):
             # closed, the client reconnects and resumes from its last number.

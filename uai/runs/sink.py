@@ -87,6 +87,21 @@ async def publish_all(box: list[tuple[list[str], dict[str, Any]]]) -> None:
         await publish(groups, payload)
 
 
+def chat_gone_after_commit(chat_id: str) -> None:
+    """Tell the chat's followers, once its deletion commits, that their stream has ended (its id
+    is free for anyone's next chat, which would use the same group)."""
+
+    async def send() -> None:
+        try:
+            await get_channel_layer().group_send(
+                chat_group(chat_id), {"type": EVENT_MESSAGE_TYPE, "gone": chat_id}
+            )
+        except Exception:  # the streams' recheck finds the chat gone
+            logger.warning("telling the followers of chat %s that it is gone failed", chat_id, exc_info=True)
+
+    transaction.on_commit(lambda: async_to_sync(send)())
+
+
 def send_after_commit(groups: list[str], payload: dict[str, Any]) -> None:
     """Publish ``payload`` once the current transaction commits (never before)."""
     box = _outbox.get()

@@ -85,6 +85,8 @@ async def native_events(
                 return
     except streams.StreamOverflow as exc:
         yield encode(None, {"detail": str(exc), "code": "too_slow"}, "error")
+    except streams.ChatGone:
+        yield encode(None, {"detail": "The chat was deleted.", "code": "gone"}, "error")
 
 
 def ends_run(run_id: Any, statuses: tuple[str, ...] = Run.TERMINAL) -> Callable[[dict[str, Any]], bool]:

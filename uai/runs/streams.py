@@ -3,7 +3,8 @@
 Lifecycle of a followed stream::
 
     subscribe to the group  →  replay events after ``after_seq`` from the Event table
-    →  live events (any with a number already sent is dropped)  →  end (caller stops, or overflow)
+    →  live events (any with a number already sent is dropped)
+    →  end (caller stops, overflow, or the followed chat is deleted)
 
 Subscribing before reading the table means nothing committed in between is missed, and the
 sequence numbers make the overlap harmless: no gap, no duplicate. (A stream that follows from a
@@ -16,6 +17,11 @@ A channel layer delivers at most once (Redis Pub/Sub across a reconnect, a full 
 an event can be stored and never arrive live. A gap in a contiguous stream shows at the next
 event; a lost *last* event (a turn's end) shows nowhere — the process's ``_Recheck`` finds it:
 every ``UAI_STREAM_RECHECK_SECONDS`` one query for all the live followers of the process.
+
+A chat's id is the client's choice, so a deleted chat's id may become another user's chat, with
+the same group and numbers from 1 again. A chat's stream therefore ends with ``ChatGone`` when
+its chat is deleted: at once, by the signal ``chat_delete`` publishes; and should that signal be
+lost, at the next recheck that finds the chat gone or made anew (another ``created_at``).
 """
 
 from __future__ import annotations
@@ -47,6 +53,10 @@ FRESH_WAIT_SECONDS = 0.25
 
 class StreamOverflow(Exception):
     """The reader fell too far behind the live events; it must resume from its last number."""
+
+
+class ChatGone(Exception):
+    """The followed chat was deleted: nothing more of it will come (its id may be reused)."""
 
 
 class _Buffer:
@@ -98,13 +108,15 @@ class _Buffer:
 
 # Put in a follower's buffer by the recheck: "look in the table after your last event".
 _RECHECK: dict[str, Any] = {"recheck": True}
+# Put in a follower's buffer when its chat was deleted: "end".
+_GONE: dict[str, Any] = {"gone": True}
 
 
 class _Watch:
     """A live follower as the recheck sees it: its stream, the last number it yielded, the last
     its buffer received, and the number the recheck last asked it to look for."""
 
-    __slots__ = ("buffer", "chat_id", "heard", "last", "mark", "run_id")
+    __slots__ = ("born", "buffer", "chat_id", "heard", "last", "mark", "run_id")
 
     def __init__(self, buffer: _Buffer, *, chat_id: str | None, run_id: str | None) -> None:
         self.buffer = buffer
@@ -113,29 +125,37 @@ class _Watch:
         self.last = -1  # the last number the stream yielded
         self.heard = -1  # the last number its buffer received (a whole chat's or run's stream)
         self.mark = -1
+        self.born: Any = None  # its chat's created_at, once a recheck has seen the chat
 
     def number_in(self, chats: dict[str, int], runs: dict[str, int]) -> int | None:
         """Its stream's number in what ``_last_seqs`` read (None: not there)."""
         return chats.get(self.chat_id) if self.chat_id is not None else runs.get(self.run_id or "")
 
 
-def _last_seqs(*, watches: list[_Watch]) -> tuple[dict[str, int], dict[str, int]]:
-    """The last number of each chat and chat-less run the ``watches`` follow (gone ones left out)."""
+def _last_seqs(*, watches: list[_Watch]) -> tuple[dict[str, int], dict[str, int], dict[str, Any]]:
+    """The last number of each chat and chat-less run the ``watches`` follow (gone ones left out),
+    and when each of those chats was created (which tells a chat made anew under an old id)."""
     from uai.chats.models import Chat
     from uai.runs.models import Run
 
     chat_ids = list({w.chat_id for w in watches if w.chat_id is not None})
     run_ids = list({w.run_id for w in watches if w.chat_id is None and w.run_id is not None})
-    found: list[dict[str, int]] = []
+    chats: dict[str, int] = {}
+    runs: dict[str, int] = {}
+    born: dict[str, Any] = {}
     with connection.cursor() as cursor:
-        for table, ids in ((Chat._meta.db_table, chat_ids), (Run._meta.db_table, run_ids)):
-            rows: dict[str, int] = {}
-            if ids:
-                cast = "::uuid[]" if table == Run._meta.db_table else ""
-                cursor.execute(f"SELECT id, last_seq FROM {table} WHERE id = ANY(%s{cast})", [ids])
-                rows = {str(pk): seq for pk, seq in cursor.fetchall()}
-            found.append(rows)
-    return found[0], found[1]
+        if chat_ids:
+            cursor.execute(
+                f"SELECT id, last_seq, created_at FROM {Chat._meta.db_table} WHERE id = ANY(%s)", [chat_ids]
+            )
+            for pk, seq, created_at in cursor.fetchall():
+                chats[pk], born[pk] = seq, created_at
+        if run_ids:
+            cursor.execute(
+                f"SELECT id, last_seq FROM {Run._meta.db_table} WHERE id = ANY(%s::uuid[])", [run_ids]
+            )
+            runs = {str(pk): seq for pk, seq in cursor.fetchall()}
+    return chats, runs, born
 
 
 class _Recheck:
@@ -180,12 +200,30 @@ class _Recheck:
         watches = list(self.watches)
         if not watches:
             return
-        (chats_before, runs_before), self.seen = self.seen, await db(_last_seqs, watches=watches)
+        chats_before, runs_before = self.seen
+        chats, runs, born = await db(_last_seqs, watches=watches)
+        self.seen = (chats, runs)
         for watch in watches:
+            if watch.chat_id is not None and _gone(watch, born):
+                watch.buffer.nudge(_GONE)
+                continue
             before = watch.number_in(chats_before, runs_before)
             if before is not None and before > max(watch.last, watch.heard, watch.mark):
                 watch.mark = before
                 watch.buffer.nudge(_RECHECK)
+
+
+def _gone(watch: _Watch, born: dict[str, Any]) -> bool:
+    """Whether the chat ``watch`` follows was deleted (or made anew) since a recheck first saw it.
+
+    A chat not there yet is not gone: a WebSocket may follow an id whose chat its first message
+    creates.
+    """
+    created_at = born.get(watch.chat_id or "")
+    if watch.born is None:
+        watch.born = created_at
+        return False
+    return created_at != watch.born
 
 
 _rechecks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Recheck] = weakref.WeakKeyDictionary()
@@ -323,6 +361,9 @@ async def follow(
     async def pump() -> None:
         while True:
             message = await subscription.get()
+            if message.get("gone") is not None and message["gone"] == watch.chat_id:
+                buffer.nudge(_GONE)
+                return
             event = message.get("event")
             if event is None or (only_run is not None and event.get("run_id") != only_run):
                 continue
@@ -355,7 +396,8 @@ async def follow(
         if after_seq is None:
             # "Only new ones": after the number the stream has now that it is subscribed, so a
             # first live event that goes missing is found like any other (gap, or recheck).
-            current = watch.number_in(*await db(_last_seqs, watches=[watch]))
+            chats, runs, _born = await db(_last_seqs, watches=[watch])
+            current = watch.number_in(chats, runs)
             watch.last = current if current is not None else -1
         elif fresh and contiguous:
             watch.last = after_seq
@@ -387,6 +429,8 @@ async def follow(
                 continue
             if event is None:
                 raise StreamOverflow("the client read too slowly; resume from the last event id")
+            if event is _GONE:
+                raise ChatGone(f"chat {watch.chat_id} was deleted")
             if event is _RECHECK:
                 unread = False
                 try:
