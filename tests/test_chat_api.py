@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from django.conf import settings
 
 from tests.conftest import wait_for
@@ -60,6 +61,30 @@ def test_chat__steps_agent_plans_acts_and_answers(alice: httpx.Client) -> None:
     assert second["messages"][-1]["content"] == "8"
     seqs = [m["seq"] for m in alice.get(f"/chat/{session}/messages").json()]
     assert seqs == sorted(seqs) and len(seqs) == 8
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["((9^999)^999)^999", "9^999*9^999*9^999*9^999*9^999", "10.0^400", "(2^1000)^10"],
+)
+def test_calculator__refuses_results_too_large_to_compute(expression: str) -> None:
+    """Each exponent passed the check, but the result grew to ~10^9 digits: one C call for hours,
+    holding the GIL (in embedded mode the server's whole event loop) — or a float overflow that
+    broke the agent."""
+    from uai.agents.builtin import calculator
+
+    started = time.monotonic()
+    with pytest.raises(calculator.CalculatorError, match="too large"):
+        calculator.evaluate(expression)
+    assert time.monotonic() - started < 1.0
+    assert calculator.format_number(calculator.evaluate("2^1000")) == str(2**1000)  # still fine
+
+
+def test_chat__steps_agent_answers_a_huge_power_at_once(alice: httpx.Client) -> None:
+    session = create_chat(alice, agent="steps")
+    turn = alice.post(f"/chat/{session}", json={"text": "((9^999)^999)^999"}, timeout=10).json()
+    assert turn["status"] == "succeeded"
+    assert "result too large" in turn["messages"][2]["content"]
 
 
 def test_chat__files_come_back_as_artifacts(alice: httpx.Client) -> None:

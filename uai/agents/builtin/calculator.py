@@ -10,6 +10,10 @@ from typing import Any
 
 MAX_POWER_EXPONENT = 1000
 MAX_EXPRESSION_CHARS = 500
+# Whole numbers grow without bound: ((9^999)^999)^999 passes the exponent check three times and
+# is ~10^9 digits (hours of one C call, holding the GIL — the server's whole loop in embedded
+# mode). 10,000 bits is ~3,000 digits, under Python's 4,300-digit limit for printing one.
+MAX_RESULT_BITS = 10_000
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -53,12 +57,24 @@ def _eval(node: ast.AST) -> int | float:
         return node.value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval(node.left), _eval(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > MAX_POWER_EXPONENT:
-            raise CalculatorError("exponent too large")
+        if isinstance(node.op, ast.Pow):
+            if abs(right) > MAX_POWER_EXPONENT:
+                raise CalculatorError("exponent too large")
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and left.bit_length() * right > MAX_RESULT_BITS
+            ):
+                raise CalculatorError("result too large")
         try:
-            return _BINARY[type(node.op)](left, right)
+            result = _BINARY[type(node.op)](left, right)
         except ZeroDivisionError as exc:
             raise CalculatorError("division by zero") from exc
+        except OverflowError as exc:  # floats: 10.0^400
+            raise CalculatorError("result too large") from exc
+        if isinstance(result, int) and result.bit_length() > MAX_RESULT_BITS:
+            raise CalculatorError("result too large")
+        return result
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_eval(node.operand))
     raise CalculatorError(f"unsupported element {type(node).__name__}")
