@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -178,6 +180,29 @@ def test_errors__bad_turn_bodies(alice: httpx.Client) -> None:
     assert alice.get(f"/chat/{session}/messages", params={"limit": "x"}).status_code == 400
     # Nothing half-written: no message was stored by any of these.
     assert alice.get(f"/chat/{session}/messages").json() == []
+
+
+def test_errors__a_json_body_over_its_limit_is_413(alice: httpx.Client) -> None:
+    """A JSON body between UAI_MAX_JSON_BYTES and the whole-request limit (all uploads together) is
+    refused, naming UAI's setting (it named Django's DATA_UPLOAD_MAX_MEMORY_SIZE)."""
+    limit = 2 * 1024 * 1024  # UAI_MAX_JSON_BYTES's default, as the test server has it
+
+    def body(size: int, agent: str) -> bytes:
+        padding = size - len(json.dumps({"agent": agent, "input": ""}))
+        return json.dumps({"agent": agent, "input": "x" * padding}).encode()
+
+    assert len(body(limit + 1, "echo")) == limit + 1
+    too_big = alice.post(
+        "/run/", content=body(limit + 1, "echo"), headers={"content-type": "application/json"}
+    )
+    assert too_big.status_code == 413, too_big.text
+    assert "UAI_MAX_JSON_BYTES" in too_big.json()["detail"]
+    assert alice.get("/run/").json() == []  # nothing stored
+    # At the limit the body is read and judged as usual.
+    at_limit = alice.post(
+        "/run/", content=body(limit, "no-such-agent"), headers={"content-type": "application/json"}
+    )
+    assert at_limit.status_code == 400 and "no-such-agent" in at_limit.json()["detail"]
 
 
 def test_errors__bad_run_bodies(alice: httpx.Client) -> None:

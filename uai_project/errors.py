@@ -10,6 +10,7 @@ import logging
 from enum import StrEnum
 from typing import Any
 
+from django.conf import settings
 from django.core import exceptions as django_exceptions
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
@@ -105,8 +106,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, UAIError):
         return Response({"detail": exc.detail, "code": exc.code.value}, status=HTTP_STATUS[exc.code])
     if isinstance(exc, django_exceptions.RequestDataTooBig):
+        # DATA_UPLOAD_MAX_MEMORY_SIZE is UAI_MAX_JSON_BYTES: a client knows UAI's settings.
+        limit = settings.UAI_MAX_JSON_BYTES
+        detail = f"The request body (files aside) is larger than {limit} bytes (UAI_MAX_JSON_BYTES)."
         return Response(
-            {"detail": "Request body is too large.", "code": ErrorCode.TOO_LARGE.value},
+            {"detail": detail, "code": ErrorCode.TOO_LARGE.value},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, django_exceptions.TooManyFilesSent | django_exceptions.TooManyFieldsSent):
