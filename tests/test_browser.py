@@ -237,6 +237,29 @@ def test_browser__dropped_connection_resumes_the_turn(page: Any, alice: httpx.Cl
     shot(page, "chat-resumed")
 
 
+def test_browser__a_chat_deleted_elsewhere_is_not_reconnected_to(page: Any, alice: httpx.Client) -> None:
+    """Deleted in another tab: the page took the 4404 close for a drop and reconnected to the id,
+    and its next message made a chat anew whose frames its old numbers then hid (the input
+    stayed locked)."""
+    pick_agent(page, "echo")
+    page.fill("#text", "before")
+    page.press("#text", "Enter")
+    page.locator("[data-step=FinalAnswerStep]").wait_for()
+    chat_id = page.evaluate("window.uaiChat.state.chat.id")
+    assert alice.delete(f"/chat/{chat_id}").status_code == 204  # the other tab
+    page.wait_for_function("document.getElementById('connection').innerText.includes('deleted')")
+    assert page.evaluate("location.hash") == ""
+    shot(page, "chat-deleted")
+    # The next message starts a new chat, and is answered.
+    page.fill("#text", "after")
+    page.press("#text", "Enter")
+    page.wait_for_function(f"location.hash.startsWith('#chat=') && !location.hash.includes({chat_id!r})")
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-step=FinalAnswerStep]')].some(e => e.innerText.includes('after'))"
+    )
+    page.wait_for_function("!document.getElementById('text').disabled")
+
+
 def test_browser__api_docs_render_offline(page: Any, live: str) -> None:
     """Swagger UI comes from the server itself (drf-spectacular-sidecar), never from a CDN."""
     outside: list[str] = []

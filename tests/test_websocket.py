@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from typing import Any
 
 import httpx
@@ -500,36 +501,66 @@ async def test_ws__a_deleted_chat_ends_its_streams_before_its_id_is_anyone_elses
 ) -> None:
     """Chat ids are the clients': a stream left open on a chat its owner deleted went on following
     the id, so whoever made a chat under it next (here bob, by seed 003's conversation_id) had
-    his steps sent to alice's socket and his messages to her SSE stream."""
+    his steps sent to alice's socket and his messages to her SSE stream. Deleting one message
+    of a chat ends nothing."""
     from httpx_sse import connect_sse
 
     chat_id = "deleted-then-reused"
-    async with connect(live, alice, chat_id) as ws:
-        await ws.send(json.dumps({"type": "client", "message": "mine", "message_id": "m"}))
-        await frames_until_end(ws)
-        sse_events: list[Any] = []
-        sse_open = asyncio.Event()
+    sse_events: list[Any] = []
+    sse_open = threading.Event()
+    # Alice's client is closed however the test ends (only her token is used after that): a
+    # stream the server keeps alive would otherwise hold its reader thread, and the run, for good.
 
-        def follow_sse() -> None:
-            with connect_sse(alice, "GET", f"/chat/{chat_id}/stream", timeout=httpx.Timeout(30)) as source:
-                sse_open.set()
+    def follow_sse() -> None:
+        # From the start (the headers go out with the first event: the replayed history).
+        replay = {"Last-Event-ID": "0"}
+        with connect_sse(
+            alice, "GET", f"/chat/{chat_id}/stream", headers=replay, timeout=httpx.Timeout(30)
+        ) as source:
+            sse_open.set()
+            with contextlib.suppress(httpx.HTTPError):  # the client closed below, on a failure
                 sse_events.extend(source.iter_sse())  # until the server ends the stream
 
-        loop = asyncio.get_running_loop()
-        sse_reader = loop.run_in_executor(None, follow_sse)
-        await asyncio.wait_for(sse_open.wait(), FRAME_SECONDS)
-        await asyncio.sleep(0.3)  # both follow live
-        assert (await asyncio.to_thread(alice.delete, f"/chat/{chat_id}")).status_code == 204
+    try:
+        async with connect(live, alice, chat_id) as ws:
+            await ws.send(json.dumps({"type": "client", "message": "mine", "message_id": "m"}))
+            await frames_until_end(ws)
+            sse_reader = asyncio.get_running_loop().run_in_executor(None, follow_sse)
+            await asyncio.wait(
+                [sse_reader, asyncio.ensure_future(asyncio.to_thread(sse_open.wait, FRAME_SECONDS))],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if sse_reader.done():
+                await sse_reader  # it failed before it opened: say how
+            assert sse_open.is_set()
+            await asyncio.sleep(0.3)  # both follow live
+            first = (await asyncio.to_thread(alice.get, f"/chat/{chat_id}/messages")).json()[0]["id"]
+            removed = await asyncio.to_thread(alice.delete, f"/api/workflows/{chat_id}/messages/{first}")
+            assert removed.status_code == 200, removed.text
+            await ws.send(json.dumps({"type": "client", "message": "still here", "message_id": "m2"}))
+            turn = await frames_until_end(ws)
+            assert turn[-1]["type"] == "message_end" and turn[-1]["message_id"] == "m2"
+            assert any(f.get("message") == "still here" for f in turn if f["type"] == "agent_step")
 
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            while True:
-                frame = json.loads(await asyncio.wait_for(ws.recv(), FRAME_SECONDS))
-                assert frame == {"type": "agent_error", "error": "The chat was deleted.", "chat_id": chat_id}
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
-        await asyncio.wait_for(sse_reader, FRAME_SECONDS)  # the SSE stream ended too
-        assert [(e.event, json.loads(e.data)) for e in sse_events] == [
-            ("error", {"detail": "The chat was deleted.", "code": "gone"})
-        ]
+            assert (await asyncio.to_thread(alice.delete, f"/chat/{chat_id}")).status_code == 204
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), FRAME_SECONDS))
+                    assert frame == {
+                        "type": "agent_error",
+                        "error": "The chat was deleted.",
+                        "chat_id": chat_id,
+                    }
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
+            await asyncio.wait_for(sse_reader, FRAME_SECONDS)  # the SSE stream ended too
+    finally:
+        alice.close()
+    kinds = [e.event for e in sse_events]
+    assert "message_deleted" in kinds and kinds.count("status") >= 2  # it went on after that
+    assert (sse_events[-1].event, json.loads(sse_events[-1].data)) == (
+        "error",
+        {"detail": "The chat was deleted.", "code": "gone"},
+    )
 
     reply = await asyncio.to_thread(
         bob.post, "/chat/run", json={"message": "bob's", "conversation_id": chat_id}
@@ -625,6 +656,7 @@ def test_ws__a_resume_on_an_id_another_user_took_is_refused(settings: Any) -> No
         assert (await communicator.connect())[0]
         try:
             await db(taken)
+            await asyncio.sleep(0.4)  # later in the connection's life than its first resume
             await communicator.send_json_to({"type": "resume", "after_seq": 0})
             return await communicator.receive_output(timeout=3)
         finally:

@@ -90,6 +90,7 @@ class ChatDetailView(APIView):
                 after_seq=message.seq - 1,
                 only_run=run.id,
                 stop=sse.ends_run(run.id, WAIT_UNTIL),
+                chat_born=chat.created_at,
             )
             return sse.response(stream)
         if not wait:

@@ -200,9 +200,11 @@ def chat_delete(*, chat: Chat) -> None:
             name for name in Artifact.objects.filter(chat_id=chat.id).values_list("file", flat=True) if name
         ]
         Chat.objects.filter(pk=chat.id).delete()
+        # The followers first: files on slow storage would hold their end back, and the id is
+        # anyone's from the commit on.
+        sink_module.chat_gone_after_commit(chat.id)
         transaction.on_commit(lambda: artifact_services.delete_files(names))
         transaction.on_commit(lambda: conversation_cache.forget(chat.id, chat.created_at))
-        sink_module.chat_gone_after_commit(chat.id)
 
 
 def chat_next(
@@ -288,7 +290,6 @@ def message_delete(*, chat: Chat, message: Message) -> None:
         sink_module.EventSink(chat_id=chat.id).emit("message_deleted", {"message_id": str(message.id)})
         transaction.on_commit(lambda: artifact_services.delete_files(names))
         transaction.on_commit(lambda: conversation_cache.forget(chat.id, chat.created_at))
-        sink_module.chat_gone_after_commit(chat.id)
 
 
 def message_file_delete(*, chat: Chat, message: Message, artifact: Artifact) -> None:

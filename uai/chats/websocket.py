@@ -61,9 +61,10 @@ def _after_seq(raw: str | None) -> int | None:
         return None
 
 
-def _chat_state(chat_id: str) -> tuple[int | None, int]:
-    row = Chat.objects.filter(pk=chat_id).values_list("owner_id", "last_seq").first()
-    return (row[0], row[1]) if row else (None, 0)
+def _chat_state(chat_id: str) -> tuple[int | None, int, Any]:
+    """The chat's owner, last number and creation time (None, 0, None: no such chat)."""
+    row = Chat.objects.filter(pk=chat_id).values_list("owner_id", "last_seq", "created_at").first()
+    return (row[0], row[1], row[2]) if row else (None, 0, None)
 
 
 def _agent_exists(name: str) -> bool:
@@ -138,7 +139,8 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         if self.agent_name is not None and "\x00" in self.agent_name:  # PostgreSQL cannot compare it
             await self.close(code=CLOSE_BAD_REQUEST)
             return
-        owner_id, last_seq = await db(_chat_state, chat_id=self.chat_id)
+        owner_id, last_seq, self.chat_born = await db(_chat_state, chat_id=self.chat_id)
+        self.checked_at = asyncio.get_running_loop().time()
         if owner_id is not None and owner_id != self.user_id:
             await self.close(code=CLOSE_FORBIDDEN)
             return
@@ -199,13 +201,15 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             if not isinstance(after, int) or isinstance(after, bool) or after < 0:
                 await self._error("resume needs after_seq, a whole number ≥ 0.")
                 return
-            # The chat may have been deleted since connect and its id taken by someone else:
-            # a resume replays from the table, so it asks who has the chat now.
-            owner_id, _ = await db(_chat_state, chat_id=self.chat_id)
-            if owner_id is not None and owner_id != self.user_id:
-                await self.close(code=CLOSE_FORBIDDEN)
-                return
-            self.unclaimed = owner_id is None
+            # The chat may have been deleted since connect and its id taken by someone else: a
+            # resume replays from the table, so it asks who has the chat now — unless it was
+            # asked a moment ago (a browser resumes right after every connect).
+            if asyncio.get_running_loop().time() - self.checked_at > START_WINDOW_SECONDS:
+                owner_id, _, self.chat_born = await db(_chat_state, chat_id=self.chat_id)
+                if owner_id is not None and owner_id != self.user_id:
+                    await self.close(code=CLOSE_FORBIDDEN)
+                    return
+                self.unclaimed = owner_id is None
             self._follow(after)
         else:
             await self._error(f"Unknown frame type {kind!r}: expected 'client' or 'resume'.")
@@ -250,7 +254,9 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         if after_seq is None:
             after_seq = self.connect_seq
         try:
-            async for event in streams.follow(chat_id=self.chat_id, after_seq=after_seq):
+            async for event in streams.follow(
+                chat_id=self.chat_id, after_seq=after_seq, chat_born=self.chat_born
+            ):
                 if event is None:
                     continue
                 if self.unclaimed and not await self._ours():
@@ -277,7 +283,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
 
     async def _ours(self) -> bool:
         """Whether the chat, which had no owner at connect, is this user's (else: closed 4403)."""
-        owner_id, _ = await db(_chat_state, chat_id=self.chat_id)
+        owner_id, _, _born = await db(_chat_state, chat_id=self.chat_id)
         if owner_id == self.user_id:
             self.unclaimed = False
             return True

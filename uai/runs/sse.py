@@ -62,6 +62,7 @@ async def native_events(
     after_seq: int | None,
     only_run: Any = None,
     stop: Callable[[dict[str, Any]], bool] | None = None,
+    chat_born: Any = None,
 ) -> AsyncIterator[bytes]:
     """A stream's events as SSE (``event:`` is the event type, ``data:`` the whole event).
 
@@ -74,6 +75,7 @@ async def native_events(
             run_id=run_id,
             after_seq=after_seq,
             idle_seconds=settings.UAI_STREAM_KEEPALIVE_SECONDS,
+            chat_born=chat_born,
         ):
             if event is None:
                 yield KEEPALIVE
@@ -152,7 +154,7 @@ async def chat_stream(request: HttpRequest, session_id: str) -> HttpResponse:
     if isinstance(opened, HttpResponse):
         return opened
     chat, after = opened
-    return response(native_events(chat_id=chat.id, after_seq=after))
+    return response(native_events(chat_id=chat.id, after_seq=after, chat_born=chat.created_at))
 
 
 def ended_before(run: Run, after: int) -> bool:

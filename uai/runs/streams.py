@@ -327,6 +327,7 @@ async def follow(
     after_seq: int | None = None,
     idle_seconds: float | None = None,
     fresh: bool = False,
+    chat_born: Any = None,
 ) -> AsyncIterator[dict[str, Any] | None]:
     """Yield the stream's events after ``after_seq`` (None: only new ones), then live ones.
 
@@ -338,6 +339,10 @@ async def follow(
     after a fresh number can have been removed by retention, which removes events by age.)
 
     With ``idle_seconds``, yields None after that long without an event (for keep-alives).
+
+    ``chat_born``: the followed chat's ``created_at``, when the caller read the chat (to check its
+    owner): from then on the stream knows its chat from one made anew under the same id;
+    without it the stream learns it at its first recheck.
     """
     # A chat-less run's events are numbered on their own (contiguous); a turn's are its chat's,
     # published to the chat's group: they are picked out by run id.
@@ -352,6 +357,7 @@ async def follow(
         group = sink_module.run_group(run_id)
     buffer = _Buffer(settings.UAI_STREAM_BUFFER)
     watch = _Watch(buffer, chat_id=chat_id or turn_chat, run_id=None if chat_id or turn_chat else str(run_id))
+    watch.born = chat_born
     subscription = Subscription(group)
     await subscription.open()
     pump_task: asyncio.Task[None] | None = None
@@ -396,8 +402,9 @@ async def follow(
         if after_seq is None:
             # "Only new ones": after the number the stream has now that it is subscribed, so a
             # first live event that goes missing is found like any other (gap, or recheck).
-            chats, runs, _born = await db(_last_seqs, watches=[watch])
+            chats, runs, born = await db(_last_seqs, watches=[watch])
             current = watch.number_in(chats, runs)
+            watch.born = watch.born or born.get(watch.chat_id or "")
             watch.last = current if current is not None else -1
         elif fresh and contiguous:
             watch.last = after_seq

@@ -181,6 +181,17 @@
         banner("Not allowed to open this chat. Sign in again?");
         return;
       }
+      if (event.code === 4404) {
+        // Deleted (in another tab, by an operator): nothing to reconnect to. Its id is free for
+        // anyone's next chat, so the next message starts a new chat of this user's instead.
+        state.chat = null;
+        state.outbox = [];
+        history.replaceState(null, "", location.pathname);
+        setBusy(false);
+        banner("This chat was deleted. Your next message starts a new one.");
+        loadChats().catch((e) => errorBlock(e.message));
+        return;
+      }
       // Dropped: try again with backoff; the resume above replays what we missed.
       const delay = Math.min(5000, 300 * 2 ** state.retry++);
       banner(`Connection lost — reconnecting in ${(delay / 1000).toFixed(1)} s…`);
