@@ -159,3 +159,28 @@ async def says_a_word_then_works(request: AgentRequest, context: AgentContext) -
     context.text(" on it…")
     await asyncio.sleep(3)
     return "done"
+
+
+async def answers_with_a_step(request: AgentRequest) -> AsyncIterator[events.AgentEvent]:
+    """Yields the seed's answer step as a Step, as docs/agents/python.md shows steps."""
+    yield events.Step(events.ACTION_STEP, "working")
+    yield events.Step(events.FINAL_ANSWER_STEP, f"the answer to {request.text}")
+
+
+def returns_a_datetime(request: AgentRequest) -> dict[str, Any]:
+    """A plain function whose result JSON cannot hold as it is."""
+    return {"at": datetime.datetime(2026, 1, 2, 3, 4, 5), "text": request.text}
+
+
+def keyword_options(request: AgentRequest, *, verbose: bool = False, **options: Any) -> str:
+    """Keyword-only parameters and ``**kwargs``: it takes the request alone."""
+    return f"{request.text} (verbose={verbose}, options={sorted(options)})"
+
+
+async def two_rounds(request: AgentRequest) -> AsyncIterator[events.AgentEvent]:
+    """Streams a first round (before a tool call), then the answer, which is only the last round's
+    text (as a chat model with tools does)."""
+    yield events.TextDelta("Let me check. ")
+    yield events.Step(events.ACTION_STEP, "weather()")
+    yield events.TextDelta("It's sunny.")
+    yield events.FinalAnswer(content="It's sunny.")

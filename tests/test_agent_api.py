@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -101,6 +102,42 @@ def test_agent_code__a_callable_object_or_a_decorated_generator_streams(
     done = wait_run(alice, task, "succeeded", "failed", timeout=10)
     assert done["status"] == "succeeded" and done["output"] == answer, done
     assert [e["type"] for e in _events(task)].count("step") == 2  # its own step and the answer
+
+
+@pytest.mark.parametrize(
+    ("target", "text", "output", "steps"),
+    [
+        # The answer step yielded as a Step was kept as a step, and the run ended with a second,
+        # empty answer ("" was the output, and seed 003's reply).
+        ("tests.agents:answers_with_a_step", "it", "the answer to it", ["ActionStep", "FinalAnswerStep"]),
+        # A result JSON cannot hold as it is failed a run whose work was done (and retried it).
+        (
+            "tests.agents:returns_a_datetime",
+            "now",
+            {"at": "2026-01-02 03:04:05", "text": "now"},
+            ["FinalAnswerStep"],
+        ),
+        # Keyword-only parameters and **kwargs were counted as taking the context: "takes 1
+        # positional argument but 2 were given".
+        ("tests.agents:keyword_options", "hi", "hi (verbose=False, options=[])", ["FinalAnswerStep"]),
+    ],
+)
+def test_agent_code__answers_the_way_python_code_gives_them(
+    alice: httpx.Client, target: str, text: str, output: object, steps: list[str]
+) -> None:
+    name = target.rsplit(":", 1)[1].replace("_", "-")
+    register(name, target)
+    task = alice.post("/run/", json={"agent": name, "input": text}).json()["task_id"]
+    done = wait_run(alice, task, "succeeded", "failed", timeout=10)
+    assert done["status"] == "succeeded" and done["output"] == output, done
+    assert [e["data"]["step_type"] for e in _events(task) if e["type"] == "step"] == steps
+    reply = alice.post("/chat/run", json={"message": text, "agent": name})
+    assert reply.status_code == 200, reply.text
+    if isinstance(output, str):
+        assert reply.json()["response"] == output
+    sessionless = alice.post("/agent/run", json={"task": text, "agent": name})  # run as a job, not stored
+    assert sessionless.status_code == 200, sessionless.text
+    assert [s["step_type"] for s in sessionless.json()] == steps
 
 
 async def test_python_adapter__an_async_generator_is_closed_in_its_own_task() -> None:
@@ -278,3 +315,46 @@ def test_agents_endpoint__lists_the_enabled_agents(live: str, alice: httpx.Clien
     assert echo["adapter"] == "python" and echo["description"]
     refused = httpx.get(live + "/agents")
     assert refused.status_code == 401 and "detail" in refused.json()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_executor__a_question_nobody_answers_fails_the_run_without_a_retry(settings: Any) -> None:
+    """Unanswered for UAI_INPUT_TIMEOUT_SECONDS, a run of an agent with retries started over: its
+    work done again, the question asked again, for another wait (3 × 24 h by default)."""
+    from django.contrib.auth import get_user_model
+
+    from uai.agents.models import Agent
+    from uai.runs.dbcall import db
+    from uai.runs.executor import Executor
+    from uai.runs.models import Run
+    from uai.runs.services import run_create
+
+    settings.UAI_INPUT_TIMEOUT_SECONDS = 0.3
+    user = await db(get_user_model().objects.create, username="unanswered")
+    # On a queue no worker serves: this test is the run's only executor.
+    agent = await db(
+        Agent.objects.create, name="asks-twice", target="tests.agents:polite", max_attempts=2, queue="parked"
+    )
+    run = await db(run_create, owner_id=user.pk, agent=agent, input="hi")
+    await Executor(run_id=str(run.id), attempt=1, max_attempts=2).execute()  # no RetryRun raised
+    run = await db(Run.objects.get, pk=run.id)
+    assert run.status == Run.Status.FAILED and "no input arrived within 0.3 seconds" in run.error
+    assert run.attempts == 1
+
+
+@pytest.mark.django_db
+def test_admin_form__an_agent_module_that_fails_on_import_is_a_form_error() -> None:
+    """The admin's agent form caught ImportError only: a target whose module raised anything else
+    on import (a NameError, a SyntaxError) was a 500."""
+    from uai.agents.admin import AgentForm
+
+    form = AgentForm(
+        data={
+            "name": "broken",
+            "adapter": "python",
+            "target": "tests.broken_agent_module:agent",
+            "queue": "runs",
+        }
+    )
+    assert not form.is_valid()
+    assert "importing 'tests.broken_agent_module' failed: NameError" in form.errors["target"][0]

@@ -65,7 +65,7 @@ def test_chat__steps_agent_plans_acts_and_answers(alice: httpx.Client) -> None:
 
 @pytest.mark.parametrize(
     "expression",
-    ["((9^999)^999)^999", "9^999*9^999*9^999*9^999*9^999", "10.0^400", "(2^1000)^10"],
+    ["((9^999)^999)^999", "9^999*9^999*9^999*9^999*9^999", "10.0^400", "(2^1000)^10", "1e308*10"],
 )
 def test_calculator__refuses_results_too_large_to_compute(expression: str) -> None:
     """Each exponent passed the check, but the result grew to ~10^9 digits: one C call for hours,
@@ -78,6 +78,15 @@ def test_calculator__refuses_results_too_large_to_compute(expression: str) -> No
         calculator.evaluate(expression)
     assert time.monotonic() - started < 1.0
     assert calculator.format_number(calculator.evaluate("2^1000")) == str(2**1000)  # still fine
+
+
+def test_calculator__a_result_with_no_real_value_is_its_error() -> None:
+    """(-1)^0.5 is a complex number: the next operator on it raised TypeError in the agent."""
+    from uai.agents.builtin import calculator
+
+    for expression in ["(0-1)^0.5", "(0-1)^0.5 % 2"]:
+        with pytest.raises(calculator.CalculatorError, match="no real result"):
+            calculator.evaluate(expression)
 
 
 def test_chat__steps_agent_answers_a_huge_power_at_once(alice: httpx.Client) -> None:
@@ -270,6 +279,29 @@ def test_chat__waiting_agent_gets_the_next_message_as_input(alice: httpx.Client)
     assert answer["run_id"] == turn["run_id"]
     assert answer["messages"][0] == {**answer["messages"][0], "role": "user", "content": "Ada"}
     assert "You answered: Ada" in answer["messages"][-1]["content"]
+
+
+def test_chat__a_disabled_agent_takes_no_new_turn_on_any_surface(alice: httpx.Client) -> None:
+    """Disabling an agent (the admin's tick box) refused it to new chats only: a chat made with it
+    before went on running it through every surface."""
+    from uai.agents.models import Agent
+    from uai.runs.models import Run
+
+    Agent.objects.create(name="soon-off", target="uai.agents.builtin.echo:echo")
+    session = create_chat(alice, agent="soon-off")
+    assert alice.post(f"/chat/{session}", json={"text": "before"}).json()["status"] == "succeeded"
+    agent = Agent.objects.get(name="soon-off")
+    agent.enabled = False
+    agent.save()  # as the admin saves it
+    runs = Run.objects.filter(chat_id=session).count()
+    for path, body in [
+        (f"/chat/{session}", {"text": "after"}),
+        ("/chat/run", {"message": "after", "conversation_id": session}),
+    ]:
+        refused = alice.post(path, json=body)
+        assert refused.status_code == 409 and "disabled" in refused.json()["detail"], (path, refused.text)
+    assert Run.objects.filter(chat_id=session).count() == runs  # nothing started, nothing stored
+    assert [m["content"] for m in alice.get(f"/chat/{session}/messages").json()] == ["before", "before"]
 
 
 def test_chat__plain_sync_function_agent(alice: httpx.Client) -> None:

@@ -128,6 +128,21 @@ def test_chat_stream__chunks_and_metrics(jwt_client: httpx.Client) -> None:
     jwt_client.close()
 
 
+def test_chat_stream__text_of_earlier_rounds_is_not_sent_twice(alice: httpx.Client) -> None:
+    """An agent that streams text before a tool call and then its answer (only the last round's
+    text, as a chat model with tools answers): the final chunk repeated the whole answer after
+    the deltas had carried it, and a client appending chunks showed it twice."""
+    from uai.agents.models import Agent
+
+    Agent.objects.create(name="two-rounds", target="tests.agents:two_rounds")
+    with connect_sse(
+        alice, "POST", "/chat/stream", json={"message": "weather?", "agent": "two-rounds"}
+    ) as source:
+        chunks = [json.loads(e.data) for e in source.iter_sse()]
+    assert chunks[-1]["is_final"] is True and chunks[-1]["content"] == ""
+    assert "".join(c["content"] for c in chunks) == "Let me check. It's sunny."
+
+
 def test_conversation_cache__flushing_loses_nothing(alice: httpx.Client) -> None:
     from django.core.cache import cache
 

@@ -60,6 +60,8 @@ def import_target(path: str) -> Any:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise AgentConfigError(f"cannot import {module_name!r}: {exc}") from exc
+    except Exception as exc:  # the module's own code failed (SyntaxError, NameError, …): say so
+        raise AgentConfigError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
     for part in attribute.split("."):
         try:
             obj = getattr(obj, part)

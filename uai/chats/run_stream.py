@@ -122,6 +122,7 @@ async def chunks(*, chat_id: str, run_id: str, after_seq: int, fresh: bool = Tru
     started = time.monotonic()
     first_chunk_at: float | None = None
     streamed: list[str] = []
+    round_start = 0  # where the last round of streamed text starts
     final_text: str | None = None
     agent_stats: dict[str, Any] = {}
     count = 0
@@ -145,6 +146,8 @@ async def chunks(*, chat_id: str, run_id: str, after_seq: int, fresh: bool = Tru
                 yield sse.encode(event["seq"], {"content": data["text"], "is_final": False, "metrics": None})
             elif kind == "step" and data["step_type"] == "FinalAnswerStep":
                 final_text = data["content"]
+            elif kind == "step":
+                round_start = len(streamed)  # the text after a step (a tool call) is a new round
             elif kind == "input_required":
                 final_text = data["prompt"]
             elif kind == "stats":
@@ -152,7 +155,15 @@ async def chunks(*, chat_id: str, run_id: str, after_seq: int, fresh: bool = Tru
             elif kind == "status" and data["status"] in TURN_ENDS:
                 so_far = "".join(streamed)
                 text = final_text or ""
-                rest = text[len(so_far) :] if text.startswith(so_far) else text
+                last_round = "".join(streamed[round_start:])
+                if text.startswith(so_far):
+                    rest = text[len(so_far) :]  # what the deltas did not carry
+                elif last_round and text.startswith(last_round):
+                    # The answer is the last round's text (after a tool call's step): what came
+                    # before it was streamed, and is not said again.
+                    rest = text[len(last_round) :]
+                else:
+                    rest = text
                 first_chunk_at = first_chunk_at or time.monotonic()
                 metrics = {
                     "tokens": agent_stats.get("tokens", len((final_text or so_far).split())),

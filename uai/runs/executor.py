@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from django.db import IntegrityError
 
 from uai.agents import events as ev
 from uai.agents import registry
+from uai.agents.adapters import jsonable
 from uai.agents.protocol import AgentContext, Answer
 from uai.runs import services
 from uai.runs import sink as sink_module
@@ -58,6 +60,7 @@ class Executor:
         self._first_event_at: float | None = None
         self._steps = 0
         self._made_artifacts = False
+        self._unanswered = False  # a question went unanswered for UAI_INPUT_TIMEOUT_SECONDS
         self._budget: asyncio.Timeout | None = None  # the attempt's time limit, once it started
         self._delta_timer: asyncio.TimerHandle | None = None  # writes held text deltas
 
@@ -87,6 +90,11 @@ class Executor:
                                 self._first_event_at = time.monotonic()
                             if isinstance(event, ev.FinalAnswer):
                                 final = event
+                                continue
+                            if isinstance(event, ev.Step) and event.step_type == ev.FINAL_ANSWER_STEP:
+                                # The seed's step type for the answer, yielded as a step: it is
+                                # the answer (as a step, the run ended with a second, empty one).
+                                final = ev.FinalAnswer(content=event.content)
                                 continue
                             await self._handle(event)
             except TimeoutError as exc:
@@ -244,6 +252,8 @@ class Executor:
                     return Answer(str(value.get("text", "")), tuple(files))
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    # Noted here, not by the error's type: the agent may catch and wrap it.
+                    self._unanswered = True
                     raise TimeoutError(
                         f"no input arrived within {settings.UAI_INPUT_TIMEOUT_SECONDS:g} seconds"
                     )
@@ -294,7 +304,9 @@ class Executor:
         except Exception:
             # Its events are lost, not its end: the run still fails, with the agent's error.
             logger.warning("run %s: could not write its last events", self.run_id, exc_info=True)
-        if self.attempt < self.max_attempts:
+        if self.attempt < self.max_attempts and not self._unanswered:
+            # (A question nobody answered is not the agent's failure: another attempt would do the
+            # work again and ask again, for another UAI_INPUT_TIMEOUT_SECONDS.)
             await db(
                 services.run_requeue,
                 run_id=self.run_id,
@@ -373,6 +385,8 @@ async def execute_ephemeral(payload: dict[str, Any]) -> None:
         )
         context = AgentContext(run_id=None, chat_id=None, ask=None, loop=asyncio.get_running_loop())
         async for event in registry.build_adapter(agent).stream(request, context):
+            if isinstance(event, ev.Step) and event.step_type == ev.FINAL_ANSWER_STEP:
+                event = ev.FinalAnswer(content=event.content)  # the answer, as in a stored run
             match event:
                 case ev.Step():
                     result["steps"].append({"step_type": event.step_type, "content": event.content})
@@ -391,7 +405,9 @@ async def execute_ephemeral(payload: dict[str, Any]) -> None:
                     result["state"] = event.state
                 case ev.FinalAnswer():
                     result["steps"].append({"step_type": ev.FINAL_ANSWER_STEP, "content": event.content})
-                    result["output"] = event.output if event.output is not None else event.content
+                    output = event.output if event.output is not None else event.content
+                    # JSON-safe, as a stored run's output: it crosses the channel layer (msgpack).
+                    result["output"] = json.loads(json.dumps(output, default=jsonable))
                 case _:
                     pass  # logs, progress and stats have no place in a sessionless reply
         if result["output"] is None:

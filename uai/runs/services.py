@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from uai.agents import events as ev
 from uai.agents import registry
+from uai.agents.adapters import jsonable
 from uai.agents.models import Agent
 from uai.agents.protocol import AgentRequest, HistoryItem, InputFile
 from uai.artifacts import services as artifact_services
@@ -86,6 +87,9 @@ def run_new(
     events (in their transaction)."""
     from uai.runs import tasks  # the task module imports the executor, which imports this module
 
+    if not agent.enabled:
+        # Taken offline by an operator: chats made with it before keep their agent, not its use.
+        raise Conflict(f"Agent {agent.name!r} is disabled.")
     run_id = run_id or uuid.uuid4()
     eta = timezone.now() + datetime.timedelta(seconds=registry.estimate_seconds(agent, input))
     job_id = tasks.defer_run(
@@ -417,7 +421,9 @@ def run_finish(
     now = timezone.now()
     output = None
     if final is not None:
-        output = json.dumps(final.output if final.output is not None else final.content)
+        # An agent's output need not be JSON (a datetime, a pydantic model): stored as its JSON
+        # form or its text, not a TypeError that fails a run whose work is done.
+        output = json.dumps(final.output if final.output is not None else final.content, default=jsonable)
     with transaction.atomic():
         # One statement ends it, unless it is over already (the row stays locked until commit).
         run = first(

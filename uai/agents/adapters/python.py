@@ -121,10 +121,14 @@ class PythonAdapter:
         self.target = target
         self.options = options or {}
         try:
-            params = inspect.signature(target).parameters
-            self._takes_context = len(params) >= 2
+            params = inspect.signature(target).parameters.values()
         except (TypeError, ValueError):
             self._takes_context = True
+        else:
+            # Only a second positional parameter (or *args) takes the context: a keyword-only one
+            # or **kwargs (``def agent(request, *, verbose=False)``) does not.
+            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            self._takes_context = len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
 
     async def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
         """Call the target and yield its events, yielded and reported alike, in order."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -73,6 +74,10 @@ def _eval(node: ast.AST) -> int | float:
         except OverflowError as exc:  # floats: 10.0^400
             raise CalculatorError("result too large") from exc
         if isinstance(result, int) and result.bit_length() > MAX_RESULT_BITS:
+            raise CalculatorError("result too large")
+        if isinstance(result, complex):  # (-1)^0.5
+            raise CalculatorError("no real result")
+        if isinstance(result, float) and not math.isfinite(result):  # 1e308*10
             raise CalculatorError("result too large")
         return result
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
