@@ -12,7 +12,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, process_env
 from uai_project import settings as settings_module
 
 
@@ -211,7 +211,9 @@ def test_database__a_statement_run_often_is_prepared_on_its_connection() -> None
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", script],
         cwd=ROOT,
-        env={**os.environ, "UAI_DB_PREPARED_STATEMENTS": "off"},
+        # The test database, as every server the tests start: DATABASE_URL's own database need
+        # not exist (a fresh machine's does not).
+        env=process_env(UAI_DB_PREPARED_STATEMENTS="off"),
         capture_output=True,
         text=True,
         timeout=120,
