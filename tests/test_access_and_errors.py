@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -227,3 +229,91 @@ def test_errors__bad_run_bodies(alice: httpx.Client) -> None:
     assert "steps must be a whole number" in failed["error"]
     assert alice.delete(f"/run/{task}").status_code == 200
     assert alice.get(f"/run/{task}/logs").status_code == 200
+
+
+def test_errors__a_chunked_body_over_the_request_limit_is_413(live: str) -> None:
+    """The size guard read Content-Length, which a chunked body has none of: it was read whole
+    (to disk, twice under daphne) and handed on, however large. And a body with a Content-Length
+    over the limit was read whole before it was refused."""
+    import socket
+
+    limit = 256 * 1024 * 3 + 2 * 1024 * 1024  # the test server's uploads at their largest + JSON
+    host, port = live.removeprefix("http://").split(":")
+
+    def post(headers: str, body_chunks: list[bytes]) -> bytes:
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(f"POST /run/ HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n".encode())
+            with contextlib.suppress(OSError):  # the server may answer and close before the end
+                for chunk in body_chunks:
+                    sock.sendall(chunk)
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                data = sock.recv(65536)
+                if not data:
+                    break
+                answer += data
+        return answer
+
+    piece = b"x" * (256 * 1024)
+    chunks = [b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(limit // len(piece) + 1)] + [b"0\r\n\r\n"]
+    chunked = post("Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n", chunks)
+    assert chunked.startswith(b"HTTP/1.1 413"), chunked[:300]
+    assert b'"detail": "Request body is larger than' in chunked
+    declared = post(
+        f"Content-Type: application/json\r\nContent-Length: {limit + 1}\r\n", [b"x" * (limit + 1)]
+    )
+    assert declared.startswith(b"HTTP/1.1 413"), declared[:300]
+
+
+async def test_body_limit__refuses_while_the_body_arrives(settings: Any) -> None:
+    """In front of Django (which reads a whole body to a file before any middleware): a declared
+    length over the limit is refused before a byte is read, a chunked body once it passes it."""
+    from uai_project.body_limit import BodyLimit, request_body_limit
+
+    settings.UAI_MAX_UPLOAD_BYTES, settings.UAI_MAX_UPLOAD_FILES, settings.UAI_MAX_JSON_BYTES = 10, 2, 5
+    assert request_body_limit() == 25
+    reached: list[bytes] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        reached.append(body)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def call(
+        headers: list[tuple[bytes, bytes]], pieces: list[bytes]
+    ) -> tuple[list[dict[str, Any]], int]:
+        sent: list[dict[str, Any]] = []
+        queue = [
+            {"type": "http.request", "body": p, "more_body": i < len(pieces) - 1}
+            for i, p in enumerate(pieces)
+        ]
+        read = 0
+
+        async def receive() -> dict[str, Any]:
+            nonlocal read
+            read += 1
+            return queue.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/run/", "headers": headers}
+        await BodyLimit(app)(scope, receive, send)
+        return sent, read
+
+    sent, read = await call([(b"content-length", b"26")], [b"x" * 26])
+    assert sent[0]["status"] == 413 and read == 0 and reached == []
+    sent, read = await call([], [b"x" * 10, b"x" * 10, b"x" * 10, b"x" * 10])  # chunked: no length
+    assert sent[0]["status"] == 413 and read == 3 and reached == []
+    assert json.loads(sent[1]["body"]) == {
+        "detail": "Request body is larger than 25 bytes.",
+        "code": "too_large",
+    }
+    sent, _ = await call([], [b"x" * 10, b"x" * 10, b"x" * 5])  # at the limit: passed on whole
+    assert sent[0]["status"] == 200 and reached == [b"x" * 25]

@@ -19,11 +19,12 @@ from django.db import close_old_connections, reset_queries  # noqa: E402
 from uai.runs import embedded  # noqa: E402
 from uai_project import gc_tuning  # noqa: E402
 from uai_project.auth import UAIOriginValidator, WebSocketAuthMiddleware  # noqa: E402
+from uai_project.body_limit import BodyLimit  # noqa: E402
 from uai_project.routing import websocket_urlpatterns  # noqa: E402
 
 router = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodyLimit(django_asgi_app),
         # Clients bring a token; a browser signed in to the pages brings its session cookie.
         "websocket": UAIOriginValidator(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }

@@ -22,6 +22,7 @@ from django.middleware import clickjacking, common, csrf, security
 from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from uai_project.body_limit import request_body_limit
 from uai_project.errors import json_error
 
 
@@ -54,7 +55,7 @@ def _refused(request: HttpRequest) -> HttpResponse | None:
         return json_error("The URL contains a NUL character (%00).", 400)
     if "%00" in (query := request.META.get("QUERY_STRING", "")) or "\x00" in query:
         return json_error("The query string contains a NUL character (%00).", 400)
-    limit = settings.UAI_MAX_UPLOAD_BYTES * settings.UAI_MAX_UPLOAD_FILES + settings.UAI_MAX_JSON_BYTES
+    limit = request_body_limit()  # (under ASGI, body_limit.BodyLimit refused it already)
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
