@@ -15,12 +15,19 @@ from typing import Any
 
 from django.conf import settings
 
+from uai_project.errors import ErrorCode
+
 Scope = dict[str, Any]
 
 
 def request_body_limit() -> int:
     """The largest body a request may have, in bytes: all uploads at their largest, plus JSON."""
     return settings.UAI_MAX_UPLOAD_BYTES * settings.UAI_MAX_UPLOAD_FILES + settings.UAI_MAX_JSON_BYTES
+
+
+def too_large_detail(limit: int) -> str:
+    """The 413's ``detail``, wherever the limit is found exceeded."""
+    return f"Request body is larger than {limit} bytes."
 
 
 class _TooLarge(Exception):
@@ -66,7 +73,7 @@ def _counting(receive: Any, limit: int) -> Any:
 
 
 async def _refuse(send: Any, limit: int) -> None:
-    body = json.dumps({"detail": f"Request body is larger than {limit} bytes.", "code": "too_large"}).encode()
+    body = json.dumps({"detail": too_large_detail(limit), "code": ErrorCode.TOO_LARGE.value}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})

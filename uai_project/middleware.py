@@ -22,13 +22,14 @@ from django.middleware import clickjacking, common, csrf, security
 from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from uai_project.body_limit import request_body_limit
+from uai_project.body_limit import request_body_limit, too_large_detail
 from uai_project.errors import json_error
 
 
 class BodySizeLimitMiddleware:
-    """Refuse, before the body is read: a body larger than all allowed uploads together (413),
-    and a URL with a NUL character in its path (400)."""
+    """Refuse a body larger than all allowed uploads together (413) — under ASGI
+    ``body_limit.BodyLimit`` did already, before reading it; this covers Django's own test
+    client — and a URL with a NUL character in its path (400)."""
 
     sync_capable = True
     async_capable = True
@@ -61,7 +62,7 @@ def _refused(request: HttpRequest) -> HttpResponse | None:
     except ValueError:
         return json_error("Invalid Content-Length header.", 400)
     if length > limit:
-        return json_error(f"Request body is larger than {limit} bytes.", 413)
+        return json_error(too_large_detail(limit), 413)
     return None
 
 

@@ -80,4 +80,14 @@ class FinalAnswer:
 
 
 AgentEvent = Step | TextDelta | Log | Artifact | Progress | StateUpdate | Stats | FinalAnswer
+
+
+def as_answer(event: AgentEvent) -> AgentEvent:
+    """A ``Step`` of the answer's type (seed 001's ``FinalAnswerStep``, as docs show steps) is the
+    ``FinalAnswer``; any other event is itself."""
+    if isinstance(event, Step) and event.step_type == FINAL_ANSWER_STEP:
+        return FinalAnswer(content=event.content)
+    return event
+
+
 EVENT_TYPES = (Step, TextDelta, Log, Artifact, Progress, StateUpdate, Stats, FinalAnswer)

@@ -206,6 +206,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             # asked a moment ago (a browser resumes right after every connect).
             if asyncio.get_running_loop().time() - self.checked_at > START_WINDOW_SECONDS:
                 owner_id, _, self.chat_born = await db(_chat_state, chat_id=self.chat_id)
+                self.checked_at = asyncio.get_running_loop().time()
                 if owner_id is not None and owner_id != self.user_id:
                     await self.close(code=CLOSE_FORBIDDEN)
                     return

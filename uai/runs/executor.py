@@ -88,13 +88,9 @@ class Executor:
                         async for event in stream:
                             if self._first_event_at is None:
                                 self._first_event_at = time.monotonic()
+                            event = ev.as_answer(event)
                             if isinstance(event, ev.FinalAnswer):
                                 final = event
-                                continue
-                            if isinstance(event, ev.Step) and event.step_type == ev.FINAL_ANSWER_STEP:
-                                # The seed's step type for the answer, yielded as a step: it is
-                                # the answer (as a step, the run ended with a second, empty one).
-                                final = ev.FinalAnswer(content=event.content)
                                 continue
                             await self._handle(event)
             except TimeoutError as exc:
@@ -384,9 +380,8 @@ async def execute_ephemeral(payload: dict[str, Any]) -> None:
             options=dict(agent.options or {}),
         )
         context = AgentContext(run_id=None, chat_id=None, ask=None, loop=asyncio.get_running_loop())
-        async for event in registry.build_adapter(agent).stream(request, context):
-            if isinstance(event, ev.Step) and event.step_type == ev.FINAL_ANSWER_STEP:
-                event = ev.FinalAnswer(content=event.content)  # the answer, as in a stored run
+        async for yielded in registry.build_adapter(agent).stream(request, context):
+            event = ev.as_answer(yielded)
             match event:
                 case ev.Step():
                     result["steps"].append({"step_type": event.step_type, "content": event.content})

@@ -72,13 +72,16 @@ async def publish(groups: list[str], payload: dict[str, Any]) -> None:
     streams find what the layer lost (the recheck); raised, it would turn a committed request
     into a 500 (and skip its other commit hooks) or fail a healthy run.
     """
-    layer = get_channel_layer()
     message = {"type": EVENT_MESSAGE_TYPE, "event": payload}
     for group in groups:
-        try:
-            await layer.group_send(group, message)
-        except Exception:
-            logger.warning("publishing event %s of %s failed", payload.get("seq"), group, exc_info=True)
+        await _send(group, message, f"event {payload.get('seq')}")
+
+
+async def _send(group: str, message: dict[str, Any], what: str) -> None:
+    try:
+        await get_channel_layer().group_send(group, message)
+    except Exception:
+        logger.warning("publishing %s of %s failed", what, group, exc_info=True)
 
 
 async def publish_all(box: list[tuple[list[str], dict[str, Any]]]) -> None:
@@ -90,16 +93,8 @@ async def publish_all(box: list[tuple[list[str], dict[str, Any]]]) -> None:
 def chat_gone_after_commit(chat_id: str) -> None:
     """Tell the chat's followers, once its deletion commits, that their stream has ended (its id
     is free for anyone's next chat, which would use the same group)."""
-
-    async def send() -> None:
-        try:
-            await get_channel_layer().group_send(
-                chat_group(chat_id), {"type": EVENT_MESSAGE_TYPE, "gone": chat_id}
-            )
-        except Exception:  # the streams' recheck finds the chat gone
-            logger.warning("telling the followers of chat %s that it is gone failed", chat_id, exc_info=True)
-
-    transaction.on_commit(lambda: async_to_sync(send)())
+    message = {"type": EVENT_MESSAGE_TYPE, "gone": chat_id}  # lost, the streams' recheck finds it
+    transaction.on_commit(lambda: async_to_sync(_send)(chat_group(chat_id), message, "the chat's end"))
 
 
 def send_after_commit(groups: list[str], payload: dict[str, Any]) -> None:

@@ -367,7 +367,7 @@ async def follow(
     async def pump() -> None:
         while True:
             message = await subscription.get()
-            if message.get("gone") is not None and message["gone"] == watch.chat_id:
+            if watch.chat_id is not None and message.get("gone") == watch.chat_id:  # its chat's end
                 buffer.nudge(_GONE)
                 return
             event = message.get("event")
