@@ -36,9 +36,9 @@ from uai.chats.models import Chat, Message
 from uai.runs import streams
 from uai.runs.dbcall import db
 from uai.runs.models import Run
-from uai_project.api import whole_number
+from uai_project import parsers
+from uai_project.api import BIGINT_MAX, whole_number
 from uai_project.errors import Conflict, UAIError
-from uai_project.parsers import NUL_IN_JSON, has_nul
 
 logger = logging.getLogger(__name__)
 
@@ -183,23 +183,24 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Dispatch a client frame by its ``type``."""
         try:
-            frame = json.loads(text_data if text_data is not None else (bytes_data or b"").decode())
+            frame = parsers.loads(text_data if text_data is not None else (bytes_data or b"").decode())
         except (json.JSONDecodeError, UnicodeDecodeError):
             await self._error("Frames must be JSON objects.")
             return
+        except UAIError as exc:  # nested too deep, a NUL character: the socket stays open
+            await self._error(exc.detail)
+            return
         if not isinstance(frame, dict):
             await self._error("Frames must be JSON objects.")
-            return
-        if has_nul(frame):
-            await self._error(NUL_IN_JSON)
             return
         kind = frame.get("type")
         if kind == "client":
             await self._client(frame)
         elif kind == "resume":
             after = frame.get("after_seq")
-            if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-                await self._error("resume needs after_seq, a whole number ≥ 0.")
+            if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= BIGINT_MAX:
+                # (past bigint, PostgreSQL cannot compare it: the stream failed, closed with 1013)
+                await self._error(f"resume needs after_seq, a whole number from 0 to {BIGINT_MAX}.")
                 return
             # The chat may have been deleted since connect and its id taken by someone else: a
             # resume replays from the table, so it asks who has the chat now — unless it was
