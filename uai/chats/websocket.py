@@ -1,7 +1,9 @@
 """The WebSocket step protocol of seed 001, at ``/chat/{chat_id}``.
 
 Client → server: ``{"type": "client", "message", "message_id"}`` starts a turn (or answers the
-agent's question); ``{"type": "resume", "after_seq": N}`` replays what came after N.
+agent's question); ``{"type": "resume", "after_seq": N}`` replays what came after N (an N past the
+chat's last number gets an ``agent_error`` whose ``seq`` is that number, and the socket follows
+from there: the next turn's frames come as usual).
 Server → client: ``agent_step`` frames, then ``message_end``; ``agent_error`` when the agent fails
 (followed by ``message_end``, so a UI unlocks its input) or a frame is malformed. Every frame carries
 ``seq``, the chat's event number.
@@ -261,6 +263,12 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             ):
                 if event is None:
                     continue
+                if event["type"] == "past_end":
+                    # Resumed past the chat's end: told so (with the number it really has, as
+                    # ``seq``), and followed from there — the next turn's frames come as usual.
+                    # (Nothing of the chat in it: no need to know whose the chat is.)
+                    await self._error(event["data"]["detail"], seq=event["seq"])
+                    continue
                 if self.unclaimed and not await self._ours():
                     return
                 if self.sent_first is not None and self.sent_first <= event["seq"] <= self.sent_last:
@@ -328,8 +336,10 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             self.message_ids.update(await db(_client_message_ids, run_ids=[run_id]))
         return self.message_ids.get(run_id)
 
-    async def _error(self, error: str, message_id: Any = None) -> None:
+    async def _error(self, error: str, message_id: Any = None, *, seq: int | None = None) -> None:
         frame: dict[str, Any] = {"type": "agent_error", "error": error, "chat_id": self.chat_id}
         if isinstance(message_id, str):
             frame["message_id"] = message_id
+        if seq is not None:
+            frame["seq"] = seq
         await self.send(text_data=json.dumps(frame))

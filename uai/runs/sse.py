@@ -80,6 +80,11 @@ async def native_events(
             if event is None:
                 yield KEEPALIVE
                 continue
+            if event["type"] == "past_end":
+                # Last-Event-ID past the stream's end: it follows from there. An ``id:`` alone
+                # sets the client's Last-Event-ID without dispatching an event.
+                yield f"id: {event['seq']}\n\n".encode()
+                continue
             if only is not None and event.get("run_id") != only:
                 continue
             yield encode(event["seq"], event, event["type"])
