@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -543,3 +544,49 @@ async def test_bad_input__websocket_handshakes(live: str, alice: httpx.Client) -
     assert [(path, outcome) for path, outcome in outcomes if outcome not in fine] == []
     async with connect(live, alice, "after-handshakes") as ws:
         assert (await a_turn(ws, "fine"))[-2]["message"] == "fine"
+
+
+def raw_request(live: str, request: bytes) -> bytes:
+    """Send bytes as they are (what httpx would refuse to send); the answer's first bytes."""
+    import socket
+
+    host, port = live.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while len(answer) < 65536:
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+            head, _, body = answer.partition(b"\r\n\r\n")
+            length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+            if length and len(body) >= int(length.group(1)):
+                break  # the whole answer (the server may keep the connection open)
+    return answer
+
+
+def test_bad_input__malformed_http_and_huge_headers(live: str, alice: httpx.Client) -> None:
+    """What the HTTP server may refuse before UAI sees it: an answer (a 4xx with {detail, code}
+    where it refuses), never a dropped connection — daphne's were a bare 400, or nothing for a
+    line over 16 KiB; uvicorn's a text/plain 400."""
+    token = token_of(alice)
+    rows = [
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Long: " + b"a" * 20_000 + b"\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + b"".join(b"X-%d: %s\r\n" % (i, b"b" * 1000) for i in range(30))
+        + b"\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nno colon in this header\r\n\r\n",
+        b"NOT AN HTTP REQUEST\r\n\r\n",
+        b"POST /run/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+        + token.encode()
+        + b"\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nzz\r\nnot chunked\r\n0\r\n\r\n",
+    ]
+    for request in rows:
+        answer = raw_request(live, request)
+        status = answer.split(b" ", 2)[1] if answer.startswith(b"HTTP/1.1 ") else b""
+        assert status[:1] in (b"2", b"4"), (request[:60], answer[:200])  # an answer, not a drop
+        if status.startswith(b"4"):
+            assert b"application/json" in answer.partition(b"\r\n\r\n")[0].lower(), answer[:300]
+            assert b'"detail": ' in answer, answer[:300]
+    still_serves(alice)

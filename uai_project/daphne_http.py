@@ -2,8 +2,10 @@
 
 Twisted parses a request before daphne hands it to UAI, and refused some without a word of JSON:
 
-- a request line over 16 KiB (a 60,000-character path): the connection was dropped, no answer;
-- headers over 16 KiB together, a malformed request line or header: ``400`` with an empty body;
+- a request line over 16 KiB (a 60,000-character path): the connection was dropped, no answer
+  (now ``414``; a header line over it, ``431``);
+- headers over 16 KiB together, a malformed request line or header: ``400`` with an empty body
+  (now ``431`` and ``400`` with ``{detail, code}``);
 - a ``multipart/form-data`` body it could not parse itself: ``400`` with an empty body. Twisted
   parses every form body into ``request.args``, which daphne never reads — Django parses the body
   again, and it is Django's parser (through DRF's) that answers.
@@ -36,13 +38,19 @@ def _refuse(channel: http.HTTPChannel, status: int, reason: bytes, detail: str, 
         % (status, reason, len(body))
     )
     channel.transport.write(head + body)
-    channel.dataReceived = lambda data: None  # type: ignore[method-assign]
+    # Nothing more is read — not even the lines left in the packet being parsed (Twisted's own
+    # close makes its line reader stop; a half-close does not).
+    channel.dataReceived = channel.rawDataReceived = channel.lineReceived = _ignore  # type: ignore[method-assign]
     half_close = getattr(channel.transport, "loseWriteConnection", None)
     if half_close is None:
         channel.loseConnection()
         return
     half_close()  # the answer, then end-of-stream: the client reads it and closes its side
     channel.setTimeout(CLOSE_AFTER_SECONDS)  # and if it does not, the channel's timeout closes it
+
+
+def _ignore(data: bytes) -> None:
+    pass
 
 
 def _line_too_long(self: http.HTTPChannel, line: bytes) -> None:
@@ -59,6 +67,15 @@ def _line_too_long(self: http.HTTPChannel, line: bytes) -> None:
 
 
 def _bad_request(self: http.HTTPChannel) -> None:
+    if getattr(self, "_receivedHeaderSize", 0) > self.totalHeadersSize:  # each line fit, not all
+        _refuse(
+            self,
+            431,
+            b"Request Header Fields Too Large",
+            "The request's headers are too large.",
+            ErrorCode.TOO_LARGE,
+        )
+        return
     _refuse(self, 400, b"Bad Request", "Bad request: malformed HTTP.", ErrorCode.INVALID)
 
 

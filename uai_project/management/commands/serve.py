@@ -36,11 +36,14 @@ class Command(BaseCommand):
         if options["server"] == "uvicorn":
             import uvicorn
 
+            from uai_project import uvicorn_http
+
             uvicorn.run(
                 "uai_project.asgi:application",
                 host=host,
                 port=port,
                 lifespan="on",
+                http=uvicorn_http.HTTPProtocol,  # bad HTTP answered with {detail, code}
                 log_level="warning",
                 ws=settings.UAI_UVICORN_WS,
                 ws_max_size=settings.UAI_WS_MAX_FRAME_BYTES,  # a larger message: closed with 1009
