@@ -590,3 +590,25 @@ def test_bad_input__malformed_http_and_huge_headers(live: str, alice: httpx.Clie
             assert b"application/json" in answer.partition(b"\r\n\r\n")[0].lower(), answer[:300]
             assert b'"detail": ' in answer, answer[:300]
     still_serves(alice)
+
+
+def test_bad_input__deep_json_in_an_admin_form_is_a_form_error(live: str, user_client: UserClient) -> None:
+    """The admin's JSON fields (an agent's options, a chat's metadata and state) decoded with
+    Python's recursive decoder too: a deep value was a 500 for the operator."""
+    from tests.test_admin_docs import admin_session
+
+    browser = admin_session(live, user_client)
+    try:
+        for page, field in [("/admin/chats/chat/add/", "metadata"), ("/admin/agents/agent/add/", "options")]:
+            for value in (nest(5000), nest(DEPTH + 1)):
+                form = browser.get(page)
+                token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+                answer = browser.post(
+                    page,
+                    data={field: value, "csrfmiddlewaretoken": token},
+                    headers={"Referer": f"{live}{page}"},
+                )
+                assert answer.status_code == 200, (page, len(value), answer.text[:300])
+                assert "UAI_MAX_JSON_DEPTH" in answer.text, page
+    finally:
+        browser.close()
