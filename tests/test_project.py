@@ -103,6 +103,10 @@ def _without_companions() -> dict[str, str]:
         ("UAI_EVENT_RETENTION_DAYS", "1e9", "UAI_EVENT_RETENTION_DAYS must be at most 36500, not '1e9'"),
         ("UAI_JWT_REFRESH_DAYS", "99999999", "UAI_JWT_REFRESH_DAYS must be at most 36500, not 99999999"),
         ("UAI_GC_THRESHOLDS", "700,10,99999999999", "UAI_GC_THRESHOLDS must be numbers below 2**31"),
+        # The hostile-input limits: below Python's recursion, within Twisted's request line.
+        ("UAI_MAX_JSON_DEPTH", "1000", "UAI_MAX_JSON_DEPTH must be at most 500, not 1000"),
+        ("UAI_MAX_URL_CHARS", "20000", "UAI_MAX_URL_CHARS must be at most 12288, not 20000"),
+        ("UAI_WS_MAX_FRAME_BYTES", "10", "UAI_WS_MAX_FRAME_BYTES must be at least 1024, not 10"),
         # These were tracebacks (logging's own ValueError, a PermissionError) instead of a message.
         ("UAI_LOG_LEVEL", "verbose", "UAI_LOG_LEVEL must be one of debug, info, warning, error, critical"),
         ("UAI_DATA_DIR", "/proc/uai-data", "UAI_DATA_DIR '/proc/uai-data' cannot be created"),

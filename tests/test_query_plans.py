@@ -105,7 +105,7 @@ def test_plan__a_stream_catching_up_reads_the_first_kept_event_and_its_page_off_
     from uai.runs import streams
 
     with CaptureQueriesContext(connection) as queries:
-        first_kept, page = streams._catch_up(chat_id=long_chat.id, run_id=None, after_seq=LONG - 2)
+        first_kept, page, _ = streams._catch_up(chat_id=long_chat.id, run_id=None, after_seq=LONG - 2)
     assert first_kept is None and [e["seq"] for e in page] == [LONG - 1, LONG]
     (events,) = [q["sql"] for q in queries.captured_queries]  # it starts right after: no gap to look for
     with CaptureQueriesContext(connection) as queries:  # what a stream whose page starts later reads

@@ -359,15 +359,17 @@ def test_catch_up__looks_for_removed_events_only_when_the_page_does_not_start_ri
     for i in range(6):
         sink.EventSink(chat_id=chat.id).emit("log", {"message": str(i)})
     with CaptureQueriesContext(connection) as queries:
-        first_kept, page = streams._catch_up(chat_id=chat.id, run_id=None, after_seq=2)
-    assert first_kept is None and [e["seq"] for e in page] == [3, 4, 5, 6]
+        first_kept, page, past_end = streams._catch_up(chat_id=chat.id, run_id=None, after_seq=2)
+    assert first_kept is None and past_end is None and [e["seq"] for e in page] == [3, 4, 5, 6]
     assert len(queries.captured_queries) == 1  # the page starts right after: nothing was removed
     Event.objects.filter(chat_id=chat.id, seq__lte=4).delete()  # as retention would
-    first_kept, page = streams._catch_up(chat_id=chat.id, run_id=None, after_seq=2)
+    first_kept, page, _ = streams._catch_up(chat_id=chat.id, run_id=None, after_seq=2)
     assert first_kept == 5 and [e["seq"] for e in page] == [5, 6]
     Event.objects.filter(chat_id=chat.id).delete()
-    assert streams._catch_up(chat_id=chat.id, run_id=None, after_seq=2) == (7, [])
-    assert streams._catch_up(chat_id=chat.id, run_id=None, after_seq=6) == (None, [])  # up to date
+    assert streams._catch_up(chat_id=chat.id, run_id=None, after_seq=2) == (7, [], None)
+    assert streams._catch_up(chat_id=chat.id, run_id=None, after_seq=6) == (None, [], None)  # up to date
+    # Past the end: the stream's last number, to follow from.
+    assert streams._catch_up(chat_id=chat.id, run_id=None, after_seq=9) == (None, [], 6)
 
 
 async def test_chat_stream__follows_its_turn_from_a_fresh_number(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,14 +3,47 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 
-from uai_project.errors import json_error
+from uai_project import parsers
+from uai_project.errors import UAIError, json_error
+
+
+class JSONFormField(forms.JSONField):
+    """The admin's JSON field, refusing what the API refuses (nesting past UAI_MAX_JSON_DEPTH, a
+    NUL character) as a form error: Django's decoder recursed, and a deep value was a 500."""
+
+    def to_python(self, value: Any) -> Any:
+        """The decoded value, once the API's checks passed."""
+        if isinstance(value, str) and not self.disabled:
+            try:
+                parsers.loads(value)
+            except UAIError as exc:
+                raise ValidationError(exc.detail, code="invalid") from None
+            except json.JSONDecodeError:
+                pass  # Django's own message, below
+        return super().to_python(value)
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        """What the form shows again: text too deep to decode is shown as it was sent."""
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)
+
+
+# ``formfield_overrides`` of every admin with an editable JSON field.
+JSON_FORM_FIELDS: dict[Any, dict[str, Any]] = {models.JSONField: {"form_class": JSONFormField}}
 
 
 class ChangedFieldsSaveMixin(admin.ModelAdmin):

@@ -11,15 +11,8 @@ from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 
+from uai_project import parsers
 from uai_project.errors import InvalidInput, NotFound
-from uai_project.parsers import NUL_IN_JSON, has_nul
-
-
-def _loads(text: str) -> Any:
-    data = json.loads(text)
-    if has_nul(data):
-        raise InvalidInput(NUL_IN_JSON)
-    return data
 
 
 class StrictCharField(serializers.CharField):
@@ -39,7 +32,7 @@ class JSONObjectField(serializers.JSONField):
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if isinstance(data, str):
             try:
-                data = _loads(data)
+                data = parsers.loads(data)
             except json.JSONDecodeError:
                 self.fail("invalid")
         value = super().to_internal_value(data)
@@ -54,7 +47,7 @@ class AnyJSONField(serializers.JSONField):
     def to_internal_value(self, data: Any) -> Any:
         if getattr(data, "is_json_string", False):  # a form field DRF wants to decode
             try:
-                return _loads(data)
+                return parsers.loads(data)
             except json.JSONDecodeError:
                 return str(data)
         return super().to_internal_value(data)

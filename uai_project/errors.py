@@ -141,10 +141,12 @@ def _code_for(exc: Exception, http_status: int) -> str:
     return getattr(exc, "default_code", "error")
 
 
-def json_error(detail: str, http_status: int) -> JsonResponse:
+def json_error(detail: str, http_status: int, *, code: ErrorCode | None = None) -> JsonResponse:
     """A ``{"detail"}`` response for code outside DRF (plain Django views, handlers)."""
-    code = next((c.value for c, s in HTTP_STATUS.items() if s == http_status), "error")
-    return JsonResponse({"detail": detail, "code": code}, status=http_status)
+    name = (
+        code.value if code else next((c.value for c, s in HTTP_STATUS.items() if s == http_status), "error")
+    )
+    return JsonResponse({"detail": detail, "code": name}, status=http_status)
 
 
 def handler404(request: Any, exception: Exception | None = None) -> JsonResponse:

@@ -23,13 +23,14 @@ from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from uai_project.body_limit import request_body_limit, too_large_detail
-from uai_project.errors import json_error
+from uai_project.errors import ErrorCode, json_error
 
 
 class BodySizeLimitMiddleware:
     """Refuse a body larger than all allowed uploads together (413) — under ASGI
     ``body_limit.BodyLimit`` did already, before reading it; this covers Django's own test
-    client — and a URL with a NUL character in its path (400)."""
+    client — a URL with a NUL character in its path (400), and one longer than
+    ``UAI_MAX_URL_CHARS`` (414)."""
 
     sync_capable = True
     async_capable = True
@@ -51,10 +52,14 @@ class BodySizeLimitMiddleware:
 
 
 def _refused(request: HttpRequest) -> HttpResponse | None:
+    query = request.META.get("QUERY_STRING", "")
+    if len(request.path_info) + len(query) > settings.UAI_MAX_URL_CHARS:
+        detail = f"The URL is longer than {settings.UAI_MAX_URL_CHARS} characters (UAI_MAX_URL_CHARS)."
+        return json_error(detail, 414, code=ErrorCode.TOO_LARGE)
     if "\x00" in request.path_info:
         # No route takes one, and PostgreSQL cannot compare it: an id lookup would fail with a 500.
         return json_error("The URL contains a NUL character (%00).", 400)
-    if "%00" in (query := request.META.get("QUERY_STRING", "")) or "\x00" in query:
+    if "%00" in query or "\x00" in query:
         return json_error("The query string contains a NUL character (%00).", 400)
     limit = request_body_limit()  # (under ASGI, body_limit.BodyLimit refused it already)
     try:

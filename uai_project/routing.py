@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.urls import re_path
 
-from uai.chats.websocket import ChatStepConsumer
+from uai.chats.websocket import CLOSE_GONE, ChatStepConsumer
+
+
+async def no_such_socket(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Any other path: refused at the handshake (a 403), as a socket to a chat that is not there.
+    Without it the router raised, and the handshake was a 500."""
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close", "code": CLOSE_GONE})
+
 
 websocket_urlpatterns = [
     re_path(r"^chat/(?P<chat_id>[^/]+)/?$", ChatStepConsumer.as_asgi()),
+    re_path(r"", no_such_socket),
 ]

@@ -369,6 +369,17 @@ UAI_MAX_UPLOAD_BYTES = _int("UAI_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)  # per fil
 UAI_MAX_UPLOAD_FILES = _int("UAI_MAX_UPLOAD_FILES", 10, minimum=0)  # per request
 UAI_MAX_MESSAGE_CHARS = _int("UAI_MAX_MESSAGE_CHARS", 100_000)
 UAI_MAX_JSON_BYTES = _int("UAI_MAX_JSON_BYTES", 2 * 1024 * 1024)
+# How deep a client's JSON may nest (objects and arrays in one another). Python's decoder and
+# encoder recurse, so a JSON text ~1,000 deep (a few KiB) ended in RecursionError: a 500 on every
+# JSON route and a WebSocket closed with 1011. The cap stays well below that recursion limit.
+UAI_MAX_JSON_DEPTH = _int("UAI_MAX_JSON_DEPTH", 64, maximum=500)
+# The longest request target (path and query string, in characters) answered as usual; a longer
+# one is a 414. daphne (Twisted) refuses a request line over 16 KiB itself (a 414 as well, see
+# uai_project/daphne_http.py): the cap stays below that, so that both servers answer alike.
+UAI_MAX_URL_CHARS = _int("UAI_MAX_URL_CHARS", 8192, minimum=256, maximum=12_288)
+# The largest WebSocket message (and frame) a client may send, in bytes; a larger one closes the
+# socket with 1009 (message too big), under daphne and uvicorn alike.
+UAI_WS_MAX_FRAME_BYTES = _int("UAI_WS_MAX_FRAME_BYTES", 1024 * 1024, minimum=1024, maximum=64 * 1024 * 1024)
 UAI_MAX_LOGS_PER_REQUEST = _int("UAI_MAX_LOGS_PER_REQUEST", 1000)
 UAI_MAX_LOG_CHARS = _int("UAI_MAX_LOG_CHARS", 100_000)
 UAI_MAX_RUN_LIST = _int("UAI_MAX_RUN_LIST", 500)

@@ -9,6 +9,7 @@ from django.contrib import admin
 
 from uai.agents import registry
 from uai.agents.models import Agent
+from uai_project.admin_utils import JSON_FORM_FIELDS
 
 
 class AgentForm(forms.ModelForm):
@@ -42,3 +43,4 @@ class AgentAdmin(admin.ModelAdmin):
     list_filter = ("adapter", "enabled", "source")
     search_fields = ("name", "description", "target")
     readonly_fields = ("source", "created_at", "updated_at")
+    formfield_overrides = JSON_FORM_FIELDS

@@ -10,7 +10,7 @@ from uai.artifacts.admin import artifact_inline
 from uai.chats import services
 from uai.chats.models import Chat, Message
 from uai.runs.models import Log
-from uai_project.admin_utils import LOG_FIELDS, ChangedFieldsSaveMixin, read_only_inline
+from uai_project.admin_utils import JSON_FORM_FIELDS, LOG_FIELDS, ChangedFieldsSaveMixin, read_only_inline
 
 MessageInline = read_only_inline(
     Message, fk_name="chat", fields=("seq", "role", "step_type", "content", "created_at")
@@ -27,6 +27,7 @@ class ChatAdmin(ChangedFieldsSaveMixin):
     readonly_fields = ("last_seq", "created_at", "updated_at", "stopped_at")
     list_select_related = ("owner", "agent")
     raw_id_fields = ("owner",)  # not a <select> of every user
+    formfield_overrides = JSON_FORM_FIELDS
     inlines = [MessageInline, ChatLogInline, ChatArtifactInline]
     date_hierarchy = "created_at"
 
@@ -46,6 +47,7 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ("content", "chat__id", "client_message_id")
     readonly_fields = ("id", "chat", "run", "seq", "created_at")
     list_select_related = ("chat",)
+    formfield_overrides = JSON_FORM_FIELDS
 
     @admin.display(description="content")
     def short_content(self, obj: Message) -> str:

@@ -58,7 +58,8 @@ def conversation_data(message: Message) -> dict[str, Any]:
 
 class ChatIn(serializers.Serializer):
     name = StrictCharField(allow_blank=True, max_length=200)
-    agent = StrictCharField(required=False, allow_blank=True, max_length=64)
+    # null as omitted (the default agent), as on every route: typed clients send unset fields as null.
+    agent = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
 
 
 class ChatUpdateIn(serializers.Serializer):

@@ -31,7 +31,8 @@ class HistoryItemOut(serializers.Serializer):
 class AgentRunIn(serializers.Serializer):
     task = StrictCharField(trim_whitespace=False)
     chat_id = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
-    agent = StrictCharField(required=False, allow_blank=True, max_length=64)
+    # null as omitted (the default agent), as on every route: typed clients send unset fields as null.
+    agent = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
 
 
 class AgentStepOut(serializers.Serializer):

@@ -9,7 +9,8 @@ from uai_project.api import AnyJSONField, JSONObjectField, StrictCharField
 
 
 class ChatCreateIn(serializers.Serializer):
-    agent = StrictCharField(required=False, allow_blank=True, max_length=64)
+    # null as omitted (the default agent), as on every route: typed clients send unset fields as null.
+    agent = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
     name = StrictCharField(required=False, allow_blank=True, max_length=200, default="")
     metadata = JSONObjectField(required=False, default=dict)
 
@@ -21,7 +22,8 @@ class ChatSendIn(serializers.Serializer):
 
 
 class ChatNextIn(serializers.Serializer):
-    agent = StrictCharField(required=False, allow_blank=True, max_length=64)
+    # null as omitted (the default agent), as on every route: typed clients send unset fields as null.
+    agent = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
     user_input = AnyJSONField()
     state = JSONObjectField(required=False, default=dict)
 

@@ -1,7 +1,9 @@
 """The WebSocket step protocol of seed 001, at ``/chat/{chat_id}``.
 
 Client → server: ``{"type": "client", "message", "message_id"}`` starts a turn (or answers the
-agent's question); ``{"type": "resume", "after_seq": N}`` replays what came after N.
+agent's question); ``{"type": "resume", "after_seq": N}`` replays what came after N (an N past the
+chat's last number gets an ``agent_error`` whose ``seq`` is that number, and the socket follows
+from there: the next turn's frames come as usual).
 Server → client: ``agent_step`` frames, then ``message_end``; ``agent_error`` when the agent fails
 (followed by ``message_end``, so a UI unlocks its input) or a frame is malformed. Every frame carries
 ``seq``, the chat's event number.
@@ -36,9 +38,9 @@ from uai.chats.models import Chat, Message
 from uai.runs import streams
 from uai.runs.dbcall import db
 from uai.runs.models import Run
-from uai_project.api import whole_number
+from uai_project import parsers
+from uai_project.api import BIGINT_MAX, whole_number
 from uai_project.errors import Conflict, UAIError
-from uai_project.parsers import NUL_IN_JSON, has_nul
 
 logger = logging.getLogger(__name__)
 
@@ -183,23 +185,24 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Dispatch a client frame by its ``type``."""
         try:
-            frame = json.loads(text_data if text_data is not None else (bytes_data or b"").decode())
+            frame = parsers.loads(text_data if text_data is not None else (bytes_data or b"").decode())
         except (json.JSONDecodeError, UnicodeDecodeError):
             await self._error("Frames must be JSON objects.")
             return
+        except UAIError as exc:  # nested too deep, a NUL character: the socket stays open
+            await self._error(exc.detail)
+            return
         if not isinstance(frame, dict):
             await self._error("Frames must be JSON objects.")
-            return
-        if has_nul(frame):
-            await self._error(NUL_IN_JSON)
             return
         kind = frame.get("type")
         if kind == "client":
             await self._client(frame)
         elif kind == "resume":
             after = frame.get("after_seq")
-            if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-                await self._error("resume needs after_seq, a whole number ≥ 0.")
+            if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= BIGINT_MAX:
+                # (past bigint, PostgreSQL cannot compare it: the stream failed, closed with 1013)
+                await self._error(f"resume needs after_seq, a whole number from 0 to {BIGINT_MAX}.")
                 return
             # The chat may have been deleted since connect and its id taken by someone else: a
             # resume replays from the table, so it asks who has the chat now — unless it was
@@ -259,6 +262,12 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
                 chat_id=self.chat_id, after_seq=after_seq, chat_born=self.chat_born
             ):
                 if event is None:
+                    continue
+                if event["type"] == "past_end":
+                    # Resumed past the chat's end: told so (with the number it really has, as
+                    # ``seq``), and followed from there — the next turn's frames come as usual.
+                    # (Nothing of the chat in it: no need to know whose the chat is.)
+                    await self._error(event["data"]["detail"], seq=event["seq"])
                     continue
                 if self.unclaimed and not await self._ours():
                     return
@@ -327,8 +336,10 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             self.message_ids.update(await db(_client_message_ids, run_ids=[run_id]))
         return self.message_ids.get(run_id)
 
-    async def _error(self, error: str, message_id: Any = None) -> None:
+    async def _error(self, error: str, message_id: Any = None, *, seq: int | None = None) -> None:
         frame: dict[str, Any] = {"type": "agent_error", "error": error, "chat_id": self.chat_id}
         if isinstance(message_id, str):
             frame["message_id"] = message_id
+        if seq is not None:
+            frame["seq"] = seq
         await self.send(text_data=json.dumps(frame))

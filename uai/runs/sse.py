@@ -38,9 +38,23 @@ def encode(event_id: int | None, data: Any, event: str | None = None) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
+async def _headers_now(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    # daphne (Twisted) writes a response's headers with its first bytes: a stream with nothing to
+    # replay kept its client waiting for them until the first event or keep-alive (15 s). An
+    # empty first chunk sends them at once (and no bytes: an empty chunk is not written).
+    try:
+        yield b""
+        async for chunk in stream:
+            yield chunk
+    finally:  # closed now (the client left), not whenever the collector finds it
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 def response(stream: AsyncIterator[bytes]) -> StreamingHttpResponse:
-    """A ``text/event-stream`` response with the headers proxies and clients expect."""
-    resp = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
+    """A ``text/event-stream`` response with the headers proxies and clients expect, sent at once."""
+    resp = StreamingHttpResponse(_headers_now(stream), content_type="text/event-stream; charset=utf-8")
     resp["Cache-Control"] = "no-cache"
     resp["X-Accel-Buffering"] = "no"
     resp["Connection"] = "keep-alive"  # as seed 003 lists it (HTTP/1.1's default anyway)
@@ -79,6 +93,11 @@ async def native_events(
         ):
             if event is None:
                 yield KEEPALIVE
+                continue
+            if event["type"] == "past_end":
+                # Last-Event-ID past the stream's end: it follows from there. An ``id:`` alone
+                # sets the client's Last-Event-ID without dispatching an event.
+                yield f"id: {event['seq']}\n\n".encode()
                 continue
             if only is not None and event.get("run_id") != only:
                 continue

@@ -256,9 +256,12 @@ def _page(*, chat_id: str | None, run_id: Any, after_seq: int) -> list[dict[str,
     return [event_payload(e) for e in qs.order_by("seq")[:REPLAY_PAGE]]
 
 
-def _catch_up(*, chat_id: str | None, run_id: Any, after_seq: int) -> tuple[int | None, list[dict[str, Any]]]:
+def _catch_up(
+    *, chat_id: str | None, run_id: Any, after_seq: int
+) -> tuple[int | None, list[dict[str, Any]], int | None]:
     """What a stream resuming after ``after_seq`` starts with, in one trip to a DB thread: the
-    first kept number if retention removed some (see ``_gap``), and the first page from there.
+    first kept number if retention removed some (see ``_gap``), the first page from there, and
+    the stream's last number when ``after_seq`` is past it (else None).
 
     Numbers are contiguous and retention removes the oldest, so a page that starts right after
     ``after_seq`` has nothing missing before it: the usual case (a client resuming from the last
@@ -266,18 +269,21 @@ def _catch_up(*, chat_id: str | None, run_id: Any, after_seq: int) -> tuple[int 
     """
     page = _page(chat_id=chat_id, run_id=run_id, after_seq=after_seq)
     if page and page[0]["seq"] == after_seq + 1:
-        return None, page
-    first_kept = _gap(chat_id=chat_id, run_id=run_id, after_seq=after_seq)
+        return None, page, None
+    scope_chat, last = _last(chat_id=chat_id, run_id=run_id)
+    if not page and after_seq > last:
+        return None, page, last
+    first_kept = _gap(chat_id=scope_chat, run_id=run_id, after_seq=after_seq, last=last)
     if first_kept is not None and not (page and page[0]["seq"] == first_kept):
         page = _page(chat_id=chat_id, run_id=run_id, after_seq=first_kept - 1)
-    return first_kept, page
+    return first_kept, page, None
 
 
-def _gap(*, chat_id: str | None, run_id: Any, after_seq: int) -> int | None:
-    """The first kept number when events after ``after_seq`` were removed by retention, else None.
+def _last(*, chat_id: str | None, run_id: Any) -> tuple[str | None, int]:
+    """The chat whose numbers the stream follows (None: a chat-less run's own) and its last
+    number (0: nothing yet — a WebSocket may follow a chat its first message creates).
 
-    A chat's numbers are contiguous (every number taken is an event), so are a chat-less run's;
-    a turn's numbers are its chat's, so its chat tells.
+    A turn's numbers are its chat's, so its chat tells.
     """
     from uai.chats.models import Chat
     from uai.runs.models import Run
@@ -286,10 +292,22 @@ def _gap(*, chat_id: str | None, run_id: Any, after_seq: int) -> int | None:
     if chat_id is None:
         row = Run.objects.filter(pk=run_id).values_list("chat_id", "last_seq").first()
         if row is None:
-            return None
+            return None, 0
         chat_id, last = row[0] or None, row[1]
     if chat_id is not None:
         last = Chat.objects.filter(pk=chat_id).values_list("last_seq", flat=True).first()
+    return chat_id, last or 0
+
+
+def _gap(*, chat_id: str | None, run_id: Any, after_seq: int, last: int | None = None) -> int | None:
+    """The first kept number when events after ``after_seq`` were removed by retention, else None.
+
+    A chat's numbers are contiguous (every number taken is an event), so are a chat-less run's;
+    ``chat_id`` and ``last`` are what ``_last`` found (read here without ``last``).
+    """
+    if last is None:
+        chat_id, last = _last(chat_id=chat_id, run_id=run_id)
+    if chat_id is not None:
         scope = Event.objects.filter(chat_id=chat_id)
     else:
         scope = Event.objects.filter(run_id=run_id, chat__isnull=True)
@@ -309,6 +327,20 @@ def gap_event(after_seq: int, first_kept: int) -> dict[str, Any]:
             "after_seq": after_seq,
             "first_seq": first_kept,
             "detail": f"events {after_seq + 1} to {first_kept - 1} are no longer kept",
+        },
+    }
+
+
+def past_end_event(after_seq: int, last: int) -> dict[str, Any]:
+    """The marker a stream yields when asked to resume past its last number: it follows from
+    that number instead (``seq``), so the client learns where the stream really is."""
+    return {
+        "seq": last,
+        "type": "past_end",
+        "data": {
+            "after_seq": after_seq,
+            "last_seq": last,
+            "detail": f"after_seq {after_seq} is past the last event ({last}): following from {last}",
         },
     }
 
@@ -411,7 +443,13 @@ async def follow(
             unread = True
         else:
             watch.last = after_seq
-            first_kept, page = await db(_catch_up, chat_id=chat_id, run_id=run_id, after_seq=after_seq)
+            first_kept, page, last = await db(_catch_up, chat_id=chat_id, run_id=run_id, after_seq=after_seq)
+            if last is not None:
+                # A number the stream never reached (a client's counter from another chat, or
+                # made up): every event to come would be "older" and dropped — a silent stream.
+                # It follows from its real end instead, and says so.
+                yield past_end_event(after_seq, last)
+                watch.last = last
             if first_kept is not None:
                 yield gap_event(after_seq, first_kept)
                 watch.last = first_kept - 1

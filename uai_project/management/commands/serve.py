@@ -36,13 +36,17 @@ class Command(BaseCommand):
         if options["server"] == "uvicorn":
             import uvicorn
 
+            from uai_project import uvicorn_http
+
             uvicorn.run(
                 "uai_project.asgi:application",
                 host=host,
                 port=port,
                 lifespan="on",
+                http=uvicorn_http.HTTPProtocol,  # bad HTTP answered with {detail, code}
                 log_level="warning",
                 ws=settings.UAI_UVICORN_WS,
+                ws_max_size=settings.UAI_WS_MAX_FRAME_BYTES,  # a larger message: closed with 1009
                 backlog=settings.UAI_LISTEN_BACKLOG,
                 # Open streams (SSE) would hold a shutdown forever; then the lifespan's shutdown
                 # stops the embedded worker (its own grace for running jobs).
@@ -52,7 +56,10 @@ class Command(BaseCommand):
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
 
+        from uai_project import daphne_http
         from uai_project.asgi import application
+
+        daphne_http.install()
 
         def ready() -> None:
             # daphne has no lifespan events: start the embedded worker once it listens, and stop
@@ -65,6 +72,9 @@ class Command(BaseCommand):
 
             from uai.runs import embedded
 
+            # A message over the limit is refused with a 1009 close (autobahn drops the TCP
+            # connection on any failure by default: the client learnt nothing).
+            server.ws_factory.setProtocolOptions(failByDrop=False)
             loop = asyncio.get_event_loop()
             loop.call_soon(embedded.start)
             reactor.addSystemEventTrigger(
@@ -77,10 +87,13 @@ class Command(BaseCommand):
             f"{endpoint}:backlog={settings.UAI_LISTEN_BACKLOG}"
             for endpoint in build_endpoint_description_strings(host=host, port=port)
         ]
-        Server(
+        server = Server(
             application=application,
             endpoints=endpoints,
             ready_callable=ready,
             verbosity=0,
             websocket_handshake_timeout=settings.UAI_WS_HANDSHAKE_TIMEOUT_SECONDS,
-        ).run()
+            websocket_max_message_size=settings.UAI_WS_MAX_FRAME_BYTES,
+            websocket_max_frame_size=settings.UAI_WS_MAX_FRAME_BYTES,
+        )
+        server.run()
