@@ -144,6 +144,7 @@ MIDDLEWARE = [
     "uai_project.middleware.SecurityMiddleware",
     "uai_project.middleware.StaticFilesMiddleware",
     "uai_project.middleware.BodySizeLimitMiddleware",
+    "uai_project.methods.AllowedMethodsMiddleware",  # before CSRF: a 405, not its HTML 403
     "uai_project.middleware.SessionMiddleware",
     "uai_project.middleware.CommonMiddleware",
     "uai_project.middleware.CsrfViewMiddleware",
