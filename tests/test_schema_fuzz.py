@@ -43,7 +43,10 @@ def fuzz_server(
 ) -> Iterator[str]:
     """A server (and a worker in distributed mode) of this module's own, with FUZZ_ENV."""
     port = free_port()
-    env = process_env(UAI_SEARCH_URL=search_service, **FUZZ_ENV)
+    # A cache of its own: its thousands of requests must not count against the throttle of the
+    # users (same ids, after each test's reset) of the tests that come after it.
+    cache_prefix = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}-fuzz"
+    env = process_env(UAI_SEARCH_URL=search_service, UAI_CACHE_PREFIX=cache_prefix, **FUZZ_ENV)
     serve = [sys.executable, "manage.py", "serve", "--port", str(port)]
     processes = [Process("fuzz-server", serve, env, log_dir)]
     if not settings.UAI_EMBEDDED_WORKER:
