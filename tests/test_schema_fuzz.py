@@ -86,9 +86,72 @@ def token(fuzz_server: str, django_db_reset_sequences: Any) -> str:
     return Token.objects.create(user=user).key
 
 
-def schemathesis(*args: str) -> subprocess.CompletedProcess[str]:
-    """The schemathesis CLI with tests/schemathesis.toml."""
-    command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", "--no-color"]
+def known_ids(url: str, token: str) -> dict[str, list[str]]:
+    """Records of the fuzzing user for the path parameters, so that generated requests reach
+    what lies behind a found id, not only the 404 of a made-up one: chats with messages and
+    files, finished runs with artifacts — and, apart, chats for the DELETEs to remove."""
+    ids: dict[str, list[str]] = {"chat": [], "run": [], "artifact": [], "message": [], "doomed": []}
+    ids |= {"doomed_message": [], "doomed_file": []}
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        for kind in ("chat", "chat", "doomed", "doomed"):
+            chat = client.post("/chat/", json={"agent": "echo"}).json()["session_id"]
+            turn = client.post(f"/chat/{chat}", data={"text": "hello"}, files={"files": ("a.txt", b"alpha")})
+            assert turn.status_code == 200, turn.text
+            messages = turn.json()["messages"]
+            ids[kind].append(chat)
+            ids["message" if kind == "chat" else "doomed_message"] += [m["id"] for m in messages]
+            files = [f["id"] for m in messages for f in m["files"]]
+            ids["artifact" if kind == "chat" else "doomed_file"] += files
+        run = client.post("/run/", data={"agent": "echo", "input": "x"}, files={"files": ("r.txt", b"r")})
+        assert run.status_code == 201, run.text
+        task = run.json()["task_id"]
+        ids["run"].append(task)
+        deadline = time.monotonic() + 30
+        while client.get(f"/run/{task}").json()["status"] != "succeeded":
+            assert time.monotonic() < deadline, "the run did not finish"
+            time.sleep(0.1)
+        ids["artifact"] += [a["id"] for a in client.get(f"/run/{task}/artifacts").json()]
+    return ids
+
+
+# Path parameters drawn from known_ids() (a share of the time; generated values the rest).
+BINDINGS = {
+    "path.session_id": "chat",
+    "path.chat_id": "chat",
+    "path.workflow_id": "chat",
+    "path.task_id": "run",
+    "path.artifact_id": "artifact",
+    "path.message_id": "message",
+    "path.file_id": "artifact",
+}
+DELETE_BINDINGS = {
+    "path.session_id": "doomed",
+    "path.chat_id": "doomed",
+    "path.workflow_id": "doomed",
+    "path.message_id": "doomed_message",
+    "path.file_id": "doomed_file",
+}
+
+
+def config_with(ids: dict[str, list[str]], path: Path) -> Path:
+    """tests/schemathesis.toml, with the records of ``ids`` as dictionaries of path parameters."""
+    lines = [CONFIG.read_text(), ""]
+    for name, values in ids.items():
+        lines += [f"[dictionaries.{name}]", f"values = {json.dumps(values)}", ""]
+
+    def binding(key: str, dictionary: str) -> str:
+        return f'"{key}" = {{ dictionary = "{dictionary}", probability = 0.8 }}'
+
+    lines += ["[parameters]", *(binding(k, v) for k, v in BINDINGS.items()), ""]
+    deletes = ", ".join(binding(k, v) for k, v in DELETE_BINDINGS.items())
+    lines += ["[[operations]]", 'include-method = "DELETE"', f"parameters = {{ {deletes} }}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def schemathesis(*args: str, config: Path = CONFIG) -> subprocess.CompletedProcess[str]:
+    """The schemathesis CLI with tests/schemathesis.toml (or a config made from it)."""
+    command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", "--no-color"]
     return subprocess.run([*command, *args], capture_output=True, text=True, timeout=RUN_SECONDS, check=False)
 
 
@@ -190,6 +253,7 @@ def test_schema__every_answer_is_documented_and_none_is_a_5xx(
     fuzz_server: str, token: str, tmp_path: Path
 ) -> None:
     started = time.monotonic()
+    config = config_with(known_ids(fuzz_server, token), tmp_path / "schemathesis.toml")
     result = schemathesis(
         f"{fuzz_server}/api/schema/",
         "-H",
@@ -198,6 +262,7 @@ def test_schema__every_answer_is_documented_and_none_is_a_5xx(
         "ndjson",
         "--report-dir",
         str(tmp_path),
+        config=config,
     )
     output = result.stdout + result.stderr
     requests, failures = unexplained_failures(tmp_path)
