@@ -34,6 +34,9 @@ FUZZ_ENV = {
     # A chat's stream never ends by itself, and says nothing while the chat is quiet; its
     # keep-alive comment is what lets a reader (schemathesis's too) see the stream open.
     "UAI_STREAM_KEEPALIVE_SECONDS": "0.25",
+    # A route that waits for a turn (an agent that asks for input, or sleeps) answers within
+    # this, well inside schemathesis's request timeout (5 s): 202 or 504, not a dropped request.
+    "UAI_TURN_WAIT_SECONDS": "3",
 }
 
 
