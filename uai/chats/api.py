@@ -73,7 +73,7 @@ class ChatDetailView(APIView):
             # With ``Accept: text/event-stream``: the turn's events, to its end.
             (200, "text/event-stream"): NATIVE_SSE,
             (202, "application/json"): TurnOut,
-            **errors({409: "The chat's agent was disabled, or the run it answers is no longer waiting."}),
+            **errors({409: "The chat's agent was disabled."}),
         },
         operation_id="chat_send",
     )
