@@ -252,6 +252,47 @@ def test_schema__lists_errors_and_events_are_documented_as_answered() -> None:
         assert f'"contentSchema": {{"$ref": "#/components/schemas/{shape}"}}' in event, (path, event)
 
 
+def test_schema__sse_events_are_sent_as_documented(fuzz_server: str, token: str) -> None:
+    """Each event of each kind of stream, checked against the schema: the frame ({id, event,
+    data}) and the JSON in its data. (The run below reads the streams too, but never asks
+    ``POST /chat/{id}`` for one.)"""
+    import jsonschema
+    from httpx_sse import connect_sse
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    schema = openapi()
+    registry = Registry().with_resource("urn:uai", Resource(contents=schema, specification=DRAFT202012))
+
+    def check(path: str, method: str, event: Any) -> None:
+        frame = {"id": event.id, "event": event.event or "message", "data": event.data}
+        documented = schema["paths"][path][method]["responses"]["200"]["content"]["text/event-stream"]
+        options = documented["schema"].get("anyOf", [documented["schema"]])
+        fits = [o for o in options if jsonschema.Draft202012Validator(o).is_valid(frame)]
+        assert fits, (path, frame)
+        content = {"$ref": "urn:uai" + fits[0]["properties"]["data"]["contentSchema"]["$ref"]}
+        jsonschema.Draft202012Validator(content, registry=registry).validate(json.loads(event.data))
+
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=fuzz_server, headers=headers, timeout=30) as client:
+        chat = client.post("/chat/", json={"agent": "steps"}).json()["session_id"]
+        sse = {"Accept": "text/event-stream"}
+        streams = [
+            ("/chat/{session_id}", "post", f"/chat/{chat}", {"json": {"text": "2+3"}, "headers": sse}),
+            ("/chat/{session_id}/stream", "get", f"/chat/{chat}/stream?last_event_id=0", {}),
+            ("/chat/stream", "post", "/chat/stream", {"json": {"message": "hi", "agent": "steps"}}),
+        ]
+        for path, method, url, kwargs in streams:
+            seen = 0
+            with connect_sse(client, method.upper(), url, **kwargs) as source:
+                for event in source.iter_sse():
+                    check(path, method, event)
+                    seen += 1
+                    if path.endswith("/stream") and path.startswith("/chat/{") and seen >= 5:
+                        break  # a chat's stream never ends by itself
+            assert seen, path
+
+
 def test_schema__every_answer_is_documented_and_none_is_a_5xx(
     fuzz_server: str, token: str, tmp_path: Path
 ) -> None:
