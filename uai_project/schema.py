@@ -1,13 +1,34 @@
-"""OpenAPI post-processing: document each route at the path its seed document writes."""
+"""OpenAPI: each route at the path its seed document writes, every answer it gives, its streams.
+
+The views' ``extend_schema`` decorators name their successes and the errors particular to them
+(``errors({409: …})``); the post-processing hook here adds the errors every route of a kind can
+give, documents the plain Django views (SSE streams, health) and the shapes of SSE events.
+The schema is OpenAPI 3.1, so that an event stream's ``schema`` (one event: ``id``, ``event``,
+``data``) can say what its ``data`` holds (``contentMediaType`` and ``contentSchema``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
 
 # Collection routes the seeds write with a trailing slash; every other path is written without.
 KEEP_TRAILING_SLASH = {"/chat/", "/run/", "/api/workflows/", "/chats/"}
+
+
+class Error(serializers.Serializer):
+    """Every error body: ``{"detail", "code"}`` (uai_project/errors.py)."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="invalid, not_authenticated, forbidden, not_found, …")
+
+
+def errors(described: dict[int, str]) -> dict[int, OpenApiResponse]:
+    """The error answers particular to one operation, for its ``extend_schema(responses=…)``."""
+    return {code: OpenApiResponse(Error, description=text) for code, text in described.items()}
 
 
 def seed_paths(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
@@ -27,15 +48,19 @@ ERRORS = {
     "400": "Bad input (`detail` says what).",
     "401": "No valid credentials.",
     "404": "Not found, or not this user's.",
+    "413": "The body, or one of its files, is larger than the limits allow (`detail` names the limit).",
+    "415": "A body of a media type the route does not take (it takes those listed under requestBody).",
     "429": "Too many requests (`Retry-After` says when to come back).",
+    "503": "The database or Redis cannot be reached at the moment: try again (after `Retry-After`).",
 }
 THROTTLED = ("/api/workflows", "/api/chat/playground")  # seed 002's routes are rate-limited
+ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 
 
 def add_error_responses(result: dict[str, Any]) -> None:
-    """Every operation's errors, as the API answers them (``{"detail"}``): generated clients
-    otherwise know only the success. Those an operation documents itself are left as they are."""
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    """Every operation's errors, as the API answers them (``{"detail", "code"}``): generated
+    clients otherwise know only the success. Those an operation documents itself are kept."""
     for path, item in result["paths"].items():
         for method, operation in item.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
@@ -43,20 +68,149 @@ def add_error_responses(result: dict[str, Any]) -> None:
             if operation.get("security") == [{}]:
                 continue  # public and without input (the health check)
             responses = operation.setdefault("responses", {})
-            wanted = ["400", "401"]
+            wanted = ["400", "401", "503"]
             if "{" in path:
                 wanted.append("404")
+            if "requestBody" in operation:
+                wanted += ["413", "415"]
             if path.startswith(THROTTLED):
                 wanted.append("429")
             for code in wanted:
-                responses.setdefault(code, {"description": ERRORS[code], "content": error})
+                response = {"description": ERRORS[code], "content": ERROR_CONTENT}
+                if code in {"429", "503"}:
+                    response["headers"] = RETRY_AFTER
+                responses.setdefault(code, response)
+
+
+# --- Server-sent events -----------------------------------------------------------------------
+#
+# An event stream's ``schema`` describes one event as a client's parser sees it: ``id`` (the
+# event's number, as text), ``event`` (its type; ``message`` when the line is absent) and
+# ``data`` (text holding JSON, whose shape ``contentSchema`` gives).
+
+EVENT_TYPES = [
+    "message",
+    "message_deleted",
+    "file_deleted",
+    "step",
+    "delta",
+    "log",
+    "artifact",
+    "progress",
+    "input_required",
+    "input",
+    "state",
+    "stats",
+    "status",
+    "gap",
+]
+
+
+def _json_text(ref: str) -> dict[str, Any]:
+    """An SSE ``data:`` field: text holding JSON of the component ``ref``."""
+    return {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": {"$ref": f"#/components/schemas/{ref}"},
+    }
+
+
+SEQ_TEXT = {"type": "string", "pattern": "^[0-9]+$", "description": "The event's number."}
+
+# ``GET /chat/{id}/stream``, ``GET /run/{id}/stream``, ``POST /chat/{id}`` (Accept: text/event-stream).
+NATIVE_SSE = {
+    "description": "One event: `id:` its number, `event:` its type, `data:` the event as JSON. A "
+    "stream that cannot go on ends with `event: error` and `{detail, code}` (`too_slow`: the reader "
+    "fell behind, resume after the last `id`; `gone`: the chat was deleted).",
+    "anyOf": [
+        {
+            "type": "object",
+            "required": ["id", "event", "data"],
+            "properties": {
+                "id": SEQ_TEXT,
+                "event": {"type": "string", "enum": EVENT_TYPES},
+                "data": _json_text("StreamEvent"),
+            },
+        },
+        {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {"event": {"const": "error"}, "data": _json_text("Error")},
+        },
+    ],
+}
+
+# Seed 003 and 004: ``POST /chat/stream``, ``GET /conversations/inference[_internet]/{chat_id}``.
+CHUNK_SSE = {
+    "description": "One chunk: `data:` `{content, is_final, metrics}` (no `event:` line); `id:` its "
+    "number, to resume from.",
+    "type": "object",
+    "required": ["data"],
+    "properties": {"id": SEQ_TEXT, "event": {"const": "message"}, "data": _json_text("StreamChunk")},
+}
+
+SSE_COMPONENTS: dict[str, Any] = {
+    "StreamEvent": {
+        "type": "object",
+        "description": "An event of a chat or a run, as stored and numbered (a `gap` has only "
+        "`seq`, `type` and `data`).",
+        "required": ["seq", "type", "data"],
+        "properties": {
+            "seq": {"type": "integer", "description": "Its number: the SSE `id:`, the WebSocket `seq`."},
+            "type": {"type": "string", "enum": EVENT_TYPES},
+            "chat_id": {"type": ["string", "null"]},
+            "run_id": {"type": ["string", "null"], "format": "uuid"},
+            "data": {"type": "object", "description": "What the event says; its keys depend on `type`."},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "StreamChunk": {
+        "type": "object",
+        "required": ["content", "is_final", "metrics"],
+        "properties": {
+            "content": {"type": "string", "description": "Text the agent produced since the last chunk."},
+            "is_final": {"type": "boolean"},
+            "metrics": {
+                "description": "On the final chunk; null before it (and on a final chunk that ends a "
+                "stream early, with `error`).",
+                "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/StreamMetrics"}],
+            },
+            "error": {"type": "string", "description": "On the final chunk, when the turn failed."},
+        },
+    },
+    "StreamMetrics": {
+        "type": "object",
+        "required": [
+            "tokens",
+            "chunks",
+            "time_to_first_chunk_ms",
+            "total_ms",
+            "status",
+            "run_id",
+            "conversation_id",
+        ],
+        "properties": {
+            "tokens": {"type": "integer"},
+            "chunks": {"type": "integer"},
+            "time_to_first_chunk_ms": {"type": "number"},
+            "total_ms": {"type": "number"},
+            "status": {"type": "string", "enum": ["succeeded", "failed", "cancelled", "input_required"]},
+            "run_id": {"type": "string", "format": "uuid"},
+            "conversation_id": {"type": "string"},
+        },
+    },
+}
+
+
+def native_sse() -> dict[str, Any]:
+    """The ``text/event-stream`` content of a native event stream, for ``extend_schema``."""
+    return {"text/event-stream": {"schema": NATIVE_SSE}}
 
 
 def _stream(
     summary: str, description: str, parameter: str, tag: str, *, ends: bool = False
 ) -> dict[str, Any]:
     """A GET that answers ``text/event-stream`` (a plain async view, which DRF cannot describe)."""
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     ended = {
         "204": {
             "description": "Nothing more will come: the run had ended before `Last-Event-ID` "
@@ -75,22 +229,27 @@ def _stream(
                     "name": "Last-Event-ID",
                     "in": "header",
                     "required": False,
-                    "schema": {"type": "integer"},
+                    "schema": {"type": "integer", "minimum": 0},
                     "description": "Resume after this event number (browsers send it on reconnect).",
+                },
+                {
+                    "name": "last_event_id",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 0},
+                    "description": "The same, for clients that cannot set a header.",
                 },
             ],
             "security": [{"bearerAuth": []}, {"cookieAuth": []}],
             "responses": {
                 "200": {
-                    "description": "Server-sent events: `event:` is the event's type (status, message, "
-                    "step, delta, log, artifact, stats, state, input_required, gap), `id:` its number, "
-                    "`data:` the whole event as JSON `{seq, type, chat_id, run_id, data, created_at}`.",
-                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    "description": "Server-sent events (see the schema of one event).",
+                    "content": native_sse(),
                 },
                 **(ended if ends else {}),
-                "400": {"description": "`Last-Event-ID` is not a whole number.", "content": error},
-                "401": {"description": "Not signed in.", "content": error},
-                "404": {"description": "No such stream for this user.", "content": error},
+                "400": {"description": "`Last-Event-ID` is not a whole number.", "content": ERROR_CONTENT},
+                "401": {"description": "Not signed in.", "content": ERROR_CONTENT},
+                "404": {"description": "No such stream for this user.", "content": ERROR_CONTENT},
             },
         }
     }
@@ -99,11 +258,15 @@ def _stream(
 def add_plain_views(result: dict[str, Any]) -> None:
     """Document the plain Django views next to the DRF ones: the SSE streams and the health check."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    schemas["Error"] = {
-        "type": "object",
-        "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
-        "required": ["detail"],
-    }
+    schemas.setdefault(
+        "Error",
+        {
+            "type": "object",
+            "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+            "required": ["detail", "code"],
+        },
+    )
+    schemas.update(SSE_COMPONENTS)
     schemes = result["components"].setdefault("securitySchemes", {})
     schemes.setdefault("cookieAuth", {"type": "apiKey", "in": "cookie", "name": "sessionid"})
     result["paths"]["/chat/{session_id}/stream"] = _stream(
@@ -119,6 +282,17 @@ def add_plain_views(result: dict[str, Any]) -> None:
         "run",
         ends=True,
     )
+    health = {
+        "type": "object",
+        "required": ["status", "database"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "starting", "unavailable"]},
+            "database": {"type": "string", "enum": ["ok", "unavailable"]},
+            "workers": {"type": "integer", "description": "Workers with a fresh heartbeat."},
+            "embedded_worker": {"type": "boolean"},
+            "embedded_database": {"type": "boolean"},
+        },
+    }
     result["paths"]["/healthz"] = {
         "get": {
             "operationId": "healthz",
@@ -127,13 +301,10 @@ def add_plain_views(result: dict[str, Any]) -> None:
             "tags": ["health"],
             "security": [{}],
             "responses": {
-                "200": {
-                    "description": "Ready.",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                },
+                "200": {"description": "Ready.", "content": {"application/json": {"schema": health}}},
                 "503": {
-                    "description": "Starting or unavailable.",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
+                    "description": "Starting (no worker yet) or the database is unreachable.",
+                    "content": {"application/json": {"schema": health}},
                 },
             },
         }

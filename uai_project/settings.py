@@ -144,6 +144,7 @@ MIDDLEWARE = [
     "uai_project.middleware.SecurityMiddleware",
     "uai_project.middleware.StaticFilesMiddleware",
     "uai_project.middleware.BodySizeLimitMiddleware",
+    "uai_project.methods.AllowedMethodsMiddleware",  # before CSRF: a 405, not its HTML 403
     "uai_project.middleware.SessionMiddleware",
     "uai_project.middleware.CommonMiddleware",
     "uai_project.middleware.CsrfViewMiddleware",
@@ -349,6 +350,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "UAI — Unified Agent Interface",
     "DESCRIPTION": "One server every agent client can talk to and every agent framework can plug into.",
     "VERSION": "0.1.0",
+    # 3.1: its schemas are JSON Schema, so an SSE event's `data` can say what JSON it holds.
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -357,6 +360,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MessageRoleEnum": ["user", "agent", "system"],
         "HistoryRoleEnum": ["user", "agent"],
+        "WorkflowRoleEnum": ["user", "assistant", "system"],
+        "ConversationRoleEnum": ["Human", "Assistant"],
+        "WorkflowStatusEnum": ["idle", "running", "input_required", "completed", "failed", "stopped"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -8,9 +8,12 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 
+from uai_project.methods import allow
+
 logger = logging.getLogger(__name__)
 
 
+@allow("GET")
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 once the database answers and at least one worker has a fresh heartbeat, else 503."""
     try:

@@ -56,7 +56,8 @@ class ArtifactDetailView(ArtifactScope, APIView):
 class ArtifactDownloadView(ArtifactScope, APIView):
     content_negotiation_class = IgnoreAcceptNegotiation
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    # The artifact's own media type, whatever it is; a missing file is a JSON 404.
+    @extend_schema(responses={(200, "*/*"): OpenApiTypes.BINARY})
     def get(self, request: Request, artifact_id: str, **kwargs: Any) -> HttpResponse:
         """The artifact's bytes, with its media type, as an attachment."""
         artifact = selectors.artifact_get(artifact_id=artifact_id, **self.scope(request, **kwargs))

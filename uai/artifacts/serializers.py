@@ -16,6 +16,6 @@ class ArtifactOut(serializers.Serializer):
     chat_id = serializers.CharField(allow_null=True)
     run_id = serializers.UUIDField(allow_null=True)
     message_id = serializers.UUIDField(allow_null=True)
-    data = serializers.JSONField(allow_null=True)
+    data = serializers.JSONField(help_text="A JSON artifact's value; null for a file.")
     created_at = serializers.DateTimeField()
     download_url = serializers.URLField()

@@ -30,6 +30,7 @@ from uai.runs.models import Run
 from uai.runs.waiting import TurnWatch, release_connection
 from uai_project.api import base_url, flag, uploaded_files, validated, whole_number
 from uai_project.errors import HTTP_STATUS, ErrorCode, InvalidInput, NotFound
+from uai_project.schema import NATIVE_SSE, errors
 
 WAIT_UNTIL = (*Run.TERMINAL, Run.Status.INPUT_REQUIRED)
 
@@ -67,7 +68,13 @@ class ChatDetailView(APIView):
     @extend_schema(
         request={"application/json": ChatSendIn, "multipart/form-data": ChatSendIn},
         parameters=[OpenApiParameter("wait", bool, description="Wait for the turn (default true).")],
-        responses={200: TurnOut, 202: TurnOut},
+        responses={
+            (200, "application/json"): TurnOut,
+            # With ``Accept: text/event-stream``: the turn's events, to its end.
+            (200, "text/event-stream"): NATIVE_SSE,
+            (202, "application/json"): TurnOut,
+            **errors({409: "The chat's agent was disabled."}),
+        },
         operation_id="chat_send",
     )
     def post(self, request: Request, session_id: str) -> Response:
@@ -141,7 +148,9 @@ class ChatMessagesView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("after", int, description="Only messages after this sequence number."),
-            OpenApiParameter("limit", int, description="Only the newest N messages."),
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1}, description="Only the newest N messages."
+            ),
         ],
         responses=MessageOut(many=True),
     )
@@ -168,7 +177,12 @@ def _int_param(request: Request, name: str) -> int | None:
 class ChatNextView(APIView):
     @extend_schema(
         request={"application/json": ChatNextIn, "multipart/form-data": ChatNextIn},
-        responses=ChatNextOut,
+        responses={
+            200: ChatNextOut,
+            **errors(
+                {502: "The agent failed (`detail` says how).", 504: "The agent did not answer in time."}
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         """A sessionless turn: ``user_input`` and ``state`` in, updated ``state`` and ``artifacts`` out."""

@@ -11,8 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,6 +24,7 @@ from uai.chats.run_stream import chunks
 from uai.runs import sse
 from uai.runs.waiting import release_connection
 from uai_project.api import StrictCharField, validated
+from uai_project.schema import CHUNK_SSE, errors
 
 ROLE_IN = {"Human": Message.Role.USER, "Assistant": Message.Role.AGENT}
 ROLE_OUT = {Message.Role.USER: "Human", Message.Role.AGENT: "Assistant", Message.Role.SYSTEM: "Assistant"}
@@ -73,22 +73,44 @@ class ConversationCreateIn(serializers.Serializer):
     message = StrictCharField(trim_whitespace=False)
 
 
+class ChatSummaryOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ChatDeletedOut(serializers.Serializer):
+    id = serializers.CharField()
+    deleted = serializers.BooleanField()
+
+
+class ConversationOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    role = serializers.ChoiceField(choices=["Human", "Assistant"])
+    chat_id = serializers.CharField()
+    message = serializers.CharField()
+    step_type = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
 class ChatsView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="chats_list")
+    @extend_schema(responses=ChatSummaryOut(many=True), operation_id="chats_list")
     def get(self, request: Request) -> Response:
         """All of the user's chats."""
         return Response([chat_data(c) for c in selectors.chat_list(user=request.user)])
 
 
 class ChatView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="chats_get")
+    @extend_schema(responses=ChatSummaryOut, operation_id="chats_get")
     def get(self, request: Request, chat_id: str) -> Response:
         """One chat."""
         return Response(chat_data(selectors.chat_get(user=request.user, chat_id=chat_id)))
 
 
 class ChatCreateView(APIView):
-    @extend_schema(request=ChatIn, responses={201: OpenApiTypes.OBJECT}, operation_id="chats_create")
+    @extend_schema(request=ChatIn, responses={201: ChatSummaryOut}, operation_id="chats_create")
     def post(self, request: Request) -> Response:
         """Create a chat with a name."""
         data = validated(ChatIn, request.data)
@@ -99,7 +121,7 @@ class ChatCreateView(APIView):
 
 
 class ChatUpdateView(APIView):
-    @extend_schema(request=ChatUpdateIn, responses=OpenApiTypes.OBJECT, operation_id="chats_update")
+    @extend_schema(request=ChatUpdateIn, responses=ChatSummaryOut, operation_id="chats_update")
     def put(self, request: Request, chat_id: str) -> Response:
         """Rename a chat."""
         chat = selectors.chat_get(user=request.user, chat_id=chat_id)
@@ -108,7 +130,7 @@ class ChatUpdateView(APIView):
 
 
 class ChatDeleteView(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="chats_delete")
+    @extend_schema(responses={200: ChatDeletedOut}, operation_id="chats_delete")
     def delete(self, request: Request, chat_id: str) -> Response:
         """Delete a chat and its conversations."""
         services.chat_delete(chat=selectors.chat_get(user=request.user, chat_id=chat_id))
@@ -116,7 +138,10 @@ class ChatDeleteView(APIView):
 
 
 class ConversationCreateView(APIView):
-    @extend_schema(request=ConversationCreateIn, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=ConversationCreateIn,
+        responses={201: ConversationOut, **errors({404: "No chat `chat_id` of this user's."})},
+    )
     def post(self, request: Request) -> Response:
         """Add a Human or Assistant message to a chat (the agent does not run)."""
         data = validated(ConversationCreateIn, request.data)
@@ -135,10 +160,25 @@ class InferenceView(APIView):
     internet = False
 
     @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "Last-Event-ID",
+                {"type": "integer", "minimum": 0},
+                OpenApiParameter.HEADER,
+                description="Resume after this chunk's `id` (browsers send it on reconnect).",
+            ),
+            OpenApiParameter("last_event_id", {"type": "integer", "minimum": 0}, description="The same."),
+        ],
         responses={
-            (200, "text/event-stream"): OpenApiTypes.OBJECT,
+            (200, "text/event-stream"): CHUNK_SSE,
             204: OpenApiResponse(description="The answer had ended before `Last-Event-ID`: nothing more."),
-        }
+            **errors(
+                {
+                    400: "The chat has no Human message to answer, or `Last-Event-ID` is not a number.",
+                    409: "The chat's agent was disabled.",
+                }
+            ),
+        },
     )
     def get(self, request: Request, chat_id: str) -> Any:
         """Stream (SSE) the agent's answer to the chat's latest Human message; it is stored."""

@@ -15,6 +15,7 @@ from uai.chats import selectors, services
 from uai.chats.models import Message
 from uai_project.api import StrictCharField, validated
 from uai_project.errors import HTTP_STATUS, ErrorCode
+from uai_project.schema import errors
 
 # Seed 001 has two roles; a system message reads as the agent's.
 ROLES = {Message.Role.USER: "user", Message.Role.AGENT: "agent", Message.Role.SYSTEM: "agent"}
@@ -64,7 +65,15 @@ class HistoryView(APIView):
 
 
 class AgentRunView(APIView):
-    @extend_schema(request=AgentRunIn, responses=AgentStepOut(many=True))
+    @extend_schema(
+        request=AgentRunIn,
+        responses={
+            200: AgentStepOut(many=True),
+            **errors(
+                {502: "The agent failed (`detail` says how).", 504: "The agent did not answer in time."}
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         """Run the agent on a task without storing anything; returns its steps in order."""
         data = validated(AgentRunIn, request.data)

@@ -13,6 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from uai_project.methods import allow
+
 
 def _limits() -> dict[str, int]:
     return {
@@ -21,6 +23,7 @@ def _limits() -> dict[str, int]:
     }
 
 
+@allow("GET")
 @login_required
 @ensure_csrf_cookie
 def chat_page(request: HttpRequest) -> HttpResponse:
@@ -28,6 +31,7 @@ def chat_page(request: HttpRequest) -> HttpResponse:
     return render(request, "uai/chat.html", {"limits": _limits(), "page": "chat"})
 
 
+@allow("GET")
 @login_required
 @ensure_csrf_cookie
 def runs_page(request: HttpRequest) -> HttpResponse:

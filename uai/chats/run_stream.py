@@ -24,6 +24,7 @@ from uai.runs.models import Run
 from uai.runs.waiting import release_connection, wait_for_run
 from uai_project.api import StrictCharField, validated
 from uai_project.errors import HTTP_STATUS, Conflict, ErrorCode, NotFound
+from uai_project.schema import CHUNK_SSE, errors
 
 TURN_ENDS = (*Run.TERMINAL, Run.Status.INPUT_REQUIRED)
 
@@ -38,12 +39,6 @@ class ConversationIn(serializers.Serializer):
 class ChatRunOut(serializers.Serializer):
     response = serializers.CharField()
     conversation_id = serializers.CharField()
-
-
-class ChunkOut(serializers.Serializer):
-    content = serializers.CharField()
-    is_final = serializers.BooleanField()
-    metrics = serializers.JSONField(allow_null=True)
 
 
 def conversation_chat(*, user: Any, conversation_id: str, agent: str) -> Chat:
@@ -64,7 +59,22 @@ def _reply(run: Run) -> str:
 
 
 class ChatRunView(APIView):
-    @extend_schema(request=ConversationIn, responses=ChatRunOut, operation_id="conversation_run")
+    @extend_schema(
+        request=ConversationIn,
+        responses={
+            200: ChatRunOut,
+            **errors(
+                {
+                    404: "The conversation is another user's, or was deleted while the turn ran.",
+                    409: "The turn was stopped or cancelled before the agent answered (or its agent "
+                    "was disabled).",
+                    502: "The agent failed (`detail` says how).",
+                    504: "The agent did not answer within UAI_TURN_WAIT_SECONDS.",
+                }
+            ),
+        },
+        operation_id="conversation_run",
+    )
     def post(self, request: Request) -> Response:
         """Run one turn and return the whole reply."""
         data = validated(ConversationIn, request.data)
@@ -97,7 +107,15 @@ class ChatRunView(APIView):
 class ChatStreamView(APIView):
     @extend_schema(
         request=ConversationIn,
-        responses={(200, "text/event-stream"): ChunkOut},
+        responses={
+            (200, "text/event-stream"): CHUNK_SSE,
+            **errors(
+                {
+                    404: "The conversation is another user's.",
+                    409: "The conversation's agent was disabled.",
+                }
+            ),
+        },
         operation_id="conversation_stream",
     )
     def post(self, request: Request) -> Any:

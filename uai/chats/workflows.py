@@ -11,7 +11,6 @@ import datetime
 from typing import Any
 
 from django.db.models import Model
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -26,6 +25,7 @@ from uai.chats.models import Chat, Message
 from uai.runs.models import Log, Run, Stat
 from uai_project.api import JSONObjectField, StrictCharField, base_url, parse_uuid, validated, whole_number
 from uai_project.errors import Forbidden, InvalidInput, NotFound
+from uai_project.schema import errors
 
 MODES = {"actionplan": "Actionplan", "react": "React"}
 ROLE_OUT = {Message.Role.USER: "user", Message.Role.AGENT: "assistant", Message.Role.SYSTEM: "system"}
@@ -168,6 +168,113 @@ def _after(model: type[Model], chat: Chat, raw: str | None, what: str) -> int | 
     return seq
 
 
+# --- What the routes answer (OpenAPI shapes; the data comes from the functions above) -----------
+
+WORKFLOW_STATUSES = ["idle", "running", "input_required", "completed", "failed", "stopped"]
+
+
+class ChatWorkflowOut(serializers.Serializer):
+    id = serializers.CharField()
+    userId = serializers.CharField()  # the seed's camelCase names
+    agent = serializers.CharField()
+    status = serializers.ChoiceField(choices=WORKFLOW_STATUSES)
+    mode = serializers.ChoiceField(choices=list(MODES.values()))
+    name = serializers.CharField()
+    description = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+    metadata = serializers.DictField()
+    messageIds = serializers.ListField(child=serializers.CharField())
+    logIds = serializers.ListField(child=serializers.CharField())
+    currentStep = serializers.CharField()
+    progress = serializers.FloatField()
+    error = serializers.CharField(allow_null=True)
+    createdAt = serializers.FloatField(help_text="Unix seconds.")
+    updatedAt = serializers.FloatField()
+    stoppedAt = serializers.FloatField(allow_null=True)
+
+
+class WorkflowStatusOut(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.ChoiceField(choices=WORKFLOW_STATUSES)
+    currentStep = serializers.CharField()
+    progress = serializers.FloatField()
+    updatedAt = serializers.FloatField()
+
+
+# What every entry of a workflow has: its ids, number and times.
+class _Entry(serializers.Serializer):
+    id = serializers.CharField()
+    workflowId = serializers.CharField(allow_null=True)
+    timestamp = serializers.FloatField(help_text="Unix seconds.")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["_createdAt"] = serializers.FloatField(
+            label="_createdAt", help_text="Unix seconds; sorts them."
+        )
+        return fields
+
+
+class DocumentOut(_Entry):
+    messageId = serializers.CharField(allow_null=True)
+    name = serializers.CharField()
+    mediaType = serializers.CharField()
+    size = serializers.IntegerField()
+    origin = serializers.ChoiceField(choices=["agent", "user"])
+    downloadUrl = serializers.URLField()
+
+
+class WorkflowMessageOut(_Entry):
+    runId = serializers.CharField(allow_null=True)
+    role = serializers.ChoiceField(choices=["user", "assistant", "system"])
+    content = serializers.CharField()
+    stepType = serializers.CharField(allow_null=True)
+    messageId = serializers.CharField(allow_null=True, help_text="The client's own id.")
+    files = DocumentOut(many=True)
+    seq = serializers.IntegerField()
+
+
+class WorkflowLogOut(_Entry):
+    runId = serializers.CharField(allow_null=True)
+    level = serializers.CharField()
+    message = serializers.CharField()
+    source = serializers.CharField()
+    data = serializers.JSONField()
+    seq = serializers.IntegerField()
+
+
+class WorkflowStatOut(_Entry):
+    runId = serializers.CharField(allow_null=True)
+    name = serializers.CharField()
+    data = serializers.JSONField()
+    seq = serializers.IntegerField()
+
+
+class ChatDataOut(serializers.Serializer):
+    messages = WorkflowMessageOut(many=True)
+    logs = WorkflowLogOut(many=True)
+    stats = WorkflowStatOut(many=True)
+    documents = DocumentOut(many=True)
+
+
+class WorkflowDeletedOut(serializers.Serializer):
+    id = serializers.CharField()
+    message = serializers.CharField()
+
+
+class MessageDeletedOut(serializers.Serializer):
+    workflowId = serializers.CharField()
+    messageId = serializers.CharField()
+    message = serializers.CharField()
+
+
+class FileDeletedOut(MessageDeletedOut):
+    fileId = serializers.CharField()
+
+
+FOREIGN = {403: "The workflow is another user's."}
+
+
 class Throttled(APIView):
     """Every seed 002 route shares one per-user rate limit (UAI_WORKFLOW_RATE, in the cache)."""
 
@@ -206,7 +313,16 @@ class StartView(Throttled):
             OpenApiParameter("workflowId", str, description="Continue this workflow."),
             OpenApiParameter("workflowMode", str, enum=list(MODES.values()), default="Actionplan"),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses={
+            200: ChatWorkflowOut,
+            **errors(
+                {
+                    403: "`workflowId` is another user's workflow.",
+                    404: "No workflow `workflowId`.",
+                    409: "The workflow's agent was disabled.",
+                }
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         """Start a workflow, or continue one, with the user's input."""
@@ -235,7 +351,7 @@ class StartView(Throttled):
 
 
 class StopView(Throttled):
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=None, responses={200: ChatWorkflowOut, **errors(FOREIGN)})
     def post(self, request: Request, workflow_id: str) -> Response:
         """Stop the workflow's work (within 2 s) and record ``stoppedAt``."""
         chat = services.chat_stop(chat=workflow_get(user=request.user, workflow_id=workflow_id))
@@ -243,7 +359,10 @@ class StopView(Throttled):
 
 
 class ChatDataView(Throttled):
-    @extend_schema(parameters=[OpenApiParameter("afterTimestamp", float)], responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[OpenApiParameter("afterTimestamp", float)],
+        responses={200: ChatDataOut, **errors(FOREIGN)},
+    )
     def get(self, request: Request, workflow_id: str) -> Response:
         """Messages, logs, stats and documents, each sorted by ``_createdAt``, optionally only newer."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
@@ -272,7 +391,7 @@ class ChatDataView(Throttled):
 
 
 class WorkflowListView(Throttled):
-    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="workflows_list")
+    @extend_schema(responses=ChatWorkflowOut(many=True), operation_id="workflows_list")
     def get(self, request: Request) -> Response:
         """All of the user's workflows, newest first."""
         chats = Chat.objects.filter(owner=request.user).select_related("agent").order_by("-created_at")
@@ -280,12 +399,12 @@ class WorkflowListView(Throttled):
 
 
 class WorkflowDetailView(Throttled):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: ChatWorkflowOut, **errors(FOREIGN)})
     def get(self, request: Request, workflow_id: str) -> Response:
         """One workflow."""
         return Response(workflow_data(workflow_get(user=request.user, workflow_id=workflow_id)))
 
-    @extend_schema(request=UpdateIn, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=UpdateIn, responses={200: ChatWorkflowOut, **errors(FOREIGN)})
     def put(self, request: Request, workflow_id: str) -> Response:
         """Update name, description, tags, metadata or mode."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
@@ -298,7 +417,7 @@ class WorkflowDetailView(Throttled):
             services.chat_update(chat=chat, fields=fields)
         return Response(workflow_data(chat))
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: WorkflowDeletedOut, **errors(FOREIGN)})
     def delete(self, request: Request, workflow_id: str) -> Response:
         """Delete the workflow and everything it holds."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
@@ -307,7 +426,7 @@ class WorkflowDetailView(Throttled):
 
 
 class StatusView(Throttled):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: WorkflowStatusOut, **errors(FOREIGN)})
     def get(self, request: Request, workflow_id: str) -> Response:
         """A lightweight status check."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
@@ -324,7 +443,10 @@ class StatusView(Throttled):
 
 
 class LogsView(Throttled):
-    @extend_schema(parameters=[OpenApiParameter("logId", str)], responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[OpenApiParameter("logId", str)],
+        responses={200: WorkflowLogOut(many=True), **errors(FOREIGN)},
+    )
     def get(self, request: Request, workflow_id: str) -> Response:
         """The workflow's logs, or only those after ``logId``."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
@@ -336,7 +458,10 @@ class LogsView(Throttled):
 
 
 class MessagesView(Throttled):
-    @extend_schema(parameters=[OpenApiParameter("messageId", str)], responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[OpenApiParameter("messageId", str)],
+        responses={200: WorkflowMessageOut(many=True), **errors(FOREIGN)},
+    )
     def get(self, request: Request, workflow_id: str) -> Response:
         """The workflow's messages, or only those after ``messageId``."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
@@ -358,7 +483,7 @@ def _message(chat: Chat, message_id: str) -> Message:
 
 
 class MessageDeleteView(Throttled):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: MessageDeletedOut, **errors(FOREIGN)})
     def delete(self, request: Request, workflow_id: str, message_id: str) -> Response:
         """Delete one message (and its files)."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
@@ -369,7 +494,7 @@ class MessageDeleteView(Throttled):
 
 
 class MessageFileDeleteView(Throttled):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: FileDeletedOut, **errors(FOREIGN)})
     def delete(self, request: Request, workflow_id: str, message_id: str, file_id: str) -> Response:
         """Delete one file from a message."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -14,10 +15,12 @@ from rest_framework.views import APIView
 from uai.agents import registry
 from uai.runs import selectors, services
 from uai.runs.filters import RunFilter
+from uai.runs.models import Run
 from uai.runs.presenters import log_data, run_data
 from uai.runs.serializers import LogIn, LogOut, RunCreateIn, RunInputIn, RunOut
 from uai_project.api import uploaded_files, validated, whole_number
 from uai_project.errors import InvalidInput
+from uai_project.schema import errors
 
 
 def run_scope(user: Any, task_id: str, **kwargs: Any) -> dict[str, Any]:
@@ -28,9 +31,11 @@ def run_scope(user: Any, task_id: str, **kwargs: Any) -> dict[str, Any]:
 class RunListCreateView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("status", str, many=True),
+            OpenApiParameter("status", str, many=True, enum=Run.Status.values),
             OpenApiParameter("agent", str),
-            OpenApiParameter("kind", str),
+            OpenApiParameter("kind", str, enum=Run.Kind.values),
+            OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+            OpenApiParameter("created_before", OpenApiTypes.DATETIME),
         ],
         responses=RunOut(many=True),
     )
@@ -61,7 +66,8 @@ class RunDetailView(APIView):
         """Status, progress and current step; ``output`` once complete, ``error`` if it failed."""
         return Response(run_data(selectors.run_get(user=request.user, run_id=task_id)))
 
-    @extend_schema(responses={200: RunOut})  # a DELETE's default in the schema is 204
+    # A DELETE's default in the schema is 204.
+    @extend_schema(responses={200: RunOut, **errors({409: "The run had already ended."})})
     def delete(self, request: Request, task_id: str) -> Response:
         """Cancel the run (409 if it already ended)."""
         run = services.run_cancel(run=selectors.run_get(user=request.user, run_id=task_id))
@@ -71,7 +77,10 @@ class RunDetailView(APIView):
 class RunInputView(APIView):
     @extend_schema(
         request={"application/json": RunInputIn, "multipart/form-data": RunInputIn},
-        responses=RunOut,
+        responses={
+            200: RunOut,
+            **errors({409: "The run is not waiting for input (or its chat's agent was disabled)."}),
+        },
     )
     def post(self, request: Request, task_id: str) -> Response:
         """Answer a run waiting in ``input_required`` (409 when it is not waiting)."""

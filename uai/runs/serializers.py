@@ -42,7 +42,8 @@ class RunOut(serializers.Serializer):
     progress = serializers.FloatField()
     current_step = serializers.CharField()
     input = serializers.JSONField()
-    output = serializers.JSONField(allow_null=True)
+    # Any JSON, null until the run succeeded (allow_null would make 3.1 schema's oneOf ambiguous).
+    output = serializers.JSONField()
     error = serializers.CharField(allow_null=True)
     input_prompt = serializers.CharField(allow_null=True)
     attempts = serializers.IntegerField()

@@ -21,6 +21,7 @@ from uai.runs.waiting import release_connection
 from uai_project.api import whole_number
 from uai_project.auth import authenticate_request
 from uai_project.errors import UAIError, json_error
+from uai_project.methods import allow
 
 KEEPALIVE = b": keepalive\n\n"
 
@@ -165,6 +166,7 @@ async def _open(
         return json_error(exc.detail, _status(exc))
 
 
+@allow("GET")
 async def chat_stream(request: HttpRequest, session_id: str) -> HttpResponse:
     """``GET /chat/{session_id}/stream``: the chat's events, live (after ``Last-Event-ID`` if given)."""
     from uai.chats import selectors
@@ -186,6 +188,7 @@ def ended_before(run: Run, after: int) -> bool:
     return run.is_terminal and not Event.objects.filter(run_id=run.id, type="status", seq__gt=after).exists()
 
 
+@allow("GET")
 async def run_stream(request: HttpRequest, task_id: str) -> HttpResponse:
     """``GET /run/{task_id}/stream``: the run's events from its start (or ``Last-Event-ID``), to its end.
 
