@@ -291,6 +291,15 @@ if UAI_STALLED_WORKER_SECONDS < 2 * UAI_WORKER_HEARTBEAT_SECONDS:
 # the next worker, without counting as a failed attempt. Keep it under the orchestrator's own
 # stop timeout (Docker's is 10 s), or the worker is killed first and they fail as stalled.
 UAI_SHUTDOWN_GRACE_SECONDS = _float("UAI_SHUTDOWN_GRACE_SECONDS", 5.0, zero=True, maximum=3600.0)
+# How often a worker serving the maintenance queue looks for the runs of dead workers (one query
+# when there are none): a dead worker's runs are retried or failed about
+# UAI_STALLED_WORKER_SECONDS + this after its last heartbeat, not at the next minute's sweep.
+UAI_RECOVERY_INTERVAL_SECONDS = _float(
+    "UAI_RECOVERY_INTERVAL_SECONDS", UAI_WORKER_HEARTBEAT_SECONDS, maximum=3600.0
+)
+# A worker whose database went away starts again once it answers, trying after 0.5 s, 1 s, 2 s …
+# up to this interval (uai/runs/worker.py).
+UAI_WORKER_RECONNECT_MAX_SECONDS = _float("UAI_WORKER_RECONNECT_MAX_SECONDS", 5.0, maximum=3600.0)
 # Workers' connections are autocommit: no BEGIN/COMMIT round trips around each of their queries.
 PROCRASTINATE_ON_APP_READY = "uai.runs.worker_connector.on_app_ready"
 PROCRASTINATE_WORKER_DEFAULTS = {
@@ -463,7 +472,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A lost database is told in one line per worker (uai.runs.worker), not in a traceback from
+    # each of procrastinate's side tasks and one warning per reconnection psycopg's pool tries.
+    "filters": {"outage_noise": {"()": "uai.runs.worker.OutageNoise"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["outage_noise"]}
+    },
     "root": {"handlers": ["console"], "level": _LOG_LEVEL},
     "loggers": {
         "procrastinate": {"level": _PROCRASTINATE_LOG_LEVEL},

@@ -22,14 +22,49 @@ RUN_TASK_NAME = "uai.run_agent"
 ORPHAN_GRACE_SECONDS = 60  # a run is only called orphaned when it is older than this
 
 
-async def recover_stalled_runs(manager: JobManager) -> dict[str, list[str]]:
+# Key of the PostgreSQL advisory lock one sweep holds: the workers that sweep (each one serving the
+# maintenance queue, every UAI_RECOVERY_INTERVAL_SECONDS) never recover the same job twice — a
+# second retry of a job another worker had started again would run it twice.
+SWEEP_LOCK_KEY = 0x55414953  # "UAIS"
+
+
+async def sweep_stalled(app: Any, *, orphans: bool = False) -> dict[str, list[str]] | None:
+    """Recover the runs of dead workers (and, with ``orphans``, fail runs whose job is gone).
+
+    One query when nothing is stalled; otherwise the sweep runs under an advisory lock, and
+    None when another worker's sweep holds it (that one recovers them).
+    """
+    manager: JobManager = app.job_manager
+    if not orphans and not await _stalled(manager):
+        return None
+    pool = getattr(app.connector, "pool", None)  # a worker's psycopg connector
+    if pool is None:
+        return await recover_stalled_runs(manager, orphans=orphans)
+    async with pool.connection() as connection:
+        cursor = await connection.execute("SELECT pg_try_advisory_lock(%s)", [SWEEP_LOCK_KEY])
+        row = await cursor.fetchone()
+        if not row or not row[0]:
+            return None
+        try:
+            return await recover_stalled_runs(manager, orphans=orphans)
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])
+
+
+async def _stalled(manager: JobManager) -> list[jobs.Job]:
+    return list(
+        await manager.get_stalled_jobs(
+            task_name=RUN_TASK_NAME, seconds_since_heartbeat=settings.UAI_STALLED_WORKER_SECONDS
+        )
+    )
+
+
+async def recover_stalled_runs(manager: JobManager, *, orphans: bool = True) -> dict[str, list[str]]:
     """Retry (attempts left) or fail the runs of dead workers; fail runs whose job is gone."""
     from uai.runs.dbcall import db
 
     report: dict[str, list[str]] = {"retried": [], "failed": [], "orphaned": []}
-    stalled = await manager.get_stalled_jobs(
-        task_name=RUN_TASK_NAME, seconds_since_heartbeat=settings.UAI_STALLED_WORKER_SECONDS
-    )
+    stalled = await _stalled(manager)
     for job in stalled:
         kwargs = _task_kwargs(job)
         run_id = str(kwargs.get("run_id"))
@@ -56,7 +91,7 @@ async def recover_stalled_runs(manager: JobManager) -> dict[str, list[str]]:
                 error="The worker running this run stopped responding.",
             )
             report["failed"].append(run_id)
-    for run_id in await db(orphaned_run_ids):
+    for run_id in await db(orphaned_run_ids) if orphans else []:
         await db(
             services.run_finish,
             run_id=run_id,

@@ -1,0 +1,128 @@
+"""Outages for real: PostgreSQL or Redis cut under a server and workers (tests/faults.py).
+
+The processes under test reach PostgreSQL and Redis through loopback proxies the test cuts and
+restores; the test itself (and the suite's own server) reach them directly. Each test's agents
+have queues of their own, so only the workers under test run their jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+
+from tests.conftest import Process, free_port, process_env, register_agent, wait_for, wait_run
+from tests.faults import TcpProxy, database_target, proxied_database_url, timed
+
+OUTAGE_SECONDS = 4.0  # long enough for every connection to fail, short for the suite
+HEALTHY_SECONDS = 60
+
+
+@pytest.fixture
+def pg_proxy() -> Iterator[TcpProxy]:
+    """A cuttable way to the test database."""
+    proxy = TcpProxy(database_target(settings.DATABASES["default"])).start()
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def redis_proxy() -> Iterator[TcpProxy]:
+    """A cuttable way to the suite's Redis (distributed mode only)."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("needs REDIS_URL (distributed mode)")
+    parsed = httpx.URL(url)
+    proxy = TcpProxy((parsed.host or "127.0.0.1", parsed.port or 6379)).start()
+    yield proxy
+    proxy.close()
+
+
+def proxied_env(pg: TcpProxy, redis: TcpProxy | None = None, **extra: str) -> dict[str, str]:
+    """A process environment whose PostgreSQL (and Redis) are behind the proxies."""
+    env = process_env(**extra)
+    env["DATABASE_URL"] = proxied_database_url(settings.DATABASES["default"], pg.port)
+    env.pop("UAI_EMBEDDED_DATABASE_URL", None)
+    if redis is None:
+        env.pop("REDIS_URL", None)
+    else:
+        db_number = httpx.URL(os.environ["REDIS_URL"]).path.strip("/") or "0"
+        env["REDIS_URL"] = f"redis://127.0.0.1:{redis.port}/{db_number}"
+    return env
+
+
+def start_proxied_worker(log_dir: Path, name: str, queues: str, env: dict[str, str]) -> Process:
+    """``manage.py procrastinate worker`` (what `make worker` runs), through the proxies."""
+    args = [sys.executable, "manage.py", "procrastinate", "worker", "--name", name, "--queues", queues]
+    return Process(name, args, env, log_dir)
+
+
+def start_proxied_server(log_dir: Path, name: str, env: dict[str, str]) -> tuple[Process, str]:
+    """``manage.py serve`` through the proxies; returns it and its URL once /healthz answers."""
+    port = free_port()
+    server = Process(name, [sys.executable, "manage.py", "serve", "--port", str(port)], env, log_dir)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        timed(lambda: httpx.get(url + "/healthz", timeout=2).status_code == 200, timeout=HEALTHY_SECONDS)
+    except TimeoutError:
+        server.kill()
+        pytest.fail(f"{name} did not become healthy:\n{server.output()}")
+    return server, url
+
+
+def run_through(client: httpx.Client, agent: str, timeout: float = 30) -> dict:
+    """Start a run of ``agent`` and wait for its end."""
+    response = client.post("/run/", json={"agent": agent, "input": {"steps": 1, "delay": 0}})
+    assert response.status_code == 201, response.text
+    return wait_run(client, response.json()["task_id"], "succeeded", "failed", timeout=timeout)
+
+
+def test_worker__rides_out_a_database_outage(alice: httpx.Client, log_dir: Path, pg_proxy: TcpProxy) -> None:
+    """`procrastinate worker` outlives PostgreSQL going away, says so, and works again after."""
+    register_agent("outage-worker", "python", "uai.agents.builtin.slow:slow", queue="outage-w")
+    worker = start_proxied_worker(log_dir, "outage-worker", "outage-w", proxied_env(pg_proxy))
+    try:
+        assert run_through(alice, "outage-worker")["status"] == "succeeded"
+        pg_proxy.cut()
+        time.sleep(OUTAGE_SECONDS)
+        # Deferred during the outage (the suite's server reaches the database directly).
+        queued = alice.post("/run/", json={"agent": "outage-worker", "input": {"steps": 1, "delay": 0}})
+        pg_proxy.restore()
+        assert worker.proc.poll() is None, worker.output()
+        done = wait_run(alice, queued.json()["task_id"], "succeeded", "failed", timeout=30)
+        assert done["status"] == "succeeded", done
+        assert worker.proc.poll() is None, worker.output()
+        log = worker.log_path.read_text()
+        assert "database unreachable" in log and "database reachable again" in log, log
+    finally:
+        worker.kill()
+
+
+def test_embedded_worker__rides_out_a_database_outage(
+    alice: httpx.Client, log_dir: Path, pg_proxy: TcpProxy
+) -> None:
+    """The server's own worker outlives PostgreSQL going away, and /healthz comes back to 200."""
+    register_agent("outage-embedded", "python", "uai.agents.builtin.slow:slow", queue="outage-e")
+    env = proxied_env(pg_proxy, UAI_EMBEDDED_WORKER="true", UAI_WORKER_QUEUES="outage-e")
+    server, url = start_proxied_server(log_dir, "outage-embedded", env)
+    try:
+        assert run_through(alice, "outage-embedded")["status"] == "succeeded"
+        pg_proxy.cut()
+        wait_for(lambda: httpx.get(url + "/healthz", timeout=5).status_code == 503, timeout=10)
+        time.sleep(OUTAGE_SECONDS)
+        queued = alice.post("/run/", json={"agent": "outage-embedded", "input": {"steps": 1, "delay": 0}})
+        pg_proxy.restore()
+        recovered = timed(lambda: httpx.get(url + "/healthz", timeout=5).status_code == 200, timeout=30)
+        done = wait_run(alice, queued.json()["task_id"], "succeeded", "failed", timeout=30)
+        assert done["status"] == "succeeded", done
+        log = server.log_path.read_text()
+        assert "database unreachable" in log and "database reachable again" in log, log
+        assert recovered < 15
+    finally:
+        server.kill()
