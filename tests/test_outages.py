@@ -8,6 +8,7 @@ have queues of their own, so only the workers under test run their jobs.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -17,7 +18,16 @@ import httpx
 import pytest
 from django.conf import settings
 
-from tests.conftest import Process, free_port, process_env, register_agent, wait_for, wait_run
+from tests.conftest import (
+    TEST_ENV,
+    Process,
+    free_port,
+    process_env,
+    register_agent,
+    start_worker,
+    wait_for,
+    wait_run,
+)
 from tests.faults import TcpProxy, database_target, proxied_database_url, timed
 
 OUTAGE_SECONDS = 4.0  # long enough for every connection to fail, short for the suite
@@ -126,3 +136,23 @@ def test_embedded_worker__rides_out_a_database_outage(
         assert recovered < 15
     finally:
         server.kill()
+
+
+def test_recovery__dead_workers_run_is_failed_within_seconds(alice: httpx.Client, log_dir: Path) -> None:
+    """kill -9 of a worker mid-run: the sweeping worker fails its run about
+    UAI_STALLED_WORKER_SECONDS after its last heartbeat (3 s here), not at the next minute."""
+    register_agent("outage-stall", "python", "uai.agents.builtin.slow:slow", queue="outage-stall")
+    doomed = start_worker(log_dir, "outage-stall", name="outage-doomed")
+    try:
+        response = alice.post("/run/", json={"agent": "outage-stall", "input": {"steps": 200, "delay": 0.05}})
+        task_id = response.json()["task_id"]
+        wait_for(lambda: alice.get(f"/run/{task_id}").json()["progress"] > 0, timeout=30)
+        doomed.kill(signal.SIGKILL)
+        killed = time.monotonic()
+    finally:
+        doomed.kill()
+    failed = wait_run(alice, task_id, "failed", "succeeded", timeout=20)
+    took = time.monotonic() - killed
+    assert failed["status"] == "failed" and "stopped responding" in failed["error"], failed
+    stalled = float(TEST_ENV["UAI_STALLED_WORKER_SECONDS"])
+    assert took < stalled + 5, f"recovered {took:.1f} s after the kill"
