@@ -54,11 +54,12 @@ def redis_proxy() -> Iterator[TcpProxy]:
     proxy.close()
 
 
-def proxied_env(pg: TcpProxy, redis: TcpProxy | None = None, **extra: str) -> dict[str, str]:
+def proxied_env(pg: TcpProxy | None, redis: TcpProxy | None = None, **extra: str) -> dict[str, str]:
     """A process environment whose PostgreSQL (and Redis) are behind the proxies."""
     env = process_env(**extra)
-    env["DATABASE_URL"] = proxied_database_url(settings.DATABASES["default"], pg.port)
-    env.pop("UAI_EMBEDDED_DATABASE_URL", None)
+    if pg is not None:
+        env["DATABASE_URL"] = proxied_database_url(settings.DATABASES["default"], pg.port)
+        env.pop("UAI_EMBEDDED_DATABASE_URL", None)
     if redis is None:
         env.pop("REDIS_URL", None)
     else:
@@ -156,3 +157,26 @@ def test_recovery__dead_workers_run_is_failed_within_seconds(alice: httpx.Client
     assert failed["status"] == "failed" and "stopped responding" in failed["error"], failed
     stalled = float(TEST_ENV["UAI_STALLED_WORKER_SECONDS"])
     assert took < stalled + 5, f"recovered {took:.1f} s after the kill"
+
+
+def test_turn__starts_and_ends_while_redis_is_down(
+    alice: httpx.Client, log_dir: Path, redis_proxy: TcpProxy
+) -> None:
+    """Redis cut as a turn's job starts: the conversation cache falls back to PostgreSQL and the
+    turn is answered (it stayed ``running`` ~1.5 min, then failed as "job was lost")."""
+    register_agent("outage-recall", "python", "tests.agents:recall", queue="outage-r")
+    worker = start_proxied_worker(log_dir, "outage-redis", "outage-r", proxied_env(None, redis_proxy))
+    try:
+        session = alice.post("/chat/", json={"agent": "outage-recall"}).json()["session_id"]
+        first = alice.post(f"/chat/{session}", json={"text": "one"}, timeout=30)
+        assert first.json()["status"] == "succeeded", first.text
+        redis_proxy.cut()
+        response = alice.post(f"/chat/{session}", json={"text": "two", "wait": False})
+        assert response.status_code == 202, response.text
+        done = wait_run(alice, response.json()["run_id"], "succeeded", "failed", timeout=15)
+        assert done["status"] == "succeeded", done
+        assert done["output"] == "1 earlier: one", done
+        redis_proxy.restore()
+        assert "conversation cache unreachable" in worker.log_path.read_text()
+    finally:
+        worker.kill()

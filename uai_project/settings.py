@@ -234,6 +234,8 @@ REDIS_URL = env.get("REDIS_URL") or None
 # bench/README.md). Delivery is at most once, which UAI's readers already assume: the tables are
 # the record, readers catch up by `seq`. "core": channels-redis's list-based layer (per-channel
 # capacity; each message received costs ~4 Redis commands), with UAI's fix for its buffer leak.
+# How long a cache call (conversation cache, rate limits) waits for Redis before giving up.
+UAI_REDIS_TIMEOUT_SECONDS = _float("UAI_REDIS_TIMEOUT_SECONDS", 2.0, maximum=3600.0)
 UAI_CHANNEL_LAYER = _choice("UAI_CHANNEL_LAYER", "pubsub", ["pubsub", "core"])
 if REDIS_URL:
     _prefix = env.get("UAI_CHANNEL_PREFIX", "uai")
@@ -258,6 +260,12 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.get("UAI_CACHE_PREFIX", "uai"),
+            # redis-py waits forever by default: a Redis that stops answering (a network fault,
+            # not a refused connection) held every turn's cache read and every throttled request.
+            "OPTIONS": {
+                "socket_connect_timeout": UAI_REDIS_TIMEOUT_SECONDS,
+                "socket_timeout": UAI_REDIS_TIMEOUT_SECONDS,
+            },
         }
     }
 else:

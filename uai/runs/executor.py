@@ -66,7 +66,14 @@ class Executor:
 
     async def execute(self) -> None:
         """Run the agent to its end, recording success, failure, retry or cancellation."""
-        self.spec = await db(services.run_begin, run_id=self.run_id, attempt=self.attempt)
+        try:
+            self.spec = await db(services.run_begin, run_id=self.run_id, attempt=self.attempt)
+        except Exception as exc:
+            # Before the agent: a failure here (the database, a request that cannot be built)
+            # ends the run now, retried or failed, as an agent's would — not `running` until
+            # the orphan sweep calls its job lost.
+            await self._failed(exc)
+            return
         if self.spec is None:
             logger.info("run %s is gone or over; nothing to do", self.run_id)
             return
