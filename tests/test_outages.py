@@ -180,3 +180,44 @@ def test_turn__starts_and_ends_while_redis_is_down(
         assert "conversation cache unreachable" in worker.log_path.read_text()
     finally:
         worker.kill()
+
+
+def test_server__answers_503_with_retry_after_while_the_database_is_down(
+    alice: httpx.Client, log_dir: Path, pg_proxy: TcpProxy
+) -> None:
+    """REST and SSE routes answer 503 ``unavailable`` with Retry-After (not 500) while PostgreSQL is
+    away, a WebSocket is closed with 4013 (try again later), and the server serves again once it is back."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    env = proxied_env(pg_proxy, UAI_WORKER_QUEUES="outage-none", UAI_DB_POOL_TIMEOUT_SECONDS="2")
+    if not os.environ.get("REDIS_URL"):
+        env["UAI_EMBEDDED_WORKER"] = "true"
+    server, url = start_proxied_server(log_dir, "outage-web", env)
+    client = httpx.Client(base_url=url, headers=alice.headers, timeout=30)
+    try:
+        task_id = client.post("/run/", json={"agent": "echo", "input": "x"}).json()["task_id"]
+        session = client.post("/chat/", json={"agent": "echo"}).json()["session_id"]
+        pg_proxy.cut()
+        answers = [
+            client.get("/run/"),
+            client.post(f"/chat/{session}", json={"text": "hello"}),
+            client.get(f"/run/{task_id}/stream"),
+            client.get(f"/chat/{session}/stream"),
+        ]
+        for answer in answers:
+            assert answer.status_code == 503, (answer.request.url, answer.status_code, answer.text)
+            assert answer.json()["code"] == "unavailable", answer.text
+            assert int(answer.headers["Retry-After"]) > 0
+        token = alice.headers["Authorization"].split()[1]
+        ws = "ws://" + url.removeprefix("http://") + f"/chat/{session}?token={token}"
+        with connect(ws, open_timeout=10) as socket, pytest.raises(ConnectionClosed) as closed:
+            socket.send('{"type": "client", "message": "hi", "message_id": "m1"}')
+            socket.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4013
+        pg_proxy.restore()
+        back = timed(lambda: client.get("/run/").status_code == 200, timeout=20)
+        assert back < 10
+    finally:
+        client.close()
+        server.kill()

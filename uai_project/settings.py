@@ -150,6 +150,7 @@ MIDDLEWARE = [
     "uai_project.middleware.AuthenticationMiddleware",
     "uai_project.middleware.MessageMiddleware",
     "uai_project.middleware.XFrameOptionsMiddleware",
+    "uai_project.errors.OutageMiddleware",
 ]
 
 ROOT_URLCONF = "uai_project.urls"
@@ -234,6 +235,8 @@ REDIS_URL = env.get("REDIS_URL") or None
 # bench/README.md). Delivery is at most once, which UAI's readers already assume: the tables are
 # the record, readers catch up by `seq`. "core": channels-redis's list-based layer (per-channel
 # capacity; each message received costs ~4 Redis commands), with UAI's fix for its buffer leak.
+# The Retry-After of a 503 answered while the database or Redis is unreachable.
+UAI_RETRY_AFTER_SECONDS = _int("UAI_RETRY_AFTER_SECONDS", 5)
 # How long a cache call (conversation cache, rate limits) waits for Redis before giving up.
 UAI_REDIS_TIMEOUT_SECONDS = _float("UAI_REDIS_TIMEOUT_SECONDS", 2.0, maximum=3600.0)
 UAI_CHANNEL_LAYER = _choice("UAI_CHANNEL_LAYER", "pubsub", ["pubsub", "core"])
