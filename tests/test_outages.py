@@ -221,3 +221,30 @@ def test_server__answers_503_with_retry_after_while_the_database_is_down(
     finally:
         client.close()
         server.kill()
+
+
+def test_worker__stopping_worker_keeps_its_runs_while_it_lets_them_end(
+    alice: httpx.Client, log_dir: Path
+) -> None:
+    """SIGTERM mid-run with a grace longer than the stalled time (4 s, 3 s here): the stopping
+    worker still beats, so no sweep starts its run elsewhere while it runs here (it ran twice)."""
+    register_agent(
+        "outage-term", "python", "uai.agents.builtin.slow:slow", queue="outage-term", max_attempts=2
+    )
+    doomed = start_worker(log_dir, "outage-term", name="outage-term-doomed", UAI_SHUTDOWN_GRACE_SECONDS="4")
+    rescuer = None
+    try:
+        response = alice.post("/run/", json={"agent": "outage-term", "input": {"steps": 60, "delay": 0.1}})
+        task_id = response.json()["task_id"]
+        wait_for(lambda: alice.get(f"/run/{task_id}").json()["progress"] > 0, timeout=30)
+        rescuer = start_worker(log_dir, "outage-term", name="outage-term-rescuer")
+        doomed.kill(signal.SIGTERM, timeout=15)
+        done = wait_run(alice, task_id, "succeeded", "failed", timeout=30)
+    finally:
+        doomed.kill()
+        if rescuer is not None:
+            rescuer.kill()
+    # One interruption, one more attempt: not a second, sweeping one on top.
+    assert done["status"] == "succeeded" and done["attempts"] == 2, done
+    logs = [log["message"] for log in alice.get(f"/run/{task_id}/logs").json()]
+    assert not any("stopped responding" in m for m in logs), logs

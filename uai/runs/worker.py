@@ -70,6 +70,18 @@ class Worker(procrastinate_worker.Worker):
             for callback in self.on_failure:
                 callback(self.failure)
 
+    async def _shutdown(self, side_tasks: list[asyncio.Task[Any]]) -> None:
+        # procrastinate stops the heartbeat first, then gives running jobs
+        # UAI_SHUTDOWN_GRACE_SECONDS: a sweep saw the worker as dead meanwhile (when the stalled
+        # time is the shorter) and started its runs again elsewhere while they still ran here.
+        beat = asyncio.create_task(self._update_heartbeat(), name="shutdown_heartbeat")
+        try:
+            await super()._shutdown(side_tasks)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(BaseException):  # (the database may be what stopped it)
+                await beat
+
     async def _run_loop(self) -> None:
         # Reached once the worker is registered: its database answers.
         for callback in self.on_registered:
