@@ -30,7 +30,7 @@ from tests.conftest import (
 )
 from tests.faults import TcpProxy, database_target, proxied_database_url, timed
 
-OUTAGE_SECONDS = 4.0  # long enough for every connection to fail, short for the suite
+OUTAGE_SECONDS = 2.5  # longer than the workers take to notice, short for the suite
 HEALTHY_SECONDS = 60
 
 
@@ -248,3 +248,33 @@ def test_worker__stopping_worker_keeps_its_runs_while_it_lets_them_end(
     assert done["status"] == "succeeded" and done["attempts"] == 2, done
     logs = [log["message"] for log in alice.get(f"/run/{task_id}/logs").json()]
     assert not any("stopped responding" in m for m in logs), logs
+
+
+@pytest.mark.parametrize(
+    ("how", "worker_env"),
+    [
+        ("its writes fail", {}),
+        # Aborted at once, and even the job's end cannot be written: the restarted worker puts
+        # the job back (uai.runs.recovery.requeue_interrupted).
+        ("its job's end is lost", {"UAI_SHUTDOWN_GRACE_SECONDS": "0", "UAI_DB_POOL_TIMEOUT_SECONDS": "0.5"}),
+    ],
+)
+def test_worker__run_in_flight_starts_again_after_a_database_outage(
+    alice: httpx.Client, log_dir: Path, pg_proxy: TcpProxy, how: str, worker_env: dict[str, str]
+) -> None:
+    """A run going when its worker loses PostgreSQL starts again once it answers, its attempt not
+    counted (it stayed ``running`` with its job failed, until the orphan sweep failed it)."""
+    queue = "outage-f" + str(len(worker_env))
+    register_agent(queue, "python", "uai.agents.builtin.slow:slow", queue=queue)
+    worker = start_proxied_worker(log_dir, queue, queue, proxied_env(pg_proxy, **worker_env))
+    try:
+        response = alice.post("/run/", json={"agent": queue, "input": {"steps": 30, "delay": 0.1}})
+        task_id = response.json()["task_id"]
+        wait_for(lambda: alice.get(f"/run/{task_id}").json()["progress"] > 0, timeout=30)
+        pg_proxy.cut()
+        time.sleep(1.5)  # shorter than the stalled time (3 s): no other worker's sweep takes it
+        pg_proxy.restore()
+        done = wait_run(alice, task_id, "succeeded", "failed", timeout=40)
+    finally:
+        worker.kill()
+    assert done["status"] == "succeeded" and done["attempts"] == 2, done

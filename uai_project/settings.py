@@ -308,6 +308,9 @@ UAI_SHUTDOWN_GRACE_SECONDS = _float("UAI_SHUTDOWN_GRACE_SECONDS", 5.0, zero=True
 UAI_RECOVERY_INTERVAL_SECONDS = _float(
     "UAI_RECOVERY_INTERVAL_SECONDS", UAI_WORKER_HEARTBEAT_SECONDS, maximum=3600.0
 )
+# A run whose database went away mid-attempt starts again without the attempt counting, at most
+# this many times more than its agent's max_attempts (then it fails, with the database's error).
+UAI_OUTAGE_RETRIES = _int("UAI_OUTAGE_RETRIES", 3, minimum=0)
 # A worker whose database went away starts again once it answers, trying after 0.5 s, 1 s, 2 s …
 # up to this interval (uai/runs/worker.py).
 UAI_WORKER_RECONNECT_MAX_SECONDS = _float("UAI_WORKER_RECONNECT_MAX_SECONDS", 5.0, maximum=3600.0)

@@ -10,9 +10,11 @@ The lifecycle of one outage:
   1. a side task or a query fails → procrastinate stops the worker (its running jobs get
      UAI_SHUTDOWN_GRACE_SECONDS, then are interrupted) → one WARNING "database unreachable";
   2. a new worker is tried after 0.5 s, 1 s, 2 s … (at most UAI_WORKER_RECONNECT_MAX_SECONDS);
-  3. once one registers, one WARNING "database reachable again"; the dead incarnation's row is
-     deleted, so the jobs it left ``doing`` are stalled at once and the next sweep retries or
-     fails their runs, instead of after UAI_STALLED_WORKER_SECONDS more.
+  3. once the database answers, the runs the outage interrupted are put back in the queue (the
+     attempt not counted, as at a shutdown: ``recovery.requeue_interrupted``), and once a new
+     worker registers, one WARNING "database reachable again"; the dead incarnation's row, if
+     it outlived it, is deleted. An outage longer than UAI_STALLED_WORKER_SECONDS lets another
+     worker's sweep take those runs first, as a dead worker's (retried or failed).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Worker(procrastinate_worker.Worker):
         self.on_registered: list[Any] = []  # called once the worker is in the database
         self.stop_requested = False  # stopped on purpose (a signal, a cancellation)
         self.on_failure: list[Any] = []  # called with the first side task's error
+        self.interrupted: list[int] = []  # the jobs it was running when it began to stop
 
     def stop(self) -> None:
         """Stop the worker; on purpose unless a side task failed (then it is started again)."""
@@ -74,6 +77,7 @@ class Worker(procrastinate_worker.Worker):
         # procrastinate stops the heartbeat first, then gives running jobs
         # UAI_SHUTDOWN_GRACE_SECONDS: a sweep saw the worker as dead meanwhile (when the stalled
         # time is the shorter) and started its runs again elsewhere while they still ran here.
+        self.interrupted = [c.job.id for c in self._running_jobs.values() if c.job.id is not None]
         beat = asyncio.create_task(self._update_heartbeat(), name="shutdown_heartbeat")
         try:
             await super()._shutdown(side_tasks)
@@ -81,6 +85,16 @@ class Worker(procrastinate_worker.Worker):
             beat.cancel()
             with contextlib.suppress(BaseException):  # (the database may be what stopped it)
                 await beat
+        if self.interrupted and not self.stop_requested:
+            # Stopped by an outage, and the database answers again already (the worker could
+            # unregister): its interrupted jobs are put back now, before a sweep takes them for
+            # a dead worker's. Otherwise it is done once the next worker of this process starts.
+            from uai.runs import recovery
+
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(drop_broken_connections)
+                await recovery.requeue_interrupted(self.app, job_ids=self.interrupted, worker_ids=[])
+                self.interrupted = []
 
     async def _run_loop(self) -> None:
         # Reached once the worker is registered: its database answers.
@@ -122,6 +136,7 @@ async def run_worker(app: app_module.App, **options: Any) -> None:
     down_since: float | None = None
     delay = FIRST_RETRY_SECONDS
     dead_worker_ids: list[int] = []
+    interrupted_jobs: list[int] = []
 
     def went(failure: BaseException) -> None:
         nonlocal down_since
@@ -129,7 +144,7 @@ async def run_worker(app: app_module.App, **options: Any) -> None:
             down_since = time.monotonic()
             logger.warning(
                 "worker %s: database unreachable (%s); it starts again once the database answers "
-                "(trying every %g s at most), and the runs it had are then retried or failed",
+                "(trying every %g s at most), and the runs it was running start again then",
                 name,
                 _summary(failure),
                 settings.UAI_WORKER_RECONNECT_MAX_SECONDS,
@@ -149,7 +164,7 @@ async def run_worker(app: app_module.App, **options: Any) -> None:
             # job each when a job next takes them.
             await asyncio.to_thread(drop_broken_connections)
         down_since, delay = None, FIRST_RETRY_SECONDS
-        await _forget_dead(app, dead_worker_ids)
+        await _forget_dead(app, dead_worker_ids, interrupted_jobs)
 
     while True:
         worker = make_worker(app, **options)
@@ -167,6 +182,7 @@ async def run_worker(app: app_module.App, **options: Any) -> None:
             return
         if worker.worker_id is not None:  # its row outlived it: unregistering failed
             dead_worker_ids.append(worker.worker_id)
+        interrupted_jobs.extend(worker.interrupted)
         if failure is not worker.failure:  # (a side task's error was reported as it came)
             went(failure)
         await asyncio.sleep(delay)
@@ -214,9 +230,18 @@ def drop_broken_connections() -> None:
             pool.check()
 
 
-async def _forget_dead(app: app_module.App, worker_ids: list[int]) -> None:
-    """Delete the rows of this process's earlier workers: none of their jobs runs here any more
-    (a worker waits for its jobs before it stops), so those jobs are stalled from now on."""
+async def _forget_dead(app: app_module.App, worker_ids: list[int], job_ids: list[int]) -> None:
+    """Start again the jobs this process's earlier workers were running when the database went
+    away, then delete those workers' rows: none of their jobs runs here any more (a worker waits
+    for its jobs before it stops)."""
+    from uai.runs import recovery
+
+    if job_ids:
+        try:
+            await recovery.requeue_interrupted(app, job_ids=list(job_ids), worker_ids=list(worker_ids))
+            job_ids.clear()
+        except Exception:  # tried again at the next restart; else the sweep's (counts the attempt)
+            logger.warning("could not put back the runs the outage interrupted", exc_info=True)
     while worker_ids:
         with contextlib.suppress(Exception):  # tried again at the next restart, or left to age
             await app.job_manager.unregister_worker(worker_ids[0])
