@@ -24,6 +24,20 @@ async def flaky(request: AgentRequest, context: AgentContext) -> AsyncIterator[e
     yield events.FinalAnswer(content="second attempt worked")
 
 
+async def progress_then_flaky(
+    request: AgentRequest, context: AgentContext
+) -> AsyncIterator[events.AgentEvent]:
+    """Reports 80 % and fails on its first attempt; on the next, works a while before any report."""
+    marker = Path(request.options["marker"])
+    if not marker.exists():
+        marker.write_text("failed once")
+        yield events.Progress(80.0, current_step="almost there")
+        raise RuntimeError("first attempt fails late")
+    await asyncio.sleep(float(request.options.get("pause", 2.0)))
+    yield events.Progress(5.0, current_step="starting over")
+    yield events.FinalAnswer(content="second attempt worked")
+
+
 def sync_steps(request: AgentRequest, context: AgentContext):  # type: ignore[no-untyped-def]
     """A plain sync generator: runs in a thread; yields a step and a streamed answer."""
     yield events.Step(events.ACTION_STEP, f"thinking about {request.text}")

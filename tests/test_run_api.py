@@ -119,6 +119,28 @@ def test_run__retries_as_the_agent_says(alice: httpx.Client, tmp_path) -> None: 
     assert wait_run(alice, once, "succeeded", "failed")["status"] == "failed"
 
 
+def test_run__new_attempt_starts_from_zero_progress(alice: httpx.Client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A retried run does not show the failed attempt's 80 % (then 5 %): its progress and step
+    are reset, and it says which attempt it is on."""
+    from uai.agents.models import Agent
+
+    Agent.objects.create(
+        name="progress-flaky",
+        target="tests.agents:progress_then_flaky",
+        options={"marker": str(tmp_path / "marker"), "pause": 2.0},
+        max_attempts=2,
+    )
+    task = start(alice, "progress-flaky")["task_id"]
+    second = wait_for(lambda: (run := alice.get(f"/run/{task}").json())["attempts"] == 2 and run, timeout=15)
+    assert second["status"] in ("queued", "running"), second
+    assert second["progress"] == 0, second
+    assert "attempt 2" in second["current_step"], second
+    done = wait_run(alice, task, "succeeded", "failed")
+    assert done["status"] == "succeeded" and done["progress"] == 100, done
+    statuses = [e for e in alice.get(f"/run/{task}/logs").json() if "Attempt 1 of 2 failed" in e["message"]]
+    assert statuses, "the retry is logged"
+
+
 def test_run__artifacts_and_files(alice: httpx.Client) -> None:
     response = alice.post(
         "/run/",

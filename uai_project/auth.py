@@ -7,6 +7,7 @@ WebSocket clients may also put the credential in the URL as ``?token=``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,7 +23,10 @@ from rest_framework_simplejwt import serializers as simplejwt_serializers
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from uai_project import errors
 from uai_project.sql import columns, first
+
+logger = logging.getLogger(__name__)
 
 SCHEMES = (b"bearer", b"token")
 
@@ -120,6 +124,17 @@ def websocket_credential(scope: dict[str, Any]) -> str | None:
     return tokens[0] if tokens else None
 
 
+async def _try_again_later(receive: Any, send: Any) -> None:
+    """A handshake whose credential could not be checked (the database away): accepted and closed
+    at once with 4013 (try again later), for the client to try again later — a refusal (403) would say the
+    credential is wrong, and an error (500) that the server is."""
+    logger.warning("WebSocket handshake: the database is unreachable; closing with 4013")
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": errors.WS_CLOSE_TRY_AGAIN})
+
+
 class WebSocketAuthMiddleware:
     """Sets ``scope["user"]`` for a WebSocket handshake: from its bearer credential when it has a
     valid one, else from the session cookie (a browser signed in to the pages), else anonymous.
@@ -137,7 +152,12 @@ class WebSocketAuthMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         credential = websocket_credential(scope)
         if credential:
-            user = await _websocket_user(credential)
+            try:
+                user = await _websocket_user(credential)
+            except Exception as error:
+                if errors.outage(error) is None:
+                    raise
+                return await _try_again_later(receive, send)
             if user.is_authenticated:
                 # Set on the connection's own scope (this stack's only one, ~0.8 KiB): a copy
                 # would live as long as the connection.

@@ -7,12 +7,14 @@ Application code raises a ``UAIError`` subclass; each surface maps it with one t
 from __future__ import annotations
 
 import logging
+import sys
 from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
 from django.core import exceptions as django_exceptions
 from django.http import Http404, JsonResponse
+from django.utils.deprecation import MiddlewareMixin
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
@@ -90,6 +92,55 @@ class Unavailable(UAIError):
     code = ErrorCode.UNAVAILABLE
 
 
+def outage(error: BaseException | None) -> str | None:
+    """``"database"`` or ``"redis"`` when ``error`` (or an error it came from) is that service
+    being unreachable — a connection refused or dropped, a pool with no connection to give —
+    rather than a fault of the request; None otherwise."""
+    import psycopg
+    import psycopg_pool
+    from django import db
+
+    seen = 0
+    while error is not None and seen < 10:  # (a chain, not a cycle)
+        if isinstance(
+            error,
+            db.OperationalError
+            | db.InterfaceError
+            | psycopg.OperationalError
+            | psycopg.InterfaceError
+            | psycopg_pool.PoolTimeout,
+        ):
+            return "database"
+        if _is_redis_outage(error):
+            return "redis"
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return None
+
+
+def _is_redis_outage(error: BaseException) -> bool:
+    redis = sys.modules.get("redis.exceptions")  # loaded only where Redis is used
+    return redis is not None and isinstance(error, redis.ConnectionError | redis.TimeoutError)
+
+
+# A WebSocket closed because the database or Redis is away: reconnect and resume. 1013 ("try
+# again later") in the application range, as 4008 is 1008: daphne (autobahn) refuses to send any
+# code but 1000 and 3000–4999, and a 1013 became an exception and a 1011.
+WS_CLOSE_TRY_AGAIN = 4013
+
+_OUTAGE_DETAIL = {
+    "database": "The database is unreachable for a moment; try again shortly.",
+    "redis": "Redis is unreachable for a moment; try again shortly.",
+}
+
+
+def unavailable(service: str) -> JsonResponse:
+    """503 with ``Retry-After`` (UAI_RETRY_AFTER_SECONDS): ``service`` is away, not the request wrong."""
+    response = json_error(_OUTAGE_DETAIL[service], status.HTTP_503_SERVICE_UNAVAILABLE)
+    response["Retry-After"] = str(settings.UAI_RETRY_AFTER_SECONDS)
+    return response
+
+
 def _flatten(detail: Any) -> str:
     """Turn DRF's nested validation detail into one readable sentence."""
     if isinstance(detail, dict):
@@ -107,6 +158,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """DRF exception handler: every error becomes ``{"detail": …}`` with a fitting status."""
     if isinstance(exc, UAIError):
         return Response({"detail": exc.detail, "code": exc.code.value}, status=HTTP_STATUS[exc.code])
+    if service := outage(exc):
+        logger.warning("%s unreachable: %s answered 503", service, context["request"].path)
+        return Response(
+            {"detail": _OUTAGE_DETAIL[service], "code": ErrorCode.UNAVAILABLE.value},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(settings.UAI_RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, django_exceptions.RequestDataTooBig):
         # DATA_UPLOAD_MAX_MEMORY_SIZE is UAI_MAX_JSON_BYTES: a client knows UAI's settings.
         limit = settings.UAI_MAX_JSON_BYTES
@@ -157,8 +215,24 @@ def handler404(request: Any, exception: Exception | None = None) -> JsonResponse
 
 
 def handler500(request: Any) -> JsonResponse:
-    """An unexpected failure: JSON, never an HTML page."""
+    """An unexpected failure: JSON, never an HTML page; 503 when the database or Redis is away
+    (Django calls this while handling the exception: ``sys.exc_info()`` is it)."""
+    if service := outage(sys.exc_info()[1]):
+        return unavailable(service)
     return json_error("Internal server error.", 500)
+
+
+class OutageMiddleware(MiddlewareMixin):
+    """A view that raised because the database or Redis is away answers 503 with ``Retry-After``
+    (plain Django views and the async SSE views; DRF's are answered by ``exception_handler``),
+    logged in one line instead of a traceback per request."""
+
+    def process_exception(self, request: Any, exception: Exception) -> JsonResponse | None:
+        """503 for an outage, else None (Django's own handling)."""
+        if service := outage(exception):
+            logger.warning("%s unreachable: %s answered 503", service, request.path)
+            return unavailable(service)
+        return None
 
 
 def handler400(request: Any, exception: Exception | None = None) -> JsonResponse:

@@ -151,6 +151,7 @@ MIDDLEWARE = [
     "uai_project.middleware.AuthenticationMiddleware",
     "uai_project.middleware.MessageMiddleware",
     "uai_project.middleware.XFrameOptionsMiddleware",
+    "uai_project.errors.OutageMiddleware",
 ]
 
 ROOT_URLCONF = "uai_project.urls"
@@ -235,6 +236,10 @@ REDIS_URL = env.get("REDIS_URL") or None
 # bench/README.md). Delivery is at most once, which UAI's readers already assume: the tables are
 # the record, readers catch up by `seq`. "core": channels-redis's list-based layer (per-channel
 # capacity; each message received costs ~4 Redis commands), with UAI's fix for its buffer leak.
+# The Retry-After of a 503 answered while the database or Redis is unreachable.
+UAI_RETRY_AFTER_SECONDS = _int("UAI_RETRY_AFTER_SECONDS", 5)
+# How long a cache call (conversation cache, rate limits) waits for Redis before giving up.
+UAI_REDIS_TIMEOUT_SECONDS = _float("UAI_REDIS_TIMEOUT_SECONDS", 2.0, maximum=3600.0)
 UAI_CHANNEL_LAYER = _choice("UAI_CHANNEL_LAYER", "pubsub", ["pubsub", "core"])
 if REDIS_URL:
     _prefix = env.get("UAI_CHANNEL_PREFIX", "uai")
@@ -259,6 +264,12 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.get("UAI_CACHE_PREFIX", "uai"),
+            # redis-py waits forever by default: a Redis that stops answering (a network fault,
+            # not a refused connection) held every turn's cache read and every throttled request.
+            "OPTIONS": {
+                "socket_connect_timeout": UAI_REDIS_TIMEOUT_SECONDS,
+                "socket_timeout": UAI_REDIS_TIMEOUT_SECONDS,
+            },
         }
     }
 else:
@@ -292,6 +303,18 @@ if UAI_STALLED_WORKER_SECONDS < 2 * UAI_WORKER_HEARTBEAT_SECONDS:
 # the next worker, without counting as a failed attempt. Keep it under the orchestrator's own
 # stop timeout (Docker's is 10 s), or the worker is killed first and they fail as stalled.
 UAI_SHUTDOWN_GRACE_SECONDS = _float("UAI_SHUTDOWN_GRACE_SECONDS", 5.0, zero=True, maximum=3600.0)
+# How often a worker serving the maintenance queue looks for the runs of dead workers (one query
+# when there are none): a dead worker's runs are retried or failed about
+# UAI_STALLED_WORKER_SECONDS + this after its last heartbeat, not at the next minute's sweep.
+UAI_RECOVERY_INTERVAL_SECONDS = _float(
+    "UAI_RECOVERY_INTERVAL_SECONDS", UAI_WORKER_HEARTBEAT_SECONDS, maximum=3600.0
+)
+# A run whose database went away mid-attempt starts again without the attempt counting, at most
+# this many times more than its agent's max_attempts (then it fails, with the database's error).
+UAI_OUTAGE_RETRIES = _int("UAI_OUTAGE_RETRIES", 3, minimum=0)
+# A worker whose database went away starts again once it answers, trying after 0.5 s, 1 s, 2 s …
+# up to this interval (uai/runs/worker.py).
+UAI_WORKER_RECONNECT_MAX_SECONDS = _float("UAI_WORKER_RECONNECT_MAX_SECONDS", 5.0, maximum=3600.0)
 # Workers' connections are autocommit: no BEGIN/COMMIT round trips around each of their queries.
 PROCRASTINATE_ON_APP_READY = "uai.runs.worker_connector.on_app_ready"
 PROCRASTINATE_WORKER_DEFAULTS = {
@@ -480,7 +503,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A lost database is told in one line per worker (uai.runs.worker), not in a traceback from
+    # each of procrastinate's side tasks and one warning per reconnection psycopg's pool tries.
+    "filters": {"outage_noise": {"()": "uai.runs.worker.OutageNoise"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["outage_noise"]}
+    },
     "root": {"handlers": ["console"], "level": _LOG_LEVEL},
     "loggers": {
         "procrastinate": {"level": _PROCRASTINATE_LOG_LEVEL},

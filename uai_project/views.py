@@ -24,9 +24,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
                 [settings.UAI_STALLED_WORKER_SECONDS],
             )
             workers = int(cursor.fetchone()[0])
-    except DatabaseError:
+    except DatabaseError as error:
         # The error names the database's host, port and user: for the log, not for anyone asking.
-        logger.warning("health check: the database did not answer", exc_info=True)
+        # One line, no traceback: a balancer asks every few seconds for as long as an outage lasts.
+        first = (str(error).strip().splitlines() or [""])[0]
+        logger.warning("health check: the database did not answer (%s: %s)", type(error).__name__, first)
         return JsonResponse({"status": "unavailable", "database": "unavailable"}, status=503)
     body = {
         "status": "ok" if workers else "starting",

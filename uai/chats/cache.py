@@ -1,13 +1,15 @@
 """The conversation cache: a chat's recent history in Django's cache (Redis when configured).
 
 PostgreSQL stays the record: a miss (or a flushed cache) reads the table and fills the cache again,
-so losing the cache loses nothing.
+so losing the cache loses nothing. An unreachable cache is a miss too: its reads and writes never
+fail a turn (a turn whose cache read raised stayed ``running`` until the orphan sweep).
 """
 
 from __future__ import annotations
 
 import datetime
 import functools
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +17,8 @@ from django.core.cache import BaseCache, caches
 from django.db import connection
 
 from uai.chats.models import Message
+
+logger = logging.getLogger(__name__)
 
 Row = tuple[int, str, str, str | None]  # seq, role, content, step_type
 # The cached rows are written back once this many newer ones were read on top of them: a turn
@@ -29,6 +33,31 @@ def _store() -> BaseCache:
     of the context, where ``django.core.cache.cache`` would build a new client every time — with
     Redis, two new connections per turn."""
     return caches.create_connection("default")
+
+
+_down = False  # the cache failed last time: said once in the log, and once when it answers again
+
+
+def _cache_call(action: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)`` on the cache; None when it fails (unreachable, timed out)."""
+    global _down
+    try:
+        result = call(*args, **kwargs)
+    except Exception as error:
+        if not _down:
+            _down = True
+            first = (str(error).strip().splitlines() or [""])[0]
+            logger.warning(
+                "conversation cache unreachable (%s on %s: %s); reading PostgreSQL until it is back",
+                type(error).__name__,
+                action,
+                first,
+            )
+        return None
+    if _down:
+        _down = False
+        logger.warning("conversation cache reachable again")
+    return result
 
 
 def _key(chat_id: str, created_at: datetime.datetime) -> str:
@@ -71,16 +100,16 @@ def history(
     the cache never needs re-reading whole.
     """
     store, key = _store(), _key(chat_id, created_at)
-    rows: list[_Cached] | None = store.get(key)
+    rows: list[_Cached] | None = _cache_call("get", store.get, key)
     if rows is None:
         rows = _load(chat_id)
-        store.set(key, rows, timeout=settings.UAI_CONVERSATION_CACHE_SECONDS)
+        _cache_call("set", store.set, key, rows, timeout=settings.UAI_CONVERSATION_CACHE_SECONDS)
     else:
         newer = _load(chat_id, after_seq=rows[-1][0] if rows else 0)
         if newer:
             rows = (rows + newer)[-settings.UAI_HISTORY_MESSAGES :]
             if len(newer) >= WRITE_BACK_AFTER:
-                store.set(key, rows, timeout=settings.UAI_CONVERSATION_CACHE_SECONDS)
+                _cache_call("set", store.set, key, rows, timeout=settings.UAI_CONVERSATION_CACHE_SECONDS)
     if before_seq is None and run_id is not None:
         before_seq = next((r[0] for r in rows if r[4] == run_id), None)
         if before_seq is None:  # its messages are older than the cached window (or it has none)
@@ -91,5 +120,5 @@ def history(
 
 
 def forget(chat_id: str, created_at: datetime.datetime) -> Any:
-    """Drop a chat from the cache (it was deleted, or messages were removed)."""
-    return _store().delete(_key(chat_id, created_at))
+    """Drop a chat from the cache (it was deleted, or messages were removed); never raises."""
+    return _cache_call("delete", _store().delete, _key(chat_id, created_at))

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -202,3 +203,6 @@ async def chunks(*, chat_id: str, run_id: str, after_seq: int, fresh: bool = Tru
     except streams.ChatGone:
         gone = "The conversation was deleted."
         yield sse.encode(None, {"content": "", "is_final": True, "metrics": None, "error": gone})
+    except DatabaseError:
+        away = "The database is unreachable for a moment; try again shortly."
+        yield sse.encode(None, {"content": "", "is_final": True, "metrics": None, "error": away})

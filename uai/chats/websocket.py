@@ -38,7 +38,7 @@ from uai.chats.models import Chat, Message
 from uai.runs import streams
 from uai.runs.dbcall import db
 from uai.runs.models import Run
-from uai_project import parsers
+from uai_project import errors, parsers
 from uai_project.api import BIGINT_MAX, whole_number
 from uai_project.errors import Conflict, UAIError
 
@@ -50,7 +50,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_GONE = 4404  # the chat was deleted while the socket followed it
 CLOSE_BAD_REQUEST = 4400
 CLOSE_TOO_SLOW = 4008
-CLOSE_TRY_AGAIN = 1013  # the stream failed (the database away a moment): reconnect and resume
+CLOSE_TRY_AGAIN = errors.WS_CLOSE_TRY_AGAIN  # the database away a moment: reconnect and resume
 TURN_ENDS = {Run.Status.SUCCEEDED, Run.Status.CANCELLED, Run.Status.INPUT_REQUIRED}
 FRAMED_STATUSES = TURN_ENDS | {Run.Status.FAILED}  # the statuses a client gets a frame for
 
@@ -120,8 +120,27 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(StopConsumer):
                 while True:
                     await self.dispatch(await receive())
+        except Exception as error:
+            # The database or Redis away as a frame is handled (a turn sent, the handshake's
+            # lookup): 4013, for the client to reconnect and resume, not 1011 and a traceback.
+            if errors.outage(error) is None:
+                raise
+            logger.warning(
+                "chat %s: %s unreachable; closing its socket with 4013", scope["path"], errors.outage(error)
+            )
+            with contextlib.suppress(Exception):  # the client may have gone meanwhile
+                if not self.accepted:
+                    await self.accept()
+                await self.close(code=CLOSE_TRY_AGAIN)
         finally:
             await self._stop_following()
+
+    accepted = False
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        """Accept the connection (and remember it: a close before acceptance is a refusal)."""
+        self.accepted = True
+        await super().accept(subprotocol, headers)
 
     async def connect(self) -> None:
         """Authenticate, check the chat id and its owner, then accept."""

@@ -8,6 +8,8 @@ import logging
 
 from django.conf import settings
 
+from uai.runs import worker as worker_module
+
 logger = logging.getLogger(__name__)
 
 _task: asyncio.Task[None] | None = None
@@ -44,11 +46,13 @@ async def _run() -> None:
                 # A worker per queue, each with its own UAI_WORKER_CONCURRENCY slots: with one
                 # worker for all, twenty long runs (or runs waiting a day for input) took every
                 # slot, and chat turns and the maintenance jobs waited behind them.
-                # One failing stops the others (a task group), and they all start again below.
+                # Each outlives a database outage by itself (uai.runs.worker); anything else
+                # that ends one stops the others (a task group), and they all start again below.
                 async with asyncio.TaskGroup() as workers:
                     for queue in settings.UAI_WORKER_QUEUES:
                         workers.create_task(
-                            worker_app.run_worker_async(
+                            worker_module.run_worker(
+                                worker_app,
                                 name=f"embedded-{queue}",
                                 queues=[queue],
                                 install_signal_handlers=False,

@@ -29,6 +29,7 @@ from uai.runs import sink as sink_module
 from uai.runs.dbcall import db
 from uai.runs.models import Run
 from uai.runs.subscriptions import Subscription
+from uai_project import errors
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,14 @@ class Executor:
 
     async def execute(self) -> None:
         """Run the agent to its end, recording success, failure, retry or cancellation."""
-        self.spec = await db(services.run_begin, run_id=self.run_id, attempt=self.attempt)
+        try:
+            self.spec = await db(services.run_begin, run_id=self.run_id, attempt=self.attempt)
+        except Exception as exc:
+            # Before the agent: a failure here (the database, a request that cannot be built)
+            # ends the run now, retried or failed, as an agent's would — not `running` until
+            # the orphan sweep calls its job lost.
+            await self._failed(exc)
+            return
         if self.spec is None:
             logger.info("run %s is gone or over; nothing to do", self.run_id)
             return
@@ -291,6 +299,17 @@ class Executor:
         )
 
     async def _failed(self, exc: BaseException) -> None:
+        if (
+            errors.outage(exc) == "database"
+            and self.attempt < self.max_attempts + settings.UAI_OUTAGE_RETRIES
+        ):
+            # Not the agent's failure, and nothing can be written now: the job goes back in the
+            # queue (written once the database answers) and the run starts again, as at a
+            # shutdown — it stayed `running` with its job failed until the orphan sweep.
+            logger.warning(
+                "run %s attempt %s: the database went away; it starts again", self.run_id, self.attempt
+            )
+            raise Interrupted(f"the database went away during attempt {self.attempt}") from exc
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         logger.warning("run %s attempt %s failed: %s", self.run_id, self.attempt, error, exc_info=exc)
         try:

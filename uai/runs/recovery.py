@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
-from procrastinate import jobs
+from procrastinate import jobs, sql
 from procrastinate.contrib.django.models import ProcrastinateJob
 from procrastinate.manager import JobManager
 
@@ -22,14 +22,106 @@ RUN_TASK_NAME = "uai.run_agent"
 ORPHAN_GRACE_SECONDS = 60  # a run is only called orphaned when it is older than this
 
 
-async def recover_stalled_runs(manager: JobManager) -> dict[str, list[str]]:
+# Key of the PostgreSQL advisory lock one sweep holds: the workers that sweep (each one serving the
+# maintenance queue, every UAI_RECOVERY_INTERVAL_SECONDS) never recover the same job twice — a
+# second retry of a job another worker had started again would run it twice.
+SWEEP_LOCK_KEY = 0x55414953  # "UAIS"
+
+
+async def sweep_stalled(app: Any, *, orphans: bool = False) -> dict[str, list[str]] | None:
+    """Recover the runs of dead workers (and, with ``orphans``, fail runs whose job is gone).
+
+    One query when nothing is stalled; otherwise the sweep runs under an advisory lock, and
+    None when another worker's sweep holds it (that one recovers them).
+    """
+    manager: JobManager = app.job_manager
+    if not orphans and not await _stalled(manager):
+        return None
+    pool = getattr(app.connector, "pool", None)  # a worker's psycopg connector
+    if pool is None:
+        return await recover_stalled_runs(manager, orphans=orphans)
+    async with pool.connection() as connection:
+        cursor = await connection.execute("SELECT pg_try_advisory_lock(%s)", [SWEEP_LOCK_KEY])
+        row = await cursor.fetchone()
+        if not row or not row[0]:
+            return None
+        try:
+            return await recover_stalled_runs(manager, orphans=orphans)
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])
+
+
+# Still "doing", and not taken since by another worker: the interrupted worker's row is either
+# still there (it could not unregister) or deleted (its jobs' worker_id became NULL).
+_INTERRUPTED_JOBS = """
+SELECT id, args, attempts FROM procrastinate_jobs
+WHERE id = ANY(%s) AND status = 'doing' AND task_name = %s
+  AND (worker_id IS NULL OR worker_id = ANY(%s))
+"""
+
+
+async def requeue_interrupted(app: Any, *, job_ids: list[int], worker_ids: list[int]) -> list[str]:
+    """Put back the runs of jobs this process's workers were running when they stopped because
+    the database went away (``job_ids``; ``worker_ids``: those workers).
+
+    Their jobs were interrupted here (a worker lets its jobs end, then aborts them, before it
+    stops), not lost with a dead process: like a shutdown's, the attempt is not counted, and the
+    run starts again at once — instead of failing as a dead worker's one attempt. Under the sweep's
+    lock, so a sweep that found them first (the outage outlasted UAI_STALLED_WORKER_SECONDS)
+    and this never both retry one.
+    """
+    from uai.runs.dbcall import db
+
+    requeued: list[str] = []
+    async with app.connector.pool.connection() as connection:
+        cursor = await connection.execute("SELECT pg_advisory_lock(%s)", [SWEEP_LOCK_KEY])
+        await cursor.fetchone()
+        try:
+            cursor = await connection.execute(_INTERRUPTED_JOBS, [job_ids, RUN_TASK_NAME, worker_ids])
+            for job_id, args, attempts in await cursor.fetchall():
+                kwargs = json.loads(args) if isinstance(args, str) else dict(args)
+                attempt = attempts + 1
+                await db(
+                    services.run_requeue,
+                    run_id=str(kwargs.get("run_id")),
+                    error="",
+                    attempt=attempt,
+                    max_attempts=int(kwargs.get("max_attempts") or 1),
+                    message=f"The worker lost its database during attempt {attempt}; the run will start again.",
+                )
+                # On the connection already held: just after an outage the pool may have no other.
+                await connection.execute(
+                    sql.queries["retry_job"],
+                    {
+                        "job_id": job_id,
+                        "retry_at": timezone.now(),
+                        "new_priority": None,
+                        "new_queue_name": None,
+                        "new_lock": None,
+                    },
+                )
+                requeued.append(str(kwargs.get("run_id")))
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock(%s)", [SWEEP_LOCK_KEY])
+    if requeued:
+        logger.warning("runs interrupted by the database outage, started again: %s", requeued)
+    return requeued
+
+
+async def _stalled(manager: JobManager) -> list[jobs.Job]:
+    return list(
+        await manager.get_stalled_jobs(
+            task_name=RUN_TASK_NAME, seconds_since_heartbeat=settings.UAI_STALLED_WORKER_SECONDS
+        )
+    )
+
+
+async def recover_stalled_runs(manager: JobManager, *, orphans: bool = True) -> dict[str, list[str]]:
     """Retry (attempts left) or fail the runs of dead workers; fail runs whose job is gone."""
     from uai.runs.dbcall import db
 
     report: dict[str, list[str]] = {"retried": [], "failed": [], "orphaned": []}
-    stalled = await manager.get_stalled_jobs(
-        task_name=RUN_TASK_NAME, seconds_since_heartbeat=settings.UAI_STALLED_WORKER_SECONDS
-    )
+    stalled = await _stalled(manager)
     for job in stalled:
         kwargs = _task_kwargs(job)
         run_id = str(kwargs.get("run_id"))
@@ -56,7 +148,7 @@ async def recover_stalled_runs(manager: JobManager) -> dict[str, list[str]]:
                 error="The worker running this run stopped responding.",
             )
             report["failed"].append(run_id)
-    for run_id in await db(orphaned_run_ids):
+    for run_id in await db(orphaned_run_ids) if orphans else []:
         await db(
             services.run_finish,
             run_id=run_id,

@@ -132,7 +132,9 @@ _BEGIN_SQL = f"""
 WITH run AS (
     UPDATE runs_run
     SET status = 'running', started_at = COALESCE(started_at, %s), attempts = %s,
-        input_prompt = '', updated_at = %s
+        input_prompt = '', updated_at = %s,
+        -- A new attempt starts from nothing: not at the failed one's 80 %% (then 5 %%).
+        progress = 0, current_step = CASE WHEN %s > 1 THEN 'attempt ' || %s ELSE '' END
     WHERE id = %s AND status NOT IN ({", ".join(f"'{s}'" for s in Run.TERMINAL)})
     RETURNING {columns(Run)}
 )
@@ -155,7 +157,7 @@ def run_begin(*, run_id: str, attempt: int) -> RunSpec | None:
     """Mark a run ``running`` and gather its request; None when it is gone or already over."""
     now = timezone.now()
     with transaction.atomic():
-        run = first(Run, _BEGIN_SQL, [now, attempt, now, run_id])
+        run = first(Run, _BEGIN_SQL, [now, attempt, now, attempt, str(attempt), run_id])
         if run is None:
             return None
         sink = sink_for(run)
@@ -381,7 +383,10 @@ def run_requeue(*, run_id: str, error: str, attempt: int, max_attempts: int, mes
             return
         sink = sink_for(run)
         run.status = Run.Status.QUEUED
-        run.save(update_fields=["status", "updated_at"])
+        # The failed attempt's progress is not the next one's.
+        run.progress = 0.0
+        run.current_step = f"waiting for attempt {attempt + 1}"
+        run.save(update_fields=["status", "progress", "current_step", "updated_at"])
         seq = sink.next_seq()
         log = Log.objects.create(
             chat_id=run.chat_id,

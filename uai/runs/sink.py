@@ -77,11 +77,29 @@ async def publish(groups: list[str], payload: dict[str, Any]) -> None:
         await _send(group, message, f"event {payload.get('seq')}")
 
 
+_layer_down = False  # the last send failed: an outage is told once, and once when it ends
+
+
 async def _send(group: str, message: dict[str, Any], what: str) -> None:
+    global _layer_down
     try:
         await get_channel_layer().group_send(group, message)
     except Exception:
-        logger.warning("publishing %s of %s failed", what, group, exc_info=True)
+        if not _layer_down:
+            _layer_down = True
+            logger.warning(
+                "publishing %s of %s failed; until the channel layer answers again, live "
+                "followers catch up from the tables instead",
+                what,
+                group,
+                exc_info=True,
+            )
+        else:
+            logger.debug("publishing %s of %s failed", what, group)
+        return
+    if _layer_down:
+        _layer_down = False
+        logger.warning("the channel layer answers again")
 
 
 async def publish_all(box: list[tuple[list[str], dict[str, Any]]]) -> None:

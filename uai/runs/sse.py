@@ -7,11 +7,13 @@ Every SSE event carries ``id:`` (the sequence number), so a client that reconnec
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from rest_framework import exceptions
 
@@ -22,6 +24,8 @@ from uai_project.api import whole_number
 from uai_project.auth import authenticate_request
 from uai_project.errors import UAIError, json_error
 from uai_project.methods import allow
+
+logger = logging.getLogger(__name__)
 
 KEEPALIVE = b": keepalive\n\n"
 
@@ -109,6 +113,11 @@ async def native_events(
         yield encode(None, {"detail": str(exc), "code": "too_slow"}, "error")
     except streams.ChatGone:
         yield encode(None, {"detail": "The chat was deleted.", "code": "gone"}, "error")
+    except DatabaseError:
+        # Said, not cut: the client reconnects with Last-Event-ID and misses nothing.
+        logger.warning("a stream's database went away; ending it with an error event", exc_info=True)
+        detail = "The database is unreachable for a moment; reconnect to resume."
+        yield encode(None, {"detail": detail, "code": "unavailable"}, "error")
 
 
 def ends_run(run_id: Any, statuses: tuple[str, ...] = Run.TERMINAL) -> Callable[[dict[str, Any]], bool]:

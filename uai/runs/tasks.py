@@ -59,8 +59,9 @@ async def run_ephemeral(**payload: Any) -> None:
 @app.periodic(cron="* * * * *", periodic_id="uai-recover-stalled")
 @app.task(name="uai.recover_stalled", queue=MAINTENANCE_QUEUE, pass_context=True)
 async def recover_stalled(context: JobContext, timestamp: int) -> None:
-    """Every minute: retry or fail the runs of dead workers, and fail orphaned runs."""
-    await recovery.recover_stalled_runs(context.app.job_manager)
+    """Every minute: retry or fail the runs of dead workers, and fail orphaned runs (workers that
+    serve this queue also sweep for dead workers' runs every UAI_RECOVERY_INTERVAL_SECONDS)."""
+    await recovery.sweep_stalled(context.app, orphans=True)
 
 
 @app.periodic(cron="17 * * * *", periodic_id="uai-prune-events")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from procrastinate.contrib.django import utils
 from procrastinate.contrib.django.db_cleanup import close_db_connections_async
 from procrastinate.contrib.django.settings import settings as procrastinate_settings
 from procrastinate.psycopg_connector import PsycopgConnector
 
+from uai.runs import worker as worker_module
 from uai_project import gc_tuning
 
 
@@ -24,7 +27,10 @@ def worker_connector() -> PsycopgConnector:
     that runs it, and two more for every job after it ends.
     """
     params = utils.connector_params(procrastinate_settings.DATABASE_ALIAS)
-    return PsycopgConnector(kwargs=params, configure=_autocommit)
+    # Waiting for a connection is bounded as the web's is (psycopg's default is 30 s): a worker
+    # whose database went away stops, and starts again, that much sooner (uai.runs.worker).
+    timeout = settings.DATABASES[procrastinate_settings.DATABASE_ALIAS]["OPTIONS"]["pool"]["timeout"]
+    return PsycopgConnector(kwargs=params, configure=_autocommit, timeout=timeout)
 
 
 async def _autocommit(connection: psycopg.AsyncConnection[Any]) -> None:
@@ -47,6 +53,8 @@ def on_app_ready(app: Any) -> None:
     back after each such query.
     """
     app.connector.get_worker_connector = _tuned_worker_connector
+    # ``procrastinate worker`` (the CLI calls this method) outlives a database outage.
+    app.run_worker_async = functools.partial(worker_module.run_worker, app)
     middleware = app.worker_defaults.get("task_middleware") or []
     app.worker_defaults["task_middleware"] = [m for m in middleware if m is not close_db_connections_async]
     for name in ("execute_query", "execute_query_one", "execute_query_all"):

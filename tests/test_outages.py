@@ -1,0 +1,280 @@
+"""Outages for real: PostgreSQL or Redis cut under a server and workers (tests/faults.py).
+
+The processes under test reach PostgreSQL and Redis through loopback proxies the test cuts and
+restores; the test itself (and the suite's own server) reach them directly. Each test's agents
+have queues of their own, so only the workers under test run their jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+
+from tests.conftest import (
+    TEST_ENV,
+    Process,
+    free_port,
+    process_env,
+    register_agent,
+    start_worker,
+    wait_for,
+    wait_run,
+)
+from tests.faults import TcpProxy, database_target, proxied_database_url, timed
+
+OUTAGE_SECONDS = 2.5  # longer than the workers take to notice, short for the suite
+HEALTHY_SECONDS = 60
+
+
+@pytest.fixture
+def pg_proxy() -> Iterator[TcpProxy]:
+    """A cuttable way to the test database."""
+    proxy = TcpProxy(database_target(settings.DATABASES["default"])).start()
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def redis_proxy() -> Iterator[TcpProxy]:
+    """A cuttable way to the suite's Redis (distributed mode only)."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("needs REDIS_URL (distributed mode)")
+    parsed = httpx.URL(url)
+    proxy = TcpProxy((parsed.host or "127.0.0.1", parsed.port or 6379)).start()
+    yield proxy
+    proxy.close()
+
+
+def proxied_env(pg: TcpProxy | None, redis: TcpProxy | None = None, **extra: str) -> dict[str, str]:
+    """A process environment whose PostgreSQL (and Redis) are behind the proxies."""
+    env = process_env(**extra)
+    if pg is not None:
+        env["DATABASE_URL"] = proxied_database_url(settings.DATABASES["default"], pg.port)
+        env.pop("UAI_EMBEDDED_DATABASE_URL", None)
+    if redis is None:
+        env.pop("REDIS_URL", None)
+    else:
+        db_number = httpx.URL(os.environ["REDIS_URL"]).path.strip("/") or "0"
+        env["REDIS_URL"] = f"redis://127.0.0.1:{redis.port}/{db_number}"
+    return env
+
+
+def start_proxied_worker(log_dir: Path, name: str, queues: str, env: dict[str, str]) -> Process:
+    """``manage.py procrastinate worker`` (what `make worker` runs), through the proxies."""
+    args = [sys.executable, "manage.py", "procrastinate", "worker", "--name", name, "--queues", queues]
+    return Process(name, args, env, log_dir)
+
+
+def start_proxied_server(log_dir: Path, name: str, env: dict[str, str]) -> tuple[Process, str]:
+    """``manage.py serve`` through the proxies; returns it and its URL once /healthz answers."""
+    port = free_port()
+    server = Process(name, [sys.executable, "manage.py", "serve", "--port", str(port)], env, log_dir)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        timed(lambda: httpx.get(url + "/healthz", timeout=2).status_code == 200, timeout=HEALTHY_SECONDS)
+    except TimeoutError:
+        server.kill()
+        pytest.fail(f"{name} did not become healthy:\n{server.output()}")
+    return server, url
+
+
+def run_through(client: httpx.Client, agent: str, timeout: float = 30) -> dict:
+    """Start a run of ``agent`` and wait for its end."""
+    response = client.post("/run/", json={"agent": agent, "input": {"steps": 1, "delay": 0}})
+    assert response.status_code == 201, response.text
+    return wait_run(client, response.json()["task_id"], "succeeded", "failed", timeout=timeout)
+
+
+def test_worker__rides_out_a_database_outage(alice: httpx.Client, log_dir: Path, pg_proxy: TcpProxy) -> None:
+    """`procrastinate worker` outlives PostgreSQL going away, says so, and works again after."""
+    register_agent("outage-worker", "python", "uai.agents.builtin.slow:slow", queue="outage-w")
+    worker = start_proxied_worker(log_dir, "outage-worker", "outage-w", proxied_env(pg_proxy))
+    try:
+        assert run_through(alice, "outage-worker")["status"] == "succeeded"
+        pg_proxy.cut()
+        time.sleep(OUTAGE_SECONDS)
+        # Deferred during the outage (the suite's server reaches the database directly).
+        queued = alice.post("/run/", json={"agent": "outage-worker", "input": {"steps": 1, "delay": 0}})
+        pg_proxy.restore()
+        assert worker.proc.poll() is None, worker.output()
+        done = wait_run(alice, queued.json()["task_id"], "succeeded", "failed", timeout=30)
+        assert done["status"] == "succeeded", done
+        assert worker.proc.poll() is None, worker.output()
+        log = worker.log_path.read_text()
+        assert "database unreachable" in log and "database reachable again" in log, log
+    finally:
+        worker.kill()
+
+
+def test_embedded_worker__rides_out_a_database_outage(
+    alice: httpx.Client, log_dir: Path, pg_proxy: TcpProxy
+) -> None:
+    """The server's own worker outlives PostgreSQL going away, and /healthz comes back to 200."""
+    register_agent("outage-embedded", "python", "uai.agents.builtin.slow:slow", queue="outage-e")
+    env = proxied_env(pg_proxy, UAI_EMBEDDED_WORKER="true", UAI_WORKER_QUEUES="outage-e")
+    server, url = start_proxied_server(log_dir, "outage-embedded", env)
+    try:
+        assert run_through(alice, "outage-embedded")["status"] == "succeeded"
+        pg_proxy.cut()
+        wait_for(lambda: httpx.get(url + "/healthz", timeout=5).status_code == 503, timeout=10)
+        time.sleep(OUTAGE_SECONDS)
+        queued = alice.post("/run/", json={"agent": "outage-embedded", "input": {"steps": 1, "delay": 0}})
+        pg_proxy.restore()
+        recovered = timed(lambda: httpx.get(url + "/healthz", timeout=5).status_code == 200, timeout=30)
+        done = wait_run(alice, queued.json()["task_id"], "succeeded", "failed", timeout=30)
+        assert done["status"] == "succeeded", done
+        log = server.log_path.read_text()
+        assert "database unreachable" in log and "database reachable again" in log, log
+        assert recovered < 15
+    finally:
+        server.kill()
+
+
+def test_recovery__dead_workers_run_is_failed_within_seconds(alice: httpx.Client, log_dir: Path) -> None:
+    """kill -9 of a worker mid-run: the sweeping worker fails its run about
+    UAI_STALLED_WORKER_SECONDS after its last heartbeat (3 s here), not at the next minute."""
+    register_agent("outage-stall", "python", "uai.agents.builtin.slow:slow", queue="outage-stall")
+    doomed = start_worker(log_dir, "outage-stall", name="outage-doomed")
+    try:
+        response = alice.post("/run/", json={"agent": "outage-stall", "input": {"steps": 200, "delay": 0.05}})
+        task_id = response.json()["task_id"]
+        wait_for(lambda: alice.get(f"/run/{task_id}").json()["progress"] > 0, timeout=30)
+        doomed.kill(signal.SIGKILL)
+        killed = time.monotonic()
+    finally:
+        doomed.kill()
+    failed = wait_run(alice, task_id, "failed", "succeeded", timeout=20)
+    took = time.monotonic() - killed
+    assert failed["status"] == "failed" and "stopped responding" in failed["error"], failed
+    stalled = float(TEST_ENV["UAI_STALLED_WORKER_SECONDS"])
+    assert took < stalled + 5, f"recovered {took:.1f} s after the kill"
+
+
+def test_turn__starts_and_ends_while_redis_is_down(
+    alice: httpx.Client, log_dir: Path, redis_proxy: TcpProxy
+) -> None:
+    """Redis cut as a turn's job starts: the conversation cache falls back to PostgreSQL and the
+    turn is answered (it stayed ``running`` ~1.5 min, then failed as "job was lost")."""
+    register_agent("outage-recall", "python", "tests.agents:recall", queue="outage-r")
+    worker = start_proxied_worker(log_dir, "outage-redis", "outage-r", proxied_env(None, redis_proxy))
+    try:
+        session = alice.post("/chat/", json={"agent": "outage-recall"}).json()["session_id"]
+        first = alice.post(f"/chat/{session}", json={"text": "one"}, timeout=30)
+        assert first.json()["status"] == "succeeded", first.text
+        redis_proxy.cut()
+        response = alice.post(f"/chat/{session}", json={"text": "two", "wait": False})
+        assert response.status_code == 202, response.text
+        done = wait_run(alice, response.json()["run_id"], "succeeded", "failed", timeout=15)
+        assert done["status"] == "succeeded", done
+        assert done["output"] == "1 earlier: one", done
+        redis_proxy.restore()
+        assert "conversation cache unreachable" in worker.log_path.read_text()
+    finally:
+        worker.kill()
+
+
+def test_server__answers_503_with_retry_after_while_the_database_is_down(
+    alice: httpx.Client, log_dir: Path, pg_proxy: TcpProxy
+) -> None:
+    """REST and SSE routes answer 503 ``unavailable`` with Retry-After (not 500) while PostgreSQL is
+    away, a WebSocket is closed with 4013 (try again later), and the server serves again once it is back."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    env = proxied_env(pg_proxy, UAI_WORKER_QUEUES="outage-none", UAI_DB_POOL_TIMEOUT_SECONDS="2")
+    if not os.environ.get("REDIS_URL"):
+        env["UAI_EMBEDDED_WORKER"] = "true"
+    server, url = start_proxied_server(log_dir, "outage-web", env)
+    client = httpx.Client(base_url=url, headers=alice.headers, timeout=30)
+    try:
+        task_id = client.post("/run/", json={"agent": "echo", "input": "x"}).json()["task_id"]
+        session = client.post("/chat/", json={"agent": "echo"}).json()["session_id"]
+        pg_proxy.cut()
+        answers = [
+            client.get("/run/"),
+            client.post(f"/chat/{session}", json={"text": "hello"}),
+            client.get(f"/run/{task_id}/stream"),
+            client.get(f"/chat/{session}/stream"),
+        ]
+        for answer in answers:
+            assert answer.status_code == 503, (answer.request.url, answer.status_code, answer.text)
+            assert answer.json()["code"] == "unavailable", answer.text
+            assert int(answer.headers["Retry-After"]) > 0
+        token = alice.headers["Authorization"].split()[1]
+        ws = "ws://" + url.removeprefix("http://") + f"/chat/{session}?token={token}"
+        with connect(ws, open_timeout=10) as socket, pytest.raises(ConnectionClosed) as closed:
+            socket.send('{"type": "client", "message": "hi", "message_id": "m1"}')
+            socket.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4013
+        pg_proxy.restore()
+        back = timed(lambda: client.get("/run/").status_code == 200, timeout=20)
+        assert back < 10
+    finally:
+        client.close()
+        server.kill()
+
+
+def test_worker__stopping_worker_keeps_its_runs_while_it_lets_them_end(
+    alice: httpx.Client, log_dir: Path
+) -> None:
+    """SIGTERM mid-run with a grace longer than the stalled time (4 s, 3 s here): the stopping
+    worker still beats, so no sweep starts its run elsewhere while it runs here (it ran twice)."""
+    register_agent(
+        "outage-term", "python", "uai.agents.builtin.slow:slow", queue="outage-term", max_attempts=2
+    )
+    doomed = start_worker(log_dir, "outage-term", name="outage-term-doomed", UAI_SHUTDOWN_GRACE_SECONDS="4")
+    rescuer = None
+    try:
+        response = alice.post("/run/", json={"agent": "outage-term", "input": {"steps": 60, "delay": 0.1}})
+        task_id = response.json()["task_id"]
+        wait_for(lambda: alice.get(f"/run/{task_id}").json()["progress"] > 0, timeout=30)
+        rescuer = start_worker(log_dir, "outage-term", name="outage-term-rescuer")
+        doomed.kill(signal.SIGTERM, timeout=15)
+        done = wait_run(alice, task_id, "succeeded", "failed", timeout=30)
+    finally:
+        doomed.kill()
+        if rescuer is not None:
+            rescuer.kill()
+    # One interruption, one more attempt: not a second, sweeping one on top.
+    assert done["status"] == "succeeded" and done["attempts"] == 2, done
+    logs = [log["message"] for log in alice.get(f"/run/{task_id}/logs").json()]
+    assert not any("stopped responding" in m for m in logs), logs
+
+
+@pytest.mark.parametrize(
+    ("how", "worker_env"),
+    [
+        ("its writes fail", {}),
+        # Aborted at once, and even the job's end cannot be written: the restarted worker puts
+        # the job back (uai.runs.recovery.requeue_interrupted).
+        ("its job's end is lost", {"UAI_SHUTDOWN_GRACE_SECONDS": "0", "UAI_DB_POOL_TIMEOUT_SECONDS": "0.5"}),
+    ],
+)
+def test_worker__run_in_flight_starts_again_after_a_database_outage(
+    alice: httpx.Client, log_dir: Path, pg_proxy: TcpProxy, how: str, worker_env: dict[str, str]
+) -> None:
+    """A run going when its worker loses PostgreSQL starts again once it answers, its attempt not
+    counted (it stayed ``running`` with its job failed, until the orphan sweep failed it)."""
+    queue = "outage-f" + str(len(worker_env))
+    register_agent(queue, "python", "uai.agents.builtin.slow:slow", queue=queue)
+    worker = start_proxied_worker(log_dir, queue, queue, proxied_env(pg_proxy, **worker_env))
+    try:
+        response = alice.post("/run/", json={"agent": queue, "input": {"steps": 30, "delay": 0.1}})
+        task_id = response.json()["task_id"]
+        wait_for(lambda: alice.get(f"/run/{task_id}").json()["progress"] > 0, timeout=30)
+        pg_proxy.cut()
+        time.sleep(1.5)  # shorter than the stalled time (3 s): no other worker's sweep takes it
+        pg_proxy.restore()
+        done = wait_run(alice, task_id, "succeeded", "failed", timeout=40)
+    finally:
+        worker.kill()
+    assert done["status"] == "succeeded" and done["attempts"] == 2, done
