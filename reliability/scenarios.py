@@ -47,7 +47,7 @@ class Size:
     align_kill: bool = True  # kill -9 a worker just after a minute boundary (kill_worker)
 
 
-FULL = Size(chats=4, runs=4, outage_seconds=10, settle_seconds=90, max_turns=400, ws_chats=200, ws_turns=5)
+FULL = Size(chats=4, runs=4, outage_seconds=10, settle_seconds=75, max_turns=400, ws_chats=200, ws_turns=5)
 SHORT = Size(chats=2, runs=2, outage_seconds=5, settle_seconds=20, max_turns=150, ws_chats=20, ws_turns=5)
 
 Fault = Callable[[Topology, probe.Ledger, probe.Figures], Awaitable[float]]
@@ -71,12 +71,22 @@ async def _running_runs(
 
 
 async def fault_scenario(
-    topo: Topology, name: str, fault: Fault, size: Size, *, backlog_seconds: float = 2.0
+    topo: Topology,
+    name: str,
+    fault: Fault,
+    size: Size,
+    *,
+    backlog_seconds: float = 2.0,
+    after_minute: bool = False,
 ) -> probe.Figures:
     """Turn loops, followers and runs under ``fault``; the figures.
 
     Just before the fault, one more chat gets ``backlog_seconds`` worth of short turns queued at
     once: they start one after the other, so some start while the fault lasts.
+
+    ``after_minute``: the runs start just after a minute boundary, so the fault lands 1–3 s after
+    it: the worst moment for a sweep that runs once a minute (cron ``* * * * *``). Without it,
+    whether a slow recovery shows up depends on where the fault lands.
     """
     figures = probe.Figures(name)
     ledger = probe.Ledger()
@@ -111,6 +121,8 @@ async def fault_scenario(
             await _wait(
                 lambda: all(answered_in(c, started) for c in chats), 60, "a first answered turn per chat"
             )
+            if after_minute:
+                await asyncio.sleep((61.0 - time.time() % 60) % 60)  # the turn loops keep going meanwhile
             for _ in range(size.runs):
                 await probe.start_run(client, topo, ledger, "slow", SLOW_RUN)
             deadline = time.monotonic() + 30
@@ -173,17 +185,13 @@ async def fault_scenario(
     return figures
 
 
-def kill_worker(sig: int, *, after_minute: bool = False) -> Fault:
+def kill_worker(sig: int) -> Fault:
     """The fault: ``sig`` to the worker process running one of the runs (mid-run, mid-turn), then it
     is started again at once, as an orchestrator would.
 
-    ``after_minute``: the kill lands 1–3 s after a minute boundary, the worst moment for a sweep that
-    runs once a minute (cron ``* * * * *``): without it, whether a slow recovery shows depends on luck.
     """
 
     async def fault(topo: Topology, ledger: probe.Ledger, figures: probe.Figures) -> float:
-        if after_minute:
-            await asyncio.sleep((61.0 - time.time() % 60) % 60)  # the turn loops keep going meanwhile
         async with httpx.AsyncClient(headers=probe.headers(topo)) as client:
             running = await _running_runs(client, topo, ledger)
         worker = None
@@ -382,7 +390,7 @@ def _check_ws_chat(
 
 SCENARIOS: dict[str, Callable[[Topology, Size], Awaitable[probe.Figures]]] = {
     "worker-kill": lambda topo, size: fault_scenario(
-        topo, "worker-kill", kill_worker(signal.SIGKILL, after_minute=size.align_kill), size
+        topo, "worker-kill", kill_worker(signal.SIGKILL), size, after_minute=size.align_kill
     ),
     "worker-term": lambda topo, size: fault_scenario(topo, "worker-term", kill_worker(signal.SIGTERM), size),
     "web-kill": lambda topo, size: fault_scenario(topo, "web-kill", kill_web(signal.SIGKILL), size),
