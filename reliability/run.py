@@ -153,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, _on_signal)
     try:
         return asyncio.run(main_async(args))
+    except KeyboardInterrupt:
+        print("\nreliability: interrupted; every process it started is stopped", file=sys.stderr)
+        return 130
     finally:
         Proc.stop_all()  # whatever a failure left behind
 
