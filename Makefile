@@ -3,6 +3,9 @@
 #   make test   the same setup, then the whole test suite
 # With no DATABASE_URL both use an embedded PostgreSQL in ./var/pgdata; with REDIS_URL the
 # server uses Redis and expects `procrastinate worker` processes (make test starts one).
+#   make reliability        faults (kill -9, SIGTERM, PostgreSQL and Redis outages) under load on a
+#                           distributed topology of its own, with figures (reliability/run.py)
+#   make reliability-short  the same, small and quick (.ci/run)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -11,8 +14,9 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 UAI_HOST ?= 127.0.0.1
 UAI_PORT ?= 8000
 PYTEST_ARGS ?=
+RELIABILITY_ARGS ?=
 
-.PHONY: install run test worker lint clean
+.PHONY: install run test worker lint clean reliability reliability-short
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +37,12 @@ worker: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+reliability: install
+	$(PY) -m reliability $(RELIABILITY_ARGS)
+
+reliability-short: install
+	$(PY) -m reliability --short $(RELIABILITY_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
