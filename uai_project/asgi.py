@@ -16,7 +16,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.core import signals  # noqa: E402
 from django.db import close_old_connections, reset_queries  # noqa: E402
 
-from uai.runs import embedded  # noqa: E402
+from uai.runs import embedded, waiting  # noqa: E402
 from uai_project import gc_tuning  # noqa: E402
 from uai_project.auth import UAIOriginValidator, WebSocketAuthMiddleware  # noqa: E402
 from uai_project.body_limit import BodyLimit  # noqa: E402
@@ -48,6 +48,14 @@ no_start_of_request_checks()
 gc_tuning.tune()
 
 
+async def shutdown() -> None:
+    """Before the server's loop stops: end the requests still waiting for a turn (their threads
+    would block the exit), then stop the embedded worker (its running jobs get their grace)."""
+    await waiting.stop_waiting()
+    await embedded.stop()
+    await waiting.stop_waiting()  # the requests that came in while the worker's jobs ended
+
+
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Route by protocol; start the embedded worker with the first event of any kind."""
     embedded.start()
@@ -57,7 +65,7 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await embedded.stop()
+                await shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
     await router(scope, receive, send)

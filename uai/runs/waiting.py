@@ -7,6 +7,8 @@ are read only when one is missing.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -21,6 +23,16 @@ from uai.runs.subscriptions import Subscription
 T = TypeVar("T")
 
 RECHECK_SECONDS = 1.0  # the DB is read again at least this often, in case a message was lost
+
+# The waits in progress in this process. A sync request waits in a thread, on a task of the
+# server's loop (async_to_sync): a server that stops its loop under such a wait left the thread
+# blocked for good, and the process could not exit on SIGTERM (Python joins its threads).
+_waits: set[asyncio.Task[Any]] = set()
+_stopping = False  # set at shutdown: a wait that starts after it ends at once
+
+
+class ServerStopping(Exception):
+    """The server is shutting down: this request's wait ends (its run goes on in the workers)."""
 
 
 def _status(run_id: Any) -> str | None:
@@ -52,6 +64,12 @@ async def _await_on(
 ) -> str | None:
     run_id = str(run_id)
     deadline = time.monotonic() + timeout
+    task = asyncio.current_task()
+    if task is not None:
+        _waits.add(task)
+        task.add_done_callback(_waits.discard)
+    if _stopping:
+        raise ServerStopping("the server is shutting down")
     status = await sync_to_async(_status)(run_id) if check_first else Run.Status.QUEUED
     while status is not None and status not in until:
         remaining = deadline - time.monotonic()
@@ -67,6 +85,19 @@ async def _await_on(
         if event.get("type") == "status" and event.get("run_id") == run_id:
             status = event["data"]["status"]
     return status
+
+
+async def stop_waiting() -> None:
+    """Cancel every wait of this process (at shutdown, while the loop still runs): the requests
+    behind them end, and their threads with them; the runs go on in the workers. Waits that
+    start after this (a request that arrived meanwhile) end at once."""
+    global _stopping
+    _stopping = True
+    waits = [task for task in _waits if not task.done()]
+    for task in waits:
+        task.cancel()
+    with contextlib.suppress(Exception):
+        await asyncio.gather(*waits, return_exceptions=True)
 
 
 async def await_run(run_id: Any, *, chat_id: str | None, timeout: float, until: Iterable[str]) -> str | None:

@@ -62,15 +62,17 @@ class Command(BaseCommand):
         daphne_http.install()
 
         def ready() -> None:
-            # daphne has no lifespan events: start the embedded worker once it listens, and stop
-            # it before the reactor goes (Twisted waits for the Deferred): its running jobs get
-            # their grace, and the ones still running go back to the queue instead of being
-            # dropped with the loop (and failed a minute later as stalled).
+            # daphne has no lifespan events: start the embedded worker once it listens, and run
+            # the shutdown before the reactor goes (Twisted waits for the Deferred): requests
+            # waiting for a turn end (else their threads kept the process from exiting), the
+            # worker's running jobs get their grace, and the ones still running go back to the
+            # queue instead of being dropped with the loop (and failed later as stalled).
             import asyncio
 
             from twisted.internet import defer, reactor
 
             from uai.runs import embedded
+            from uai_project.asgi import shutdown
 
             # A message over the limit is refused with a 1009 close (autobahn drops the TCP
             # connection on any failure by default: the client learnt nothing).
@@ -78,7 +80,7 @@ class Command(BaseCommand):
             loop = asyncio.get_event_loop()
             loop.call_soon(embedded.start)
             reactor.addSystemEventTrigger(
-                "before", "shutdown", lambda: defer.Deferred.fromFuture(loop.create_task(embedded.stop()))
+                "before", "shutdown", lambda: defer.Deferred.fromFuture(loop.create_task(shutdown()))
             )
 
         # A listen backlog for bursts of connections (Twisted's default is 50), and time for a
