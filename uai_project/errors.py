@@ -92,29 +92,46 @@ class Unavailable(UAIError):
     code = ErrorCode.UNAVAILABLE
 
 
+# SQLSTATEs of a server that is going or cannot take a connection (besides class 08, connection
+# exceptions): admin or crash shutdown, cannot connect now, too many connections.
+_OUTAGE_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
+
+
 def outage(error: BaseException | None) -> str | None:
     """``"database"`` or ``"redis"`` when ``error`` (or an error it came from) is that service
     being unreachable — a connection refused or dropped, a pool with no connection to give —
-    rather than a fault of the request; None otherwise."""
+    rather than a fault of the request; None otherwise. A query's own failure (a deadlock, a
+    statement timeout, a full disk) is not an outage, though psycopg calls it operational too."""
+    seen = 0
+    while error is not None and seen < 10:  # (a chain, not a cycle)
+        verdict = _database_verdict(error)
+        if verdict is not None:
+            return "database" if verdict else None
+        if _is_redis_outage(error):
+            return "redis"
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+        seen += 1
+    return None
+
+
+def _database_verdict(error: BaseException) -> bool | None:
+    """Whether a database error is an outage; None for an error that does not tell (look at
+    its cause: Django's wrappers carry psycopg's error there)."""
     import psycopg
     import psycopg_pool
     from django import db
 
-    seen = 0
-    while error is not None and seen < 10:  # (a chain, not a cycle)
-        if isinstance(
-            error,
-            db.OperationalError
-            | db.InterfaceError
-            | psycopg.OperationalError
-            | psycopg.InterfaceError
-            | psycopg_pool.PoolTimeout,
-        ):
-            return "database"
-        if _is_redis_outage(error):
-            return "redis"
-        error = error.__cause__ or error.__context__
-        seen += 1
+    if isinstance(error, psycopg_pool.PoolTimeout):
+        return True
+    if isinstance(error, psycopg.Error):
+        state = error.sqlstate
+        if state is None:  # no answer from a server: the connection itself failed
+            return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+        return state.startswith("08") or state in _OUTAGE_SQLSTATES
+    if isinstance(error, db.OperationalError | db.InterfaceError) and not isinstance(
+        error.__cause__, psycopg.Error
+    ):
+        return True  # Django's own ("connection already closed")
     return None
 
 

@@ -6,6 +6,7 @@ starts a conversation with that id) or by the server when omitted.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,8 +25,10 @@ from uai.runs import sse, streams
 from uai.runs.models import Run
 from uai.runs.waiting import release_connection, wait_for_run
 from uai_project.api import StrictCharField, validated
-from uai_project.errors import HTTP_STATUS, Conflict, ErrorCode, NotFound
+from uai_project.errors import HTTP_STATUS, Conflict, ErrorCode, NotFound, outage
 from uai_project.schema import CHUNK_SSE, errors
+
+logger = logging.getLogger(__name__)
 
 TURN_ENDS = (*Run.TERMINAL, Run.Status.INPUT_REQUIRED)
 
@@ -203,6 +206,9 @@ async def chunks(*, chat_id: str, run_id: str, after_seq: int, fresh: bool = Tru
     except streams.ChatGone:
         gone = "The conversation was deleted."
         yield sse.encode(None, {"content": "", "is_final": True, "metrics": None, "error": gone})
-    except DatabaseError:
+    except DatabaseError as error:
+        if outage(error) is None:
+            raise  # a bug, not an outage: logged with its traceback where the server logs them
+        logger.warning("a stream's database went away; ending it with an error chunk")
         away = "The database is unreachable for a moment; try again shortly."
         yield sse.encode(None, {"content": "", "is_final": True, "metrics": None, "error": away})

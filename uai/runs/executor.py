@@ -289,14 +289,19 @@ class Executor:
             await self._flush()
         except Exception:
             logger.warning("run %s: could not write its last events", self.run_id, exc_info=True)
-        await db(
-            services.run_requeue,
-            run_id=self.run_id,
-            error="",
-            attempt=self.attempt,
-            max_attempts=self.max_attempts,
-            message=f"The worker stopped during attempt {self.attempt}; the run will start again.",
-        )
+        try:
+            await db(
+                services.run_requeue,
+                run_id=self.run_id,
+                error="",
+                attempt=self.attempt,
+                max_attempts=self.max_attempts,
+                message=f"The worker stopped during attempt {self.attempt}; the run will start again.",
+            )
+        except Exception:
+            # Interrupted all the same: the job goes back in the queue (or, if its end cannot be
+            # written either, the worker's restart or the sweep puts it back).
+            logger.warning("run %s: could not record the interruption", self.run_id, exc_info=True)
 
     async def _failed(self, exc: BaseException) -> None:
         if (

@@ -22,7 +22,7 @@ from uai.runs.models import Run
 from uai.runs.waiting import release_connection
 from uai_project.api import whole_number
 from uai_project.auth import authenticate_request
-from uai_project.errors import UAIError, json_error
+from uai_project.errors import UAIError, json_error, outage
 from uai_project.methods import allow
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,9 @@ async def native_events(
         yield encode(None, {"detail": str(exc), "code": "too_slow"}, "error")
     except streams.ChatGone:
         yield encode(None, {"detail": "The chat was deleted.", "code": "gone"}, "error")
-    except DatabaseError:
+    except DatabaseError as error:
+        if outage(error) is None:
+            raise
         # Said, not cut: the client reconnects with Last-Event-ID and misses nothing.
         logger.warning("a stream's database went away; ending it with an error event", exc_info=True)
         detail = "The database is unreachable for a moment; reconnect to resume."

@@ -25,8 +25,6 @@ import logging
 import time
 from typing import Any
 
-import psycopg
-import psycopg_pool
 from django.conf import settings
 from procrastinate import app as app_module
 from procrastinate import exceptions
@@ -78,6 +76,11 @@ class Worker(procrastinate_worker.Worker):
         # UAI_SHUTDOWN_GRACE_SECONDS: a sweep saw the worker as dead meanwhile (when the stalled
         # time is the shorter) and started its runs again elsewhere while they still ran here.
         self.interrupted = [c.job.id for c in self._running_jobs.values() if c.job.id is not None]
+        if self.failure is not None and _is_outage(self.failure):
+            # No grace when the database is what went: the jobs can write nothing meanwhile,
+            # and the heartbeat cannot be written either, so another worker's sweep would take
+            # them for a dead worker's and start them again while they still ran here.
+            self.shutdown_graceful_timeout = 0
         beat = asyncio.create_task(self._update_heartbeat(), name="shutdown_heartbeat")
         try:
             await super()._shutdown(side_tasks)
@@ -180,6 +183,11 @@ async def run_worker(app: app_module.App, **options: Any) -> None:
             failure = error
         if failure is None or worker.stop_requested:
             return
+        if not _is_outage(failure):
+            # A bug, not the database: restarting would abort the running jobs every few
+            # seconds for ever. The process ends with it, as procrastinate's own worker does.
+            logger.error("worker %s stopped: %s", name, _summary(failure), exc_info=failure)
+            raise failure
         if worker.worker_id is not None:  # its row outlived it: unregistering failed
             dead_worker_ids.append(worker.worker_id)
         interrupted_jobs.extend(worker.interrupted)
@@ -190,8 +198,14 @@ async def run_worker(app: app_module.App, **options: Any) -> None:
 
 
 def _is_outage(error: BaseException | None) -> bool:
+    """Whether a worker's failure is its database going away (not a bug)."""
+    # (Imported here: logging's configuration imports this module before the apps are ready.)
+    from uai_project import errors
+
+    if errors.outage(error) == "database":
+        return True
     while error is not None:
-        if isinstance(error, OSError | psycopg.OperationalError | psycopg_pool.PoolTimeout):
+        if isinstance(error, OSError):
             return True
         if isinstance(error, exceptions.ConnectorException) and error.__cause__ is None:
             return True
