@@ -198,6 +198,15 @@ _options["pool"] = {
     "max_size": _int("UAI_DB_POOL_MAX", 20),
     "timeout": _float("UAI_DB_POOL_TIMEOUT_SECONDS", 10.0),
 }
+# A database that goes silent (a partition, a frozen host) rather than refusing: without these a
+# connection attempt or a query in flight waited for the kernel's retransmissions (~15 min), and
+# a worker neither beat nor restarted meanwhile. libpq ignores them on a Unix socket.
+_options.setdefault("connect_timeout", _int("UAI_DB_CONNECT_TIMEOUT_SECONDS", 10))
+_options.setdefault("keepalives", 1)
+_options.setdefault("keepalives_idle", 10)  # s of silence before the first probe
+_options.setdefault("keepalives_interval", 5)
+_options.setdefault("keepalives_count", 3)
+_options.setdefault("tcp_user_timeout", 30_000)  # ms that sent data may stay unacknowledged
 # Prepared statements: a statement run a few times on a connection is prepared there, and
 # PostgreSQL then reuses its plan instead of planning it again — a turn runs ~25 statements
 # over three transactions, and planning them was ~1.7 ms of its latency (bench/README.md, "Other
