@@ -27,10 +27,12 @@ from tests.openai_server import ScriptedOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_START_SECONDS = 60
-# Short heartbeats so the stalled-worker test does not wait half a minute.
+# Short heartbeats so the stalled-worker tests do not wait half a minute; a stalled time long
+# enough that a loaded CI machine starving a worker a few seconds never has its runs taken for a
+# dead worker's (workers sweep every heartbeat).
 TEST_ENV = {
     "UAI_WORKER_HEARTBEAT_SECONDS": "0.5",
-    "UAI_STALLED_WORKER_SECONDS": "3",
+    "UAI_STALLED_WORKER_SECONDS": "6",
     "UAI_MAX_UPLOAD_BYTES": str(256 * 1024),
     "UAI_MAX_UPLOAD_FILES": "3",
     "UAI_MAX_MESSAGE_CHARS": "5000",

@@ -7,9 +7,12 @@ have queues of their own, so only the workers under test run their jobs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,7 +144,7 @@ def test_embedded_worker__rides_out_a_database_outage(
 
 def test_recovery__dead_workers_run_is_failed_within_seconds(alice: httpx.Client, log_dir: Path) -> None:
     """kill -9 of a worker mid-run: the sweeping worker fails its run about
-    UAI_STALLED_WORKER_SECONDS after its last heartbeat (3 s here), not at the next minute."""
+    UAI_STALLED_WORKER_SECONDS after its last heartbeat (6 s here), not at the next minute."""
     register_agent("outage-stall", "python", "uai.agents.builtin.slow:slow", queue="outage-stall")
     doomed = start_worker(log_dir, "outage-stall", name="outage-doomed")
     try:
@@ -226,15 +229,15 @@ def test_server__answers_503_with_retry_after_while_the_database_is_down(
 def test_worker__stopping_worker_keeps_its_runs_while_it_lets_them_end(
     alice: httpx.Client, log_dir: Path
 ) -> None:
-    """SIGTERM mid-run with a grace longer than the stalled time (4 s, 3 s here): the stopping
+    """SIGTERM mid-run with a grace longer than the stalled time (8 s, 6 s here): the stopping
     worker still beats, so no sweep starts its run elsewhere while it runs here (it ran twice)."""
     register_agent(
         "outage-term", "python", "uai.agents.builtin.slow:slow", queue="outage-term", max_attempts=2
     )
-    doomed = start_worker(log_dir, "outage-term", name="outage-term-doomed", UAI_SHUTDOWN_GRACE_SECONDS="4")
+    doomed = start_worker(log_dir, "outage-term", name="outage-term-doomed", UAI_SHUTDOWN_GRACE_SECONDS="8")
     rescuer = None
     try:
-        response = alice.post("/run/", json={"agent": "outage-term", "input": {"steps": 60, "delay": 0.1}})
+        response = alice.post("/run/", json={"agent": "outage-term", "input": {"steps": 150, "delay": 0.1}})
         task_id = response.json()["task_id"]
         wait_for(lambda: alice.get(f"/run/{task_id}").json()["progress"] > 0, timeout=30)
         rescuer = start_worker(log_dir, "outage-term", name="outage-term-rescuer")
@@ -278,3 +281,90 @@ def test_worker__run_in_flight_starts_again_after_a_database_outage(
     finally:
         worker.kill()
     assert done["status"] == "succeeded" and done["attempts"] == 2, done
+
+
+def _post_quietly(client: httpx.Client, path: str, body: dict) -> None:
+    """POST and forget: the server is stopped under the request, which then fails."""
+    with contextlib.suppress(httpx.HTTPError):
+        client.post(path, json=body)
+
+
+@pytest.mark.parametrize("server_kind", ["daphne", "uvicorn"])
+def test_server__stops_on_sigterm_while_turns_wait_on_it(
+    alice: httpx.Client, log_dir: Path, server_kind: str
+) -> None:
+    """SIGTERM while a `POST /chat/{id}` waits for its turn and a WebSocket follows the chat: the
+    process exits within its grace (it stayed up for good: the waiting request's thread blocked
+    on a loop that had stopped, and Python joins its threads at exit). The turn is kept."""
+    from websockets.sync.client import connect
+
+    register_agent("sigterm-wait", "python", "uai.agents.builtin.echo:echo", queue="sigterm-nobody")
+    env = process_env(UAI_SERVER=server_kind, UAI_WORKER_QUEUES="sigterm-nobody-either")
+    port = free_port()
+    server = Process(
+        f"sigterm-{server_kind}", [sys.executable, "manage.py", "serve", "--port", str(port)], env, log_dir
+    )
+    url = f"http://127.0.0.1:{port}"
+    client = httpx.Client(base_url=url, headers=alice.headers, timeout=30)
+    try:
+        timed(lambda: httpx.get(url + "/healthz", timeout=2).status_code < 500, timeout=HEALTHY_SECONDS)
+        session = client.post("/chat/", json={"agent": "sigterm-wait"}).json()["session_id"]
+        token = alice.headers["Authorization"].split()[1]
+        with connect(f"ws://127.0.0.1:{port}/chat/{session}?token={token}", open_timeout=10):
+            waiting = threading.Thread(
+                target=_post_quietly, args=(client, f"/chat/{session}", {"text": "wait for me"}), daemon=True
+            )
+            waiting.start()
+            wait_for(lambda: alice.get(f"/chat/{session}/messages").json(), timeout=10)
+            server.proc.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            try:
+                server.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{server_kind} still running 15 s after SIGTERM:\n{server.output()}")
+            took = time.monotonic() - started
+        assert took < 12, f"{server_kind} took {took:.1f} s to stop"
+        messages = alice.get(f"/chat/{session}/messages").json()
+        assert [m["content"] for m in messages] == ["wait for me"], messages
+    finally:
+        client.close()
+        server.kill()
+
+
+def test_outage__a_querys_own_failure_is_not_an_outage() -> None:
+    """A connection that failed, a server going down or a pool with nothing to give is an outage
+    (503, a worker restart); a deadlock, a statement timeout or a full disk is not, though
+    psycopg calls them operational too: they were 503s with Retry-After, retried for ever."""
+    import psycopg
+    import psycopg_pool
+    from django import db
+    from psycopg import errors as pg_errors
+
+    from uai_project.errors import outage
+
+    def wrapped(error: Exception) -> Exception:
+        """As Django raises it: its own class, psycopg's error as the cause."""
+        try:
+            try:
+                raise error
+            except psycopg.Error as cause:
+                raise db.OperationalError(str(cause)) from cause
+        except db.OperationalError as django_error:
+            return django_error
+
+    for error in [
+        psycopg.OperationalError("connection refused"),
+        wrapped(psycopg.OperationalError("server closed the connection unexpectedly")),
+        pg_errors.AdminShutdown("terminating connection due to administrator command"),
+        pg_errors.TooManyConnections("too many clients"),
+        psycopg_pool.PoolTimeout("couldn't get a connection after 10 s"),
+        db.InterfaceError("connection already closed"),
+    ]:
+        assert outage(error) == "database", error
+    for error in [
+        pg_errors.DeadlockDetected("deadlock detected"),
+        wrapped(pg_errors.QueryCanceled("canceling statement due to statement timeout")),
+        wrapped(pg_errors.DiskFull("could not extend file")),
+        ValueError("not a database error at all"),
+    ]:
+        assert outage(error) is None, error
