@@ -368,3 +368,32 @@ def test_outage__a_querys_own_failure_is_not_an_outage() -> None:
         ValueError("not a database error at all"),
     ]:
         assert outage(error) is None, error
+
+
+def test_attempts__an_interrupted_attempt_is_not_held_against_max_attempts(
+    alice: httpx.Client, log_dir: Path
+) -> None:
+    """max_attempts 2: attempt 1 interrupted by a worker's SIGTERM, attempt 2's worker killed -9.
+    The interruption failed nothing, so the dead worker's attempt is the first counted one and
+    the run is tried a third time (it was failed: procrastinate counts every attempt)."""
+    register_agent(
+        "attempts-interrupted", "python", "uai.agents.builtin.slow:slow", queue="attempts-i", max_attempts=2
+    )
+    body = {"agent": "attempts-interrupted", "input": {"steps": 80, "delay": 0.05}}
+    workers = [start_worker(log_dir, "attempts-i", name="attempts-1", UAI_SHUTDOWN_GRACE_SECONDS="0")]
+    try:
+        task_id = alice.post("/run/", json=body).json()["task_id"]
+        wait_for(lambda: alice.get(f"/run/{task_id}").json()["progress"] > 0, timeout=30)
+        workers[0].kill(signal.SIGTERM)
+        workers.append(start_worker(log_dir, "attempts-i", name="attempts-2"))
+        wait_for(
+            lambda: (r := alice.get(f"/run/{task_id}").json())["attempts"] == 2 and r["progress"] > 0,
+            timeout=30,
+        )
+        workers[1].kill(signal.SIGKILL)
+        workers.append(start_worker(log_dir, "attempts-i", name="attempts-3"))
+        done = wait_run(alice, task_id, "succeeded", "failed", timeout=60)
+    finally:
+        for worker in workers:
+            worker.kill()
+    assert done["status"] == "succeeded" and done["attempts"] == 3, done

@@ -303,11 +303,18 @@ class Executor:
             # written either, the worker's restart or the sweep puts it back).
             logger.warning("run %s: could not record the interruption", self.run_id, exc_info=True)
 
+    def _failed_before(self) -> int:
+        """Earlier attempts held against max_attempts: interruptions (a shutdown, an outage) are not."""
+        if self.spec is None:  # the attempt failed before its run could be read: all are counted
+            return self.attempt - 1
+        return self.spec.failed_attempts
+
+    def _interruptions(self) -> int:
+        """Earlier attempts that were interrupted rather than failed."""
+        return self.attempt - 1 - self._failed_before()
+
     async def _failed(self, exc: BaseException) -> None:
-        if (
-            errors.outage(exc) == "database"
-            and self.attempt < self.max_attempts + settings.UAI_OUTAGE_RETRIES
-        ):
+        if errors.outage(exc) == "database" and self._interruptions() < settings.UAI_OUTAGE_RETRIES:
             # Not the agent's failure, and nothing can be written now: the job goes back in the
             # queue (written once the database answers) and the run starts again, as at a
             # shutdown — it stayed `running` with its job failed until the orphan sweep.
@@ -324,7 +331,7 @@ class Executor:
         except Exception:
             # Its events are lost, not its end: the run still fails, with the agent's error.
             logger.warning("run %s: could not write its last events", self.run_id, exc_info=True)
-        if self.attempt < self.max_attempts and not self._unanswered:
+        if self._failed_before() + 1 < self.max_attempts and not self._unanswered:
             # (A question nobody answered is not the agent's failure: another attempt would do the
             # work again and ask again, for another UAI_INPUT_TIMEOUT_SECONDS.)
             await db(

@@ -54,6 +54,9 @@ class Run(models.Model):
     estimated_completion_time = models.DateTimeField(null=True, blank=True)
     job_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Attempts held against the agent's max_attempts: those that failed (the agent raised, timed
+    # out, or its worker died). An attempt interrupted by a shutdown or an outage is not one.
+    failed_attempts = models.PositiveIntegerField(default=0)
     # Sequence numbers of a run without a chat (a chat's runs use the chat's numbers).
     last_seq = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

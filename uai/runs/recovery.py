@@ -127,7 +127,9 @@ async def recover_stalled_runs(manager: JobManager, *, orphans: bool = True) -> 
         run_id = str(kwargs.get("run_id"))
         max_attempts = int(kwargs.get("max_attempts") or 1)
         attempt = job.attempts + 1
-        if attempt < max_attempts:
+        # A dead worker's attempt counts (the agent may be what killed it); earlier interrupted
+        # ones (a shutdown, an outage) do not.
+        if await db(_failed_attempts, run_id=run_id) + 1 < max_attempts:
             # The run first: once the job is retried, another worker may start it at once, and
             # a requeue after that would set a running run back to queued.
             await db(
@@ -159,6 +161,10 @@ async def recover_stalled_runs(manager: JobManager, *, orphans: bool = True) -> 
     if any(report.values()):
         logger.warning("recovered runs: %s", report)
     return report
+
+
+def _failed_attempts(*, run_id: str) -> int:
+    return Run.objects.filter(pk=run_id).values_list("failed_attempts", flat=True).first() or 0
 
 
 def _task_kwargs(job: jobs.Job) -> dict[str, Any]:

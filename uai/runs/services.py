@@ -123,6 +123,7 @@ class RunSpec:
     owner_id: int
     agent: Agent
     request: AgentRequest
+    failed_attempts: int = 0  # earlier attempts held against max_attempts (not interruptions)
 
 
 # One statement starts a run: it moves to ``running`` unless it is over, and brings back what the
@@ -171,6 +172,7 @@ def run_begin(*, run_id: str, attempt: int) -> RunSpec | None:
         owner_id=run.owner_id,
         agent=agent,
         request=_build_request(run, agent),
+        failed_attempts=run.failed_attempts,
     )
 
 
@@ -375,8 +377,9 @@ def run_take_input(*, run_id: str) -> dict[str, Any] | None:
 
 
 def run_requeue(*, run_id: str, error: str, attempt: int, max_attempts: int, message: str = "") -> None:
-    """A failed attempt that will be tried again: back to ``queued``, with a log line why
-    (``message``, or one made of ``error``)."""
+    """An attempt that will be tried again: back to ``queued``, with a log line why (``message``,
+    or one made of ``error``). With an ``error`` it failed and counts against ``max_attempts``;
+    without, it was interrupted (a shutdown, an outage) and does not."""
     with transaction.atomic():
         run = Run.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.is_terminal:
@@ -386,7 +389,11 @@ def run_requeue(*, run_id: str, error: str, attempt: int, max_attempts: int, mes
         # The failed attempt's progress is not the next one's.
         run.progress = 0.0
         run.current_step = f"waiting for attempt {attempt + 1}"
-        run.save(update_fields=["status", "progress", "current_step", "updated_at"])
+        fields = ["status", "progress", "current_step", "updated_at"]
+        if error:
+            run.failed_attempts += 1
+            fields.append("failed_attempts")
+        run.save(update_fields=fields)
         seq = sink.next_seq()
         log = Log.objects.create(
             chat_id=run.chat_id,
