@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 SERVERS = ["daphne", "uvicorn"]
+EXIT_AFTER_SECONDS = 2.0  # once the server has stopped, how long threads may take to end
+
+logger = logging.getLogger(__name__)
+
+
+def exit_soon() -> None:
+    """End the process shortly after the server stopped, whatever its threads are doing.
+
+    Python joins its threads at exit. A request thread that had asked the server's loop for
+    something (``async_to_sync``: waiting for a turn, publishing after a commit) just as the loop
+    stopped waits for ever, and the process never exited on SIGTERM: an orchestrator had to kill
+    it. The shutdown has already ended what it could (UAI's waits, the worker's jobs).
+    """
+
+    def leave() -> None:
+        stuck = [
+            t.name for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon
+        ]
+        logger.warning(
+            "server stopped; %d thread(s) still blocked (%s): exiting", len(stuck), ", ".join(stuck)
+        )
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(EXIT_AFTER_SECONDS, leave)
+    timer.daemon = True  # (runs while the interpreter joins the others)
+    timer.start()
 
 
 def port_number(value: str) -> int:
@@ -52,6 +81,7 @@ class Command(BaseCommand):
                 # stops the embedded worker (its own grace for running jobs).
                 timeout_graceful_shutdown=settings.UAI_SHUTDOWN_GRACE_SECONDS,
             )
+            exit_soon()
             return
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
@@ -99,3 +129,4 @@ class Command(BaseCommand):
             websocket_max_frame_size=settings.UAI_WS_MAX_FRAME_BYTES,
         )
         server.run()
+        exit_soon()
