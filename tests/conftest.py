@@ -188,18 +188,24 @@ def live_server_url(
     model_server: ScriptedOpenAI,
 ) -> Iterator[str]:
     """Start `manage.py serve` (and a worker in distributed mode); yield its base URL."""
-    port = free_port()
     env = process_env(
         UAI_SEARCH_URL=search_service,
         OPENAI_BASE_URL=model_server.base_url,
         OPENAI_API_KEY="sk-test",
         UAI_EXAMPLE_MODEL="scripted",
     )
-    processes = [Process("server", [sys.executable, "manage.py", "serve", "--port", str(port)], env, log_dir)]
+    yield from serve_until_done("server", "worker", env, log_dir)
+
+
+def serve_until_done(server: str, worker: str, env: dict[str, str], log_dir: Path) -> Iterator[str]:
+    """Start `manage.py serve` named ``server`` (and, in distributed mode, a `procrastinate
+    worker` named ``worker`` on every queue); yield its URL once healthy; stop both after."""
+    port = free_port()
+    processes = [Process(server, [sys.executable, "manage.py", "serve", "--port", str(port)], env, log_dir)]
     if not settings.UAI_EMBEDDED_WORKER:
-        worker_args = [sys.executable, "manage.py", "procrastinate", "worker", "--name", "worker"]
+        worker_args = [sys.executable, "manage.py", "procrastinate", "worker", "--name", worker]
         worker_args += ["--queues", ",".join(settings.UAI_WORKER_QUEUES)]
-        processes.append(Process("worker", worker_args, env, log_dir))
+        processes.append(Process(worker, worker_args, env, log_dir))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_SECONDS
     try:

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from tests.conftest import SERVER_START_SECONDS, Process, free_port, process_env
+from tests.conftest import process_env, serve_until_done
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 RUN_SECONDS = 120  # the whole run takes ~30 s; past this it is stuck, and fails
@@ -45,38 +45,11 @@ def fuzz_server(
     django_db_setup: Any, django_db_blocker: Any, log_dir: Path, search_service: str
 ) -> Iterator[str]:
     """A server (and a worker in distributed mode) of this module's own, with FUZZ_ENV."""
-    port = free_port()
     # A cache of its own: its thousands of requests must not count against the throttle of the
     # users (same ids, after each test's reset) of the tests that come after it.
     cache_prefix = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}-fuzz"
     env = process_env(UAI_SEARCH_URL=search_service, UAI_CACHE_PREFIX=cache_prefix, **FUZZ_ENV)
-    serve = [sys.executable, "manage.py", "serve", "--port", str(port)]
-    processes = [Process("fuzz-server", serve, env, log_dir)]
-    if not settings.UAI_EMBEDDED_WORKER:
-        worker = [sys.executable, "manage.py", "procrastinate", "worker", "--name", "fuzz-worker"]
-        worker += ["--queues", ",".join(settings.UAI_WORKER_QUEUES)]
-        processes.append(Process("fuzz-worker", worker, env, log_dir))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while not _healthy(url):
-            for process in processes:
-                if process.proc.poll() is not None:
-                    pytest.fail(f"{process.name} exited early:\n{process.output()}")
-            if time.monotonic() > deadline:
-                pytest.fail("server did not become healthy:\n" + processes[0].output())
-            time.sleep(0.2)
-        yield url
-    finally:
-        for process in processes:
-            process.kill()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url + "/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    yield from serve_until_done("fuzz-server", "fuzz-worker", env, log_dir)
 
 
 @pytest.fixture
