@@ -7,8 +7,9 @@ Definitions (the README's "Reliability" section says the same):
 * answered — stored and with a final answer (a succeeded run) once the scenario settled;
 * lost — stored (or acknowledged) but without a final answer when the scenario's deadline passed,
   or a step a WebSocket follower never received;
-* duplicated — a user message stored twice, two final answers to one message, the same step twice
-  in one run, or one WebSocket frame delivered twice to a follower;
+* duplicated — a user message stored twice, two final answers to one message, a step more often in
+  one run than the run had attempts (a retried run starts again from the beginning, after the
+  steps its earlier attempts gave), or one WebSocket frame delivered twice to a follower;
 * stuck — a run that was wrong (below) longer than ``STUCK_AFTER_SECONDS``, or still active when
   the scenario's deadline passed;
 * wrong — an active run whose job is gone or ended, or that is held by a worker process that has
@@ -349,6 +350,12 @@ async def messages_of(client: httpx.AsyncClient, topo: Topology, chat_id: str) -
     return list((await get(client, topo, f"/chat/{chat_id}/messages")).json())
 
 
+async def attempts_of(client: httpx.AsyncClient, topo: Topology, run_id: str) -> int:
+    """How many attempts a run had (1 when it cannot be read)."""
+    response = await get(client, topo, f"/run/{run_id}")
+    return int(response.json().get("attempts") or 1) if response.status_code == 200 else 1
+
+
 async def get(client: httpx.AsyncClient, topo: Topology, path: str) -> httpx.Response:
     """``GET path`` from the first web process that answers it (a 404 is an answer)."""
     failure: Exception | None = None
@@ -382,7 +389,11 @@ async def check_turns(client: httpx.AsyncClient, topo: Topology, ledger: Ledger,
             for m in messages
             if m["role"] == "agent" and m["step_type"] != "FinalAnswerStep"
         )
-        figures.duplicated += sum(n - 1 for n in steps.values() if n > 1)
+        # A retried run starts again from the beginning, after its earlier attempts' steps (they
+        # are kept): each attempt may give a step once, no attempt twice.
+        for (run_id, _, _), n in steps.items():
+            if n > 1:
+                figures.duplicated += max(0, n - await attempts_of(client, topo, run_id))
         run_of = {m["message_id"]: m.get("run_id") for m in messages if m["role"] == "user"}
         for turn in (t for t in ledger.turns if t.chat_id == chat_id):
             figures.sent += 1
