@@ -151,8 +151,11 @@ _OUTAGE_DETAIL = {
 }
 
 
-def unavailable(service: str) -> JsonResponse:
-    """503 with ``Retry-After`` (UAI_RETRY_AFTER_SECONDS): ``service`` is away, not the request wrong."""
+def unavailable(service: str, path: str = "") -> JsonResponse:
+    """503 with ``Retry-After`` (UAI_RETRY_AFTER_SECONDS): ``service`` is away, not the request
+    wrong; said in one log line (with ``path``) instead of a traceback per request."""
+    if path:
+        logger.warning("%s unreachable: %s answered 503", service, path)
     response = json_error(_OUTAGE_DETAIL[service], status.HTTP_503_SERVICE_UNAVAILABLE)
     response["Retry-After"] = str(settings.UAI_RETRY_AFTER_SECONDS)
     return response
@@ -176,12 +179,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, UAIError):
         return Response({"detail": exc.detail, "code": exc.code.value}, status=HTTP_STATUS[exc.code])
     if service := outage(exc):
-        logger.warning("%s unreachable: %s answered 503", service, context["request"].path)
-        return Response(
-            {"detail": _OUTAGE_DETAIL[service], "code": ErrorCode.UNAVAILABLE.value},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": str(settings.UAI_RETRY_AFTER_SECONDS)},
-        )
+        return unavailable(service, context["request"].path)
     if isinstance(exc, django_exceptions.RequestDataTooBig):
         # DATA_UPLOAD_MAX_MEMORY_SIZE is UAI_MAX_JSON_BYTES: a client knows UAI's settings.
         limit = settings.UAI_MAX_JSON_BYTES
@@ -247,8 +245,7 @@ class OutageMiddleware(MiddlewareMixin):
     def process_exception(self, request: Any, exception: Exception) -> JsonResponse | None:
         """503 for an outage, else None (Django's own handling)."""
         if service := outage(exception):
-            logger.warning("%s unreachable: %s answered 503", service, request.path)
-            return unavailable(service)
+            return unavailable(service, request.path)
         return None
 
 

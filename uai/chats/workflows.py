@@ -224,30 +224,31 @@ class DocumentOut(_Entry):
     downloadUrl = serializers.URLField()
 
 
-class WorkflowMessageOut(_Entry):
+class _RunEntry(_Entry):
+    """An entry a run may have made (a message, a log line, a stat), numbered in its chat."""
+
     runId = serializers.CharField(allow_null=True)
+    seq = serializers.IntegerField()
+
+
+class WorkflowMessageOut(_RunEntry):
     role = serializers.ChoiceField(choices=["user", "assistant", "system"])
     content = serializers.CharField()
     stepType = serializers.CharField(allow_null=True)
     messageId = serializers.CharField(allow_null=True, help_text="The client's own id.")
     files = DocumentOut(many=True)
-    seq = serializers.IntegerField()
 
 
-class WorkflowLogOut(_Entry):
-    runId = serializers.CharField(allow_null=True)
+class WorkflowLogOut(_RunEntry):
     level = serializers.CharField()
     message = serializers.CharField()
     source = serializers.CharField()
     data = serializers.JSONField()
-    seq = serializers.IntegerField()
 
 
-class WorkflowStatOut(_Entry):
-    runId = serializers.CharField(allow_null=True)
+class WorkflowStatOut(_RunEntry):
     name = serializers.CharField()
     data = serializers.JSONField()
-    seq = serializers.IntegerField()
 
 
 class ChatDataOut(serializers.Serializer):
