@@ -143,7 +143,7 @@ def test_plan__chat_data_after_a_timestamp_reads_only_what_is_newer(long_chat: A
     from rest_framework.test import APIRequestFactory, force_authenticate
 
     from uai.chats.models import Message
-    from uai.chats.workflows import ChatDataView
+    from uai.dialects.workflows import ChatDataView
 
     with connection.cursor() as cursor:  # a log line and a stat per message, as turns leave them
         cursor.execute(

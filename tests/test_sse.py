@@ -375,7 +375,7 @@ def test_catch_up__looks_for_removed_events_only_when_the_page_does_not_start_ri
 async def test_chat_stream__follows_its_turn_from_a_fresh_number(monkeypatch: pytest.MonkeyPatch) -> None:
     """``/chat/stream`` follows from its own message's number, written a moment before: a fresh
     number, whose stream reads the table only when its live events say it must."""
-    from uai.chats import run_stream
+    from uai.dialects import reply_chunks as run_stream
 
     calls: list[dict[str, Any]] = []
 

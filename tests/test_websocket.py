@@ -286,7 +286,7 @@ def test_consumer__a_status_without_a_frame_costs_no_lookup(monkeypatch: pytest.
 
     from asgiref.sync import async_to_sync
 
-    from uai.chats import websocket
+    from uai.dialects import step_socket as websocket
 
     looked_up: list[list[str]] = []
     real = websocket._client_message_ids
@@ -322,7 +322,7 @@ def test_ws__an_idle_connection_costs_four_tasks_and_one_scope() -> None:
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from uai.chats.websocket import START_WINDOW_SECONDS
+    from uai.dialects.step_socket import START_WINDOW_SECONDS
     from uai_project.asgi import router  # without the embedded worker: only the connection runs
 
     user = get_user_model().objects.create_user("idle")
@@ -362,7 +362,7 @@ def test_ws__a_connection_the_server_cancels_leaves_nothing_behind() -> None:
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from uai.chats.websocket import START_WINDOW_SECONDS
+    from uai.dialects.step_socket import START_WINDOW_SECONDS
     from uai.runs import streams
     from uai_project.asgi import router
 
@@ -475,7 +475,7 @@ def test_ws__a_stream_that_fails_closes_for_the_client_to_resume(monkeypatch: py
     from django.db import OperationalError
     from rest_framework.authtoken.models import Token
 
-    from uai.chats.websocket import CLOSE_TRY_AGAIN
+    from uai.dialects.step_socket import CLOSE_TRY_AGAIN
     from uai.runs import streams
     from uai_project.asgi import router
 

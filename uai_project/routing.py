@@ -6,7 +6,7 @@ from typing import Any
 
 from django.urls import re_path
 
-from uai.chats.websocket import CLOSE_GONE, ChatStepConsumer
+from uai.dialects.step_socket import CLOSE_GONE, ChatStepConsumer
 
 
 async def no_such_socket(scope: dict[str, Any], receive: Any, send: Any) -> None:

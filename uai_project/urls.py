@@ -8,12 +8,24 @@ from django.urls import URLPattern, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from uai.agents.api import AgentListView
-from uai.artifacts.api import ArtifactDetailView, ArtifactDownloadView, ArtifactListView, ScopeResolver
-from uai.chats import api as chats_api
-from uai.chats import conversations, history, pages, run_stream, workflows
-from uai.runs import api as runs_api
-from uai.runs import sse
+from uai.dialects import (
+    agent_run,
+    chat_run,
+    conversations,
+    history,
+    native_chats,
+    native_runs,
+    native_streams,
+    pages,
+    workflows,
+)
+from uai.dialects.native_agents import AgentListView
+from uai.dialects.native_artifacts import (
+    ArtifactDetailView,
+    ArtifactDownloadView,
+    ArtifactListView,
+    ScopeResolver,
+)
 from uai_project.views import healthz
 
 handler400 = "uai_project.errors.handler400"
@@ -59,25 +71,25 @@ urlpatterns = [
     re_path(r"^api/auth/token/?$", TokenObtainPairView.as_view(), name="jwt-obtain"),
     re_path(r"^api/auth/token/refresh/?$", TokenRefreshView.as_view(), name="jwt-refresh"),
     # seed 000 — chats (fixed routes before /chat/{session_id})
-    re_path(r"^chat/?$", chats_api.ChatListCreateView.as_view(), name="chat-list"),
-    re_path(r"^chat/next/?$", chats_api.ChatNextView.as_view(), name="chat-next"),
+    re_path(r"^chat/?$", native_chats.ChatListCreateView.as_view(), name="chat-list"),
+    re_path(r"^chat/next/?$", native_chats.ChatNextView.as_view(), name="chat-next"),
     # seed 003 — also fixed routes beside /chat/{session_id}
-    re_path(r"^chat/run/?$", run_stream.ChatRunView.as_view(), name="conversation-run"),
-    re_path(r"^chat/stream/?$", run_stream.ChatStreamView.as_view(), name="conversation-stream"),
-    re_path(CHAT + r"/?$", chats_api.ChatDetailView.as_view(), name="chat-detail"),
-    re_path(CHAT + r"/messages/?$", chats_api.ChatMessagesView.as_view(), name="chat-messages"),
-    re_path(CHAT + r"/stream/?$", sse.chat_stream, name="chat-stream"),
-    *artifact_routes(CHAT, chats_api.chat_scope, "chat"),
+    re_path(r"^chat/run/?$", chat_run.ChatRunView.as_view(), name="conversation-run"),
+    re_path(r"^chat/stream/?$", chat_run.ChatStreamView.as_view(), name="conversation-stream"),
+    re_path(CHAT + r"/?$", native_chats.ChatDetailView.as_view(), name="chat-detail"),
+    re_path(CHAT + r"/messages/?$", native_chats.ChatMessagesView.as_view(), name="chat-messages"),
+    re_path(CHAT + r"/stream/?$", native_streams.chat_stream, name="chat-stream"),
+    *artifact_routes(CHAT, native_chats.chat_scope, "chat"),
     # seed 000 — runs
-    re_path(r"^run/?$", runs_api.RunListCreateView.as_view(), name="run-list"),
-    re_path(RUN + r"/?$", runs_api.RunDetailView.as_view(), name="run-detail"),
-    re_path(RUN + r"/input/?$", runs_api.RunInputView.as_view(), name="run-input"),
-    re_path(RUN + r"/logs/?$", runs_api.RunLogsView.as_view(), name="run-logs"),
-    re_path(RUN + r"/stream/?$", sse.run_stream, name="run-stream"),
-    *artifact_routes(RUN, runs_api.run_scope, "run"),
+    re_path(r"^run/?$", native_runs.RunListCreateView.as_view(), name="run-list"),
+    re_path(RUN + r"/?$", native_runs.RunDetailView.as_view(), name="run-detail"),
+    re_path(RUN + r"/input/?$", native_runs.RunInputView.as_view(), name="run-input"),
+    re_path(RUN + r"/logs/?$", native_runs.RunLogsView.as_view(), name="run-logs"),
+    re_path(RUN + r"/stream/?$", native_streams.run_stream, name="run-stream"),
+    *artifact_routes(RUN, native_runs.run_scope, "run"),
     # seed 001 — REST beside the WebSocket
     re_path(r"^history/(?P<chat_id>[^/]+)/?$", history.HistoryView.as_view(), name="history"),
-    re_path(r"^agent/run/?$", history.AgentRunView.as_view(), name="agent-run"),
+    re_path(r"^agent/run/?$", agent_run.AgentRunView.as_view(), name="agent-run"),
     # seed 002 — playground and workflows
     re_path(r"^api/chat/playground/start/?$", workflows.StartView.as_view(), name="playground-start"),
     re_path(WORKFLOW_PLAYGROUND + r"/stop/?$", workflows.StopView.as_view(), name="playground-stop"),

@@ -17,8 +17,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from uai.artifacts import services
-from uai.artifacts.api import download_response
 from uai.artifacts.models import Artifact
+from uai.dialects.native_artifacts import download_response
 from uai_project.admin_utils import ARTIFACT_FIELDS, read_only_inline, staff_view
 from uai_project.errors import json_error
 

@@ -39,7 +39,7 @@ from django.db import connection
 
 from uai.runs import sink as sink_module
 from uai.runs.dbcall import db
-from uai.runs.models import Event
+from uai.runs.models import Event, Run
 from uai.runs.subscriptions import Subscription
 
 logger = logging.getLogger(__name__)
@@ -502,3 +502,11 @@ async def follow(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pump_task
         await subscription.close()
+
+
+def ended_before(run: Run, after: int) -> bool:
+    """Whether a stream of the run from ``after`` has nothing to wait for: the run has ended and
+    its status events are all before ``after`` (its final status was seen, or retention removed
+    it). A stream ends at that final status; what an agent cancelled meanwhile still wrote comes
+    after it, and is no reason to stay open."""
+    return run.is_terminal and not Event.objects.filter(run_id=run.id, type="status", seq__gt=after).exists()

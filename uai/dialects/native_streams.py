@@ -1,12 +1,11 @@
-"""Server-Sent Events: encoding, and the native event streams of a chat and of a run.
+"""Seed 000's native event streams: ``GET /chat/{session_id}/stream`` and ``GET /run/{task_id}/stream``.
 
-Every SSE event carries ``id:`` (the sequence number), so a client that reconnects with
-``Last-Event-ID`` (header, or ``?last_event_id=``) gets exactly what came after it.
+Every event as stored (``event:`` its type, ``data:`` the whole event, ``id:`` its sequence
+number), live, resumable from ``Last-Event-ID``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -14,64 +13,20 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions
 
+from uai.dialects.sse import KEEPALIVE, encode, last_event_id, response
 from uai.runs import streams
 from uai.runs.models import Run
 from uai.runs.waiting import release_connection
-from uai_project.api import whole_number
 from uai_project.auth import authenticate_request
 from uai_project.errors import UAIError, json_error, outage
 from uai_project.methods import allow
 
 logger = logging.getLogger(__name__)
 
-KEEPALIVE = b": keepalive\n\n"
-
 T = TypeVar("T")
-
-
-def encode(event_id: int | None, data: Any, event: str | None = None) -> bytes:
-    """One SSE event."""
-    lines = []
-    if event_id is not None:
-        lines.append(f"id: {event_id}")
-    if event:
-        lines.append(f"event: {event}")
-    lines.append("data: " + json.dumps(data, separators=(",", ":")))
-    return ("\n".join(lines) + "\n\n").encode()
-
-
-async def _headers_now(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    # daphne (Twisted) writes a response's headers with its first bytes: a stream with nothing to
-    # replay kept its client waiting for them until the first event or keep-alive (15 s). An
-    # empty first chunk sends them at once (and no bytes: an empty chunk is not written).
-    try:
-        yield b""
-        async for chunk in stream:
-            yield chunk
-    finally:  # closed now (the client left), not whenever the collector finds it
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-def response(stream: AsyncIterator[bytes]) -> StreamingHttpResponse:
-    """A ``text/event-stream`` response with the headers proxies and clients expect, sent at once."""
-    resp = StreamingHttpResponse(_headers_now(stream), content_type="text/event-stream; charset=utf-8")
-    resp["Cache-Control"] = "no-cache"
-    resp["X-Accel-Buffering"] = "no"
-    resp["Connection"] = "keep-alive"  # as seed 003 lists it (HTTP/1.1's default anyway)
-    return resp
-
-
-def last_event_id(request: HttpRequest) -> int | None:
-    """The number a reconnecting client saw last (``Last-Event-ID`` header or query)."""
-    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
-    if raw in (None, ""):
-        return None
-    return whole_number(raw, "Last-Event-ID", minimum=0)
 
 
 async def native_events(
@@ -189,16 +144,6 @@ async def chat_stream(request: HttpRequest, session_id: str) -> HttpResponse:
     return response(native_events(chat_id=chat.id, after_seq=after, chat_born=chat.created_at))
 
 
-def ended_before(run: Run, after: int) -> bool:
-    """Whether a stream of the run from ``after`` has nothing to wait for: the run has ended and
-    its status events are all before ``after`` (its final status was seen, or retention removed
-    it). A stream ends at that final status; what an agent cancelled meanwhile still wrote comes
-    after it, and is no reason to stay open."""
-    from uai.runs.models import Event
-
-    return run.is_terminal and not Event.objects.filter(run_id=run.id, type="status", seq__gt=after).exists()
-
-
 @allow("GET")
 async def run_stream(request: HttpRequest, task_id: str) -> HttpResponse:
     """``GET /run/{task_id}/stream``: the run's events from its start (or ``Last-Event-ID``), to its end.
@@ -211,7 +156,7 @@ async def run_stream(request: HttpRequest, task_id: str) -> HttpResponse:
 
     def find(user: Any, after: int | None) -> tuple[Run, bool]:
         run = selectors.run_get(user=user, run_id=task_id)
-        return run, ended_before(run, after or 0)
+        return run, streams.ended_before(run, after or 0)
 
     opened = await _open(request, find)
     if isinstance(opened, HttpResponse):

@@ -1,8 +1,6 @@
-"""Seed 001's REST routes: ``GET /history/{chat_id}`` and the stateless ``POST /agent/run``."""
+"""Seed 001's stateless ``POST /agent/run``: one task, the agent's steps, nothing stored."""
 
 from __future__ import annotations
-
-import datetime
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -11,22 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from uai.agents import registry
-from uai.chats import selectors, services
-from uai.chats.models import Message
+from uai.chats import services
 from uai_project.api import StrictCharField, validated
 from uai_project.errors import HTTP_STATUS, ErrorCode
 from uai_project.schema import errors
-
-# Seed 001 has two roles; a system message reads as the agent's.
-ROLES = {Message.Role.USER: "user", Message.Role.AGENT: "agent", Message.Role.SYSTEM: "agent"}
-TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"  # as the seed shows it, in UTC
-
-
-class HistoryItemOut(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["user", "agent"])
-    content = serializers.CharField()
-    step_type = serializers.CharField(allow_null=True)
-    timestamp = serializers.CharField(help_text="UTC, 'YYYY-MM-DD HH:MM:SS'.")
 
 
 class AgentRunIn(serializers.Serializer):
@@ -39,29 +25,6 @@ class AgentRunIn(serializers.Serializer):
 class AgentStepOut(serializers.Serializer):
     step_type = serializers.CharField()
     content = serializers.CharField()
-
-
-class HistoryView(APIView):
-    @extend_schema(responses=HistoryItemOut(many=True))
-    def get(self, request: Request, chat_id: str) -> Response:
-        """The whole conversation of a chat, in order."""
-        chat = selectors.chat_get(user=request.user, chat_id=chat_id)
-        rows = (
-            Message.objects.filter(chat_id=chat.id)
-            .order_by("seq")
-            .values_list("role", "content", "step_type", "created_at")
-        )
-        return Response(
-            [
-                {
-                    "role": ROLES.get(role, "agent"),
-                    "content": content,
-                    "step_type": step_type,
-                    "timestamp": created.astimezone(datetime.UTC).strftime(TIMESTAMP_FORMAT),
-                }
-                for role, content, step_type, created in rows
-            ]
-        )
 
 
 class AgentRunView(APIView):

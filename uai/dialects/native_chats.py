@@ -25,7 +25,7 @@ from uai.chats.serializers import (
     MessageOut,
     TurnOut,
 )
-from uai.runs import sse
+from uai.dialects import native_streams, sse
 from uai.runs.models import Run
 from uai.runs.waiting import TurnWatch, release_connection
 from uai_project.api import base_url, flag, uploaded_files, validated, whole_number
@@ -92,11 +92,11 @@ class ChatDetailView(APIView):
             # The turn's events as they happen, from the user's message to the turn's end.
             run, message = services.chat_send(**send)
             release_connection()
-            stream = sse.native_events(
+            stream = native_streams.native_events(
                 chat_id=chat.id,
                 after_seq=message.seq - 1,
                 only_run=run.id,
-                stop=sse.ends_run(run.id, WAIT_UNTIL),
+                stop=native_streams.ends_run(run.id, WAIT_UNTIL),
                 chat_born=chat.created_at,
             )
             return sse.response(stream)
