@@ -289,9 +289,11 @@ def test_consumer__a_status_without_a_frame_costs_no_lookup(monkeypatch: pytest.
     from uai.dialects import step_socket as websocket
 
     looked_up: list[list[str]] = []
-    real = websocket._client_message_ids
+    real = websocket.selectors.client_message_ids
     monkeypatch.setattr(
-        websocket, "_client_message_ids", lambda run_ids: looked_up.append(run_ids) or real(run_ids)
+        websocket.selectors,
+        "client_message_ids",
+        lambda *, run_ids: looked_up.append(run_ids) or real(run_ids=run_ids),
     )
     consumer = websocket.ChatStepConsumer()
     consumer.chat_id, consumer.message_ids = "chat-1", {}

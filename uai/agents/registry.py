@@ -10,9 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from uai.agents import selectors
 from uai.agents.models import Agent
 from uai.agents.protocol import AgentAdapter
-from uai_project.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -107,17 +107,8 @@ def estimate_seconds(agent: Agent, run_input: Any) -> float:
 
 
 def get_agent(name: str | None) -> Agent:
-    """The enabled agent of that name (the default agent when no name is given)."""
-    name = name or settings.UAI_DEFAULT_AGENT
-    agent = Agent.objects.filter(name=name, enabled=True).first()
-    if agent is None:
-        raise InvalidInput(f"Unknown agent {name!r}.")
-    return agent
-
-
-def enabled_agents() -> list[Agent]:
-    """The agents clients can pick, by name."""
-    return list(Agent.objects.filter(enabled=True).order_by("name"))
+    """The enabled agent of that name (the default agent when no name is given): ``selectors.agent_get``."""
+    return selectors.agent_get(name=name)
 
 
 def load_agents_file(path: str) -> dict[str, dict[str, Any]]:

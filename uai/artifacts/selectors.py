@@ -16,6 +16,23 @@ def artifact_list(*, chat_id: str | None = None, run_id: Any = None) -> list[Art
     return list(qs.order_by("created_at"))
 
 
+def turn_artifacts(*, run_id: Any, after_seq: int) -> list[Artifact]:
+    """What the agent produced in a turn after ``after_seq``, oldest first."""
+    return list(
+        Artifact.objects.filter(run_id=run_id, origin=Artifact.Origin.AGENT, seq__gt=after_seq).order_by(
+            "created_at"
+        )
+    )
+
+
+def message_file_get(*, message_id: Any, file_id: str) -> Artifact:
+    """One file attached to a message, or 404."""
+    artifact = Artifact.objects.filter(message_id=message_id, pk=parse_uuid(file_id, "File")).first()
+    if artifact is None:
+        raise NotFound("File not found.")
+    return artifact
+
+
 def artifact_get(*, artifact_id: str, chat_id: str | None = None, run_id: Any = None) -> Artifact:
     """One artifact of that chat or run, or 404."""
     qs = Artifact.objects.filter(pk=parse_uuid(artifact_id, "Artifact"))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
-
 from uai.agents import registry
+from uai.agents.events import FINAL_ANSWER_STEP
 from uai.agents.models import Agent
 from uai.artifacts.models import Artifact
 from uai.chats.models import Chat, Message
+from uai.runs.models import Log, Run, Stat
+from uai_project.api import parse_uuid
 from uai_project.errors import NotFound
 from uai_project.sql import columns, first
 
@@ -44,9 +47,98 @@ _CHAT_FIND = (
 )
 
 
-def chat_list(*, user: Any) -> QuerySet[Chat]:
+def chat_head(*, chat_id: str) -> tuple[int | None, int, datetime.datetime | None]:
+    """The chat's owner, last sequence number and creation time (None, 0, None: no such chat)."""
+    row = Chat.objects.filter(pk=chat_id).values_list("owner_id", "last_seq", "created_at").first()
+    return (row[0], row[1], row[2]) if row else (None, 0, None)
+
+
+def chat_list(*, user: Any) -> list[Chat]:
     """The user's chats, newest first."""
-    return Chat.objects.filter(owner=user).order_by("-created_at")
+    return list(Chat.objects.filter(owner=user).order_by("-created_at"))
+
+
+@dataclass(frozen=True)
+class ChatSummary:
+    """What seed 002's workflow object tells of a chat besides the chat's own fields."""
+
+    latest_run: Run | None
+    message_ids: list[uuid.UUID]  # in order
+    log_ids: list[int]  # in order
+
+
+def chat_summaries(*, chats: Sequence[Chat]) -> list[ChatSummary]:
+    """Each chat's summary, in the order of ``chats``: three queries however many (none for none)."""
+    if not chats:
+        return []
+    ids = [chat.id for chat in chats]
+    latest = {
+        run.chat_id: run
+        for run in Run.objects.filter(chat_id__in=ids).order_by("chat_id", "-created_at").distinct("chat_id")
+    }
+    message_ids: dict[str, list[uuid.UUID]] = {}
+    for chat_id, message_id in (
+        Message.objects.filter(chat_id__in=ids).order_by("chat_id", "seq").values_list("chat_id", "id")
+    ):
+        message_ids.setdefault(chat_id, []).append(message_id)
+    log_ids: dict[str, list[int]] = {}
+    for chat_id, log_id in (
+        Log.objects.filter(chat_id__in=ids).order_by("chat_id", "seq", "id").values_list("chat_id", "id")
+    ):
+        log_ids.setdefault(chat_id, []).append(log_id)
+    return [
+        ChatSummary(
+            latest_run=latest.get(chat.id),
+            message_ids=message_ids.get(chat.id, []),
+            log_ids=log_ids.get(chat.id, []),
+        )
+        for chat in chats
+    ]
+
+
+def chat_summary(*, chat: Chat) -> ChatSummary:
+    """One chat's summary."""
+    (summary,) = chat_summaries(chats=[chat])
+    return summary
+
+
+def chat_latest_run(*, chat: Chat) -> Run | None:
+    """The chat's newest turn, whatever its status; None before its first."""
+    return Run.objects.filter(chat_id=chat.id).order_by("-created_at").first()
+
+
+@dataclass(frozen=True)
+class ChatData:
+    """Everything a chat holds, each kind oldest first: seed 002's ``chatData``."""
+
+    messages: list[Message]
+    message_files: dict[uuid.UUID, list[Artifact]]  # by message id
+    logs: list[Log]
+    stats: list[Stat]
+    documents: list[Artifact]
+
+
+def chat_data(*, chat: Chat, after: datetime.datetime | None = None) -> ChatData:
+    """What the chat holds, or only what was created after ``after``; each table read off its
+    ``(chat_id, created_at)`` index."""
+    newer = {"created_at__gt": after} if after is not None else {}
+    messages = list(Message.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq"))
+    return ChatData(
+        messages=messages,
+        message_files=message_files(messages),
+        logs=list(Log.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq")),
+        stats=list(Stat.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq")),
+        documents=list(Artifact.objects.filter(chat_id=chat.id, **newer).order_by("created_at")),
+    )
+
+
+def history(*, chat: Chat) -> list[tuple[str, str, str | None, datetime.datetime]]:
+    """The chat's conversation in order: ``(role, content, step_type, created_at)`` per message."""
+    return list(
+        Message.objects.filter(chat_id=chat.id)
+        .order_by("seq")
+        .values_list("role", "content", "step_type", "created_at")
+    )
 
 
 def message_list(
@@ -61,6 +153,39 @@ def message_list(
     if limit is not None:
         return list(reversed(qs.order_by("-seq")[:limit]))
     return list(qs.order_by("seq"))
+
+
+def message_get(*, chat: Chat, message_id: str) -> Message:
+    """One message of the chat, or 404."""
+    message = Message.objects.filter(chat_id=chat.id, pk=parse_uuid(message_id, "Message")).first()
+    if message is None:
+        raise NotFound("Message not found.")
+    return message
+
+
+def message_seq(*, chat: Chat, message_id: uuid.UUID) -> int:
+    """The number of one message of the chat (a client polls after it), or 404."""
+    seq = Message.objects.filter(chat_id=chat.id, pk=message_id).values_list("seq", flat=True).first()
+    if seq is None:
+        raise NotFound("Message not found.")
+    return seq
+
+
+def final_answer(*, run: Run) -> Message | None:
+    """The last ``FinalAnswerStep`` message of a turn, if it gave one."""
+    return Message.objects.filter(run_id=run.id, step_type=FINAL_ANSWER_STEP).order_by("-seq").first()
+
+
+def client_message_ids(*, run_ids: list[str]) -> dict[str, str]:
+    """For each run, the id the client gave its first message (or that message's own id)."""
+    found: dict[str, str] = {}
+    for run_id, client_id, pk in (
+        Message.objects.filter(run_id__in=run_ids, role=Message.Role.USER)
+        .order_by("seq")
+        .values_list("run_id", "client_message_id", "id")
+    ):
+        found.setdefault(str(run_id), client_id or str(pk))
+    return found
 
 
 def message_files(messages: Sequence[Message]) -> dict[uuid.UUID, list[Artifact]]:

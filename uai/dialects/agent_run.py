@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from uai.agents import registry
+from uai.agents import selectors as agent_selectors
 from uai.chats import services
 from uai_project.api import StrictCharField, validated
 from uai_project.errors import HTTP_STATUS, ErrorCode
@@ -40,7 +40,7 @@ class AgentRunView(APIView):
     def post(self, request: Request) -> Response:
         """Run the agent on a task without storing anything; returns its steps in order."""
         data = validated(AgentRunIn, request.data)
-        agent = registry.get_agent(data.get("agent") or None)
+        agent = agent_selectors.agent_get(name=data.get("agent") or None)
         result = services.chat_next(agent=agent, text=data["task"], run_input=data["task"], state={})
         if result["error"]:
             return Response(

@@ -16,10 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from uai.chats import services
+from uai.chats import selectors, services
 from uai.chats.models import Chat
 from uai.dialects import reply_chunks, sse
 from uai.dialects.reply_chunks import TURN_ENDS
+from uai.runs import selectors as run_selectors
 from uai.runs.models import Run
 from uai.runs.waiting import release_connection, wait_for_run
 from uai_project.api import StrictCharField, validated
@@ -54,7 +55,7 @@ def conversation_chat(*, user: Any, conversation_id: str, agent: str) -> Chat:
 def _reply(run: Run) -> str:
     if isinstance(run.output, str):
         return run.output
-    final = run.messages.filter(step_type="FinalAnswerStep").order_by("-seq").first()
+    final = selectors.final_answer(run=run)
     return final.content if final else ""
 
 
@@ -85,7 +86,7 @@ class ChatRunView(APIView):
         )
         run, _ = services.chat_send(chat=chat, text=data["message"])
         wait_for_run(run.id, chat_id=chat.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=TURN_ENDS)
-        run = Run.objects.filter(pk=run.id).first()
+        run = run_selectors.run_find(run_id=run.id)
         if run is None:
             raise NotFound("Conversation not found: it was deleted.")
         if run.status == Run.Status.CANCELLED:  # stopped (seed 002) or cancelled (/run/{id})

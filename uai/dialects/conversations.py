@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from uai.agents import registry
+from uai.agents import selectors as agent_selectors
 from uai.chats import selectors, services
 from uai.chats.models import Chat, Message
 from uai.dialects import sse
@@ -185,7 +185,7 @@ class InferenceView(APIView):
         """Stream (SSE) the agent's answer to the chat's latest Human message; it is stored."""
         resume = sse.last_event_id(request)
         chat = selectors.chat_get(user=request.user, chat_id=chat_id)
-        agent = registry.get_agent(settings.UAI_SEARCH_AGENT) if self.internet else None
+        agent = agent_selectors.agent_get(name=settings.UAI_SEARCH_AGENT) if self.internet else None
         run, after, new = services.chat_answer(chat=chat, agent=agent, resuming=resume is not None)
         if not new:  # asked again (an EventSource reconnecting): the answer already given, or going
             after = resume if resume is not None else after

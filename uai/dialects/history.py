@@ -30,11 +30,6 @@ class HistoryView(APIView):
     def get(self, request: Request, chat_id: str) -> Response:
         """The whole conversation of a chat, in order."""
         chat = selectors.chat_get(user=request.user, chat_id=chat_id)
-        rows = (
-            Message.objects.filter(chat_id=chat.id)
-            .order_by("seq")
-            .values_list("role", "content", "step_type", "created_at")
-        )
         return Response(
             [
                 {
@@ -43,6 +38,6 @@ class HistoryView(APIView):
                     "step_type": step_type,
                     "timestamp": created.astimezone(datetime.UTC).strftime(TIMESTAMP_FORMAT),
                 }
-                for role, content, step_type, created in rows
+                for role, content, step_type, created in selectors.history(chat=chat)
             ]
         )

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from uai.agents import registry
+from uai.agents import selectors
 from uai.agents.models import Agent
 
 AgentOut = inline_serializer(
@@ -40,4 +40,4 @@ class AgentListView(APIView):
     @extend_schema(responses=AgentOut, tags=["agents"])
     def get(self, request: Request) -> Response:
         """The enabled agents, by name."""
-        return Response([agent_data(a) for a in registry.enabled_agents()])
+        return Response([agent_data(a) for a in selectors.agent_list()])

@@ -11,8 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from uai.agents import registry
-from uai.artifacts.models import Artifact
+from uai.agents import selectors as agent_selectors
+from uai.artifacts import selectors as artifact_selectors
 from uai.artifacts.presenters import artifact_data
 from uai.chats import selectors, services
 from uai.chats.presenters import chat_data, message_data
@@ -26,6 +26,7 @@ from uai.chats.serializers import (
     TurnOut,
 )
 from uai.dialects import native_streams, sse
+from uai.runs import selectors as run_selectors
 from uai.runs.models import Run
 from uai.runs.waiting import TurnWatch, release_connection
 from uai_project.api import base_url, flag, uploaded_files, validated, whole_number
@@ -123,16 +124,14 @@ class ChatDetailView(APIView):
 
 def turn_response(request: Request, *, chat_id: str, run_id: Any, after_seq: int) -> Response:
     """The messages and artifacts a turn added since ``after_seq``; 202 while it is still going."""
-    run = Run.objects.filter(pk=run_id).first()
+    run = run_selectors.run_find(run_id=run_id)
     if run is None:  # the chat was deleted while the request waited for its turn
         raise NotFound("Chat not found.")
     chat = selectors.chat_get(user=request.user, chat_id=chat_id)
     base = base_url(request)
     messages = selectors.message_list(chat=chat, after_seq=after_seq, run_id=run_id)
     files = selectors.message_files(messages)
-    artifacts = Artifact.objects.filter(
-        run_id=run_id, origin=Artifact.Origin.AGENT, seq__gt=after_seq
-    ).order_by("created_at")
+    artifacts = artifact_selectors.turn_artifacts(run_id=run_id, after_seq=after_seq)
     body = {
         "messages": [message_data(m, base_url=base, files=files.get(m.id, [])) for m in messages],
         "artifacts": [artifact_data(a, base_url=base) for a in artifacts],
@@ -198,7 +197,7 @@ class ChatNextView(APIView):
             text = user_input
         else:
             raise InvalidInput("user_input must be text or an object with a 'text'.")
-        agent = registry.get_agent(data.get("agent") or None)
+        agent = agent_selectors.agent_get(name=data.get("agent") or None)
         result = services.chat_next(
             agent=agent,
             text=text,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -12,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from uai.agents import registry
+from uai.agents import selectors as agent_selectors
+from uai.chats import selectors as chat_selectors
 from uai.runs import selectors, services
-from uai.runs.filters import RunFilter
 from uai.runs.models import Run
 from uai.runs.presenters import log_data, run_data
 from uai.runs.serializers import LogIn, LogOut, RunCreateIn, RunInputIn, RunOut
@@ -41,10 +40,8 @@ class RunListCreateView(APIView):
     )
     def get(self, request: Request) -> Response:
         """The user's runs, newest first (at most UAI_MAX_RUN_LIST), filtered by status, agent or kind."""
-        filtered = RunFilter(request.query_params, queryset=selectors.run_list(user=request.user))
-        if not filtered.is_valid():
-            raise InvalidInput(f"Invalid filter: {dict(filtered.errors)}")
-        return Response([run_data(r) for r in filtered.qs[: settings.UAI_MAX_RUN_LIST]])
+        runs = selectors.run_list(user=request.user, filters=request.query_params)
+        return Response([run_data(r) for r in runs])
 
     @extend_schema(
         request={"application/json": RunCreateIn, "multipart/form-data": RunCreateIn},
@@ -53,7 +50,7 @@ class RunListCreateView(APIView):
     def post(self, request: Request) -> Response:
         """Start a long-running task; returns its ``task_id`` and ``estimated_completion_time``."""
         data = validated(RunCreateIn, request.data)
-        agent = registry.get_agent(data["agent"])
+        agent = agent_selectors.agent_get(name=data["agent"])
         run = services.run_start(
             owner_id=request.user.pk, agent=agent, input=data["input"], files=uploaded_files(request)
         )
@@ -90,7 +87,10 @@ class RunInputView(APIView):
             from uai.chats import services as chat_services
 
             run, _ = chat_services.chat_send(
-                chat=run.chat, text=data["text"], files=uploaded_files(request), answering=run
+                chat=chat_selectors.chat_get(user=request.user, chat_id=run.chat_id),
+                text=data["text"],
+                files=uploaded_files(request),
+                answering=run,
             )
         else:
             run = services.run_input_with_files(run=run, text=data["text"], files=uploaded_files(request))

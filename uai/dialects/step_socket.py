@@ -32,9 +32,9 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
-from uai.agents import registry
-from uai.chats import services
-from uai.chats.models import Chat, Message
+from uai.agents import selectors as agent_selectors
+from uai.chats import selectors, services
+from uai.chats.models import Message
 from uai.runs import streams
 from uai.runs.dbcall import db
 from uai.runs.models import Run
@@ -63,30 +63,12 @@ def _after_seq(raw: str | None) -> int | None:
         return None
 
 
-def _chat_state(chat_id: str) -> tuple[int | None, int, Any]:
-    """The chat's owner, last number and creation time (None, 0, None: no such chat)."""
-    row = Chat.objects.filter(pk=chat_id).values_list("owner_id", "last_seq", "created_at").first()
-    return (row[0], row[1], row[2]) if row else (None, 0, None)
-
-
 def _agent_exists(name: str) -> bool:
     try:
-        registry.get_agent(name)
+        agent_selectors.agent_get(name=name)
     except UAIError:
         return False
     return True
-
-
-def _client_message_ids(run_ids: list[str]) -> dict[str, str]:
-    """For each run, the id the client gave its first message (or that message's own id)."""
-    found: dict[str, str] = {}
-    for run_id, client_id, pk in (
-        Message.objects.filter(run_id__in=run_ids, role=Message.Role.USER)
-        .order_by("seq")
-        .values_list("run_id", "client_message_id", "id")
-    ):
-        found.setdefault(str(run_id), client_id or str(pk))
-    return found
 
 
 def _send_turn(*, user_id: int, chat_id: str, agent_name: str | None, text: str, message_id: str) -> str:
@@ -160,7 +142,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         if self.agent_name is not None and "\x00" in self.agent_name:  # PostgreSQL cannot compare it
             await self.close(code=CLOSE_BAD_REQUEST)
             return
-        owner_id, last_seq, self.chat_born = await db(_chat_state, chat_id=self.chat_id)
+        owner_id, last_seq, self.chat_born = await db(selectors.chat_head, chat_id=self.chat_id)
         self.checked_at = asyncio.get_running_loop().time()
         if owner_id is not None and owner_id != self.user_id:
             await self.close(code=CLOSE_FORBIDDEN)
@@ -227,7 +209,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             # resume replays from the table, so it asks who has the chat now — unless it was
             # asked a moment ago (a browser resumes right after every connect).
             if asyncio.get_running_loop().time() - self.checked_at > START_WINDOW_SECONDS:
-                owner_id, _, self.chat_born = await db(_chat_state, chat_id=self.chat_id)
+                owner_id, _, self.chat_born = await db(selectors.chat_head, chat_id=self.chat_id)
                 self.checked_at = asyncio.get_running_loop().time()
                 if owner_id is not None and owner_id != self.user_id:
                     await self.close(code=CLOSE_FORBIDDEN)
@@ -312,7 +294,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
 
     async def _ours(self) -> bool:
         """Whether the chat, which had no owner at connect, is this user's (else: closed 4403)."""
-        owner_id, _, _born = await db(_chat_state, chat_id=self.chat_id)
+        owner_id, _, _born = await db(selectors.chat_head, chat_id=self.chat_id)
         if owner_id == self.user_id:
             self.unclaimed = False
             return True
@@ -352,7 +334,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         if run_id is None:
             return None
         if run_id not in self.message_ids:
-            self.message_ids.update(await db(_client_message_ids, run_ids=[run_id]))
+            self.message_ids.update(await db(selectors.client_message_ids, run_ids=[run_id]))
         return self.message_ids.get(run_id)
 
     async def _error(self, error: str, message_id: Any = None, *, seq: int | None = None) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.db.models import Model
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -18,10 +17,12 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from uai.artifacts import selectors as artifact_selectors
 from uai.artifacts.models import Artifact
 from uai.artifacts.presenters import download_path
 from uai.chats import selectors, services
 from uai.chats.models import Chat, Message
+from uai.runs import selectors as run_selectors
 from uai.runs.models import Log, Run, Stat
 from uai_project.api import JSONObjectField, StrictCharField, base_url, parse_uuid, validated, whole_number
 from uai_project.errors import Forbidden, InvalidInput, NotFound
@@ -68,9 +69,9 @@ def workflow_status(chat: Chat, run: Run | None) -> str:
     return STATUS_OUT[run.status] if run is not None else "idle"
 
 
-def workflow_data(chat: Chat) -> dict[str, Any]:
+def workflow_data(chat: Chat, summary: selectors.ChatSummary) -> dict[str, Any]:
     """The ``ChatWorkflow`` object."""
-    run = chat.runs.order_by("-created_at").first()
+    run = summary.latest_run
     return {
         "id": chat.id,
         "userId": str(chat.owner_id),
@@ -81,8 +82,8 @@ def workflow_data(chat: Chat) -> dict[str, Any]:
         "description": chat.description,
         "tags": chat.tags,
         "metadata": chat.metadata,
-        "messageIds": [str(i) for i in chat.messages.order_by("seq").values_list("id", flat=True)],
-        "logIds": [str(i) for i in chat.logs.order_by("seq").values_list("id", flat=True)],
+        "messageIds": [str(i) for i in summary.message_ids],
+        "logIds": [str(i) for i in summary.log_ids],
         "currentStep": run.current_step if run else "",
         "progress": run.progress if run else 0.0,
         "error": (run.error or None) if run else None,
@@ -151,21 +152,14 @@ def stat_data(stat: Stat) -> dict[str, Any]:
     }
 
 
-def _after(model: type[Model], chat: Chat, raw: str | None, what: str) -> int | None:
-    """The sequence number of the entry a client polls after (``logId`` / ``messageId``)."""
+def _log_id(raw: str | None) -> int | None:
+    """The log a client polls after (``logId``); an id that cannot exist is not found."""
     if not raw:
         return None
-    if model is Log:
-        try:
-            key: Any = whole_number(raw, what, minimum=1)
-        except InvalidInput as exc:
-            raise NotFound(f"{what} not found.") from exc
-    else:
-        key = parse_uuid(raw, what)
-    seq = model.objects.filter(chat_id=chat.id, pk=key).values_list("seq", flat=True).first()  # type: ignore[attr-defined]
-    if seq is None:
-        raise NotFound(f"{what} not found.")
-    return seq
+    try:
+        return whole_number(raw, "Log", minimum=1)
+    except InvalidInput as exc:
+        raise NotFound("Log not found.") from exc
 
 
 # --- What the routes answer (OpenAPI shapes; the data comes from the functions above) -----------
@@ -347,8 +341,8 @@ class StartView(Throttled):
                 owner_id=request.user.pk, agent_name=agent, mode=mode, metadata=metadata
             )
         services.chat_send(chat=chat, text=data["input"], files=uploads)
-        chat.refresh_from_db()
-        return Response(workflow_data(chat))
+        chat = workflow_get(user=request.user, workflow_id=chat.id)
+        return Response(workflow_data(chat, selectors.chat_summary(chat=chat)))
 
 
 class StopView(Throttled):
@@ -356,7 +350,7 @@ class StopView(Throttled):
     def post(self, request: Request, workflow_id: str) -> Response:
         """Stop the workflow's work (within 2 s) and record ``stoppedAt``."""
         chat = services.chat_stop(chat=workflow_get(user=request.user, workflow_id=workflow_id))
-        return Response(workflow_data(chat))
+        return Response(workflow_data(chat, selectors.chat_summary(chat=chat)))
 
 
 class ChatDataView(Throttled):
@@ -368,25 +362,14 @@ class ChatDataView(Throttled):
         """Messages, logs, stats and documents, each sorted by ``_createdAt``, optionally only newer."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
         raw = request.query_params.get("afterTimestamp")
-        after = {"created_at__gt": parse_ts(raw, "afterTimestamp")} if raw else {}
+        held = selectors.chat_data(chat=chat, after=parse_ts(raw, "afterTimestamp") if raw else None)
         base = base_url(request)
-        messages = list(Message.objects.filter(chat_id=chat.id, **after).order_by("created_at", "seq"))
-        files = selectors.message_files(messages)
         return Response(
             {
-                "messages": [message_data(m, base, files.get(m.id, [])) for m in messages],
-                "logs": [
-                    log_data(x)
-                    for x in Log.objects.filter(chat_id=chat.id, **after).order_by("created_at", "seq")
-                ],
-                "stats": [
-                    stat_data(x)
-                    for x in Stat.objects.filter(chat_id=chat.id, **after).order_by("created_at", "seq")
-                ],
-                "documents": [
-                    document_data(a, base)
-                    for a in Artifact.objects.filter(chat_id=chat.id, **after).order_by("created_at")
-                ],
+                "messages": [message_data(m, base, held.message_files.get(m.id, [])) for m in held.messages],
+                "logs": [log_data(x) for x in held.logs],
+                "stats": [stat_data(x) for x in held.stats],
+                "documents": [document_data(a, base) for a in held.documents],
             }
         )
 
@@ -395,15 +378,17 @@ class WorkflowListView(Throttled):
     @extend_schema(responses=ChatWorkflowOut(many=True), operation_id="workflows_list")
     def get(self, request: Request) -> Response:
         """All of the user's workflows, newest first."""
-        chats = Chat.objects.filter(owner=request.user).select_related("agent").order_by("-created_at")
-        return Response([workflow_data(c) for c in chats])
+        chats = selectors.chat_list(user=request.user)
+        summaries = selectors.chat_summaries(chats=chats)
+        return Response([workflow_data(c, s) for c, s in zip(chats, summaries, strict=True)])
 
 
 class WorkflowDetailView(Throttled):
     @extend_schema(responses={200: ChatWorkflowOut, **errors(FOREIGN)})
     def get(self, request: Request, workflow_id: str) -> Response:
         """One workflow."""
-        return Response(workflow_data(workflow_get(user=request.user, workflow_id=workflow_id)))
+        chat = workflow_get(user=request.user, workflow_id=workflow_id)
+        return Response(workflow_data(chat, selectors.chat_summary(chat=chat)))
 
     @extend_schema(request=UpdateIn, responses={200: ChatWorkflowOut, **errors(FOREIGN)})
     def put(self, request: Request, workflow_id: str) -> Response:
@@ -416,7 +401,7 @@ class WorkflowDetailView(Throttled):
         fields = validated(UpdateIn, request.data)
         if fields:
             services.chat_update(chat=chat, fields=fields)
-        return Response(workflow_data(chat))
+        return Response(workflow_data(chat, selectors.chat_summary(chat=chat)))
 
     @extend_schema(responses={200: WorkflowDeletedOut, **errors(FOREIGN)})
     def delete(self, request: Request, workflow_id: str) -> Response:
@@ -431,7 +416,7 @@ class StatusView(Throttled):
     def get(self, request: Request, workflow_id: str) -> Response:
         """A lightweight status check."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
-        run = chat.runs.order_by("-created_at").first()
+        run = selectors.chat_latest_run(chat=chat)
         return Response(
             {
                 "id": chat.id,
@@ -451,11 +436,8 @@ class LogsView(Throttled):
     def get(self, request: Request, workflow_id: str) -> Response:
         """The workflow's logs, or only those after ``logId``."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
-        after = _after(Log, chat, request.query_params.get("logId"), "Log")
-        logs = Log.objects.filter(chat_id=chat.id)
-        if after is not None:
-            logs = logs.filter(seq__gt=after)
-        return Response([log_data(x) for x in logs.order_by("seq", "id")])
+        after_id = _log_id(request.query_params.get("logId"))
+        return Response([log_data(x) for x in run_selectors.log_list(chat=chat, after_id=after_id)])
 
 
 class MessagesView(Throttled):
@@ -466,21 +448,12 @@ class MessagesView(Throttled):
     def get(self, request: Request, workflow_id: str) -> Response:
         """The workflow's messages, or only those after ``messageId``."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
-        after = _after(Message, chat, request.query_params.get("messageId"), "Message")
-        messages = Message.objects.filter(chat_id=chat.id)
-        if after is not None:
-            messages = messages.filter(seq__gt=after)
-        page = list(messages.order_by("seq"))
+        raw = request.query_params.get("messageId")
+        after = selectors.message_seq(chat=chat, message_id=parse_uuid(raw, "Message")) if raw else None
+        page = selectors.message_list(chat=chat, after_seq=after)
         files = selectors.message_files(page)
         base = base_url(request)
         return Response([message_data(m, base, files.get(m.id, [])) for m in page])
-
-
-def _message(chat: Chat, message_id: str) -> Message:
-    message = Message.objects.filter(chat_id=chat.id, pk=parse_uuid(message_id, "Message")).first()
-    if message is None:
-        raise NotFound("Message not found.")
-    return message
 
 
 class MessageDeleteView(Throttled):
@@ -488,7 +461,7 @@ class MessageDeleteView(Throttled):
     def delete(self, request: Request, workflow_id: str, message_id: str) -> Response:
         """Delete one message (and its files)."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
-        services.message_delete(chat=chat, message=_message(chat, message_id))
+        services.message_delete(chat=chat, message=selectors.message_get(chat=chat, message_id=message_id))
         return Response(
             {"workflowId": chat.id, "messageId": message_id, "message": "Message deleted successfully"}
         )
@@ -499,10 +472,8 @@ class MessageFileDeleteView(Throttled):
     def delete(self, request: Request, workflow_id: str, message_id: str, file_id: str) -> Response:
         """Delete one file from a message."""
         chat = workflow_get(user=request.user, workflow_id=workflow_id)
-        message = _message(chat, message_id)
-        artifact = message.files.filter(pk=parse_uuid(file_id, "File")).first()
-        if artifact is None:
-            raise NotFound("File not found.")
+        message = selectors.message_get(chat=chat, message_id=message_id)
+        artifact = artifact_selectors.message_file_get(message_id=message.id, file_id=file_id)
         services.message_file_delete(chat=chat, message=message, artifact=artifact)
         return Response(
             {

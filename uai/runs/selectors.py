@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import QuerySet
+from django.conf import settings
 
+from uai.runs.filters import RunFilter
 from uai.runs.models import Log, Run
 from uai_project.api import parse_uuid
-from uai_project.errors import NotFound
+from uai_project.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from uai.chats.models import Chat
 
 
 def run_get(*, user: Any, run_id: str) -> Run:
@@ -19,16 +24,31 @@ def run_get(*, user: Any, run_id: str) -> Run:
     return run
 
 
-def run_list(*, user: Any) -> QuerySet[Run]:
-    """The user's runs, newest first."""
-    return Run.objects.filter(owner=user).order_by("-created_at")
+def run_find(*, run_id: Any) -> Run | None:
+    """The run of that id, whoever owns it; None once it is gone (its chat deleted meanwhile)."""
+    return Run.objects.filter(pk=run_id).first()
 
 
-def log_list(*, run: Run, after_id: int | None = None) -> list[Log]:
-    """A run's logs in order (the agent's and the clients'), optionally after a log id."""
-    qs = Log.objects.filter(run_id=run.id)
+def run_list(*, user: Any, filters: Mapping[str, Any]) -> list[Run]:
+    """The user's runs, newest first, at most UAI_MAX_RUN_LIST, filtered as ``RunFilter`` reads
+    ``filters`` (a request's query); 400 for a filter it cannot read."""
+    filtered = RunFilter(filters, queryset=Run.objects.filter(owner=user).order_by("-created_at"))
+    if not filtered.is_valid():
+        raise InvalidInput(f"Invalid filter: {dict(filtered.errors)}")
+    return list(filtered.qs[: settings.UAI_MAX_RUN_LIST])
+
+
+def log_list(*, run: Run | None = None, chat: Chat | None = None, after_id: int | None = None) -> list[Log]:
+    """A run's logs (the agent's and the clients') or a chat's, in order, optionally after a log id."""
+    if run is not None:
+        owner: dict[str, Any] = {"run_id": run.id}
+    elif chat is not None:
+        owner = {"chat_id": chat.id}
+    else:
+        raise TypeError("log_list reads the logs of a run or of a chat")
+    qs = Log.objects.filter(**owner)
     if after_id is not None:
-        anchor = Log.objects.filter(run_id=run.id, pk=after_id).values_list("seq", flat=True).first()
+        anchor = Log.objects.filter(**owner, pk=after_id).values_list("seq", flat=True).first()
         if anchor is None:
             raise NotFound("Log not found.")
         qs = qs.filter(seq__gt=anchor)
