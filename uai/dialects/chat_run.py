@@ -16,10 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from uai.agents import events as ev
 from uai.chats import services
 from uai.chats.models import Chat
 from uai.dialects import reply_chunks, sse
-from uai.dialects.reply_chunks import TURN_ENDS
 from uai.runs.models import Run
 from uai.runs.waiting import release_connection, wait_for_run
 from uai_project.api import StrictCharField, validated
@@ -54,7 +54,7 @@ def conversation_chat(*, user: Any, conversation_id: str, agent: str) -> Chat:
 def _reply(run: Run) -> str:
     if isinstance(run.output, str):
         return run.output
-    final = run.messages.filter(step_type="FinalAnswerStep").order_by("-seq").first()
+    final = run.messages.filter(step_type=ev.FINAL_ANSWER_STEP).order_by("-seq").first()
     return final.content if final else ""
 
 
@@ -84,7 +84,7 @@ class ChatRunView(APIView):
             agent=data.get("agent") or "",
         )
         run, _ = services.chat_send(chat=chat, text=data["message"])
-        wait_for_run(run.id, chat_id=chat.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=TURN_ENDS)
+        wait_for_run(run.id, chat_id=chat.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=Run.TURN_ENDS)
         run = Run.objects.filter(pk=run.id).first()
         if run is None:
             raise NotFound("Conversation not found: it was deleted.")
@@ -95,7 +95,7 @@ class ChatRunView(APIView):
                 {"detail": f"The agent failed: {run.error}", "code": ErrorCode.AGENT_FAILED.value},
                 status=HTTP_STATUS[ErrorCode.AGENT_FAILED],
             )
-        if run.status not in TURN_ENDS:
+        if run.status not in Run.TURN_ENDS:
             return Response(
                 {"detail": "The agent did not answer in time.", "code": ErrorCode.TIMEOUT.value},
                 status=HTTP_STATUS[ErrorCode.TIMEOUT],
