@@ -11,6 +11,7 @@ from typing import Any
 PLANNING_STEP = "PlanningStep"
 ACTION_STEP = "ActionStep"
 FINAL_ANSWER_STEP = "FinalAnswerStep"
+INPUT_REQUEST_STEP = "InputRequestStep"  # the agent's question, as a chat shows it among its steps
 
 
 @dataclass(frozen=True, slots=True)

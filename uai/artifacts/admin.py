@@ -16,7 +16,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from uai.artifacts import services
+from uai.artifacts import storage
 from uai.artifacts.models import Artifact
 from uai.dialects.native_artifacts import download_response
 from uai_project.admin_utils import ARTIFACT_FIELDS, read_only_inline, staff_view
@@ -168,4 +168,4 @@ class ArtifactAdmin(ArtifactPreviewMixin, admin.ModelAdmin):
         with transaction.atomic():
             names = [name for name in queryset.values_list("file", flat=True) if name]
             queryset.delete()
-            transaction.on_commit(lambda: services.delete_files(names))
+            transaction.on_commit(lambda: storage.delete_files(names))

@@ -1,39 +1,21 @@
-"""Writing artifacts: files users upload and files or values agents produce."""
+"""Writing artifacts: files users upload, and checks on uploads before anything is stored.
+
+Artifacts an agent produces, and the files of a chat message, are recorded by the EventSink
+(they go with an event); their bytes are stored through ``storage`` either way.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
-import mimetypes
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 
+from uai.artifacts import storage
 from uai.artifacts.models import Artifact
 from uai_project.errors import InvalidInput, TooLarge
-
-logger = logging.getLogger(__name__)
-
-MAX_NAME_CHARS = 255
-
-
-def clean_name(name: str) -> str:
-    """A display name without path parts or control characters."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable()).strip()
-    return name[:MAX_NAME_CHARS] or "file"
-
-
-def guess_media_type(name: str, declared: str | None) -> str:
-    """The declared type if it looks like one, else a guess from the name."""
-    if declared and "/" in declared and len(declared) <= 200 and declared.isprintable():
-        return declared.split(";")[0].strip().lower()
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def check_uploads(files: Iterable[UploadedFile]) -> list[UploadedFile]:
@@ -44,7 +26,7 @@ def check_uploads(files: Iterable[UploadedFile]) -> list[UploadedFile]:
     for upload in files:
         if upload.size is not None and upload.size > settings.UAI_MAX_UPLOAD_BYTES:
             raise TooLarge(
-                f"File {clean_name(upload.name or '')!r} is larger than "
+                f"File {storage.clean_name(upload.name or '')!r} is larger than "
                 f"{settings.UAI_MAX_UPLOAD_BYTES} bytes."
             )
     return files
@@ -61,62 +43,21 @@ def artifact_create(
     origin: str = Artifact.Origin.AGENT,
     chat_id: str | None = None,
     run_id: Any = None,
-    message_id: Any = None,
-    seq: int | None = None,
 ) -> Artifact:
     """Store bytes (or an upload, or a JSON value) as an artifact under a generated name."""
-    name = clean_name(name)
-    artifact = Artifact(
-        id=uuid.uuid4(),
-        owner_id=owner_id,
-        chat_id=chat_id,
-        run_id=run_id,
-        message_id=message_id,
-        origin=origin,
-        name=name,
-        seq=seq,
+    return storage.insert(
+        storage.stored(
+            owner_id=owner_id,
+            name=name,
+            content=content,
+            upload=upload,
+            data=data,
+            media_type=media_type,
+            origin=origin,
+            chat_id=chat_id,
+            run_id=run_id,
+        )
     )
-    digest = hashlib.sha256()
-    if upload is not None:
-        for chunk in upload.chunks():
-            digest.update(chunk)
-        upload.seek(0)
-        artifact.size = upload.size or 0
-        artifact.media_type = guess_media_type(name, media_type or upload.content_type)
-        artifact.file.save(name, upload, save=False)
-    elif content is not None:
-        if len(content) > settings.UAI_MAX_UPLOAD_BYTES:
-            raise TooLarge(f"Artifact {name!r} is larger than {settings.UAI_MAX_UPLOAD_BYTES} bytes.")
-        digest.update(content)
-        artifact.size = len(content)
-        artifact.media_type = guess_media_type(name, media_type)
-        artifact.file.save(name, ContentFile(content), save=False)
-    else:
-        encoded = json.dumps(data, default=str).encode()
-        digest.update(encoded)
-        artifact.data = data
-        artifact.size = len(encoded)
-        artifact.media_type = media_type or "application/json"
-    artifact.checksum = digest.hexdigest()
-    try:
-        artifact.save(force_insert=True)
-    except Exception:
-        delete_files([artifact.file.name] if artifact.file else [])
-        raise
-    return artifact
-
-
-def delete_files(names: Iterable[str]) -> None:
-    """Remove stored files (after their rows are gone); a missing file is not an error."""
-    from django.core.files.storage import default_storage
-
-    for name in names:
-        if not name:
-            continue
-        try:
-            default_storage.delete(name)
-        except OSError:
-            logger.warning("could not delete stored file %s", name, exc_info=True)
 
 
 def read_bytes(artifact: Artifact) -> bytes:

@@ -3,52 +3,33 @@
 from __future__ import annotations
 
 import base64
-import re
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from uai.agents import registry
 from uai.agents.models import Agent
 from uai.artifacts import services as artifact_services
+from uai.artifacts import storage
 from uai.artifacts.models import Artifact
 from uai.chats import cache as conversation_cache
 from uai.chats import selectors
 from uai.chats.models import Chat, Message
-from uai.chats.presenters import message_data
+from uai.chats.validators import validate_chat_id, validate_text
+from uai.runs import queues
 from uai.runs import services as run_services
 from uai.runs import sink as sink_module
-from uai.runs import tasks
 from uai.runs.models import Run
-from uai.runs.presenters import status_data
 from uai.runs.subscriptions import Subscription
+from uai_project.api import parse_uuid
 from uai_project.errors import Conflict, InvalidInput, Timeout
 
-__all__ = ["Conflict"]  # re-exported for the dialects that create chats by id
-
-CHAT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-# Fixed routes beside /chat/{session_id}: a chat may not take these names.
-RESERVED_CHAT_IDS = frozenset({"next", "run", "stream", "create"})  # fixed routes beside an id
-
-
-def validate_chat_id(chat_id: str) -> str:
-    """A client-chosen chat id: 1–64 letters, digits, ``_ . -``, not a reserved route name."""
-    if not CHAT_ID_PATTERN.match(chat_id) or chat_id in RESERVED_CHAT_IDS:
-        raise InvalidInput(
-            "A chat id is 1 to 64 letters, digits, '_', '.' or '-' (and not 'next', 'run' or 'stream')."
-        )
-    return chat_id
-
-
-def validate_text(text: str) -> str:
-    """A message's text within the configured length."""
-    if len(text) > settings.UAI_MAX_MESSAGE_CHARS:
-        raise InvalidInput(f"A message is at most {settings.UAI_MAX_MESSAGE_CHARS} characters.")
-    return text
+__all__ = ["Conflict", "validate_chat_id"]  # for the dialects that create chats by id
 
 
 def chat_create(
@@ -116,7 +97,7 @@ def chat_send(
     """
     validate_text(text)
     files = artifact_services.check_uploads(files or [])
-    stored: list[str] = []
+    sink: sink_module.EventSink | None = None
     try:
         with transaction.atomic():
             # Only a running chat can have a run waiting for input (it turns running when a run starts).
@@ -145,37 +126,23 @@ def chat_send(
                 # The new run's first status and the message: numbered together, inserted together.
                 seq = sink.reserve(1 if waiting else 2)
                 if waiting is None:
-                    sink.emit("status", status_data(run), seq=seq)
+                    sink.status(run, seq=seq)
                     seq += 1
-                message = Message.objects.create(
-                    chat_id=chat.id,
-                    run_id=run.id,
-                    seq=seq,
+                message, attached = sink.message(
                     role=Message.Role.USER,
                     content=text,
                     client_message_id=client_message_id[:200],
+                    owner_id=chat.owner_id,
+                    uploads=files,
+                    seq=seq,
                 )
-                attached = []
-                for upload in files:
-                    artifact = artifact_services.artifact_create(
-                        owner_id=chat.owner_id,
-                        name=upload.name or "file",
-                        upload=upload,
-                        origin=Artifact.Origin.USER,
-                        chat_id=chat.id,
-                        run_id=run.id,
-                        message_id=message.id,
-                        seq=seq,
-                    )
-                    stored.append(artifact.file.name)
-                    attached.append(artifact)
-                sink.emit("message", {"message": message_data(message, files=attached)}, seq=seq)
             if waiting is not None:
                 run_services.run_provide_input(
                     run=waiting, text=text, artifact_ids=[str(a.id) for a in attached]
                 )
     except Exception:
-        artifact_services.delete_files(stored)
+        if sink is not None:
+            storage.delete_files(sink.written)
         raise
     return run, message
 
@@ -203,7 +170,7 @@ def chat_delete(*, chat: Chat) -> None:
         # The followers first: files on slow storage would hold their end back, and the id is
         # anyone's from the commit on.
         sink_module.chat_gone_after_commit(chat.id)
-        transaction.on_commit(lambda: artifact_services.delete_files(names))
+        transaction.on_commit(lambda: storage.delete_files(names))
         transaction.on_commit(lambda: conversation_cache.forget(chat.id, chat.created_at))
 
 
@@ -222,8 +189,8 @@ def chat_next(
         raise InvalidInput(f"Agent {agent.name!r} does not take files.")
     encoded = [
         {
-            "name": artifact_services.clean_name(f.name or "file"),
-            "media_type": artifact_services.guess_media_type(f.name or "", f.content_type),
+            "name": storage.clean_name(f.name or "file"),
+            "media_type": storage.guess_media_type(f.name or "", f.content_type),
             "content_b64": base64.b64encode(f.read()).decode(),
         }
         for f in files
@@ -239,12 +206,12 @@ def chat_next(
 
 async def _call_ephemeral(payload: dict[str, Any], timeout: float) -> dict[str, Any] | None:
     async with Subscription() as subscription:
-        job_id = await sync_to_async(tasks.defer_ephemeral)(
+        job_id = await sync_to_async(queues.defer_ephemeral)(
             {**payload, "reply_channel": subscription.channel}
         )
         message = await subscription.get(timeout=timeout)
     if message is None:
-        await sync_to_async(tasks.abort_job)(job_id)
+        await sync_to_async(queues.abort_job)(job_id)
         return None
     return message["result"]
 
@@ -271,8 +238,6 @@ def chat_update(*, chat: Chat, fields: dict[str, Any]) -> Chat:
 
 def chat_stop(*, chat: Chat) -> Chat:
     """Stop a chat's work: cancel its active runs; the chat is ``stopped`` (a new turn resumes it)."""
-    from django.utils import timezone
-
     with transaction.atomic():
         _cancel_active_runs(chat)
         chat.status = Chat.Status.STOPPED
@@ -287,8 +252,8 @@ def message_delete(*, chat: Chat, message: Message) -> None:
         names = [a.file.name for a in message.files.all() if a.file]
         message.files.all().delete()
         message.delete()
-        sink_module.EventSink(chat_id=chat.id).emit("message_deleted", {"message_id": str(message.id)})
-        transaction.on_commit(lambda: artifact_services.delete_files(names))
+        sink_module.EventSink(chat_id=chat.id).message_deleted(message.id)
+        transaction.on_commit(lambda: storage.delete_files(names))
         transaction.on_commit(lambda: conversation_cache.forget(chat.id, chat.created_at))
 
 
@@ -297,10 +262,8 @@ def message_file_delete(*, chat: Chat, message: Message, artifact: Artifact) -> 
     with transaction.atomic():
         name = artifact.file.name if artifact.file else ""
         artifact.delete()
-        sink_module.EventSink(chat_id=chat.id).emit(
-            "file_deleted", {"message_id": str(message.id), "artifact_id": str(artifact.id)}
-        )
-        transaction.on_commit(lambda: artifact_services.delete_files([name]))
+        sink_module.EventSink(chat_id=chat.id).file_deleted(message_id=message.id, artifact_id=artifact.id)
+        transaction.on_commit(lambda: storage.delete_files([name]))
 
 
 def copy_artifacts(*, owner_id: int, artifact_ids: list[str]) -> list[Any]:
@@ -309,10 +272,6 @@ def copy_artifacts(*, owner_id: int, artifact_ids: list[str]) -> list[Any]:
     The upload limits are checked on the records before any file is read: a short list could
     otherwise name one large file thousands of times, all read into memory first.
     """
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    from uai_project.api import parse_uuid
-
     ids = [parse_uuid(artifact_id, "File") for artifact_id in artifact_ids]
     found = {a.id: a for a in Artifact.objects.filter(pk__in=set(ids), owner_id=owner_id)}  # one query
     if unknown := next((raw for raw, pk in zip(artifact_ids, ids, strict=True) if pk not in found), None):
@@ -333,12 +292,9 @@ def message_add(*, chat: Chat, role: str, content: str, step_type: str | None = 
     """Add a message to a chat without running its agent (seed 004's conversations/create)."""
     validate_text(content)
     with transaction.atomic():
-        sink = sink_module.EventSink(chat_id=chat.id)
-        seq = sink.next_seq()
-        message = Message.objects.create(
-            chat_id=chat.id, seq=seq, role=role, content=content, step_type=step_type
+        message, _ = sink_module.EventSink(chat_id=chat.id).message(
+            role=role, content=content, step_type=step_type
         )
-        sink.emit("message", {"message": message_data(message, files=[])}, seq=seq)
     return message
 
 

@@ -19,7 +19,6 @@ from rest_framework.views import APIView
 from uai.chats import selectors, services
 from uai.chats.models import Chat
 from uai.dialects import reply_chunks, sse
-from uai.dialects.reply_chunks import TURN_ENDS
 from uai.runs import selectors as run_selectors
 from uai.runs.models import Run
 from uai.runs.waiting import release_connection, wait_for_run
@@ -85,7 +84,7 @@ class ChatRunView(APIView):
             agent=data.get("agent") or "",
         )
         run, _ = services.chat_send(chat=chat, text=data["message"])
-        wait_for_run(run.id, chat_id=chat.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=TURN_ENDS)
+        wait_for_run(run.id, chat_id=chat.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=Run.TURN_ENDS)
         run = run_selectors.run_find(run_id=run.id)
         if run is None:
             raise NotFound("Conversation not found: it was deleted.")
@@ -96,7 +95,7 @@ class ChatRunView(APIView):
                 {"detail": f"The agent failed: {run.error}", "code": ErrorCode.AGENT_FAILED.value},
                 status=HTTP_STATUS[ErrorCode.AGENT_FAILED],
             )
-        if run.status not in TURN_ENDS:
+        if run.status not in Run.TURN_ENDS:
             return Response(
                 {"detail": "The agent did not answer in time.", "code": ErrorCode.TIMEOUT.value},
                 status=HTTP_STATUS[ErrorCode.TIMEOUT],

@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from uai.agents import events as ev
 from uai.agents import selectors as agent_selectors
 from uai.chats import selectors, services
 from uai.chats.models import Chat, Message
@@ -152,7 +153,7 @@ class ConversationCreateView(APIView):
             chat=chat,
             role=role,
             content=data["message"],
-            step_type="FinalAnswerStep" if role == Message.Role.AGENT else None,
+            step_type=ev.FINAL_ANSWER_STEP if role == Message.Role.AGENT else None,
         )
         return Response(conversation_data(message), status=status.HTTP_201_CREATED)
 

@@ -33,8 +33,6 @@ from uai_project.api import base_url, flag, uploaded_files, validated, whole_num
 from uai_project.errors import HTTP_STATUS, ErrorCode, InvalidInput, NotFound
 from uai_project.schema import NATIVE_SSE, errors
 
-WAIT_UNTIL = (*Run.TERMINAL, Run.Status.INPUT_REQUIRED)
-
 
 def chat_scope(user: Any, session_id: str, **kwargs: Any) -> dict[str, Any]:
     """Artifact routes under ``/chat/{session_id}``."""
@@ -97,7 +95,7 @@ class ChatDetailView(APIView):
                 chat_id=chat.id,
                 after_seq=message.seq - 1,
                 only_run=run.id,
-                stop=native_streams.ends_run(run.id, WAIT_UNTIL),
+                stop=native_streams.ends_run(run.id, Run.TURN_ENDS),
                 chat_born=chat.created_at,
             )
             return sse.response(stream)
@@ -108,7 +106,7 @@ class ChatDetailView(APIView):
         # from them: the tables are read again only if one went missing.
         watch = TurnWatch(chat.id)
         run, message = watch.send(
-            lambda: services.chat_send(**send), timeout=settings.UAI_TURN_WAIT_SECONDS, until=WAIT_UNTIL
+            lambda: services.chat_send(**send), timeout=settings.UAI_TURN_WAIT_SECONDS, until=Run.TURN_ENDS
         )
         body = watch.reply(run.id, after_seq=message.seq - 1)
         if body is None:
@@ -139,7 +137,7 @@ def turn_response(request: Request, *, chat_id: str, run_id: Any, after_seq: int
         "status": run.status,
         "error": run.error or None,
     }
-    done = run.status in WAIT_UNTIL
+    done = run.status in Run.TURN_ENDS
     return Response(body, status=status.HTTP_200_OK if done else status.HTTP_202_ACCEPTED)
 
 

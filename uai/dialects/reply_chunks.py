@@ -11,14 +11,13 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 
+from uai.agents import events as ev
 from uai.dialects import sse
 from uai.runs import streams
 from uai.runs.models import Run
 from uai_project.errors import outage
 
 logger = logging.getLogger(__name__)
-
-TURN_ENDS = (*Run.TERMINAL, Run.Status.INPUT_REQUIRED)  # what ends a turn: an answer or a question
 
 
 async def chunks(*, chat_id: str, run_id: str, after_seq: int, fresh: bool = True) -> AsyncIterator[bytes]:
@@ -52,7 +51,7 @@ async def chunks(*, chat_id: str, run_id: str, after_seq: int, fresh: bool = Tru
                 streamed.append(data["text"])
                 count += 1
                 yield sse.encode(event["seq"], {"content": data["text"], "is_final": False, "metrics": None})
-            elif kind == "step" and data["step_type"] == "FinalAnswerStep":
+            elif kind == "step" and data["step_type"] == ev.FINAL_ANSWER_STEP:
                 final_text = data["content"]
             elif kind == "step":
                 round_start = len(streamed)  # the text after a step (a tool call) is a new round
@@ -60,7 +59,7 @@ async def chunks(*, chat_id: str, run_id: str, after_seq: int, fresh: bool = Tru
                 final_text = data["prompt"]
             elif kind == "stats":
                 agent_stats.update(data.get("data") or {})
-            elif kind == "status" and data["status"] in TURN_ENDS:
+            elif kind == "status" and data["status"] in Run.TURN_ENDS:
                 so_far = "".join(streamed)
                 text = final_text or ""
                 last_round = "".join(streamed[round_start:])

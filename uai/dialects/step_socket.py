@@ -32,6 +32,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
+from uai.agents import events as ev
 from uai.agents import selectors as agent_selectors
 from uai.chats import selectors, services
 from uai.chats.models import Message
@@ -51,8 +52,7 @@ CLOSE_GONE = 4404  # the chat was deleted while the socket followed it
 CLOSE_BAD_REQUEST = 4400
 CLOSE_TOO_SLOW = 4008
 CLOSE_TRY_AGAIN = errors.WS_CLOSE_TRY_AGAIN  # the database away a moment: reconnect and resume
-TURN_ENDS = {Run.Status.SUCCEEDED, Run.Status.CANCELLED, Run.Status.INPUT_REQUIRED}
-FRAMED_STATUSES = TURN_ENDS | {Run.Status.FAILED}  # the statuses a client gets a frame for
+FRAMED_STATUSES = frozenset(Run.TURN_ENDS)  # the statuses a client gets a frame for
 
 
 def _after_seq(raw: str | None) -> int | None:
@@ -317,7 +317,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             step = {"type": "agent_step", "step_type": data["step_type"], "message": data["content"]}
             return [{**step, "message_id": await self._message_id(run_id), **base}]
         if kind == "input_required":
-            step = {"type": "agent_step", "step_type": "InputRequestStep", "message": data["prompt"]}
+            step = {"type": "agent_step", "step_type": ev.INPUT_REQUEST_STEP, "message": data["prompt"]}
             return [{**step, "message_id": await self._message_id(run_id), **base}]
         if kind != "status" or data["status"] not in FRAMED_STATUSES:
             # A turn's queued and running statuses have no frame: no need to know its message id

@@ -9,6 +9,7 @@ while the previous write was in flight), and the write in flight is waited for.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -16,14 +17,14 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError
 
 from uai.agents import events as ev
 from uai.agents import registry
 from uai.agents.adapters import jsonable
-from uai.agents.protocol import AgentContext, Answer
+from uai.agents.models import Agent
+from uai.agents.protocol import AgentContext, AgentRequest, Answer, InputFile
 from uai.runs import services
 from uai.runs import sink as sink_module
 from uai.runs.dbcall import db
@@ -376,19 +377,12 @@ async def execute_run(
 # --- sessionless calls (POST /chat/next, POST /agent/run): nothing is stored ----------------------
 
 
-def _load_agent(name: str) -> Any:
-    from uai.agents.models import Agent
-
+def _load_agent(name: str) -> Agent:
     return Agent.objects.get(name=name)
 
 
 async def execute_ephemeral(payload: dict[str, Any]) -> None:
     """Run an agent for a sessionless call and send the whole result to the caller's channel."""
-    import base64
-
-    from uai.agents.protocol import AgentRequest, InputFile
-
-    layer = get_channel_layer()
     reply_channel = payload["reply_channel"]
     result: dict[str, Any] = {"steps": [], "artifacts": [], "state": None, "output": None, "error": None}
     text_parts: list[str] = []
@@ -443,9 +437,9 @@ async def execute_ephemeral(payload: dict[str, Any]) -> None:
     except asyncio.CancelledError:
         # The worker is stopping: the caller hears it now rather than at its own timeout.
         result["error"] = "The worker stopped before the call finished; try again."
-        await asyncio.shield(layer.send(reply_channel, {"type": "uai.ephemeral.result", "result": result}))
+        await asyncio.shield(sink_module.reply(reply_channel, result))
         raise
     except Exception as exc:
         logger.warning("sessionless call of %s failed", payload.get("agent"), exc_info=True)
         result["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    await layer.send(reply_channel, {"type": "uai.ephemeral.result", "result": result})
+    await sink_module.reply(reply_channel, result)

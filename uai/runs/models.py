@@ -31,6 +31,8 @@ class Run(models.Model):
 
     ACTIVE = (Status.QUEUED, Status.RUNNING, Status.INPUT_REQUIRED)
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    # What a caller waiting on a turn waits for: its end, or a question it must answer first.
+    TURN_ENDS = (*TERMINAL, Status.INPUT_REQUIRED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Indexed by the Meta index that starts with it (an index of its own only costs writes).

@@ -14,11 +14,12 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from procrastinate.manager import JobManager
 
 from uai.runs import services
+from uai.runs.dbcall import db
 from uai.runs.models import Run
+from uai.runs.queues import RUN_TASK_NAME
 
 logger = logging.getLogger(__name__)
 
-RUN_TASK_NAME = "uai.run_agent"
 ORPHAN_GRACE_SECONDS = 60  # a run is only called orphaned when it is older than this
 
 
@@ -70,8 +71,6 @@ async def requeue_interrupted(app: Any, *, job_ids: list[int], worker_ids: list[
     lock, so a sweep that found them first (the outage outlasted UAI_STALLED_WORKER_SECONDS)
     and this never both retry one.
     """
-    from uai.runs.dbcall import db
-
     requeued: list[str] = []
     async with app.connector.pool.connection() as connection:
         cursor = await connection.execute("SELECT pg_advisory_lock(%s)", [SWEEP_LOCK_KEY])
@@ -118,8 +117,6 @@ async def _stalled(manager: JobManager) -> list[jobs.Job]:
 
 async def recover_stalled_runs(manager: JobManager, *, orphans: bool = True) -> dict[str, list[str]]:
     """Retry (attempts left) or fail the runs of dead workers; fail runs whose job is gone."""
-    from uai.runs.dbcall import db
-
     report: dict[str, list[str]] = {"retried": [], "failed": [], "orphaned": []}
     stalled = await _stalled(manager)
     for job in stalled:

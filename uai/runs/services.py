@@ -26,32 +26,23 @@ from uai.agents.adapters import jsonable
 from uai.agents.models import Agent
 from uai.agents.protocol import AgentRequest, HistoryItem, InputFile
 from uai.artifacts import services as artifact_services
+from uai.artifacts import storage
 from uai.artifacts.models import Artifact
-from uai.artifacts.presenters import artifact_data
 from uai.chats import cache as conversation_cache
-from uai.chats.models import Chat, Message
-from uai.chats.presenters import message_data
+from uai.chats.models import Chat
+from uai.chats.validators import validate_text
+from uai.runs import queues
 from uai.runs import sink as sink_module
-from uai.runs.models import Log, Run, Stat
-from uai.runs.presenters import log_data, status_data
+from uai.runs.models import Log, Run
 from uai_project.errors import Conflict, InvalidInput, NotFound
 from uai_project.sql import columns, first
 
 logger = logging.getLogger(__name__)
 
-TURN_QUEUE = "turns"
-TASK_QUEUE = "runs"
-INPUT_REQUEST_STEP = "InputRequestStep"
-INPUT_MESSAGE_TYPE = "uai.input"
-
 
 def sink_for(run: Run) -> sink_module.EventSink:
     """The sink of a run's stream: its chat's when it has one."""
     return sink_module.EventSink(chat_id=run.chat_id, run_id=run.id)
-
-
-def _emit_status(run: Run, seq: int | None = None) -> None:
-    sink_for(run).emit("status", status_data(run), seq=seq)
 
 
 # --- creating ------------------------------------------------------------------------------------
@@ -71,7 +62,7 @@ def run_create(
     """
     with transaction.atomic():
         run = run_new(owner_id=owner_id, agent=agent, input=input, chat=chat, run_id=run_id)
-        _emit_status(run)
+        sink_for(run).status(run)
     return run
 
 
@@ -85,14 +76,12 @@ def run_new(
 ) -> Run:
     """``run_create`` without its first status event, for callers that number it with their own
     events (in their transaction)."""
-    from uai.runs import tasks  # the task module imports the executor, which imports this module
-
     if not agent.enabled:
         # Taken offline by an operator: chats made with it before keep their agent, not its use.
         raise Conflict(f"Agent {agent.name!r} is disabled.")
     run_id = run_id or uuid.uuid4()
     eta = timezone.now() + datetime.timedelta(seconds=registry.estimate_seconds(agent, input))
-    job_id = tasks.defer_run(
+    job_id = queues.defer_run(
         run_id=run_id,
         chat_id=chat.id if chat else None,
         max_attempts=agent.max_attempts,
@@ -163,8 +152,7 @@ def run_begin(*, run_id: str, attempt: int) -> RunSpec | None:
             return None
         sink = sink_for(run)
         with sink.batch():
-            seq = sink.reserve(1, chat_status=Chat.Status.RUNNING if run.chat_id else None)
-            sink.emit("status", status_data(run), seq=seq)
+            sink.status(run, seq=sink.reserve(1, chat_status=Chat.Status.RUNNING if run.chat_id else None))
     agent = registry.agent_row(run.agent_id, run.agent_updated_at)
     return RunSpec(
         run_id=str(run.id),
@@ -228,82 +216,41 @@ def run_apply(*, run_id: str, chat_id: str | None, owner_id: int, batch: list[ev
     if not batch:
         return
     sink = sink_module.EventSink(chat_id=chat_id, run_id=run_id)
-    written: list[str] = []  # artifact files: a batch rolled back takes them along
     try:
-        _apply(sink, run_id=run_id, chat_id=chat_id, owner_id=owner_id, batch=batch, written=written)
+        _apply(sink, run_id=run_id, owner_id=owner_id, batch=batch)
     except BaseException:
-        artifact_services.delete_files(written)
+        storage.delete_files(sink.written)  # a batch rolled back takes its files along
         raise
 
 
-def _apply(
-    sink: sink_module.EventSink,
-    *,
-    run_id: str,
-    chat_id: str | None,
-    owner_id: int,
-    batch: list[ev.AgentEvent],
-    written: list[str],
-) -> None:
+def _apply(sink: sink_module.EventSink, *, run_id: str, owner_id: int, batch: list[ev.AgentEvent]) -> None:
     with transaction.atomic(), sink.batch():
         # Lock order everywhere: the run, then its chat (taken by reserve).
         if not Run.objects.select_for_update().filter(pk=run_id).exists():
             raise sink_module.StreamGone(f"run {run_id} no longer exists")
         first = sink.reserve(len(batch))
-        # A batch of steps (an agent emitting them back to back) is one insert of messages.
-        messages = {
-            first + i: Message(
-                chat_id=chat_id,
-                run_id=run_id,
-                seq=first + i,
-                role=Message.Role.AGENT,
-                content=event.content,
-                step_type=event.step_type,
-                metadata=event.data,
-            )
-            for i, event in enumerate(batch)
-            if chat_id and isinstance(event, ev.Step)
-        }
-        Message.objects.bulk_create(messages.values())
+        sink.steps(
+            [(seq, event) for seq, event in enumerate(batch, start=first) if isinstance(event, ev.Step)]
+        )
         run_fields: dict[str, Any] = {}
         for seq, event in enumerate(batch, start=first):
             match event:
                 case ev.Step():
-                    data: dict[str, Any] = {"step_type": event.step_type, "content": event.content}
-                    if event.data:
-                        data["data"] = event.data
-                    if chat_id:
-                        data["message"] = message_data(messages[seq], files=[])
                     run_fields["current_step"] = event.step_type[:200]
-                    sink.emit("step", data, seq=seq)
                 case ev.TextDelta():
-                    sink.emit("delta", {"text": event.text}, seq=seq)
+                    sink.delta(event.text, seq=seq)
                 case ev.Log():
                     level = event.level if event.level in Log.Level.values else Log.Level.INFO
-                    log = Log.objects.create(
-                        chat_id=chat_id,
-                        run_id=run_id,
-                        seq=seq,
-                        level=level,
-                        message=event.message,
-                        data=event.data,
-                        source=Log.Source.AGENT,
-                    )
-                    sink.emit("log", log_data(log), seq=seq)
+                    sink.log(level=level, message=event.message, data=event.data, seq=seq)
                 case ev.Artifact():
-                    artifact = artifact_services.artifact_create(
+                    sink.artifact(
                         owner_id=owner_id,
                         name=event.name,
                         content=event.content,
                         data=event.data,
                         media_type=event.media_type,
-                        chat_id=chat_id,
-                        run_id=run_id,
                         seq=seq,
                     )
-                    if artifact.file:
-                        written.append(artifact.file.name)
-                    sink.emit("artifact", artifact_data(artifact), seq=seq)
                 case ev.Progress():
                     run_fields["progress"] = max(0.0, min(100.0, float(event.percent)))
                     if event.current_step:
@@ -312,26 +259,20 @@ def _apply(
                         run_fields["estimated_completion_time"] = timezone.now() + datetime.timedelta(
                             seconds=max(0.0, event.remaining_seconds)
                         )
-                    sink.emit(
-                        "progress",
-                        {
-                            "progress": run_fields["progress"],
-                            "current_step": run_fields.get("current_step", ""),
-                            "estimated_completion_time": (
-                                run_fields["estimated_completion_time"].isoformat()
-                                if "estimated_completion_time" in run_fields
-                                else None
-                            ),
-                        },
+                    sink.progress(
+                        progress=run_fields["progress"],
+                        current_step=run_fields.get("current_step", ""),
+                        estimated_completion_time=(
+                            run_fields["estimated_completion_time"].isoformat()
+                            if "estimated_completion_time" in run_fields
+                            else None
+                        ),
                         seq=seq,
                     )
                 case ev.StateUpdate():
-                    if chat_id:
-                        Chat.objects.filter(pk=chat_id).update(state=event.state, updated_at=timezone.now())
-                    sink.emit("state", {"state": event.state}, seq=seq)
+                    sink.state(event.state, seq=seq)
                 case ev.Stats():
-                    stat = Stat.objects.create(chat_id=chat_id, run_id=run_id, seq=seq, data=event.data)
-                    sink.emit("stats", {"name": stat.name, "data": stat.data}, seq=seq)
+                    sink.stat(event.data, seq=seq)
                 case _:
                     raise TypeError(f"run_apply cannot persist {type(event).__name__}")
         if run_fields:
@@ -348,20 +289,8 @@ def run_request_input(*, run_id: str, prompt: str) -> None:
         run.status = Run.Status.INPUT_REQUIRED
         run.input_prompt = prompt
         run.save(update_fields=["status", "input_prompt", "updated_at"])
-        seq = sink.next_seq()
-        data: dict[str, Any] = {"prompt": prompt}
-        if run.chat_id:
-            message = Message.objects.create(
-                chat_id=run.chat_id,
-                run_id=run.id,
-                seq=seq,
-                role=Message.Role.AGENT,
-                content=prompt,
-                step_type=INPUT_REQUEST_STEP,
-            )
-            data["message"] = message_data(message, files=[])
-        sink.emit("input_required", data, seq=seq)
-        _emit_status(run)
+        sink.question(prompt)
+        sink.status(run)
 
 
 def run_take_input(*, run_id: str) -> dict[str, Any] | None:
@@ -394,17 +323,12 @@ def run_requeue(*, run_id: str, error: str, attempt: int, max_attempts: int, mes
             run.failed_attempts += 1
             fields.append("failed_attempts")
         run.save(update_fields=fields)
-        seq = sink.next_seq()
-        log = Log.objects.create(
-            chat_id=run.chat_id,
-            run_id=run.id,
-            seq=seq,
+        sink.log(
             level=Log.Level.WARNING,
             source=Log.Source.SYSTEM,
             message=message or f"Attempt {attempt} of {max_attempts} failed: {error}; retrying.",
         )
-        sink.emit("log", log_data(log), seq=seq)
-        _emit_status(run)
+        sink.status(run)
 
 
 _FINISH_SQL = f"""
@@ -448,33 +372,12 @@ def run_finish(
             count = 1 + (final is not None) + bool(stats)
             seq = sink.reserve(count, chat_status=sink_module.SETTLE if run.chat_id else None)
             if final is not None:
-                data: dict[str, Any] = {"step_type": ev.FINAL_ANSWER_STEP, "content": final.content}
-                if run.chat_id:
-                    message = Message.objects.create(
-                        chat_id=run.chat_id,
-                        run_id=run.id,
-                        seq=seq,
-                        role=Message.Role.AGENT,
-                        content=final.content,
-                        step_type=ev.FINAL_ANSWER_STEP,
-                    )
-                    files: list[Artifact] | None = []
-                    if made_artifacts:
-                        # What the agent made during the turn is attached to its answer.
-                        produced = Artifact.objects.filter(
-                            run_id=run.id, origin=Artifact.Origin.AGENT, message__isnull=True
-                        )
-                        files = None if produced.update(message=message) else []
-                    data["message"] = message_data(message, files=files)
-                sink.emit("step", data, seq=seq)
+                sink.answer(final.content, seq=seq, attach_made=made_artifacts)
                 seq += 1
             if stats:
-                stat = Stat.objects.create(
-                    chat_id=run.chat_id, run_id=run.id, seq=seq, name=run.kind, data=stats
-                )
-                sink.emit("stats", {"name": stat.name, "data": stat.data}, seq=seq)
+                sink.stat(stats, name=run.kind, seq=seq)
                 seq += 1
-            sink.emit("status", status_data(run), seq=seq)
+            sink.status(run, seq=seq)
     return True
 
 
@@ -483,8 +386,6 @@ def run_finish(
 
 def run_cancel(*, run: Run) -> Run:
     """Cancel a run: it is ``cancelled`` at once, and its job is aborted (or never starts)."""
-    from uai.runs import tasks
-
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         if run.is_terminal:
@@ -494,17 +395,15 @@ def run_cancel(*, run: Run) -> Run:
         run.pending_input = None
         run.save(update_fields=["status", "finished_at", "pending_input", "updated_at"])
         sink = sink_for(run)
-        _emit_status(run, seq=sink.reserve(1, chat_status=sink_module.SETTLE if run.chat_id else None))
+        sink.status(run, seq=sink.reserve(1, chat_status=sink_module.SETTLE if run.chat_id else None))
         if run.job_id:
             # In the same transaction: the abort notification goes out on commit.
-            tasks.abort_job(run.job_id)
+            queues.abort_job(run.job_id)
     return run
 
 
 def run_delete(*, run: Run) -> None:
     """Delete a run (the admin's delete): cancelled first if active, its stored files after."""
-    from uai.artifacts import services as artifact_services
-
     with transaction.atomic():
         run = Run.objects.select_for_update().filter(pk=run.pk).first()
         if run is None:
@@ -513,7 +412,7 @@ def run_delete(*, run: Run) -> None:
             run_cancel(run=run)
         names = [n for n in Artifact.objects.filter(run_id=run.pk).values_list("file", flat=True) if n]
         Run.objects.filter(pk=run.pk).delete()
-        transaction.on_commit(lambda: artifact_services.delete_files(names))
+        transaction.on_commit(lambda: storage.delete_files(names))
 
 
 def run_provide_input(*, run: Run, text: str, artifact_ids: list[str] | None = None) -> Run:
@@ -527,11 +426,9 @@ def run_provide_input(*, run: Run, text: str, artifact_ids: list[str] | None = N
         if not updated:
             raise Conflict(f"Run is not waiting for input (status: {run.status}).")
         sink = sink_for(run)
-        sink.emit("input", {"text": text})
-        _emit_status(run)
-        sink_module.send_after_commit(
-            [sink_module.input_group(run.id)], {"run_id": str(run.id), "type": INPUT_MESSAGE_TYPE}
-        )
+        sink.input(text)
+        sink.status(run)
+        sink.wake_input()
     return run
 
 
@@ -547,17 +444,12 @@ def run_logs_append(*, run: Run, items: list[dict[str, Any]]) -> list[Log]:
             raise NotFound("Run not found.")
         sink = sink_for(run)
         for item in items:
-            seq = sink.next_seq()
-            log = Log.objects.create(
-                chat_id=run.chat_id,
-                run_id=run.id,
-                seq=seq,
+            log = sink.log(
                 level=item.get("level") or Log.Level.INFO,
                 message=item["message"],
-                data=item.get("data") or {},
+                data=item.get("data"),
                 source=Log.Source.CLIENT,
             )
-            sink.emit("log", log_data(log), seq=seq)
             created.append(log)
     return created
 
@@ -590,7 +482,7 @@ def run_start(*, owner_id: int, agent: Agent, input: Any, files: list[Any] | Non
             run = run_create(owner_id=owner_id, agent=agent, input=input)
             _store_uploads(run=run, files=files, stored=stored)
     except Exception:
-        artifact_services.delete_files(a.file.name for a in stored)
+        storage.delete_files(a.file.name for a in stored)
         raise
     return run
 
@@ -599,8 +491,6 @@ def run_input_with_files(*, run: Run, text: str, files: list[Any] | None = None)
     """Answer a waiting run with text and files (409 when it is not waiting)."""
     if files and not run.agent.accepts_files:
         raise InvalidInput(f"Agent {run.agent_id!r} does not take files.")
-    from uai.chats.services import validate_text  # chats' services import this module
-
     validate_text(text)  # an answer is a message: the same limit
     files = artifact_services.check_uploads(files or [])
     if run.status != Run.Status.INPUT_REQUIRED:
@@ -611,7 +501,7 @@ def run_input_with_files(*, run: Run, text: str, files: list[Any] | None = None)
             _store_uploads(run=run, files=files, stored=stored)
             return run_provide_input(run=run, text=text, artifact_ids=[str(a.id) for a in stored])
     except Exception:
-        artifact_services.delete_files(a.file.name for a in stored)
+        storage.delete_files(a.file.name for a in stored)
         raise
 
 

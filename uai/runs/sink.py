@@ -4,6 +4,11 @@ Every event of a chat (or of a run without a chat) gets the next sequence number
 stream, an ``Event`` row, and — only after the transaction commits — a ``group_send`` to the
 stream's channel-layer groups. The sequence number is the SSE ``id``, the WebSocket ``seq`` and
 the polling cursor, so any stream can be resumed from the last number a client saw.
+
+The rows that go with an event — a message, a log line, a stat, an artifact — are written here
+too, with the event's number, by the sink method named for them; services decide what happens,
+the sink records it. Its payloads are those of ``stream_events``. A sessionless call, which
+stores nothing, publishes its result through ``reply``.
 """
 
 from __future__ import annotations
@@ -12,20 +17,37 @@ import contextlib
 import contextvars
 import json
 import logging
-from collections.abc import Iterator
+import operator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 
-from uai.chats.models import Chat
-from uai.runs.models import Event, Run
+from uai.agents import events as ev
+from uai.artifacts import storage
+from uai.artifacts.models import Artifact
+from uai.artifacts.presenters import artifact_data
+from uai.chats.models import Chat, Message
+from uai.chats.presenters import message_data
+from uai.runs.models import Event, Log, Run, Stat
+from uai.runs.presenters import log_data, status_data
+from uai.runs.stream_events import (
+    EventType,
+    FileDeletedData,
+    InputRequiredData,
+    ProgressData,
+    StepData,
+)
 
 logger = logging.getLogger(__name__)
 
 EVENT_MESSAGE_TYPE = "uai.event"  # the channel-layer message type consumers dispatch on
+INPUT_MESSAGE_TYPE = "uai.input"  # wakes the executor of a run waiting for its input
+EPHEMERAL_RESULT_TYPE = "uai.ephemeral.result"  # a sessionless call's result, to its caller
 
 
 class StreamGone(Exception):
@@ -102,6 +124,12 @@ async def _send(group: str, message: dict[str, Any], what: str) -> None:
         logger.warning("the channel layer answers again")
 
 
+async def reply(channel: str, result: Mapping[str, Any]) -> None:
+    """Send a sessionless call's result to the channel its caller waits on (nothing is stored,
+    nothing numbered: the caller is the only one who hears it)."""
+    await get_channel_layer().send(channel, {"type": EPHEMERAL_RESULT_TYPE, "result": result})
+
+
 async def publish_all(box: list[tuple[list[str], dict[str, Any]]]) -> None:
     """Send collected events in order."""
     for groups, payload in box:
@@ -139,7 +167,10 @@ class EventSink:
             raise ValueError("an event stream belongs to a chat or a run")
         self.chat_id = chat_id
         self.run_id = str(run_id) if run_id is not None else None
-        self._pending: list[tuple[int, str, dict[str, Any]]] | None = None
+        self._run_pk = run_id  # as given: the rows written here keep the caller's value
+        self._pending: list[tuple[int, str, Mapping[str, Any]]] | None = None
+        # Names of the files this sink stored: removed by the caller when its transaction fails.
+        self.written: list[str] = []
 
     @property
     def groups(self) -> list[str]:
@@ -201,7 +232,8 @@ class EventSink:
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Insert the events emitted inside the block together, at its end (in a transaction)."""
+        """Insert the events emitted inside the block together, at its end (in a transaction),
+        and publish them in the order of their numbers."""
         self._pending = []
         try:
             yield
@@ -209,9 +241,10 @@ class EventSink:
         finally:
             self._pending = None
         if pending:
+            pending.sort(key=operator.itemgetter(0))  # (steps are recorded before the rest of a batch)
             self._insert(pending)
 
-    def emit(self, type: str, data: dict[str, Any], *, seq: int | None = None) -> None:
+    def emit(self, type: str, data: Mapping[str, Any], *, seq: int | None = None) -> None:
         """Persist one event (numbered ``seq`` or the next number) and publish it after commit."""
         if self._pending is not None:
             self._pending.append((self.next_seq() if seq is None else seq, type, data))
@@ -219,7 +252,230 @@ class EventSink:
         with transaction.atomic(savepoint=False):
             self._insert([(self.next_seq() if seq is None else seq, type, data)])
 
-    def _insert(self, events: list[tuple[int, str, dict[str, Any]]]) -> None:
+    def _seq(self, seq: int | None) -> int:
+        return self.next_seq() if seq is None else seq
+
+    # --- the events of a stream, each with the rows that go with it ------------------------------
+
+    def status(self, run: Run, *, seq: int | None = None) -> None:
+        """The run's status as it is now."""
+        self.emit(EventType.STATUS, status_data(run), seq=seq)
+
+    def steps(self, steps: Sequence[tuple[int, ev.Step]]) -> None:
+        """The agent's steps, numbered as given: in a chat each is a message too, all inserted
+        in one statement (an agent emitting steps back to back)."""
+        if not steps:
+            return
+        messages = {}
+        if self.chat_id is not None:
+            messages = {
+                seq: Message(
+                    chat_id=self.chat_id,
+                    run_id=self._run_pk,
+                    seq=seq,
+                    role=Message.Role.AGENT,
+                    content=step.content,
+                    step_type=step.step_type,
+                    metadata=step.data,
+                )
+                for seq, step in steps
+            }
+            Message.objects.bulk_create(messages.values())
+        for seq, step in steps:
+            data: StepData = {"step_type": step.step_type, "content": step.content}
+            if step.data:
+                data["data"] = step.data
+            if self.chat_id is not None:
+                data["message"] = message_data(messages[seq], files=[])
+            self.emit(EventType.STEP, data, seq=seq)
+
+    def answer(self, content: str, *, seq: int | None = None, attach_made: bool = True) -> None:
+        """The agent's final answer: a step; in a chat a message too, with the files the agent
+        made during the run attached (``attach_made=False``: it made none, nothing to look for)."""
+        seq = self._seq(seq)
+        data: StepData = {"step_type": ev.FINAL_ANSWER_STEP, "content": content}
+        if self.chat_id is not None:
+            message = Message.objects.create(
+                chat_id=self.chat_id,
+                run_id=self._run_pk,
+                seq=seq,
+                role=Message.Role.AGENT,
+                content=content,
+                step_type=ev.FINAL_ANSWER_STEP,
+            )
+            files: list[Artifact] | None = []
+            if attach_made:
+                made = Artifact.objects.filter(
+                    run_id=self._run_pk, origin=Artifact.Origin.AGENT, message__isnull=True
+                )
+                files = None if made.update(message=message) else []
+            data["message"] = message_data(message, files=files)
+        self.emit(EventType.STEP, data, seq=seq)
+
+    def question(self, prompt: str, *, seq: int | None = None) -> None:
+        """The agent asks for input; in a chat the question is a message too."""
+        seq = self._seq(seq)
+        data: InputRequiredData = {"prompt": prompt}
+        if self.chat_id is not None:
+            message = Message.objects.create(
+                chat_id=self.chat_id,
+                run_id=self._run_pk,
+                seq=seq,
+                role=Message.Role.AGENT,
+                content=prompt,
+                step_type=ev.INPUT_REQUEST_STEP,
+            )
+            data["message"] = message_data(message, files=[])
+        self.emit(EventType.INPUT_REQUIRED, data, seq=seq)
+
+    def input(self, text: str) -> None:
+        """The answer to the agent's question arrived."""
+        self.emit(EventType.INPUT, {"text": text})
+
+    def wake_input(self) -> None:
+        """Wake the executor of this run, waiting for its input, once the answer is committed."""
+        send_after_commit([input_group(self.run_id)], {"run_id": self.run_id, "type": INPUT_MESSAGE_TYPE})
+
+    def message(
+        self,
+        *,
+        role: str,
+        content: str,
+        step_type: str | None = None,
+        client_message_id: str = "",
+        owner_id: int | None = None,
+        uploads: Iterable[UploadedFile] = (),
+        seq: int | None = None,
+    ) -> tuple[Message, list[Artifact]]:
+        """A message added to the chat — the user's, with its ``uploads`` stored as its files
+        (owned by ``owner_id``) — and the files."""
+        seq = self._seq(seq)
+        message = Message.objects.create(
+            chat_id=self.chat_id,
+            run_id=self._run_pk,
+            seq=seq,
+            role=role,
+            content=content,
+            step_type=step_type,
+            client_message_id=client_message_id,
+        )
+        files = []
+        for upload in uploads:
+            if owner_id is None:
+                raise ValueError("a message's uploads need their owner")
+            artifact = storage.stored(
+                owner_id=owner_id,
+                name=upload.name or "file",
+                upload=upload,
+                origin=Artifact.Origin.USER,
+                chat_id=self.chat_id,
+                run_id=self._run_pk,
+                message_id=message.id,
+                seq=seq,
+            )
+            files.append(self._stored(artifact))
+        self.emit(EventType.MESSAGE, {"message": message_data(message, files=files)}, seq=seq)
+        return message, files
+
+    def message_deleted(self, message_id: Any) -> None:
+        """A message was removed from the chat."""
+        self.emit(EventType.MESSAGE_DELETED, {"message_id": str(message_id)})
+
+    def file_deleted(self, *, message_id: Any, artifact_id: Any) -> None:
+        """A file was removed from a message."""
+        data: FileDeletedData = {"message_id": str(message_id), "artifact_id": str(artifact_id)}
+        self.emit(EventType.FILE_DELETED, data)
+
+    def delta(self, text: str, *, seq: int | None = None) -> None:
+        """A piece of the answer's text."""
+        self.emit(EventType.DELTA, {"text": text}, seq=seq)
+
+    def log(
+        self,
+        *,
+        message: str,
+        level: str = Log.Level.INFO,
+        source: str = Log.Source.AGENT,
+        data: dict[str, Any] | None = None,
+        seq: int | None = None,
+    ) -> Log:
+        """A log line of the agent, a client or UAI itself."""
+        seq = self._seq(seq)
+        log = Log.objects.create(
+            chat_id=self.chat_id,
+            run_id=self._run_pk,
+            seq=seq,
+            level=level,
+            message=message,
+            data=data or {},
+            source=source,
+        )
+        self.emit(EventType.LOG, log_data(log), seq=seq)
+        return log
+
+    def stat(self, data: dict[str, Any], *, name: str | None = None, seq: int | None = None) -> Stat:
+        """Figures of a turn or run (``name``: of what; the model's default when not given)."""
+        seq = self._seq(seq)
+        named = {"name": name} if name is not None else {}
+        stat = Stat.objects.create(chat_id=self.chat_id, run_id=self._run_pk, seq=seq, data=data, **named)
+        self.emit(EventType.STATS, {"name": stat.name, "data": stat.data}, seq=seq)
+        return stat
+
+    def artifact(
+        self,
+        *,
+        owner_id: int,
+        name: str,
+        content: bytes | None = None,
+        data: Any = None,
+        media_type: str | None = None,
+        seq: int | None = None,
+    ) -> Artifact:
+        """A file (``content``) or a value (``data``) the agent produced."""
+        seq = self._seq(seq)
+        artifact = storage.stored(
+            owner_id=owner_id,
+            name=name,
+            content=content,
+            data=data,
+            media_type=media_type,
+            chat_id=self.chat_id,
+            run_id=self._run_pk,
+            seq=seq,
+        )
+        self._stored(artifact)
+        self.emit(EventType.ARTIFACT, artifact_data(artifact), seq=seq)
+        return artifact
+
+    def _stored(self, artifact: Artifact) -> Artifact:
+        storage.insert(artifact)
+        if artifact.file:
+            self.written.append(artifact.file.name)
+        return artifact
+
+    def progress(
+        self,
+        *,
+        progress: float,
+        current_step: str,
+        estimated_completion_time: str | None,
+        seq: int | None = None,
+    ) -> None:
+        """How far the run is."""
+        data: ProgressData = {
+            "progress": progress,
+            "current_step": current_step,
+            "estimated_completion_time": estimated_completion_time,
+        }
+        self.emit(EventType.PROGRESS, data, seq=seq)
+
+    def state(self, state: dict[str, Any], *, seq: int | None = None) -> None:
+        """What the agent keeps for the next turn: on the chat, when there is one."""
+        if self.chat_id is not None:
+            Chat.objects.filter(pk=self.chat_id).update(state=state, updated_at=timezone.now())
+        self.emit(EventType.STATE, {"state": state}, seq=seq)
+
+    def _insert(self, events: list[tuple[int, str, Mapping[str, Any]]]) -> None:
         # Every event of a turn passes here: one hand-written statement with one parameter, the
         # rows as JSON. The ORM's bulk_create of three events took 0.35 ms of CPU, an unnest of
         # arrays 0.18 (psycopg quotes arrays element by element), this 0.09.

@@ -1,4 +1,7 @@
-"""procrastinate tasks: the only way agent work is executed. Tasks only call the executor/services."""
+"""procrastinate tasks: the only way agent work is executed. Tasks only call the executor/services.
+
+Services defer these by name (``queues``), so that they need not import this module.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +15,7 @@ from procrastinate.jobs import Job
 
 from uai.runs import executor, recovery, retention
 from uai.runs.dbcall import db
-
-RUN_TASK_NAME = "uai.run_agent"
-TURN_QUEUE = "turns"  # interactive chat turns: never starved by long runs
-TASK_QUEUE = "runs"
-MAINTENANCE_QUEUE = "maintenance"
+from uai.runs.queues import EPHEMERAL_TASK_NAME, MAINTENANCE_QUEUE, RUN_TASK_NAME, TASK_QUEUE, TURN_QUEUE
 
 
 class AgentRetryStrategy(retry_module.BaseRetryStrategy):
@@ -50,7 +49,7 @@ async def run_agent(
     )
 
 
-@app.task(name="uai.run_ephemeral", queue=TURN_QUEUE)
+@app.task(name=EPHEMERAL_TASK_NAME, queue=TURN_QUEUE)
 async def run_ephemeral(**payload: Any) -> None:
     """Execute a sessionless call: results go to a reply channel, nothing is stored."""
     await executor.execute_ephemeral(payload)
@@ -69,30 +68,3 @@ async def recover_stalled(context: JobContext, timestamp: int) -> None:
 async def prune_events(timestamp: int) -> None:
     """Hourly: drop events older than UAI_EVENT_RETENTION_DAYS."""
     await db(retention.prune_events)
-
-
-def defer_run(
-    *, run_id: Any, chat_id: str | None, max_attempts: int, retry_delay_seconds: int, queue: str = ""
-) -> int:
-    """Defer a run's job (call inside the transaction that creates the run)."""
-    deferrer = run_agent.configure(
-        queue=queue or (TURN_QUEUE if chat_id else TASK_QUEUE),
-        # Turns of one chat run one at a time, in the order they were sent.
-        lock=f"chat:{chat_id}" if chat_id else None,
-    )
-    return deferrer.defer(
-        run_id=str(run_id),
-        chat_id=chat_id,
-        max_attempts=max(1, max_attempts),
-        retry_delay_seconds=retry_delay_seconds,
-    )
-
-
-def defer_ephemeral(payload: dict[str, Any]) -> int:
-    """Defer a sessionless call."""
-    return run_ephemeral.defer(**payload)
-
-
-def abort_job(job_id: int) -> None:
-    """Cancel a queued job, or ask the worker running it to abort it."""
-    app.job_manager.cancel_job_by_id(job_id, abort=True)

@@ -18,6 +18,7 @@ from django.db import connection
 
 from uai.runs import sink as sink_module
 from uai.runs.models import Run
+from uai.runs.stream_events import EventType
 from uai.runs.subscriptions import Subscription
 
 T = TypeVar("T")
@@ -82,7 +83,7 @@ async def _await_on(
         event = message.get("event") or {}
         if received is not None:
             received.append(event)
-        if event.get("type") == "status" and event.get("run_id") == run_id:
+        if event.get("type") == EventType.STATUS and event.get("run_id") == run_id:
             status = event["data"]["status"]
     return status
 
@@ -172,7 +173,9 @@ class TurnWatch:
             (
                 e
                 for e in sorted(by_seq.values(), key=lambda e: e["seq"])
-                if e["type"] == "status" and e.get("run_id") == run_id and e["data"]["status"] == self.status
+                if e["type"] == EventType.STATUS
+                and e.get("run_id") == run_id
+                and e["data"]["status"] == self.status
             ),
             None,
         )
@@ -185,11 +188,11 @@ class TurnWatch:
                 return None  # lost on the way: the table has it
             if event.get("run_id") != run_id:
                 continue
-            if event["type"] == "artifact":
+            if event["type"] == EventType.ARTIFACT:
                 return None
             message = (
                 event["data"].get("message")
-                if event["type"] in ("message", "step", "input_required")
+                if event["type"] in (EventType.MESSAGE, EventType.STEP, EventType.INPUT_REQUIRED)
                 else None
             )
             if message is not None:
