@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 def artifact_path(instance: Artifact, filename: str) -> str:
@@ -45,7 +46,8 @@ class Artifact(models.Model):
     file = models.FileField(upload_to=artifact_path, max_length=300, blank=True)
     data = models.JSONField(null=True, blank=True, help_text="A structured (JSON) artifact.")
     seq = models.BigIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the EventSink: the rows of one batch share its time, and their number orders them.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["created_at"]

@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 def new_chat_id() -> str:
@@ -69,7 +70,8 @@ class Message(models.Model):
     step_type = models.CharField(max_length=64, null=True, blank=True)
     client_message_id = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the EventSink: the rows of one batch share its time, and their number orders them.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["chat", "seq"]

@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Run(models.Model):
@@ -109,7 +110,8 @@ class Log(models.Model):
     message = models.TextField()
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.AGENT)
     data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the EventSink: the rows of one batch share its time, and their number orders them.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["seq", "id"]
@@ -134,7 +136,8 @@ class Stat(models.Model):
     seq = models.BigIntegerField()
     name = models.CharField(max_length=64, default="run")
     data = models.JSONField(default=dict)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the EventSink: the rows of one batch share its time, and their number orders them.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["seq", "id"]

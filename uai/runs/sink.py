@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import datetime
 import json
 import logging
 import operator
@@ -169,6 +170,7 @@ class EventSink:
         self.run_id = str(run_id) if run_id is not None else None
         self._run_pk = run_id  # as given: the rows written here keep the caller's value
         self._pending: list[tuple[int, str, Mapping[str, Any]]] | None = None
+        self._batch_time: datetime.datetime | None = None
         # Names of the files this sink stored: removed by the caller when its transaction fails.
         self.written: list[str] = []
 
@@ -235,11 +237,13 @@ class EventSink:
         """Insert the events emitted inside the block together, at its end (in a transaction),
         and publish them in the order of their numbers."""
         self._pending = []
+        self._batch_time = timezone.now()
         try:
             yield
             pending = self._pending
         finally:
             self._pending = None
+            self._batch_time = None
         if pending:
             pending.sort(key=operator.itemgetter(0))  # (steps are recorded before the rest of a batch)
             self._insert(pending)
@@ -255,6 +259,13 @@ class EventSink:
     def _seq(self, seq: int | None) -> int:
         return self.next_seq() if seq is None else seq
 
+    def _now(self) -> datetime.datetime:
+        """The time of what is written now: a batch's rows and events share the batch's time
+        (it commits as one), so a poll by time sees all of it or none, in number order (the
+        steps of a batch are inserted before its other rows: their own clock would put a step
+        before a log line the agent wrote first)."""
+        return self._batch_time or timezone.now()
+
     # --- the events of a stream, each with the rows that go with it ------------------------------
 
     def status(self, run: Run, *, seq: int | None = None) -> None:
@@ -267,6 +278,7 @@ class EventSink:
         if not steps:
             return
         messages = {}
+        now = self._now()
         if self.chat_id is not None:
             messages = {
                 seq: Message(
@@ -277,6 +289,7 @@ class EventSink:
                     content=step.content,
                     step_type=step.step_type,
                     metadata=step.data,
+                    created_at=now,
                 )
                 for seq, step in steps
             }
@@ -302,6 +315,7 @@ class EventSink:
                 role=Message.Role.AGENT,
                 content=content,
                 step_type=ev.FINAL_ANSWER_STEP,
+                created_at=self._now(),
             )
             files: list[Artifact] | None = []
             if attach_made:
@@ -324,6 +338,7 @@ class EventSink:
                 role=Message.Role.AGENT,
                 content=prompt,
                 step_type=ev.INPUT_REQUEST_STEP,
+                created_at=self._now(),
             )
             data["message"] = message_data(message, files=[])
         self.emit(EventType.INPUT_REQUIRED, data, seq=seq)
@@ -358,6 +373,7 @@ class EventSink:
             content=content,
             step_type=step_type,
             client_message_id=client_message_id,
+            created_at=self._now(),
         )
         files = []
         for upload in uploads:
@@ -409,6 +425,7 @@ class EventSink:
             message=message,
             data=data or {},
             source=source,
+            created_at=self._now(),
         )
         self.emit(EventType.LOG, log_data(log), seq=seq)
         return log
@@ -417,7 +434,9 @@ class EventSink:
         """Figures of a turn or run (``name``: of what; the model's default when not given)."""
         seq = self._seq(seq)
         named = {"name": name} if name is not None else {}
-        stat = Stat.objects.create(chat_id=self.chat_id, run_id=self._run_pk, seq=seq, data=data, **named)
+        stat = Stat.objects.create(
+            chat_id=self.chat_id, run_id=self._run_pk, seq=seq, data=data, created_at=self._now(), **named
+        )
         self.emit(EventType.STATS, {"name": stat.name, "data": stat.data}, seq=seq)
         return stat
 
@@ -448,6 +467,7 @@ class EventSink:
         return artifact
 
     def _stored(self, artifact: Artifact) -> Artifact:
+        artifact.created_at = self._now()
         storage.insert(artifact)
         if artifact.file:
             self.written.append(artifact.file.name)
@@ -479,7 +499,7 @@ class EventSink:
         # Every event of a turn passes here: one hand-written statement with one parameter, the
         # rows as JSON. The ORM's bulk_create of three events took 0.35 ms of CPU, an unnest of
         # arrays 0.18 (psycopg quotes arrays element by element), this 0.09.
-        now = timezone.now()
+        now = self._now()
         rows = json.dumps([{"seq": seq, "type": type, "data": data} for seq, type, data in events])
         with connection.cursor() as cursor:
             cursor.execute(_INSERT_EVENTS, [self.chat_id, self.run_id, now, rows])
