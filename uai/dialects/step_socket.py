@@ -46,8 +46,9 @@ logger = logging.getLogger(__name__)
 
 START_WINDOW_SECONDS = 0.3  # how long a new connection waits for a resume before going live
 # The close code of an error that refuses a handshake or ends a connection: 4000 + its HTTP
-# status, but 4008 and 4013 for WebSocket's own 1008 (policy) and 1013 (try again later), which
-# daphne cannot send. An error that leaves the connection open is said in an ``agent_error`` frame.
+# status (a chat deleted while followed: 4404, as one never there), but 4008 and 4013 for
+# WebSocket's own 1008 (policy) and 1013 (try again later), which daphne cannot send. An error
+# that leaves the connection open is said in an ``agent_error`` frame.
 CLOSE_CODES = errors.transport_table(
     "seed 001 WebSocket",
     {
