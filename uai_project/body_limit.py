@@ -10,12 +10,11 @@ under daphne this spares Django's second copy; a proxy's body limit guards the f
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
 
-from uai_project.errors import ErrorCode
+from uai_project import errors
 
 Scope = dict[str, Any]
 
@@ -73,7 +72,8 @@ def _counting(receive: Any, limit: int) -> Any:
 
 
 async def _refuse(send: Any, limit: int) -> None:
-    body = json.dumps({"detail": too_large_detail(limit), "code": ErrorCode.TOO_LARGE.value}).encode()
+    error = errors.TooLarge(too_large_detail(limit))
+    body = errors.error_bytes(error)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": errors.http_status(error), "headers": headers})
     await send({"type": "http.response.body", "body": body})

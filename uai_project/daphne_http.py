@@ -17,25 +17,24 @@ so that a Twisted that renamed them stops the server at start instead of being s
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from daphne import http_protocol
 from twisted.web import http
 
-from uai_project.errors import ErrorCode
+from uai_project import errors
 
 CLOSE_AFTER_SECONDS = 5.0  # how long a refused client has to read the answer before it is cut off
 
 
-def _refuse(channel: http.HTTPChannel, status: int, reason: bytes, detail: str, code: ErrorCode) -> None:
+def _refuse(channel: http.HTTPChannel, error: errors.UAIError, reason: bytes) -> None:
     """Answer ``{detail, code}`` and close — after the client has read it: the rest of what it sends
     is discarded, not left unread (closing over unread data resets the connection, and a client
     may then lose the answer before it reads it)."""
-    body = json.dumps({"detail": detail, "code": code.value}).encode()
+    body = errors.error_bytes(error)
     head = (
         b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-        % (status, reason, len(body))
+        % (errors.http_status(error), reason, len(body))
     )
     channel.transport.write(head + body)
     # Nothing more is read — not even the lines left in the packet being parsed (Twisted's own
@@ -55,28 +54,18 @@ def _ignore(data: bytes) -> None:
 
 def _line_too_long(self: http.HTTPChannel, line: bytes) -> None:
     if getattr(self, "_HTTPChannel__first_line", 0):
-        _refuse(self, 414, b"URI Too Long", "The request line is too long.", ErrorCode.TOO_LARGE)
+        _refuse(self, errors.TooLarge("The request line is too long.", status=414), b"URI Too Long")
     else:
-        _refuse(
-            self,
-            431,
-            b"Request Header Fields Too Large",
-            "A request header is too long.",
-            ErrorCode.TOO_LARGE,
-        )
+        too_long = errors.TooLarge("A request header is too long.", status=431)
+        _refuse(self, too_long, b"Request Header Fields Too Large")
 
 
 def _bad_request(self: http.HTTPChannel) -> None:
     if getattr(self, "_receivedHeaderSize", 0) > self.totalHeadersSize:  # each line fit, not all
-        _refuse(
-            self,
-            431,
-            b"Request Header Fields Too Large",
-            "The request's headers are too large.",
-            ErrorCode.TOO_LARGE,
-        )
+        too_large = errors.TooLarge("The request's headers are too large.", status=431)
+        _refuse(self, too_large, b"Request Header Fields Too Large")
         return
-    _refuse(self, 400, b"Bad Request", "Bad request: malformed HTTP.", ErrorCode.INVALID)
+    _refuse(self, errors.InvalidInput("Bad request: malformed HTTP."), b"Bad Request")
 
 
 class WebRequest(http_protocol.WebRequest):

@@ -1,19 +1,38 @@
-"""One error hierarchy for UAI, and the one place that renders it for REST clients.
+"""One error vocabulary for UAI: every code in ``ErrorCode``, an exception for each, and one table
+per transport that says how it answers each code.
 
-Application code raises a ``UAIError`` subclass; each surface maps it with one table
-(REST: ``{"detail": …}`` with the status below; other dialects map ``code``).
+Application code raises a ``UAIError`` subclass (or one of them is made from a failure it caught:
+an outage, a stream's end); it never builds an error body itself. Each transport renders the
+exception in one place:
+
+- REST (here): ``HTTP_STATUS`` gives the status, ``error_body`` the ``{"detail", "code"}`` body —
+  DRF's exception handler, ``error_response`` for plain Django views, and ``error_bytes`` for
+  answers written below Django (``body_limit``, ``daphne_http``, ``uvicorn_http``);
+- the seed 001 WebSocket (``uai.dialects.step_socket``): ``CLOSE_CODES`` gives the close code of
+  an error that ends or refuses a connection; any other is said in an ``agent_error`` frame;
+- SSE: the native streams end with ``event: error`` and ``error_body``
+  (``uai.dialects.native_streams.error_event``); the reply chunks of seeds 003 and 004 with a final
+  chunk whose ``error`` is the detail (``uai.dialects.reply_chunks.error_chunk``). Their shape is
+  the same for every code, so they need no table.
+
+A new dialect whose answer differs by code (an OpenAI error ``type``, a JSON-RPC error number)
+adds its table with ``transport_table``, beside the function that renders it: a table that
+misses a code stops the server at start. A new code goes in ``ErrorCode``, gets its exception
+below, and an entry in every table.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core import exceptions as django_exceptions
-from django.http import Http404, JsonResponse
+from django.core.exceptions import ImproperlyConfigured
+from django.http import JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
@@ -22,8 +41,12 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class ErrorCode(StrEnum):
+    """Every ``code`` UAI sends, on every transport (the values are the wire's)."""
+
     INVALID = "invalid"
     NOT_AUTHENTICATED = "not_authenticated"
     FORBIDDEN = "forbidden"
@@ -31,49 +54,68 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
     TOO_LARGE = "too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     RATE_LIMITED = "rate_limited"
     TIMEOUT = "timeout"
     UNAVAILABLE = "unavailable"
     AGENT_FAILED = "agent_failed"
+    SERVER_ERROR = "error"
+    TOO_SLOW = "too_slow"  # a stream's reader fell behind: it resumes from the last number it saw
+    GONE = "gone"  # the chat a stream followed was deleted: nothing more of it will come
 
 
-HTTP_STATUS: dict[ErrorCode, int] = {
-    ErrorCode.INVALID: status.HTTP_400_BAD_REQUEST,
-    ErrorCode.NOT_AUTHENTICATED: status.HTTP_401_UNAUTHORIZED,
-    ErrorCode.FORBIDDEN: status.HTTP_403_FORBIDDEN,
-    ErrorCode.NOT_FOUND: status.HTTP_404_NOT_FOUND,
-    ErrorCode.METHOD_NOT_ALLOWED: status.HTTP_405_METHOD_NOT_ALLOWED,
-    ErrorCode.CONFLICT: status.HTTP_409_CONFLICT,
-    ErrorCode.TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
-    ErrorCode.TIMEOUT: status.HTTP_504_GATEWAY_TIMEOUT,
-    ErrorCode.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
-    ErrorCode.AGENT_FAILED: status.HTTP_502_BAD_GATEWAY,
-}
+TABLES: dict[str, dict[ErrorCode, Any]] = {}  # every transport's table, by transport
+
+
+def transport_table(transport: str, entries: dict[ErrorCode, T]) -> dict[ErrorCode, T]:
+    """Register ``transport``'s answer to each code; refuse a table that misses one, so that a code
+    added to ``ErrorCode`` stops the server at start until every transport says how it answers."""
+    TABLES[transport] = _every_code(f"The {transport} error table", entries)
+    return entries
+
+
+def _every_code(what: str, entries: dict[ErrorCode, T]) -> dict[ErrorCode, T]:
+    missing = [code.value for code in ErrorCode if code not in entries]
+    if missing:
+        raise ImproperlyConfigured(f"{what} has no entry for: {', '.join(missing)}.")
+    return entries
 
 
 class UAIError(Exception):
-    """Base of every error UAI reports to a client."""
+    """Base of every error UAI reports to a client: a ``detail`` for people, a ``code`` for programs.
+
+    ``status``: the HTTP status when it is not the code's own (a URL too long is a 414
+    ``too_large``, not a 413).
+    """
 
     code: ErrorCode = ErrorCode.INVALID
 
-    def __init__(self, detail: str, *, code: ErrorCode | None = None) -> None:
+    def __init__(self, detail: str, *, code: ErrorCode | None = None, status: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         if code is not None:
             self.code = code
+        self.status = status
 
 
 class InvalidInput(UAIError):
     code = ErrorCode.INVALID
 
 
-class NotFound(UAIError):
-    code = ErrorCode.NOT_FOUND
+class NotAuthenticated(UAIError):
+    code = ErrorCode.NOT_AUTHENTICATED
 
 
 class Forbidden(UAIError):
     code = ErrorCode.FORBIDDEN
+
+
+class NotFound(UAIError):
+    code = ErrorCode.NOT_FOUND
+
+
+class MethodNotAllowed(UAIError):
+    code = ErrorCode.METHOD_NOT_ALLOWED
 
 
 class Conflict(UAIError):
@@ -84,12 +126,123 @@ class TooLarge(UAIError):
     code = ErrorCode.TOO_LARGE
 
 
+class UnsupportedMediaType(UAIError):
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
+
+
+class RateLimited(UAIError):
+    code = ErrorCode.RATE_LIMITED
+
+
 class Timeout(UAIError):
     code = ErrorCode.TIMEOUT
 
 
 class Unavailable(UAIError):
     code = ErrorCode.UNAVAILABLE
+
+
+class AgentFailed(UAIError):
+    code = ErrorCode.AGENT_FAILED
+
+
+class ServerError(UAIError):
+    code = ErrorCode.SERVER_ERROR
+
+
+class TooSlow(UAIError):
+    code = ErrorCode.TOO_SLOW
+
+
+class Gone(UAIError):
+    code = ErrorCode.GONE
+
+
+# The exception of each code (for an answer known by its code or status only).
+EXCEPTIONS: dict[ErrorCode, type[UAIError]] = _every_code(
+    "EXCEPTIONS",
+    {
+        error.code: error
+        for error in (
+            InvalidInput,
+            NotAuthenticated,
+            Forbidden,
+            NotFound,
+            MethodNotAllowed,
+            Conflict,
+            TooLarge,
+            UnsupportedMediaType,
+            RateLimited,
+            Timeout,
+            Unavailable,
+            AgentFailed,
+            ServerError,
+            TooSlow,
+            Gone,
+        )
+    },
+)
+
+
+# --- REST -----------------------------------------------------------------------------------------
+
+HTTP_STATUS: dict[ErrorCode, int] = transport_table(
+    "REST",
+    {
+        ErrorCode.INVALID: status.HTTP_400_BAD_REQUEST,
+        ErrorCode.NOT_AUTHENTICATED: status.HTTP_401_UNAUTHORIZED,
+        ErrorCode.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+        ErrorCode.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+        ErrorCode.METHOD_NOT_ALLOWED: status.HTTP_405_METHOD_NOT_ALLOWED,
+        ErrorCode.CONFLICT: status.HTTP_409_CONFLICT,
+        ErrorCode.TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
+        ErrorCode.TIMEOUT: status.HTTP_504_GATEWAY_TIMEOUT,
+        ErrorCode.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
+        ErrorCode.AGENT_FAILED: status.HTTP_502_BAD_GATEWAY,
+        ErrorCode.SERVER_ERROR: status.HTTP_500_INTERNAL_SERVER_ERROR,
+        # Said only at the end of a stream, never as an HTTP answer; a status all the same, should
+        # a route ever raise one.
+        ErrorCode.TOO_SLOW: status.HTTP_503_SERVICE_UNAVAILABLE,
+        ErrorCode.GONE: status.HTTP_410_GONE,
+    },
+)
+# The code of an answer known only by its status (DRF's exceptions, ``json_error``): the first
+# code listed for it — a stream's code is never the one a status stands for.
+_CODE_OF_STATUS = {answer: code for code, answer in reversed(HTTP_STATUS.items())}
+
+
+def code_of_status(http_status: int) -> ErrorCode:
+    """The code an answer of ``http_status`` carries when nothing else names one."""
+    return _CODE_OF_STATUS.get(http_status, ErrorCode.SERVER_ERROR)
+
+
+def http_status(error: UAIError) -> int:
+    """The HTTP status that answers ``error``."""
+    return error.status or HTTP_STATUS[error.code]
+
+
+def error_body(error: UAIError) -> dict[str, str]:
+    """``{"detail", "code"}``: every REST error's body (and the native SSE ``error`` event's data)."""
+    return {"detail": error.detail, "code": error.code.value}
+
+
+def error_response(error: UAIError) -> JsonResponse:
+    """The answer to ``error`` outside DRF (plain Django views, middleware, handlers)."""
+    return JsonResponse(error_body(error), status=http_status(error))
+
+
+def error_bytes(error: UAIError) -> bytes:
+    """``error_response``'s body to the byte, for answers written below Django (raw ASGI, Twisted,
+    uvicorn's protocol)."""
+    return json.dumps(error_body(error)).encode()
+
+
+def json_error(detail: str, http_status: int, *, code: ErrorCode | None = None) -> JsonResponse:
+    """``error_response`` for a view that knows its answer by status: the code is the status's."""
+    error = EXCEPTIONS[code or code_of_status(http_status)](detail, status=http_status)
+    return error_response(error)
 
 
 # SQLSTATEs of a server that is going or cannot take a connection (besides class 08, connection
@@ -156,7 +309,7 @@ def unavailable(service: str, path: str = "") -> JsonResponse:
     wrong; said in one log line (with ``path``) instead of a traceback per request."""
     if path:
         logger.warning("%s unreachable: %s answered 503", service, path)
-    response = json_error(_OUTAGE_DETAIL[service], status.HTTP_503_SERVICE_UNAVAILABLE)
+    response = error_response(Unavailable(_OUTAGE_DETAIL[service]))
     response["Retry-After"] = str(settings.UAI_RETRY_AFTER_SECONDS)
     return response
 
@@ -175,24 +328,18 @@ def _flatten(detail: Any) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF exception handler: every error becomes ``{"detail": …}`` with a fitting status."""
+    """DRF exception handler: every error becomes ``{"detail", "code"}`` with a fitting status."""
     if isinstance(exc, UAIError):
-        return Response({"detail": exc.detail, "code": exc.code.value}, status=HTTP_STATUS[exc.code])
+        return Response(error_body(exc), status=http_status(exc))
     if service := outage(exc):
         return unavailable(service, context["request"].path)
     if isinstance(exc, django_exceptions.RequestDataTooBig):
         # DATA_UPLOAD_MAX_MEMORY_SIZE is UAI_MAX_JSON_BYTES: a client knows UAI's settings.
         limit = settings.UAI_MAX_JSON_BYTES
         detail = f"The request body (files aside) is larger than {limit} bytes (UAI_MAX_JSON_BYTES)."
-        return Response(
-            {"detail": detail, "code": ErrorCode.TOO_LARGE.value},
-            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        )
+        return exception_handler(TooLarge(detail), context)
     if isinstance(exc, django_exceptions.TooManyFilesSent | django_exceptions.TooManyFieldsSent):
-        return Response(
-            {"detail": str(exc) or "Too many fields or files.", "code": ErrorCode.TOO_LARGE.value},
-            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        )
+        return exception_handler(TooLarge(str(exc) or "Too many fields or files."), context)
     if isinstance(exc, django_exceptions.ValidationError):
         exc = drf_exceptions.ValidationError(exc.messages)
     response = drf_exception_handler(exc, context)
@@ -201,32 +348,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, drf_exceptions.ValidationError) or not (
         isinstance(response.data, dict) and set(response.data) <= {"detail", "code"}
     ):
-        response.data = {"detail": _flatten(response.data), "code": ErrorCode.INVALID.value}
+        response.data = error_body(InvalidInput(_flatten(response.data)))
     elif isinstance(exc, drf_exceptions.APIException):
-        response.data = {"detail": str(exc.detail), "code": _code_for(exc, response.status_code)}
+        code = code_of_status(response.status_code)
+        response.data = error_body(EXCEPTIONS[code](str(exc.detail)))
     return response
-
-
-def _code_for(exc: Exception, http_status: int) -> str:
-    if isinstance(exc, Http404 | drf_exceptions.NotFound):
-        return ErrorCode.NOT_FOUND.value
-    for code, value in HTTP_STATUS.items():
-        if value == http_status:
-            return code.value
-    return getattr(exc, "default_code", "error")
-
-
-def json_error(detail: str, http_status: int, *, code: ErrorCode | None = None) -> JsonResponse:
-    """A ``{"detail"}`` response for code outside DRF (plain Django views, handlers)."""
-    name = (
-        code.value if code else next((c.value for c, s in HTTP_STATUS.items() if s == http_status), "error")
-    )
-    return JsonResponse({"detail": detail, "code": name}, status=http_status)
 
 
 def handler404(request: Any, exception: Exception | None = None) -> JsonResponse:
     """Unknown URLs answer JSON, like every other error."""
-    return json_error("Not found.", 404)
+    return error_response(NotFound("Not found."))
 
 
 def handler500(request: Any) -> JsonResponse:
@@ -234,7 +365,7 @@ def handler500(request: Any) -> JsonResponse:
     (Django calls this while handling the exception: ``sys.exc_info()`` is it)."""
     if service := outage(sys.exc_info()[1]):
         return unavailable(service)
-    return json_error("Internal server error.", 500)
+    return error_response(ServerError("Internal server error."))
 
 
 class OutageMiddleware(MiddlewareMixin):
@@ -251,9 +382,9 @@ class OutageMiddleware(MiddlewareMixin):
 
 def handler400(request: Any, exception: Exception | None = None) -> JsonResponse:
     """A malformed request Django refused before any view ran."""
-    return json_error("Bad request.", 400)
+    return error_response(InvalidInput("Bad request."))
 
 
 def handler403(request: Any, exception: Exception | None = None) -> JsonResponse:
     """A request Django refused before any view ran (e.g. CSRF)."""
-    return json_error(str(exception) if exception else "Forbidden.", 403)
+    return error_response(Forbidden(str(exception) if exception else "Forbidden."))

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
-from uai_project.errors import json_error
+from uai_project import errors
 
 # Methods some view may serve (in the order DRF's ``Allow`` lists them); any other (TRACE,
 # CONNECT, made-up ones) is never served.
@@ -63,7 +63,7 @@ def refusal(request: HttpRequest, callback: Any) -> HttpResponse | None:
         return response
     if request.method in methods:
         return None
-    response = json_error(f'Method "{request.method}" not allowed.', 405)
+    response = errors.error_response(errors.MethodNotAllowed(f'Method "{request.method}" not allowed.'))
     response["Allow"] = ", ".join(methods)
     return response
 

@@ -22,8 +22,8 @@ from django.middleware import clickjacking, common, csrf, security
 from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from uai_project import errors
 from uai_project.body_limit import request_body_limit, too_large_detail
-from uai_project.errors import ErrorCode, json_error
 
 
 class BodySizeLimitMiddleware:
@@ -55,19 +55,19 @@ def _refused(request: HttpRequest) -> HttpResponse | None:
     query = request.META.get("QUERY_STRING", "")
     if len(request.path_info) + len(query) > settings.UAI_MAX_URL_CHARS:
         detail = f"The URL is longer than {settings.UAI_MAX_URL_CHARS} characters (UAI_MAX_URL_CHARS)."
-        return json_error(detail, 414, code=ErrorCode.TOO_LARGE)
+        return errors.error_response(errors.TooLarge(detail, status=414))
     if "\x00" in request.path_info:
         # No route takes one, and PostgreSQL cannot compare it: an id lookup would fail with a 500.
-        return json_error("The URL contains a NUL character (%00).", 400)
+        return errors.error_response(errors.InvalidInput("The URL contains a NUL character (%00)."))
     if "%00" in query or "\x00" in query:
-        return json_error("The query string contains a NUL character (%00).", 400)
+        return errors.error_response(errors.InvalidInput("The query string contains a NUL character (%00)."))
     limit = request_body_limit()  # (under ASGI, body_limit.BodyLimit refused it already)
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return json_error("Invalid Content-Length header.", 400)
+        return errors.error_response(errors.InvalidInput("Invalid Content-Length header."))
     if length > limit:
-        return json_error(too_large_detail(limit), 413)
+        return errors.error_response(errors.TooLarge(too_large_detail(limit)))
     return None
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.urls import re_path
 
-from uai.dialects.step_socket import CLOSE_GONE, ChatStepConsumer
+from uai.dialects.step_socket import CLOSE_CODES, ChatStepConsumer
+from uai_project.errors import ErrorCode
 
 
 async def no_such_socket(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -14,7 +15,7 @@ async def no_such_socket(scope: dict[str, Any], receive: Any, send: Any) -> None
     Without it the router raised, and the handshake was a 500."""
     message = await receive()
     if message["type"] == "websocket.connect":
-        await send({"type": "websocket.close", "code": CLOSE_GONE})
+        await send({"type": "websocket.close", "code": CLOSE_CODES[ErrorCode.NOT_FOUND]})
 
 
 websocket_urlpatterns = [

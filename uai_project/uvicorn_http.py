@@ -3,11 +3,9 @@ answers everything else: ``400 {detail, code}``, not ``text/plain``. (daphne's: 
 
 from __future__ import annotations
 
-import json
-
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from uai_project.errors import ErrorCode
+from uai_project import errors
 
 
 class HTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
@@ -15,7 +13,7 @@ class HTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
 
     def send_400_response(self, msg: str) -> None:
         """Answer a request that could not be parsed, and close."""
-        body = json.dumps({"detail": f"Bad request: {msg}", "code": ErrorCode.INVALID.value}).encode()
+        body = errors.error_bytes(errors.InvalidInput(f"Bad request: {msg}"))
         head = [b"HTTP/1.1 400 Bad Request\r\n"]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
         head += [

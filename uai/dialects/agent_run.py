@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from uai.agents import selectors as agent_selectors
 from uai.chats import services
 from uai_project.api import StrictCharField, validated
-from uai_project.errors import HTTP_STATUS, ErrorCode
+from uai_project.errors import AgentFailed
 from uai_project.schema import errors
 
 
@@ -43,8 +43,5 @@ class AgentRunView(APIView):
         agent = agent_selectors.agent_get(name=data.get("agent") or None)
         result = services.chat_next(agent=agent, text=data["task"], run_input=data["task"], state={})
         if result["error"]:
-            return Response(
-                {"detail": f"The agent failed: {result['error']}", "code": ErrorCode.AGENT_FAILED.value},
-                status=HTTP_STATUS[ErrorCode.AGENT_FAILED],
-            )
+            raise AgentFailed(f"The agent failed: {result['error']}")
         return Response(result["steps"])

@@ -23,7 +23,7 @@ from uai.runs import selectors as run_selectors
 from uai.runs.models import Run
 from uai.runs.waiting import release_connection, wait_for_run
 from uai_project.api import StrictCharField, validated
-from uai_project.errors import HTTP_STATUS, Conflict, ErrorCode, NotFound
+from uai_project.errors import AgentFailed, Conflict, NotFound, Timeout
 from uai_project.schema import CHUNK_SSE, errors
 
 logger = logging.getLogger(__name__)
@@ -91,15 +91,9 @@ class ChatRunView(APIView):
         if run.status == Run.Status.CANCELLED:  # stopped (seed 002) or cancelled (/run/{id})
             raise Conflict("The turn was cancelled before the agent answered.")
         if run.status == Run.Status.FAILED:
-            return Response(
-                {"detail": f"The agent failed: {run.error}", "code": ErrorCode.AGENT_FAILED.value},
-                status=HTTP_STATUS[ErrorCode.AGENT_FAILED],
-            )
+            raise AgentFailed(f"The agent failed: {run.error}")
         if run.status not in Run.TURN_ENDS:
-            return Response(
-                {"detail": "The agent did not answer in time.", "code": ErrorCode.TIMEOUT.value},
-                status=HTTP_STATUS[ErrorCode.TIMEOUT],
-            )
+            raise Timeout("The agent did not answer in time.")
         reply = _reply(run) if run.status == Run.Status.SUCCEEDED else (run.input_prompt or "")
         return Response({"response": reply, "conversation_id": chat.id})
 

@@ -30,7 +30,7 @@ from uai.runs import selectors as run_selectors
 from uai.runs.models import Run
 from uai.runs.waiting import TurnWatch, release_connection
 from uai_project.api import base_url, flag, uploaded_files, validated, whole_number
-from uai_project.errors import HTTP_STATUS, ErrorCode, InvalidInput, NotFound
+from uai_project.errors import AgentFailed, InvalidInput, NotFound
 from uai_project.schema import NATIVE_SSE, errors
 
 
@@ -204,8 +204,5 @@ class ChatNextView(APIView):
             files=uploaded_files(request),
         )
         if result["error"]:
-            return Response(
-                {"detail": f"The agent failed: {result['error']}", "code": ErrorCode.AGENT_FAILED.value},
-                status=HTTP_STATUS[ErrorCode.AGENT_FAILED],
-            )
+            raise AgentFailed(f"The agent failed: {result['error']}")
         return Response({k: result[k] for k in ("state", "artifacts", "steps", "output")})

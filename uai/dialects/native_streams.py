@@ -20,8 +20,9 @@ from uai.dialects.sse import KEEPALIVE, encode, last_event_id, response
 from uai.runs import streams
 from uai.runs.models import Run
 from uai.runs.waiting import release_connection
+from uai_project import errors
 from uai_project.auth import authenticate_request
-from uai_project.errors import UAIError, json_error, outage
+from uai_project.errors import UAIError, outage
 from uai_project.methods import allow
 
 logger = logging.getLogger(__name__)
@@ -64,17 +65,21 @@ async def native_events(
             yield encode(event["seq"], event, event["type"])
             if stop is not None and stop(event):
                 return
-    except streams.StreamOverflow as exc:
-        yield encode(None, {"detail": str(exc), "code": "too_slow"}, "error")
-    except streams.ChatGone:
-        yield encode(None, {"detail": "The chat was deleted.", "code": "gone"}, "error")
+    except (streams.StreamOverflow, streams.ChatGone) as exc:
+        yield error_event(exc)
     except DatabaseError as error:
         if outage(error) is None:
             raise
         # Said, not cut: the client reconnects with Last-Event-ID and misses nothing.
         logger.warning("a stream's database went away; ending it with an error event", exc_info=True)
-        detail = "The database is unreachable for a moment; reconnect to resume."
-        yield encode(None, {"detail": detail, "code": "unavailable"}, "error")
+        away = errors.Unavailable("The database is unreachable for a moment; reconnect to resume.")
+        yield error_event(away)
+
+
+def error_event(error: UAIError) -> bytes:
+    """The native streams' last event when they cannot go on: ``event: error``, the REST body as
+    ``data`` (the same for every code: the code is in it)."""
+    return encode(None, errors.error_body(error), "error")
 
 
 def ends_run(run_id: Any, statuses: tuple[str, ...] = Run.TERMINAL) -> Callable[[dict[str, Any]], bool]:
@@ -110,9 +115,10 @@ def _look_up(request: HttpRequest, find: Callable[[Any, int | None], T], after: 
         try:
             user = authenticate_request(request)
         except exceptions.AuthenticationFailed as exc:
-            raise _Refused(json_error(str(exc.detail), 401)) from exc
+            raise _Refused(errors.error_response(errors.NotAuthenticated(str(exc.detail)))) from exc
         if user is None:
-            raise _Refused(json_error("Authentication credentials were not provided.", 401))
+            refusal = errors.NotAuthenticated("Authentication credentials were not provided.")
+            raise _Refused(errors.error_response(refusal))
         return find(user, after)
     finally:
         release_connection()
@@ -129,7 +135,7 @@ async def _open(
     except _Refused as refused:
         return _unauthorized(refused.response)
     except UAIError as exc:
-        return json_error(exc.detail, _status(exc))
+        return errors.error_response(exc)
 
 
 @allow("GET")
@@ -165,9 +171,3 @@ async def run_stream(request: HttpRequest, task_id: str) -> HttpResponse:
     if over:
         return HttpResponse(status=204)
     return response(native_events(run_id=run.id, after_seq=after or 0, stop=ends_run(run.id)))
-
-
-def _status(exc: UAIError) -> int:
-    from uai_project.errors import HTTP_STATUS
-
-    return HTTP_STATUS[exc.code]

@@ -15,6 +15,7 @@ from uai.agents import events as ev
 from uai.dialects import sse
 from uai.runs import streams
 from uai.runs.models import Run
+from uai_project import errors
 from uai_project.errors import outage
 
 logger = logging.getLogger(__name__)
@@ -87,13 +88,17 @@ async def chunks(*, chat_id: str, run_id: str, after_seq: int, fresh: bool = Tru
                 yield sse.encode(event["seq"], final)
                 return
     except streams.StreamOverflow as exc:
-        yield sse.encode(None, {"content": "", "is_final": True, "metrics": None, "error": str(exc)})
+        yield error_chunk(exc)
     except streams.ChatGone:
-        gone = "The conversation was deleted."
-        yield sse.encode(None, {"content": "", "is_final": True, "metrics": None, "error": gone})
+        yield error_chunk(errors.Gone("The conversation was deleted."))
     except DatabaseError as error:
         if outage(error) is None:
             raise  # a bug, not an outage: logged with its traceback where the server logs them
         logger.warning("a stream's database went away; ending it with an error chunk")
-        away = "The database is unreachable for a moment; try again shortly."
-        yield sse.encode(None, {"content": "", "is_final": True, "metrics": None, "error": away})
+        yield error_chunk(errors.Unavailable("The database is unreachable for a moment; try again shortly."))
+
+
+def error_chunk(error: errors.UAIError) -> bytes:
+    """The reply's last chunk when it cannot go on: final, empty, and ``error`` its detail (the
+    seeds' chunks carry no code, so the shape is the same for every one)."""
+    return sse.encode(None, {"content": "", "is_final": True, "metrics": None, "error": error.detail})

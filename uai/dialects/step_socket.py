@@ -41,17 +41,36 @@ from uai.runs.dbcall import db
 from uai.runs.models import Run
 from uai_project import errors, parsers
 from uai_project.api import BIGINT_MAX, whole_number
-from uai_project.errors import Conflict, UAIError
+from uai_project.errors import Conflict, ErrorCode, UAIError
 
 logger = logging.getLogger(__name__)
 
 START_WINDOW_SECONDS = 0.3  # how long a new connection waits for a resume before going live
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_GONE = 4404  # the chat was deleted while the socket followed it
-CLOSE_BAD_REQUEST = 4400
-CLOSE_TOO_SLOW = 4008
-CLOSE_TRY_AGAIN = errors.WS_CLOSE_TRY_AGAIN  # the database away a moment: reconnect and resume
+# The close code of an error that refuses a handshake or ends a connection: 4000 + its HTTP
+# status (a chat deleted while followed: 4404, as one never there), but 4008 and 4013 for
+# WebSocket's own 1008 (policy) and 1013 (try again later), which daphne cannot send. An error
+# that leaves the connection open is said in an ``agent_error`` frame.
+CLOSE_CODES = errors.transport_table(
+    "seed 001 WebSocket",
+    {
+        ErrorCode.INVALID: 4400,
+        ErrorCode.NOT_AUTHENTICATED: 4401,
+        ErrorCode.FORBIDDEN: 4403,
+        ErrorCode.NOT_FOUND: 4404,
+        ErrorCode.METHOD_NOT_ALLOWED: 4405,
+        ErrorCode.CONFLICT: 4409,
+        ErrorCode.TOO_LARGE: 4413,
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE: 4415,
+        ErrorCode.RATE_LIMITED: 4429,
+        ErrorCode.TIMEOUT: 4504,
+        ErrorCode.UNAVAILABLE: errors.WS_CLOSE_TRY_AGAIN,  # the database away a moment: reconnect, resume
+        ErrorCode.AGENT_FAILED: 4502,
+        ErrorCode.SERVER_ERROR: 4500,
+        ErrorCode.TOO_SLOW: 4008,  # said first in an agent_error frame: resume from the last seq
+        ErrorCode.GONE: 4404,  # said first in an agent_error frame: the chat was deleted while followed
+    },
+)
+CLOSE_TRY_AGAIN = CLOSE_CODES[ErrorCode.UNAVAILABLE]
 FRAMED_STATUSES = frozenset(Run.TURN_ENDS)  # the statuses a client gets a frame for
 
 
@@ -128,7 +147,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         """Authenticate, check the chat id and its owner, then accept."""
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.close(code=CLOSE_CODES[ErrorCode.NOT_AUTHENTICATED])
             return
         self.user_id: int = user.pk
         self.chat_id: str = self.scope["url_route"]["kwargs"]["chat_id"]
@@ -137,18 +156,18 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         try:
             services.validate_chat_id(self.chat_id)
         except UAIError:
-            await self.close(code=CLOSE_BAD_REQUEST)
+            await self.close(code=CLOSE_CODES[ErrorCode.INVALID])
             return
         if self.agent_name is not None and "\x00" in self.agent_name:  # PostgreSQL cannot compare it
-            await self.close(code=CLOSE_BAD_REQUEST)
+            await self.close(code=CLOSE_CODES[ErrorCode.INVALID])
             return
         owner_id, last_seq, self.chat_born = await db(selectors.chat_head, chat_id=self.chat_id)
         self.checked_at = asyncio.get_running_loop().time()
         if owner_id is not None and owner_id != self.user_id:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.close(code=CLOSE_CODES[ErrorCode.FORBIDDEN])
             return
         if owner_id is None and self.agent_name and not await db(_agent_exists, name=self.agent_name):
-            await self.close(code=CLOSE_BAD_REQUEST)
+            await self.close(code=CLOSE_CODES[ErrorCode.INVALID])
             return
         self.message_ids: dict[str, str] = {}
         self.sent_first: int | None = None  # numbers sent on this connection: [sent_first, sent_last]
@@ -212,7 +231,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
                 owner_id, _, self.chat_born = await db(selectors.chat_head, chat_id=self.chat_id)
                 self.checked_at = asyncio.get_running_loop().time()
                 if owner_id is not None and owner_id != self.user_id:
-                    await self.close(code=CLOSE_FORBIDDEN)
+                    await self.close(code=CLOSE_CODES[ErrorCode.FORBIDDEN])
                     return
                 self.unclaimed = owner_id is None
             self._follow(after)
@@ -279,12 +298,9 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
                 if self.sent_first is None:
                     self.sent_first = event["seq"]
                 self.sent_last = max(self.sent_last, event["seq"])
-        except streams.StreamOverflow as exc:
-            await self._error(str(exc))
-            await self.close(code=CLOSE_TOO_SLOW)
-        except streams.ChatGone:
-            await self._error("The chat was deleted.")
-            await self.close(code=CLOSE_GONE)
+        except (streams.StreamOverflow, streams.ChatGone) as exc:
+            await self._error(exc.detail)
+            await self.close(code=CLOSE_CODES[exc.code])
         except DatabaseError:
             # Left open, the socket would hear nothing more (not even the turn's message_end):
             # closed, the client reconnects and resumes from its last number.
@@ -298,7 +314,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         if owner_id == self.user_id:
             self.unclaimed = False
             return True
-        await self.close(code=CLOSE_FORBIDDEN)
+        await self.close(code=CLOSE_CODES[ErrorCode.FORBIDDEN])
         return False
 
     async def _frames(self, event: dict[str, Any]) -> list[dict[str, Any]]:

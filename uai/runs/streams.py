@@ -41,6 +41,7 @@ from uai.runs import sink as sink_module
 from uai.runs.dbcall import db
 from uai.runs.models import Event, Run
 from uai.runs.subscriptions import Subscription
+from uai_project import errors
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +52,11 @@ REPLAY_PAGE = 500  # events read from the table at a time
 FRESH_WAIT_SECONDS = 0.25
 
 
-class StreamOverflow(Exception):
+class StreamOverflow(errors.TooSlow):
     """The reader fell too far behind the live events; it must resume from its last number."""
 
 
-class ChatGone(Exception):
+class ChatGone(errors.Gone):
     """The followed chat was deleted: nothing more of it will come (its id may be reused)."""
 
 
@@ -475,7 +476,7 @@ async def follow(
             if event is None:
                 raise StreamOverflow("the client read too slowly; resume from the last event id")
             if event is _GONE:
-                raise ChatGone(f"chat {watch.chat_id} was deleted")
+                raise ChatGone("The chat was deleted.")
             if event is _RECHECK:
                 unread = False
                 try:
