@@ -6,6 +6,7 @@
 #   make reliability        faults (kill -9, SIGTERM, PostgreSQL and Redis outages) under load on a
 #                           distributed topology of its own, with figures (reliability/run.py)
 #   make reliability-short  the same, small and quick (.ci/run)
+#   make typecheck          mypy over uai and uai_project (pyproject.toml's [tool.mypy]; .ci/run)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -16,7 +17,7 @@ UAI_PORT ?= 8000
 PYTEST_ARGS ?=
 RELIABILITY_ARGS ?=
 
-.PHONY: install run test worker lint clean reliability reliability-short
+.PHONY: install run test worker lint typecheck clean reliability reliability-short
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +49,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+
+# mypy with django-stubs' plugin, which loads the settings: a DATABASE_URL nothing connects to
+# keeps them from starting the embedded PostgreSQL.
+typecheck: install
+	DATABASE_URL=postgres://typecheck.invalid/typecheck $(VENV)/bin/mypy uai uai_project
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import admin
@@ -46,7 +46,10 @@ class JSONFormField(forms.JSONField):
 JSON_FORM_FIELDS: dict[Any, dict[str, Any]] = {models.JSONField: {"form_class": JSONFormField}}
 
 
-class ChangedFieldsSaveMixin(admin.ModelAdmin):
+_M = TypeVar("_M", bound=models.Model)
+
+
+class ChangedFieldsSaveMixin(admin.ModelAdmin[_M]):
     """Save only the fields the operator changed: counters (``last_seq``) move under the form."""
 
     def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
@@ -58,7 +61,7 @@ class ChangedFieldsSaveMixin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
-class ReadOnlyTabularInline(admin.TabularInline):
+class ReadOnlyTabularInline(admin.TabularInline[Any, Any]):
     """Records written by the system (logs, artifacts, messages): shown, never added here."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -96,7 +99,7 @@ def read_only_inline(
 View = Callable[..., HttpResponse]
 
 
-def staff_view(model_admin: admin.ModelAdmin, view: View) -> View:
+def staff_view(model_admin: admin.ModelAdmin[Any], view: View) -> View:
     """An extra view of a ModelAdmin, for ``get_urls()``: only for staff who may view the model.
 
     A visitor who is not signed in gets the admin's login page, like anywhere in the admin; a

@@ -86,7 +86,7 @@ def parse_uuid(value: str, what: str) -> uuid.UUID:
         raise NotFound(f"{what} not found.") from exc
 
 
-def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
     """Validate a body with an input serializer; raise a 400 ``{"detail"}`` on failure."""
     if not hasattr(data, "get"):
         raise InvalidInput("The request body must be a JSON object.")
@@ -100,7 +100,7 @@ def uploaded_files(request: Request, field: str = "files") -> list[Any]:
     name is a 400 (it was dropped without a word, and the turn ran without it)."""
     if other := sorted(set(request.FILES) - {field, "file"}):
         raise InvalidInput(f"Files go in the {field!r} field (repeated) or 'file', not {other[0]!r}.")
-    files = request.FILES.getlist(field) + request.FILES.getlist("file")
+    files: list[Any] = request.FILES.getlist(field) + request.FILES.getlist("file")
     if len(files) > settings.UAI_MAX_UPLOAD_FILES:
         from uai_project.errors import TooLarge
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "uai_project.settings")
 
 from django.core.asgi import get_asgi_application
+
+if TYPE_CHECKING:
+    from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 # Django must be set up before anything imports models (consumers, routing).
 django_asgi_app = get_asgi_application()
@@ -26,7 +29,9 @@ router = ProtocolTypeRouter(
     {
         "http": BodyLimit(django_asgi_app),
         # Clients bring a token; a browser signed in to the pages brings its session cookie.
-        "websocket": UAIOriginValidator(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": UAIOriginValidator(
+            WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))  # type: ignore[arg-type]  # see routing
+        ),
     }
 )
 
@@ -56,7 +61,7 @@ async def shutdown() -> None:
     await waiting.stop_waiting()  # the requests that came in while the worker's jobs ended
 
 
-async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def application(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
     """Route by protocol; start the embedded worker with the first event of any kind."""
     embedded.start()
     if scope["type"] == "lifespan":

@@ -35,7 +35,7 @@ from channels_redis import pubsub
 from channels_redis.core import RedisChannelLayer as BaseRedisChannelLayer
 
 
-class RedisPubSubChannelLayer(pubsub.RedisPubSubChannelLayer):
+class RedisPubSubChannelLayer(pubsub.RedisPubSubChannelLayer):  # type: ignore[misc]  # untyped base
     def _get_layer(self) -> pubsub.RedisPubSubLoopLayer:
         layer = super()._get_layer()
         awake = getattr(layer, "uai_awake", None)
@@ -67,7 +67,7 @@ class _Awake:
             task.exception()  # retrieved: a failure is tried again at the next use
 
 
-class _Buffers(collections.defaultdict):
+class _Buffers(collections.defaultdict[str, Any]):
     """channels-redis's per-channel buffers, remembering when each was last read or made."""
 
     def __init__(self, factory: Any) -> None:
@@ -87,22 +87,25 @@ class _Buffers(collections.defaultdict):
             self.touched[channel] = time.monotonic()
 
 
-class RedisChannelLayer(BaseRedisChannelLayer):
+class RedisChannelLayer(BaseRedisChannelLayer):  # type: ignore[misc]  # untyped base
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.receive_buffer = _Buffers(self.receive_buffer.default_factory)
+        self.receive_buffer: _Buffers = _Buffers(self.receive_buffer.default_factory)
         self._readers: collections.Counter[str] = collections.Counter()
         # Look for forgotten buffers at most this often (at a receive, so never in an idle process).
         self.sweep_seconds = min(10.0, float(self.expiry))
         self._next_sweep = time.monotonic() + self.sweep_seconds
 
     async def receive(self, channel: str) -> dict[str, Any]:
+        message: dict[str, Any]
         if "!" not in channel:  # a shared channel: nothing is buffered for it
-            return await super().receive(channel)
+            message = await super().receive(channel)
+            return message
         self._sweep()
         self._readers[channel] += 1
         try:
-            return await super().receive(channel)
+            message = await super().receive(channel)
+            return message
         finally:
             self._readers[channel] -= 1
             if not self._readers[channel]:

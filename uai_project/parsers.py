@@ -101,7 +101,7 @@ class _ClosingBoundaryWatch:
 
     def read(self, size: int = -1) -> bytes:
         """Read from the body, looking for the closing delimiter."""
-        data = self.stream.read(size)
+        data: bytes = self.stream.read(size)
         if not self.closed and data:
             seen = self.tail + data
             self.closed = self.delimiter in seen
@@ -116,7 +116,8 @@ class MultiPartParser(parsers.MultiPartParser):
     def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
         _, params = parse_header_parameters(media_type or "")
         watched = _ClosingBoundaryWatch(stream, params.get("boundary", "").encode("ascii", "replace"))
-        parsed = super().parse(watched, media_type, parser_context)  # refuses a missing boundary
+        # Django's parser only calls read() on it, all an IO[Any] is needed for here.
+        parsed = super().parse(watched, media_type, parser_context)  # type: ignore[arg-type]  # refuses a missing boundary
         if not watched.closed:
             raise ParseError(UNFINISHED_MULTIPART)
         _refuse_nul_fields(parsed.data)

@@ -19,7 +19,7 @@ from rest_framework import serializers
 KEEP_TRAILING_SLASH = {"/chat/", "/run/", "/api/workflows/", "/chats/"}
 
 
-class Error(serializers.Serializer):
+class Error(serializers.Serializer[Any]):
     """Every error body: ``{"detail", "code"}`` (uai_project/errors.py)."""
 
     detail = serializers.CharField()

@@ -8,9 +8,14 @@ import os
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+
+# Django's classes that django-stubs types as generic (ModelAdmin[Run]) made subscriptable.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = os.environ
@@ -177,7 +182,7 @@ TEMPLATES = [
 # --- Database: DATABASE_URL, or the embedded PostgreSQL server in DATA_DIR/pgdata ---------------
 DATABASE_URL = env.get("DATABASE_URL") or env.get("UAI_EMBEDDED_DATABASE_URL")
 EMBEDDED_DATABASE = not DATABASE_URL
-if EMBEDDED_DATABASE:
+if not DATABASE_URL:
     from uai_project.embedded import embedded_database_url
 
     DATABASE_URL = embedded_database_url(DATA_DIR / "pgdata")
@@ -454,7 +459,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 # A TOML file of [agents.NAME] tables: how a deployment adds agents without touching code.
 UAI_AGENTS_FILE = env.get("UAI_AGENTS_FILE", "")
 # Agents defined here; UAI_AGENTS_FILE and the admin add more (all end in the Agent table).
-UAI_AGENTS: dict[str, dict] = {
+UAI_AGENTS: dict[str, dict[str, Any]] = {
     "echo": {
         "adapter": "python",
         "target": "uai.agents.builtin.echo:echo",

@@ -58,7 +58,7 @@ _checked: set[tuple[type[models.Model], str]] = set()
 @functools.cache
 def _reading(
     model: type[models.Model], using: str
-) -> tuple[list[str], list[str], list[tuple[int, Callable[..., Any], Any]]]:
+) -> tuple[list[str], list[str | None], list[tuple[int, Callable[..., Any], Any]]]:
     """A model's field names and columns in order, and the converters its values need (JSON, …)."""
     connection = connections[using]
     fields = model._meta.concrete_fields

@@ -12,7 +12,7 @@ from uai.agents.models import Agent
 from uai_project.admin_utils import JSON_FORM_FIELDS
 
 
-class AgentForm(forms.ModelForm):
+class AgentForm(forms.ModelForm[Agent]):
     """Refuse an adapter or target that cannot be imported, before every run of the agent fails."""
 
     class Meta:
@@ -20,7 +20,8 @@ class AgentForm(forms.ModelForm):
         fields = "__all__"  # noqa: DJ007 (the admin edits every field of an agent)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         adapter, target = cleaned.get("adapter"), cleaned.get("target")
         if adapter:
             try:
@@ -36,7 +37,7 @@ class AgentForm(forms.ModelForm):
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(admin.ModelAdmin[Agent]):
     form = AgentForm
     list_display = ("name", "adapter", "target", "enabled", "source", "max_attempts", "updated_at")
     list_editable = ("enabled",)

@@ -87,11 +87,12 @@ def _construct(agent: Agent) -> AgentAdapter:
     adapter_class = import_target(ADAPTER_KINDS.get(agent.adapter, agent.adapter))
     target = import_target(agent.target) if agent.target else None
     try:
-        return adapter_class(target, dict(agent.options or {}))
+        adapter: AgentAdapter = adapter_class(target, dict(agent.options or {}))
     except ImportError as exc:  # a framework adapter whose extra is not installed
         raise AgentConfigError(str(exc)) from exc
     except (TypeError, ValueError) as exc:
         raise AgentConfigError(f"adapter {agent.adapter!r} refused {agent.target!r}: {exc}") from exc
+    return adapter
 
 
 def estimate_seconds(agent: Agent, run_input: Any) -> float:
@@ -149,7 +150,9 @@ def load_agents_file(path: str) -> dict[str, dict[str, Any]]:
 
 def declared_agents() -> dict[str, tuple[dict[str, Any], str]]:
     """Agents defined in settings and in ``UAI_AGENTS_FILE`` (the file wins on a shared name)."""
-    declared = {name: (spec, Agent.Source.SETTINGS) for name, spec in settings.UAI_AGENTS.items()}
+    declared: dict[str, tuple[dict[str, Any], str]] = {
+        name: (spec, Agent.Source.SETTINGS) for name, spec in settings.UAI_AGENTS.items()
+    }
     if settings.UAI_AGENTS_FILE:
         for name, spec in load_agents_file(settings.UAI_AGENTS_FILE).items():
             declared[name] = (spec, Agent.Source.FILE)

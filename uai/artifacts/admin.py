@@ -113,7 +113,7 @@ def artifact_inline(fk_name: str) -> type:
 
 
 @admin.register(Artifact)
-class ArtifactAdmin(ArtifactPreviewMixin, admin.ModelAdmin):
+class ArtifactAdmin(ArtifactPreviewMixin, admin.ModelAdmin[Artifact]):
     list_display = ("name", "media_type", "size", "origin", "owner", "chat", "run", "created_at")
     list_filter = ("origin", "media_type", "owner", "created_at")
     list_select_related = ("owner", "chat", "run")

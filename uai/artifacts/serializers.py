@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 
-class ArtifactOut(serializers.Serializer):
+class ArtifactOut(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     artifact_id = serializers.UUIDField()
     name = serializers.CharField()
@@ -16,6 +18,6 @@ class ArtifactOut(serializers.Serializer):
     chat_id = serializers.CharField(allow_null=True)
     run_id = serializers.UUIDField(allow_null=True)
     message_id = serializers.UUIDField(allow_null=True)
-    data = serializers.JSONField(help_text="A JSON artifact's value; null for a file.")
+    data = serializers.JSONField(help_text="A JSON artifact's value; null for a file.")  # type: ignore[assignment]  # a field, not the attribute: DRF's metaclass moves it off the class
     created_at = serializers.DateTimeField()
     download_url = serializers.URLField()

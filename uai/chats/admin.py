@@ -20,7 +20,7 @@ ChatArtifactInline = artifact_inline("chat")
 
 
 @admin.register(Chat)
-class ChatAdmin(ChangedFieldsSaveMixin):
+class ChatAdmin(ChangedFieldsSaveMixin[Chat]):
     list_display = ("id", "name", "owner", "agent", "status", "mode", "created_at", "updated_at")
     list_filter = ("status", "agent", "owner", "mode", "created_at")
     search_fields = ("id", "name", "owner__username")
@@ -41,7 +41,7 @@ class ChatAdmin(ChangedFieldsSaveMixin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(admin.ModelAdmin[Message]):
     list_display = ("chat", "seq", "role", "step_type", "short_content", "created_at")
     list_filter = ("role", "step_type", "created_at")
     search_fields = ("content", "chat__id", "client_message_id")

@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from uai.artifacts.serializers import ArtifactOut
 from uai_project.api import AnyJSONField, JSONObjectField, StrictCharField
 
 
-class ChatCreateIn(serializers.Serializer):
+class ChatCreateIn(serializers.Serializer[Any]):
     # null as omitted (the default agent), as on every route: typed clients send unset fields as null.
     agent = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
     name = StrictCharField(required=False, allow_blank=True, max_length=200, default="")
     metadata = JSONObjectField(required=False, default=dict)
 
 
-class ChatSendIn(serializers.Serializer):
+class ChatSendIn(serializers.Serializer[Any]):
     text = StrictCharField(allow_blank=True, trim_whitespace=False)
     message_id = StrictCharField(required=False, allow_blank=True, max_length=200, default="")
     wait = serializers.BooleanField(required=False, default=True)
 
 
-class ChatNextIn(serializers.Serializer):
+class ChatNextIn(serializers.Serializer[Any]):
     # null as omitted (the default agent), as on every route: typed clients send unset fields as null.
     agent = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
     user_input = AnyJSONField()
     state = JSONObjectField(required=False, default=dict)
 
 
-class ChatOut(serializers.Serializer):
+class ChatOut(serializers.Serializer[Any]):
     session_id = serializers.CharField()
     id = serializers.CharField()
     agent = serializers.CharField()
@@ -43,7 +45,7 @@ class ChatOut(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class MessageOut(serializers.Serializer):
+class MessageOut(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     chat_id = serializers.CharField()
     run_id = serializers.UUIDField(allow_null=True)
@@ -56,7 +58,7 @@ class MessageOut(serializers.Serializer):
     files = ArtifactOut(many=True)
 
 
-class TurnOut(serializers.Serializer):
+class TurnOut(serializers.Serializer[Any]):
     messages = MessageOut(many=True, help_text="The turn's new messages, the user's first.")
     artifacts = ArtifactOut(many=True, help_text="Artifacts the agent produced in this turn.")
     run_id = serializers.UUIDField()
@@ -64,20 +66,20 @@ class TurnOut(serializers.Serializer):
     error = serializers.CharField(allow_null=True)
 
 
-class NextStepOut(serializers.Serializer):
+class NextStepOut(serializers.Serializer[Any]):
     step_type = serializers.CharField()
     content = serializers.CharField()
 
 
-class NextArtifactOut(serializers.Serializer):
+class NextArtifactOut(serializers.Serializer[Any]):
     name = serializers.CharField()
     media_type = serializers.CharField()
     size = serializers.IntegerField(required=False)
     content_base64 = serializers.CharField(required=False)
-    data = serializers.JSONField(required=False)
+    data = serializers.JSONField(required=False)  # type: ignore[assignment]  # a field, not the attribute: DRF's metaclass moves it off the class
 
 
-class ChatNextOut(serializers.Serializer):
+class ChatNextOut(serializers.Serializer[Any]):
     state = serializers.JSONField()
     artifacts = NextArtifactOut(many=True)
     steps = NextStepOut(many=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin, messages
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -27,6 +27,9 @@ from uai.runs.presenters import log_data, status_data
 from uai_project.admin_utils import LOG_FIELDS, ChangedFieldsSaveMixin, read_only_inline, staff_view
 from uai_project.api import whole_number
 from uai_project.errors import Conflict, InvalidInput, UAIError, json_error
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 LIVE_LOG_LINES = 50  # newest log lines the live view sends and the page keeps
 MAX_LIVE_RUNS = 200  # runs one poll of the run list may ask about (a page shows 100)
@@ -58,8 +61,14 @@ def _log_lines(logs: list[Log]) -> SafeString:
     )
 
 
+class NewestLog(TypedDict):
+    """What RunAdmin.get_queryset adds to each run."""
+
+    newest_log: str | None
+
+
 @admin.register(Run)
-class RunAdmin(ChangedFieldsSaveMixin):
+class RunAdmin(ChangedFieldsSaveMixin[Run]):
     list_display = (
         "id",
         "agent",
@@ -102,7 +111,7 @@ class RunAdmin(ChangedFieldsSaveMixin):
         js = ("admin_live/run_live.js",)
         css = {"all": ("admin_live/run_live.css",)}
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Run]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WithAnnotations[Run, NewestLog]]:
         # The newest log line of each run for the list, one indexed subquery (run, seq) per row.
         newest = Log.objects.filter(run_id=OuterRef("pk")).order_by("-seq", "-id")
         return (
@@ -286,7 +295,7 @@ class RunAdmin(ChangedFieldsSaveMixin):
 
 
 @admin.register(Log)
-class LogAdmin(admin.ModelAdmin):
+class LogAdmin(admin.ModelAdmin[Log]):
     list_display = ("created_at", "level", "source", "run", "chat", "message")
     list_filter = ("level", "source", "created_at")
     search_fields = ("message", "run__id", "chat__id")
@@ -295,7 +304,7 @@ class LogAdmin(admin.ModelAdmin):
 
 
 @admin.register(Stat)
-class StatAdmin(admin.ModelAdmin):
+class StatAdmin(admin.ModelAdmin[Stat]):
     list_display = ("created_at", "name", "run", "chat", "data")
     list_filter = ("name", "created_at")
     list_select_related = ("run", "chat")
@@ -303,7 +312,7 @@ class StatAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(admin.ModelAdmin[Event]):
     list_display = ("created_at", "seq", "type", "chat", "run")
     list_filter = ("type", "created_at")
     search_fields = ("chat__id", "run__id")

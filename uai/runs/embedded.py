@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import cast
 
 from django.conf import settings
 
@@ -37,8 +38,9 @@ async def stop() -> None:
 
 async def _run() -> None:
     from procrastinate.contrib.django import app
+    from procrastinate.contrib.django.django_connector import DjangoConnector
 
-    worker_app = app.with_connector(app.connector.get_worker_connector())
+    worker_app = app.with_connector(cast(DjangoConnector, app.connector).get_worker_connector())
     while True:
         try:
             async with worker_app.open_async():

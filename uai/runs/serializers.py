@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from rest_framework import serializers
 
@@ -9,16 +11,16 @@ from uai.runs.models import Log, Run
 from uai_project.api import AnyJSONField, StrictCharField
 
 
-class RunCreateIn(serializers.Serializer):
+class RunCreateIn(serializers.Serializer[Any]):
     agent = StrictCharField(max_length=64)
     input = AnyJSONField(required=False, default=dict)
 
 
-class RunInputIn(serializers.Serializer):
+class RunInputIn(serializers.Serializer[Any]):
     text = StrictCharField(allow_blank=True, trim_whitespace=False)
 
 
-class LogIn(serializers.Serializer):
+class LogIn(serializers.Serializer[Any]):
     level = serializers.ChoiceField(choices=Log.Level.choices, default=Log.Level.INFO)
     message = StrictCharField(trim_whitespace=False)
 
@@ -29,10 +31,10 @@ class LogIn(serializers.Serializer):
             )
         return value
 
-    data = serializers.DictField(required=False, default=dict)
+    data = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]  # a field, not the attribute: DRF's metaclass moves it off the class
 
 
-class RunOut(serializers.Serializer):
+class RunOut(serializers.Serializer[Any]):
     task_id = serializers.UUIDField()
     id = serializers.UUIDField()
     agent = serializers.CharField()
@@ -54,13 +56,13 @@ class RunOut(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class LogOut(serializers.Serializer):
+class LogOut(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     seq = serializers.IntegerField()
     run_id = serializers.UUIDField(allow_null=True)
     chat_id = serializers.CharField(allow_null=True)
     level = serializers.ChoiceField(choices=Log.Level.choices)
     message = serializers.CharField()
-    source = serializers.ChoiceField(choices=Log.Source.choices)
-    data = serializers.JSONField()
+    source = serializers.ChoiceField(choices=Log.Source.choices)  # type: ignore[assignment]  # a field, not the attribute: DRF's metaclass moves it off the class
+    data = serializers.JSONField()  # type: ignore[assignment]  # a field, not the attribute: DRF's metaclass moves it off the class
     created_at = serializers.DateTimeField()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from uai.agents import events
@@ -11,7 +12,7 @@ if TYPE_CHECKING:
     from uai.agents.protocol import AgentRequest
 
 
-def instance_or_factory(target: object, kind: type, what: str) -> tuple[object, bool]:
+def instance_or_factory(target: object, kind: type, what: str) -> tuple[Callable[[], Any], bool]:
     """How to get the framework object for a run: ``(maker, shared)``.
 
     An instance of ``kind`` is shared by every run (``maker`` returns it); any other callable is a

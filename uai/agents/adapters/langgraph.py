@@ -127,7 +127,8 @@ class LangGraphAdapter:
         history = list(prior.get(self.input_key, []))
         command: Any = {**prior, self.input_key: [*history, messages.HumanMessage(content=request.text)]}
         while True:
-            paused, interrupts = False, {}
+            paused = False
+            interrupts: dict[str, Any] = {}
             async for mode, data in graph.astream(command, config, stream_mode=["updates", "messages"]):
                 if mode == "messages":
                     chunk = data[0]

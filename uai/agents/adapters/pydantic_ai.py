@@ -9,7 +9,7 @@ message history. Needs the ``pydantic_ai`` extra.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 from uai.agents import events
@@ -43,12 +43,12 @@ def translate(event: Any) -> events.AgentEvent | None:
             data={"tool": part.tool_name, "call_id": part.tool_call_id},
         )
     if isinstance(event, m.FunctionToolResultEvent):
-        part = getattr(event, "result", None) or event.part  # renamed across versions
-        content = getattr(part, "content", part)
+        result = getattr(event, "result", None) or event.part  # renamed across versions
+        content = getattr(result, "content", result)
         return events.Step(
             events.ACTION_STEP,
-            f"Observation from {part.tool_name}: {content}",
-            data={"tool": part.tool_name, "result": jsonable(content)},
+            f"Observation from {result.tool_name}: {content}",
+            data={"tool": result.tool_name, "result": jsonable(content)},
         )
     return None
 
@@ -81,6 +81,7 @@ class PydanticAIAdapter:
         async with agent.iter(request.text, message_history=self._history(request) or None) as run:
             async for node in run:
                 if Agent.is_model_request_node(node) or Agent.is_call_tools_node(node):
+                    node_events: AsyncIterable[Any]
                     async with node.stream(run.ctx) as node_events:
                         async for event in node_events:
                             translated = translate(event)

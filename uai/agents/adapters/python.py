@@ -21,7 +21,7 @@ import contextlib
 import inspect
 import json
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any
 
 from uai.agents import events
@@ -94,7 +94,12 @@ class _Channel:
     async def send(self, event: events.AgentEvent) -> None:
         """An async agent's yield: queue it and wait until it was handled."""
         handled = self.loop.create_future()
-        self._enqueue(event, lambda: handled.done() or handled.set_result(None))
+
+        def ack() -> None:
+            if not handled.done():
+                handled.set_result(None)
+
+        self._enqueue(event, ack)
         await handled
 
     def finish(self, exc: BaseException | None = None) -> None:
@@ -192,7 +197,7 @@ class PythonAdapter:
                 await channel.send(event)
 
 
-def _pump(gen: Iterator[Any], context: AgentContext) -> None:
+def _pump(gen: Generator[Any, Any, Any], context: AgentContext) -> None:
     """Drive a sync generator (in its own thread), stopping at a yield once cancelled."""
     try:
         for item in gen:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypedDict
 
 from uai.agents import events
 from uai.agents.protocol import AgentContext, AgentRequest
@@ -20,7 +20,13 @@ MAX_STEPS = 10_000
 MAX_DELAY_SECONDS = 3600.0
 
 
-def parse_input(value: Any) -> dict[str, Any]:
+class SlowInput(TypedDict):
+    steps: int
+    delay: float
+    ask: str | None
+
+
+def parse_input(value: Any) -> SlowInput:
     """Read and check ``steps``, ``delay`` and ``ask`` from a run input or a message's text."""
     if isinstance(value, str):
         value = value.strip()

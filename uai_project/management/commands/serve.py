@@ -79,7 +79,8 @@ class Command(BaseCommand):
                 backlog=settings.UAI_LISTEN_BACKLOG,
                 # Open streams (SSE) would hold a shutdown forever; then the lifespan's shutdown
                 # stops the embedded worker (its own grace for running jobs).
-                timeout_graceful_shutdown=settings.UAI_SHUTDOWN_GRACE_SECONDS,
+                # A number of seconds, for asyncio.timeout: the int of uvicorn's annotation is too narrow.
+                timeout_graceful_shutdown=settings.UAI_SHUTDOWN_GRACE_SECONDS,  # type: ignore[arg-type]
             )
             exit_soon()
             return
@@ -109,8 +110,11 @@ class Command(BaseCommand):
             server.ws_factory.setProtocolOptions(failByDrop=False)
             loop = asyncio.get_event_loop()
             loop.call_soon(embedded.start)
+            # A zope Interface's methods are declared without self: mypy reads "before" as it.
             reactor.addSystemEventTrigger(
-                "before", "shutdown", lambda: defer.Deferred.fromFuture(loop.create_task(shutdown()))
+                "before",
+                "shutdown",  # type: ignore[arg-type]
+                lambda: defer.Deferred.fromFuture(loop.create_task(shutdown())),
             )
 
         # A listen backlog for bursts of connections (Twisted's default is 50), and time for a
