@@ -7,8 +7,10 @@ WebSocket clients may also put the credential in the URL as ``?token=``.
 
 from __future__ import annotations
 
+import datetime
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -26,6 +28,10 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from uai_project import errors
 from uai_project.sql import columns, first
 
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django_stubs_ext import WithAnnotations
+
 logger = logging.getLogger(__name__)
 
 SCHEMES = (b"bearer", b"token")
@@ -39,18 +45,28 @@ def user_for_credential(raw: str) -> tuple[Any, Any]:
         jwt = JWTAuthentication()
         try:
             validated = jwt.get_validated_token(raw.encode())
-            user = jwt.get_user(validated)
+            jwt_user = jwt.get_user(validated)
         except (InvalidToken, TokenError, exceptions.AuthenticationFailed) as exc:
             raise exceptions.AuthenticationFailed("Invalid or expired token.") from exc
-        return user, validated
+        return jwt_user, validated
     # Every API request comes here: one hand-written statement (the ORM's select_related
     # query of the same row costs three times the CPU, ~0.5 ms).
-    user = first(get_user_model(), _USER_OF_TOKEN, [raw])
+    # (``first`` sets the statement's further columns as attributes)
+    user = cast(
+        "WithAnnotations[AbstractBaseUser, _TokenColumns] | None",
+        first(get_user_model(), _USER_OF_TOKEN, [raw]),
+    )
     if user is None or not user.is_active:
         raise exceptions.AuthenticationFailed("Invalid token.")
     token = Token(key=raw, user_id=user.pk, created=user.token_created)
     token.user = user
     return user, token
+
+
+class _TokenColumns(TypedDict):
+    """What ``_USER_OF_TOKEN`` selects besides the user's columns."""
+
+    token_created: datetime.datetime
 
 
 def _user_of_token_sql() -> str:
@@ -114,12 +130,14 @@ def _websocket_user(raw: str | None) -> Any:
 
 def websocket_credential(scope: dict[str, Any]) -> str | None:
     """The bearer credential of a WebSocket handshake: the Authorization header, else ``?token=``."""
-    for name, value in scope.get("headers", []):
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers", [])
+    for name, value in headers:
         if name == b"authorization":
             parts = value.split()
             if len(parts) == 2 and parts[0].lower() in SCHEMES:
                 return parts[1].decode("latin1")
-    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+    query_string: bytes = scope.get("query_string", b"")
+    query = parse_qs(query_string.decode("latin1"))
     tokens = query.get("token")
     return tokens[0] if tokens else None
 
@@ -147,7 +165,7 @@ class WebSocketAuthMiddleware:
         from channels.auth import AuthMiddlewareStack
 
         self.app = app
-        self.by_session = AuthMiddlewareStack(app)
+        self.by_session: Callable[[dict[str, Any], Any, Any], Awaitable[None]] = AuthMiddlewareStack(app)  # type: ignore[assignment]  # ASGI 3; the stub allows ASGI 2 too
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         credential = websocket_credential(scope)

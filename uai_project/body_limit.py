@@ -61,7 +61,7 @@ def _counting(receive: Any, limit: int) -> Any:
 
     async def counted() -> dict[str, Any]:
         nonlocal seen
-        message = await receive()
+        message: dict[str, Any] = await receive()
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:

@@ -36,7 +36,7 @@ def _refuse(channel: http.HTTPChannel, error: errors.UAIError, reason: bytes) ->
         b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
         % (errors.http_status(error), reason, len(body))
     )
-    channel.transport.write(head + body)
+    channel.write(head + body)  # (to its transport)
     # Nothing more is read — not even the lines left in the packet being parsed (Twisted's own
     # close makes its line reader stop; a half-close does not).
     channel.dataReceived = channel.rawDataReceived = channel.lineReceived = _ignore  # type: ignore[method-assign]
@@ -68,7 +68,7 @@ def _bad_request(self: http.HTTPChannel) -> None:
     _refuse(self, errors.InvalidInput("Bad request: malformed HTTP."), b"Bad Request")
 
 
-class WebRequest(http_protocol.WebRequest):
+class WebRequest(http_protocol.WebRequest):  # type: ignore[misc]  # untyped base
     """daphne's request, without Twisted's parse of form bodies (Django parses them)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -89,6 +89,6 @@ def install() -> None:
             )
     if "parsePOSTFormSubmission" not in http.Request.__init__.__code__.co_varnames:
         raise RuntimeError("daphne_http: Twisted's Request takes no parsePOSTFormSubmission")
-    http.HTTPChannel.lineLengthExceeded = _line_too_long
-    http.HTTPChannel._respondToBadRequestAndDisconnect = _bad_request
+    http.HTTPChannel.lineLengthExceeded = _line_too_long  # type: ignore[method-assign, assignment]  # a patch (self: an HTTPChannel)
+    http.HTTPChannel._respondToBadRequestAndDisconnect = _bad_request  # type: ignore[method-assign]  # a patch
     http_protocol.WebRequest = WebRequest  # what daphne's HTTPFactory builds each request with

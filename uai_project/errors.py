@@ -327,8 +327,9 @@ def _flatten(detail: Any) -> str:
     return str(detail)
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF exception handler: every error becomes ``{"detail", "code"}`` with a fitting status."""
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | JsonResponse | None:
+    """DRF exception handler: every error becomes ``{"detail", "code"}`` with a fitting status
+    (a 503 is the same response plain views get, which DRF takes as it is)."""
     if isinstance(exc, UAIError):
         return Response(error_body(exc), status=http_status(exc))
     if service := outage(exc):

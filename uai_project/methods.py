@@ -80,7 +80,7 @@ class AllowedMethodsMiddleware:
         if self.is_async:
             markcoroutinefunction(self)
             # A coroutine function, so the handler awaits it instead of sending it to a thread.
-            self.process_view = self._aprocess_view  # type: ignore[method-assign]
+            self.process_view = self._aprocess_view  # type: ignore[method-assign, assignment]
 
     def __call__(self, request: HttpRequest) -> Any:
         return self.get_response(request)

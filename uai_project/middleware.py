@@ -10,14 +10,14 @@ goes"). The hooks that may read or save a session or parse a form body still tak
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware import clickjacking, common, csrf, security
 from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
@@ -71,7 +71,7 @@ def _refused(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
-class StaticFilesMiddleware(WhiteNoiseMiddleware):
+class StaticFilesMiddleware(WhiteNoiseMiddleware):  # type: ignore[misc]  # untyped base
     """WhiteNoise, async-capable: a static file is served as WhiteNoise serves it, anything else
     passes straight on without leaving the event loop."""
 
@@ -89,7 +89,7 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
             return self._acall(request)
         return super().__call__(request)
 
-    async def _acall(self, request: HttpRequest) -> HttpResponse:
+    async def _acall(self, request: HttpRequest) -> HttpResponseBase:
         if self.autorefresh:
             # Finding a file may touch the disk (DEBUG's autorefresh): not on the event loop.
             static_file = await sync_to_async(self.find_file)(request.path_info)
@@ -97,8 +97,9 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
             static_file = self.files.get(request.path_info)
         if static_file is not None:
             # Opening and stat-ing the file: a thread, as Django does for its sync middleware.
-            return await sync_to_async(self.serve)(static_file, request)
-        response: Awaitable[HttpResponse] = self.get_response(request)
+            served: HttpResponseBase = await sync_to_async(self.serve)(static_file, request)
+            return served
+        response: Awaitable[HttpResponseBase] = self.get_response(request)
         return await response
 
 
@@ -115,18 +116,19 @@ class _InlineHooks(MiddlewareMixin):
     def request_needs_thread(self, request: HttpRequest) -> bool:
         return False
 
-    def response_needs_thread(self, request: HttpRequest, response: HttpResponse) -> bool:
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
         return False
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        response = None
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        response: HttpResponseBase | None = None
         process_request = getattr(self, "process_request", None)
         if process_request is not None:
             if self.request_needs_thread(request):
                 response = await sync_to_async(process_request, thread_sensitive=True)(request)
             else:
                 response = process_request(request)
-        response = response or await self.get_response(request)
+        # (in async mode, which is the only one calling this, a coroutine)
+        response = response or await cast("Awaitable[HttpResponseBase]", self.get_response(request))
         process_response = getattr(self, "process_response", None)
         if process_response is not None:
             if self.response_needs_thread(request, response):
@@ -156,7 +158,7 @@ class SessionMiddleware(_InlineHooks, sessions_middleware.SessionMiddleware):
     """Django's: the session is loaded lazily; saving it (or reading it to decide) is done in a
     thread, as Django does — only a request that never touched its session skips the hop."""
 
-    def response_needs_thread(self, request: HttpRequest, response: HttpResponse) -> bool:
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
         session = getattr(request, "session", None)
         return session is None or session.accessed or session.modified
 
@@ -165,7 +167,7 @@ class MessageMiddleware(_InlineHooks, messages_middleware.MessageMiddleware):
     """Django's: storing messages may write the session, so a request that used or added
     messages goes to a thread for it."""
 
-    def response_needs_thread(self, request: HttpRequest, response: HttpResponse) -> bool:
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
         storage = getattr(request, "_messages", None)
         return storage is None or storage.used or storage.added_new
 
@@ -177,14 +179,14 @@ class CsrfViewMiddleware(_InlineHooks, csrf.CsrfViewMiddleware):
     def request_needs_thread(self, request: HttpRequest) -> bool:
         return settings.CSRF_USE_SESSIONS
 
-    def response_needs_thread(self, request: HttpRequest, response: HttpResponse) -> bool:
+    def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
         return settings.CSRF_USE_SESSIONS
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         super().__init__(get_response)
         if self.async_mode:
             # A coroutine function, so the handler awaits it instead of wrapping it for a thread.
-            self.process_view = self._aprocess_view  # type: ignore[method-assign]
+            self.process_view = self._aprocess_view  # type: ignore[method-assign, assignment]
 
     async def _aprocess_view(self, request: HttpRequest, callback: Any, args: Any, kwargs: Any) -> Any:
         inline = not settings.CSRF_USE_SESSIONS and (

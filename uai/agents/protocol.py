@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -186,6 +186,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 class AgentAdapter(Protocol):
     """Runs one agent for one request and yields its events; it never touches the ORM."""
 
-    def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
-        """Yield the agent's events until it is done; raise on failure."""
+    def stream(self, request: AgentRequest, context: AgentContext) -> AsyncGenerator[events.AgentEvent, None]:
+        """Yield the agent's events until it is done; raise on failure. An async generator: the
+        executor closes it in the task that started it, however the run ends."""
         ...

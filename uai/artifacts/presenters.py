@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from uai.artifacts.models import Artifact
+from uai.runs.stream_events import ArtifactData
 
 
 def download_path(artifact: Artifact) -> str:
@@ -14,7 +13,7 @@ def download_path(artifact: Artifact) -> str:
     return f"/run/{artifact.run_id}/artifacts/{artifact.id}/download"
 
 
-def artifact_data(artifact: Artifact, *, base_url: str = "") -> dict[str, Any]:
+def artifact_data(artifact: Artifact, *, base_url: str = "") -> ArtifactData:
     """An artifact's metadata with its ``download_url`` (absolute when ``base_url`` is given)."""
     return {
         "id": str(artifact.id),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -18,7 +18,19 @@ from uai.artifacts.models import Artifact
 from uai_project.errors import InvalidInput, TooLarge
 
 
-def check_uploads(files: Iterable[UploadedFile]) -> list[UploadedFile]:
+class Sized(Protocol):
+    """What the upload limits are about: uploads, and the artifacts a message copies."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def size(self) -> int | None: ...
+
+
+S = TypeVar("S", bound=Sized)
+
+
+def check_uploads(files: Iterable[S]) -> list[S]:
     """Enforce the upload limits (count and size per file) before anything is stored."""
     files = list(files)
     if len(files) > settings.UAI_MAX_UPLOAD_FILES:
@@ -37,7 +49,7 @@ def artifact_create(
     owner_id: int,
     name: str,
     content: bytes | None = None,
-    upload: UploadedFile | None = None,
+    upload: UploadedFile[bytes] | None = None,
     data: Any = None,
     media_type: str | None = None,
     origin: str = Artifact.Origin.AGENT,
@@ -64,7 +76,8 @@ def read_bytes(artifact: Artifact) -> bytes:
     """The artifact's bytes (a JSON artifact's encoded value)."""
     if artifact.file:
         with artifact.file.open("rb") as handle:
-            return handle.read()
+            content: bytes = handle.read()
+            return content
     if artifact.data is not None:
         return json.dumps(artifact.data).encode()
     raise InvalidInput("This artifact has no content.")

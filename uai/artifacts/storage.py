@@ -46,7 +46,7 @@ def stored(
     owner_id: int,
     name: str,
     content: bytes | None = None,
-    upload: UploadedFile | None = None,
+    upload: UploadedFile[bytes] | None = None,
     data: Any = None,
     media_type: str | None = None,
     origin: str = Artifact.Origin.AGENT,
@@ -103,8 +103,9 @@ def insert(artifact: Artifact) -> Artifact:
     return artifact
 
 
-def delete_files(names: Iterable[str]) -> None:
-    """Remove stored files (after their rows are gone); a missing file is not an error."""
+def delete_files(names: Iterable[str | None]) -> None:
+    """Remove stored files (after their rows are gone); a missing file is not an error, nor a
+    missing name (an artifact without a file)."""
     for name in names:
         if not name:
             continue

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from uai.artifacts.models import Artifact
 from uai.artifacts.presenters import artifact_data
 from uai.chats.models import Chat, Message
+from uai.runs.stream_events import MessageData
 
 
-def message_data(message: Message, *, base_url: str = "", files: list[Any] | None = None) -> dict[str, Any]:
+def message_data(message: Message, *, base_url: str = "", files: list[Artifact] | None = None) -> MessageData:
     """A message with its attached files (prefetch ``files`` when presenting many)."""
     if files is None:
         files = list(message.files.all()) if message.pk else []

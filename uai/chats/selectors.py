@@ -6,7 +6,7 @@ import datetime
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from uai.agents import registry
 from uai.agents.events import FINAL_ANSWER_STEP
@@ -17,6 +17,9 @@ from uai.runs.models import Log, Run, Stat
 from uai_project.api import parse_uuid
 from uai_project.errors import NotFound
 from uai_project.sql import columns, first
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 def chat_get(*, user: Any, chat_id: str) -> Chat:
@@ -34,10 +37,17 @@ def chat_find(*, chat_id: str) -> Chat | None:
     ORM's ``select_related`` query took 0.7), the agent from the per-process registry as of its
     ``updated_at``.
     """
-    chat = first(Chat, _CHAT_FIND, [chat_id])
+    # (``first`` sets the statement's further columns as attributes)
+    chat = cast("WithAnnotations[Chat, _ChatFindColumns] | None", first(Chat, _CHAT_FIND, [chat_id]))
     if chat is not None:
         chat.agent = registry.agent_row(chat.agent_id, chat.agent_updated_at)
     return chat
+
+
+class _ChatFindColumns(TypedDict):
+    """What ``_CHAT_FIND`` selects besides the chat's columns."""
+
+    agent_updated_at: datetime.datetime
 
 
 _CHAT_FIND = (
@@ -197,5 +207,6 @@ def message_files(messages: Sequence[Message]) -> dict[uuid.UUID, list[Artifact]
     if messages:
         attached = Artifact.objects.filter(message_id__in=[m.id for m in messages]).order_by("created_at")
         for artifact in attached:
-            files.setdefault(artifact.message_id, []).append(artifact)
+            if artifact.message_id is not None:  # (all of them: filtered by it)
+                files.setdefault(artifact.message_id, []).append(artifact)
     return files

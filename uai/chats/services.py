@@ -85,7 +85,7 @@ def chat_send(
     *,
     chat: Chat,
     text: str,
-    files: list[UploadedFile] | None = None,
+    files: list[UploadedFile[bytes]] | None = None,
     client_message_id: str = "",
     answering: Run | None = None,
 ) -> tuple[Run, Message]:
@@ -180,7 +180,7 @@ def chat_next(
     text: str,
     run_input: Any,
     state: dict[str, Any],
-    files: list[UploadedFile] | None = None,
+    files: list[UploadedFile[bytes]] | None = None,
 ) -> dict[str, Any]:
     """A sessionless turn: run the agent as a job and return its result; nothing is stored."""
     validate_text(text)
@@ -213,7 +213,8 @@ async def _call_ephemeral(payload: dict[str, Any], timeout: float) -> dict[str, 
     if message is None:
         await sync_to_async(queues.abort_job)(job_id)
         return None
-    return message["result"]
+    result: dict[str, Any] = message["result"]  # what sink.reply sent
+    return result
 
 
 def _default_state(state: dict[str, Any], text: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -266,7 +267,7 @@ def message_file_delete(*, chat: Chat, message: Message, artifact: Artifact) -> 
         transaction.on_commit(lambda: storage.delete_files([name]))
 
 
-def copy_artifacts(*, owner_id: int, artifact_ids: list[str]) -> list[Any]:
+def copy_artifacts(*, owner_id: int, artifact_ids: list[str]) -> list[UploadedFile[bytes]]:
     """The user's existing artifacts of those ids, as uploads to attach to a new message.
 
     The upload limits are checked on the records before any file is read: a short list could
@@ -278,7 +279,7 @@ def copy_artifacts(*, owner_id: int, artifact_ids: list[str]) -> list[Any]:
         raise InvalidInput(f"Unknown file {unknown!r}.")
     # The records carry the count and sizes the upload limits are about.
     artifacts = artifact_services.check_uploads(found[pk] for pk in ids)
-    uploads = []
+    uploads: list[UploadedFile[bytes]] = []
     for artifact in artifacts:
         try:
             content = artifact_services.read_bytes(artifact)

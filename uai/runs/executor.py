@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -82,12 +83,13 @@ class Executor:
         loop = asyncio.get_running_loop()
         context = AgentContext(run_id=self.run_id, chat_id=self.spec.chat_id, ask=self._ask, loop=loop)
         final: ev.FinalAnswer | None = None
-        limit = self.spec.agent.timeout_seconds
+        limit: float | None = self.spec.agent.timeout_seconds
         limit = settings.UAI_RUN_TIMEOUT_SECONDS if limit is None else limit
         try:
             adapter = registry.build_adapter(self.spec.agent)
             try:
-                async with asyncio.timeout(limit or None) as self._budget:
+                async with asyncio.timeout(limit or None) as budget:
+                    self._budget = budget
                     # Closed here, in this task, however the loop ends: a cancellation that lands
                     # while an event is being written (not inside the agent) must still unwind the
                     # agent's own context managers in the task that entered them (anyio cancel
@@ -103,7 +105,7 @@ class Executor:
                                 continue
                             await self._handle(event)
             except TimeoutError as exc:
-                if self._budget.expired():
+                if budget.expired():
                     raise RunTimedOut(f"the run worked longer than its limit of {limit:g} s") from exc
                 raise
             await self._flush()
@@ -393,7 +395,7 @@ async def execute_ephemeral(payload: dict[str, Any]) -> None:
                 name=f["name"],
                 media_type=f["media_type"],
                 size=len(base64.b64decode(f["content_b64"])),
-                read=lambda f=f: base64.b64decode(f["content_b64"]),
+                read=functools.partial(base64.b64decode, f["content_b64"]),
             )
             for f in payload.get("files", [])
         ]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.http import QueryDict
 
 from uai.runs.filters import RunFilter
 from uai.runs.models import Log, Run
@@ -29,7 +29,7 @@ def run_find(*, run_id: Any) -> Run | None:
     return Run.objects.filter(pk=run_id).first()
 
 
-def run_list(*, user: Any, filters: Mapping[str, Any]) -> list[Run]:
+def run_list(*, user: Any, filters: QueryDict) -> list[Run]:
     """The user's runs, newest first, at most UAI_MAX_RUN_LIST, filtered as ``RunFilter`` reads
     ``filters`` (a request's query); 400 for a filter it cannot read."""
     filtered = RunFilter(filters, queryset=Run.objects.filter(owner=user).order_by("-created_at"))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -139,6 +141,23 @@ LEFT JOIN chats_chat chat ON chat.id = run.chat_id
 """
 
 
+class _BeginColumns(TypedDict):
+    """What ``_BEGIN_SQL`` selects besides the run's columns (the chat's are NULL without one)."""
+
+    agent_updated_at: datetime.datetime
+    chat_state: Any
+    chat_mode: str | None
+    chat_metadata: Any
+    chat_created_at: datetime.datetime | None
+    has_files: bool
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    _BegunRun = WithAnnotations[Run, _BeginColumns]
+
+
 def _json_column(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
@@ -147,7 +166,10 @@ def run_begin(*, run_id: str, attempt: int) -> RunSpec | None:
     """Mark a run ``running`` and gather its request; None when it is gone or already over."""
     now = timezone.now()
     with transaction.atomic():
-        run = first(Run, _BEGIN_SQL, [now, attempt, now, attempt, str(attempt), run_id])
+        # (``first`` sets the statement's further columns as attributes)
+        run = cast(
+            "_BegunRun | None", first(Run, _BEGIN_SQL, [now, attempt, now, attempt, str(attempt), run_id])
+        )
         if run is None:
             return None
         sink = sink_for(run)
@@ -164,13 +186,13 @@ def run_begin(*, run_id: str, attempt: int) -> RunSpec | None:
     )
 
 
-def _input_files(uploads: Any) -> list[InputFile]:
+def _input_files(uploads: Iterable[Artifact]) -> list[InputFile]:
     return [
         InputFile(
             name=a.name,
             media_type=a.media_type,
             size=a.size,
-            read=lambda a=a: artifact_services.read_bytes(a),
+            read=functools.partial(artifact_services.read_bytes, a),
             artifact_id=str(a.id),
         )
         for a in uploads
@@ -183,7 +205,7 @@ def answer_files(*, run_id: str, artifact_ids: list[str]) -> list[InputFile]:
     return _input_files(uploads.order_by("created_at"))
 
 
-def _build_request(run: Run, agent: Agent) -> AgentRequest:
+def _build_request(run: _BegunRun, agent: Agent) -> AgentRequest:
     text = run.input if isinstance(run.input, str) else json.dumps(run.input)
     files: list[InputFile] = []
     if run.has_files:  # most runs have none: not even a queryset built (~75 µs)
@@ -193,10 +215,10 @@ def _build_request(run: Run, agent: Agent) -> AgentRequest:
     state: dict[str, Any] = {}
     mode = ""
     metadata: dict[str, Any] = {}
-    if run.chat_id:
+    if run.chat_id and run.chat_created_at is not None:  # (it is None only without a chat)
         state = dict(_json_column(run.chat_state) or {})
         metadata = dict(_json_column(run.chat_metadata) or {})
-        mode = run.chat_mode
+        mode = run.chat_mode or ""
         rows = conversation_cache.history(run.chat_id, run.chat_created_at, run_id=str(run.id))
         history = [HistoryItem(r, c, s) for _, r, c, s in rows]
     return AgentRequest(
@@ -405,13 +427,13 @@ def run_cancel(*, run: Run) -> Run:
 def run_delete(*, run: Run) -> None:
     """Delete a run (the admin's delete): cancelled first if active, its stored files after."""
     with transaction.atomic():
-        run = Run.objects.select_for_update().filter(pk=run.pk).first()
-        if run is None:
+        locked = Run.objects.select_for_update().filter(pk=run.pk).first()
+        if locked is None:
             return
-        if not run.is_terminal:
-            run_cancel(run=run)
-        names = [n for n in Artifact.objects.filter(run_id=run.pk).values_list("file", flat=True) if n]
-        Run.objects.filter(pk=run.pk).delete()
+        if not locked.is_terminal:
+            run_cancel(run=locked)
+        names = [n for n in Artifact.objects.filter(run_id=locked.pk).values_list("file", flat=True) if n]
+        Run.objects.filter(pk=locked.pk).delete()
         transaction.on_commit(lambda: storage.delete_files(names))
 
 
@@ -454,7 +476,7 @@ def run_logs_append(*, run: Run, items: list[dict[str, Any]]) -> list[Log]:
     return created
 
 
-def _store_uploads(*, run: Run, files: list[Any], stored: list[Artifact]) -> list[Artifact]:
+def _store_uploads(*, run: Run, files: list[UploadedFile[bytes]], stored: list[Artifact]) -> list[Artifact]:
     """Store each upload, adding it to ``stored`` at once: when a later one fails, the caller
     removes the files written before it."""
     for upload in files:
@@ -471,7 +493,9 @@ def _store_uploads(*, run: Run, files: list[Any], stored: list[Artifact]) -> lis
     return stored
 
 
-def run_start(*, owner_id: int, agent: Agent, input: Any, files: list[Any] | None = None) -> Run:
+def run_start(
+    *, owner_id: int, agent: Agent, input: Any, files: list[UploadedFile[bytes]] | None = None
+) -> Run:
     """Start a task run, with the user's files attached to it."""
     files = artifact_services.check_uploads(files or [])
     if files and not agent.accepts_files:
@@ -487,7 +511,7 @@ def run_start(*, owner_id: int, agent: Agent, input: Any, files: list[Any] | Non
     return run
 
 
-def run_input_with_files(*, run: Run, text: str, files: list[Any] | None = None) -> Run:
+def run_input_with_files(*, run: Run, text: str, files: list[UploadedFile[bytes]] | None = None) -> Run:
     """Answer a waiting run with text and files (409 when it is not waiting)."""
     if files and not run.agent.accepts_files:
         raise InvalidInput(f"Agent {run.agent_id!r} does not take files.")

@@ -23,7 +23,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
@@ -43,6 +42,7 @@ from uai.runs.stream_events import (
     ProgressData,
     StepData,
 )
+from uai.runs.subscriptions import channel_layer
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ _layer_down = False  # the last send failed: an outage is told once, and once wh
 async def _send(group: str, message: dict[str, Any], what: str) -> None:
     global _layer_down
     try:
-        await get_channel_layer().group_send(group, message)
+        await channel_layer().group_send(group, message)
     except Exception:
         if not _layer_down:
             _layer_down = True
@@ -128,7 +128,7 @@ async def _send(group: str, message: dict[str, Any], what: str) -> None:
 async def reply(channel: str, result: Mapping[str, Any]) -> None:
     """Send a sessionless call's result to the channel its caller waits on (nothing is stored,
     nothing numbered: the caller is the only one who hears it)."""
-    await get_channel_layer().send(channel, {"type": EPHEMERAL_RESULT_TYPE, "result": result})
+    await channel_layer().send(channel, {"type": EPHEMERAL_RESULT_TYPE, "result": result})
 
 
 async def publish_all(box: list[tuple[list[str], dict[str, Any]]]) -> None:
@@ -359,11 +359,13 @@ class EventSink:
         step_type: str | None = None,
         client_message_id: str = "",
         owner_id: int | None = None,
-        uploads: Iterable[UploadedFile] = (),
+        uploads: Iterable[UploadedFile[bytes]] = (),
         seq: int | None = None,
     ) -> tuple[Message, list[Artifact]]:
         """A message added to the chat — the user's, with its ``uploads`` stored as its files
         (owned by ``owner_id``) — and the files."""
+        if self.chat_id is None:
+            raise ValueError("a message belongs to a chat")
         seq = self._seq(seq)
         message = Message.objects.create(
             chat_id=self.chat_id,
@@ -469,7 +471,7 @@ class EventSink:
     def _stored(self, artifact: Artifact) -> Artifact:
         artifact.created_at = self._now()
         storage.insert(artifact)
-        if artifact.file:
+        if artifact.file.name:
             self.written.append(artifact.file.name)
         return artifact
 

@@ -29,6 +29,14 @@ RELEASE_ATTEMPTS = 100  # receives tried at close while messages are still waiti
 RELEASE_TIMEOUT_SECONDS = 5.0  # how long a close waits for the layer to end a cancelled receive
 
 
+def channel_layer() -> BaseChannelLayer:
+    """The default channel layer (the settings always configure one)."""
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("CHANNEL_LAYERS has no default layer")
+    return layer
+
+
 class Subscription:
     def __init__(self, *groups: str, layer: BaseChannelLayer | None = None) -> None:
         self.groups = groups
@@ -46,7 +54,7 @@ class Subscription:
     async def open(self) -> str:
         """Make the channel and add it to the groups; the channel's name."""
         if self.layer is None:
-            self.layer = get_channel_layer()
+            self.layer = channel_layer()
         self.channel = await self.layer.new_channel()
         try:
             for group in self.groups:

@@ -5,7 +5,7 @@ Services defer these by name (``queues``), so that they need not import this mod
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from procrastinate import JobContext
 from procrastinate import retry as retry_module
@@ -27,7 +27,7 @@ class AgentRetryStrategy(retry_module.BaseRetryStrategy):
             return retry_module.RetryDecision(retry_in={"seconds": 0})
         if not isinstance(exception, executor.RetryRun):
             return None
-        delay = int(job.task_kwargs.get("retry_delay_seconds") or 0)
+        delay = cast(int, job.task_kwargs.get("retry_delay_seconds") or 0)  # queues.defer_run's int
         return retry_module.RetryDecision(retry_in={"seconds": delay})
 
 

@@ -51,7 +51,7 @@ class Worker(procrastinate_worker.Worker):
         """Stop the worker; on purpose unless a side task failed (then it is started again)."""
         if self.failure is None:
             self.stop_requested = True
-        super().stop()
+        super().stop()  # type: ignore[no-untyped-call]  # unannotated in procrastinate
 
     def sweeps(self) -> bool:
         """Whether this worker sweeps stalled runs: the ones that serve the maintenance queue."""
@@ -81,7 +81,10 @@ class Worker(procrastinate_worker.Worker):
             # and the heartbeat cannot be written either, so another worker's sweep would take
             # them for a dead worker's and start them again while they still ran here.
             self.shutdown_graceful_timeout = 0
-        beat = asyncio.create_task(self._update_heartbeat(), name="shutdown_heartbeat")
+        beat = asyncio.create_task(
+            self._update_heartbeat(),  # type: ignore[no-untyped-call]  # unannotated in procrastinate
+            name="shutdown_heartbeat",
+        )
         try:
             await super()._shutdown(side_tasks)
         finally:
@@ -103,7 +106,7 @@ class Worker(procrastinate_worker.Worker):
         # Reached once the worker is registered: its database answers.
         for callback in self.on_registered:
             await callback(self)
-        await super()._run_loop()
+        await super()._run_loop()  # type: ignore[no-untyped-call]  # unannotated in procrastinate
 
 
 async def _sweep_forever(app: app_module.App) -> None:
@@ -175,7 +178,7 @@ async def run_worker(app: app_module.App, **options: Any) -> None:
         worker.on_failure.append(went)
         failure: BaseException | None
         try:
-            await worker.run()
+            await worker.run()  # type: ignore[no-untyped-call]  # unannotated in procrastinate
             failure = worker.failure
         except asyncio.CancelledError:
             raise

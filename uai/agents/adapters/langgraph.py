@@ -17,7 +17,7 @@ Options: ``input_key`` (default ``messages``). Needs the ``langgraph`` extra.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from uai.agents import events
@@ -115,7 +115,9 @@ class LangGraphAdapter:
         self.graph = graph
         self.input_key = options.get("input_key", "messages")
 
-    async def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+    async def stream(
+        self, request: AgentRequest, context: AgentContext
+    ) -> AsyncGenerator[events.AgentEvent, None]:
         """Run the graph on the user's text, resuming it through interrupts."""
         messages = _import()
         from langgraph.checkpoint.memory import InMemorySaver

@@ -15,7 +15,7 @@ extra. The SDK's import name is ``agents``; UAI's own apps live under ``uai`` so
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from uai.agents import events
@@ -91,7 +91,9 @@ class OpenAIAgentsAdapter:
         self._make, _ = instance_or_factory(target, sdk.Agent, "an OpenAI Agents SDK agent")
         self.options = options
 
-    async def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+    async def stream(
+        self, request: AgentRequest, context: AgentContext
+    ) -> AsyncGenerator[events.AgentEvent, None]:
         """Run the agent, streaming its events; approvals it asks for go to the user."""
         sdk = _import()
         agent = self._make()

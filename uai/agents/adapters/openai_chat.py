@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from uai.agents import events
@@ -84,7 +84,9 @@ class OpenAIChatAdapter:
             messages.append({"role": "system", "content": self.options["system_prompt"]})
         return messages + chat_messages(request)
 
-    async def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+    async def stream(
+        self, request: AgentRequest, context: AgentContext
+    ) -> AsyncGenerator[events.AgentEvent, None]:
         """Ask the model; run the tools it calls; stream its answer."""
         client = self._client()
         messages = self._messages(request)

@@ -9,7 +9,7 @@ message history. Needs the ``pydantic_ai`` extra.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 from typing import Any
 
 from uai.agents import events
@@ -73,7 +73,9 @@ class PydanticAIAdapter:
                 history.append(m.ModelResponse(parts=[m.TextPart(content=message["content"])]))
         return history
 
-    async def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+    async def stream(
+        self, request: AgentRequest, context: AgentContext
+    ) -> AsyncGenerator[events.AgentEvent, None]:
         """Run the agent node by node, streaming each model request and tool call."""
         from pydantic_ai import Agent
 

@@ -21,7 +21,7 @@ import contextlib
 import inspect
 import json
 import threading
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any
 
 from uai.agents import events
@@ -135,7 +135,9 @@ class PythonAdapter:
             positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
             self._takes_context = len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
 
-    async def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+    async def stream(
+        self, request: AgentRequest, context: AgentContext
+    ) -> AsyncGenerator[events.AgentEvent, None]:
         """Call the target and yield its events, yielded and reported alike, in order."""
         channel = _Channel(context)
         context.bind(channel.report, drain=channel.drain)

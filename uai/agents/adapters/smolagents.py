@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 from uai.agents import events
@@ -97,7 +97,9 @@ class SmolagentsAdapter:
             if self._lock is not None:
                 self._lock.release()
 
-    async def stream(self, request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+    async def stream(
+        self, request: AgentRequest, context: AgentContext
+    ) -> AsyncGenerator[events.AgentEvent, None]:
         """The agent's steps, from its own thread."""
         async for event in self._python.stream(request, context):
             yield event
