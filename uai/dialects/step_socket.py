@@ -336,7 +336,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         return [{"type": "stream_gap", "chat_id": self.chat_id, "seq": event["seq"], **event["data"]}]
 
     async def _message_frames(self, event: MessageEvent) -> list[dict[str, Any]]:
-        """None: a user's message only tells the ``message_id`` its client gave the turn."""
+        """No frame: a user's message only tells which ``message_id`` its client gave the turn."""
         run_id = event.get("run_id")
         if run_id:
             message = event["data"].get("message") or {}
