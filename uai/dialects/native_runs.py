@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from uai.agents import selectors as agent_selectors
 from uai.chats import selectors as chat_selectors
+from uai.chats import services as chat_services
 from uai.runs import selectors, services
 from uai.runs.models import Run
 from uai.runs.presenters import log_data, run_data
@@ -84,8 +85,6 @@ class RunInputView(APIView):
         run = selectors.run_get(user=request.user, run_id=task_id)
         data = validated(RunInputIn, request.data)
         if run.chat_id:  # a chat's turn: the answer is the user's next message in the chat
-            from uai.chats import services as chat_services
-
             run, _ = chat_services.chat_send(
                 chat=chat_selectors.chat_get(user=request.user, chat_id=run.chat_id),
                 text=data["text"],

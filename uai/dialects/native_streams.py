@@ -16,9 +16,12 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions
 
+from uai.chats import selectors as chat_selectors
 from uai.dialects.sse import KEEPALIVE, encode, last_event_id, response
+from uai.runs import selectors as run_selectors
 from uai.runs import streams
 from uai.runs.models import Run
+from uai.runs.stream_events import EventType, StreamEvent
 from uai.runs.waiting import release_connection
 from uai_project import errors
 from uai_project.auth import authenticate_request
@@ -36,7 +39,7 @@ async def native_events(
     run_id: Any = None,
     after_seq: int | None,
     only_run: Any = None,
-    stop: Callable[[dict[str, Any]], bool] | None = None,
+    stop: Callable[[StreamEvent], bool] | None = None,
     chat_born: Any = None,
 ) -> AsyncIterator[bytes]:
     """A stream's events as SSE (``event:`` is the event type, ``data:`` the whole event).
@@ -55,7 +58,7 @@ async def native_events(
             if event is None:
                 yield KEEPALIVE
                 continue
-            if event["type"] == "past_end":
+            if event["type"] == EventType.PAST_END:
                 # Last-Event-ID past the stream's end: it follows from there. An ``id:`` alone
                 # sets the client's Last-Event-ID without dispatching an event.
                 yield f"id: {event['seq']}\n\n".encode()
@@ -82,13 +85,13 @@ def error_event(error: UAIError) -> bytes:
     return encode(None, errors.error_body(error), "error")
 
 
-def ends_run(run_id: Any, statuses: tuple[str, ...] = Run.TERMINAL) -> Callable[[dict[str, Any]], bool]:
+def ends_run(run_id: Any, statuses: tuple[str, ...] = Run.TERMINAL) -> Callable[[StreamEvent], bool]:
     """A stop condition: the run's status event reaches one of ``statuses``."""
     run_id = str(run_id)
 
-    def stop(event: dict[str, Any]) -> bool:
+    def stop(event: StreamEvent) -> bool:
         return (
-            event["type"] == "status"
+            event["type"] == EventType.STATUS
             and event.get("run_id") == run_id
             and event["data"]["status"] in statuses
         )
@@ -141,9 +144,7 @@ async def _open(
 @allow("GET")
 async def chat_stream(request: HttpRequest, session_id: str) -> HttpResponse:
     """``GET /chat/{session_id}/stream``: the chat's events, live (after ``Last-Event-ID`` if given)."""
-    from uai.chats import selectors
-
-    opened = await _open(request, lambda user, _: selectors.chat_get(user=user, chat_id=session_id))
+    opened = await _open(request, lambda user, _: chat_selectors.chat_get(user=user, chat_id=session_id))
     if isinstance(opened, HttpResponse):
         return opened
     chat, after = opened
@@ -158,10 +159,9 @@ async def run_stream(request: HttpRequest, task_id: str) -> HttpResponse:
     reconnects with it whenever a stream closes): nothing would end the stream, and 204 is what
     stops an ``EventSource`` from reconnecting.
     """
-    from uai.runs import selectors
 
     def find(user: Any, after: int | None) -> tuple[Run, bool]:
-        run = selectors.run_get(user=user, run_id=task_id)
+        run = run_selectors.run_get(user=user, run_id=task_id)
         return run, streams.ended_before(run, after or 0)
 
     opened = await _open(request, find)

@@ -15,6 +15,7 @@ from uai.agents import events as ev
 from uai.dialects import sse
 from uai.runs import streams
 from uai.runs.models import Run
+from uai.runs.stream_events import EventType
 from uai_project import errors
 from uai_project.errors import outage
 
@@ -46,21 +47,23 @@ async def chunks(*, chat_id: str, run_id: str, after_seq: int, fresh: bool = Tru
                 continue
             if event.get("run_id") != run_id:
                 continue
-            kind, data = event["type"], event["data"]
-            if kind == "delta" and data["text"]:
+            if event["type"] == EventType.DELTA and event["data"]["text"]:
                 first_chunk_at = first_chunk_at or time.monotonic()
-                streamed.append(data["text"])
+                streamed.append(event["data"]["text"])
                 count += 1
-                yield sse.encode(event["seq"], {"content": data["text"], "is_final": False, "metrics": None})
-            elif kind == "step" and data["step_type"] == ev.FINAL_ANSWER_STEP:
-                final_text = data["content"]
-            elif kind == "step":
+                yield sse.encode(
+                    event["seq"], {"content": event["data"]["text"], "is_final": False, "metrics": None}
+                )
+            elif event["type"] == EventType.STEP and event["data"]["step_type"] == ev.FINAL_ANSWER_STEP:
+                final_text = event["data"]["content"]
+            elif event["type"] == EventType.STEP:
                 round_start = len(streamed)  # the text after a step (a tool call) is a new round
-            elif kind == "input_required":
-                final_text = data["prompt"]
-            elif kind == "stats":
-                agent_stats.update(data.get("data") or {})
-            elif kind == "status" and data["status"] in Run.TURN_ENDS:
+            elif event["type"] == EventType.INPUT_REQUIRED:
+                final_text = event["data"]["prompt"]
+            elif event["type"] == EventType.STATS:
+                agent_stats.update(event["data"].get("data") or {})
+            elif event["type"] == EventType.STATUS and event["data"]["status"] in Run.TURN_ENDS:
+                data = event["data"]
                 so_far = "".join(streamed)
                 text = final_text or ""
                 last_round = "".join(streamed[round_start:])

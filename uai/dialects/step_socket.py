@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -39,6 +40,15 @@ from uai.chats.models import Message
 from uai.runs import streams
 from uai.runs.dbcall import db
 from uai.runs.models import Run
+from uai.runs.stream_events import (
+    EventType,
+    GapEvent,
+    InputRequiredEvent,
+    MessageEvent,
+    StatusEvent,
+    StepEvent,
+    StreamEvent,
+)
 from uai_project import errors, parsers
 from uai_project.api import BIGINT_MAX, whole_number
 from uai_project.errors import Conflict, ErrorCode, UAIError
@@ -283,7 +293,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             ):
                 if event is None:
                     continue
-                if event["type"] == "past_end":
+                if event["type"] == EventType.PAST_END:
                     # Resumed past the chat's end: told so (with the number it really has, as
                     # ``seq``), and followed from there — the next turn's frames come as usual.
                     # (Nothing of the chat in it: no need to know whose the chat is.)
@@ -317,34 +327,48 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_CODES[ErrorCode.FORBIDDEN])
         return False
 
-    async def _frames(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        """Seed 001's frames for one event (most events have none)."""
-        kind, data, seq = event["type"], event["data"], event["seq"]
-        base = {"chat_id": self.chat_id, "seq": seq}
-        if kind == "gap":
-            return [{"type": "stream_gap", **base, **data}]
+    async def _frames(self, event: StreamEvent) -> list[dict[str, Any]]:
+        """Seed 001's frames for one event (most events have none): see ``FRAMES``."""
+        translate = FRAMES.get(event["type"])
+        return [] if translate is None else await translate(self, event)
+
+    async def _gap_frames(self, event: GapEvent) -> list[dict[str, Any]]:
+        return [{"type": "stream_gap", "chat_id": self.chat_id, "seq": event["seq"], **event["data"]}]
+
+    async def _message_frames(self, event: MessageEvent) -> list[dict[str, Any]]:
+        """No frame: a user's message only tells which ``message_id`` its client gave the turn."""
         run_id = event.get("run_id")
-        if kind == "message" and run_id:
-            message = data.get("message") or {}
+        if run_id:
+            message = event["data"].get("message") or {}
             if message.get("role") == Message.Role.USER:
                 self.message_ids.setdefault(run_id, message.get("message_id") or message["id"])
-            return []
-        if kind == "step":
-            step = {"type": "agent_step", "step_type": data["step_type"], "message": data["content"]}
-            return [{**step, "message_id": await self._message_id(run_id), **base}]
-        if kind == "input_required":
-            step = {"type": "agent_step", "step_type": ev.INPUT_REQUEST_STEP, "message": data["prompt"]}
-            return [{**step, "message_id": await self._message_id(run_id), **base}]
-        if kind != "status" or data["status"] not in FRAMED_STATUSES:
+        return []
+
+    async def _step_frames(self, event: StepEvent) -> list[dict[str, Any]]:
+        data = event["data"]
+        step = {"type": "agent_step", "step_type": data["step_type"], "message": data["content"]}
+        return [{**step, "message_id": await self._message_id(event.get("run_id")), **self._base(event)}]
+
+    async def _question_frames(self, event: InputRequiredEvent) -> list[dict[str, Any]]:
+        step = {"type": "agent_step", "step_type": ev.INPUT_REQUEST_STEP, "message": event["data"]["prompt"]}
+        return [{**step, "message_id": await self._message_id(event.get("run_id")), **self._base(event)}]
+
+    async def _status_frames(self, event: StatusEvent) -> list[dict[str, Any]]:
+        data = event["data"]
+        if data["status"] not in FRAMED_STATUSES:
             # A turn's queued and running statuses have no frame: no need to know its message id
             # (a lookup here would sit between the turn's commit and its first step).
             return []
-        message_id = await self._message_id(run_id)
+        base = self._base(event)
+        message_id = await self._message_id(event.get("run_id"))
         end = {"type": "message_end", "message_id": message_id, **base}
         if data["status"] == Run.Status.FAILED:
             error = {"type": "agent_error", "error": data.get("error") or "The agent failed.", **base}
             return [{**error, "message_id": message_id}, end]
         return [end]
+
+    def _base(self, event: StreamEvent) -> dict[str, Any]:
+        return {"chat_id": self.chat_id, "seq": event["seq"]}
 
     async def _message_id(self, run_id: str | None) -> str | None:
         if run_id is None:
@@ -360,3 +384,14 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         if seq is not None:
             frame["seq"] = seq
         await self.send(text_data=json.dumps(frame))
+
+
+# Seed 001's translation of the stream's events: the frames of each event type (the types not
+# here have none; ``past_end`` is said in an ``agent_error`` as the socket follows on).
+FRAMES: dict[EventType, Callable[[ChatStepConsumer, Any], Awaitable[list[dict[str, Any]]]]] = {
+    EventType.GAP: ChatStepConsumer._gap_frames,
+    EventType.MESSAGE: ChatStepConsumer._message_frames,
+    EventType.STEP: ChatStepConsumer._step_frames,
+    EventType.INPUT_REQUIRED: ChatStepConsumer._question_frames,
+    EventType.STATUS: ChatStepConsumer._status_frames,
+}

@@ -7,13 +7,18 @@ table) and translates them. An event on the wire::
     {"seq": 7, "type": "step", "chat_id": "…", "run_id": "…", "data": StepData, "created_at": "…"}
 
 ``gap`` and ``past_end`` are not stored: a stream makes them where retention removed events, or
-where a client asked to resume past the end.
+where a client asked to resume past the end (``gap_event``, ``past_end_event``); they carry only
+``seq``, ``type`` and ``data``.
+
+``StreamEvent`` ties each type to its payload, so a type checker narrows ``event["data"]`` once
+``event["type"]`` was compared with an ``EventType`` member. (An event read back from JSON
+carries its type as a plain string, equal to the member.)
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, NotRequired, TypedDict
+from typing import Any, Generic, Literal, NotRequired, TypedDict, TypeVar
 
 
 class EventType(StrEnum):
@@ -159,31 +164,87 @@ class PastEndData(TypedDict):
     detail: str
 
 
-EventData = (
-    StatusData
-    | StepData
-    | DeltaData
-    | LogData
-    | ArtifactData
-    | ProgressData
-    | StateData
-    | StatsData
-    | InputRequiredData
-    | InputData
-    | MessageEventData
-    | MessageDeletedData
-    | FileDeletedData
-    | GapData
-    | PastEndData
+T = TypeVar("T", bound=EventType)
+D = TypeVar("D")
+
+
+class Numbered(TypedDict, Generic[T, D]):
+    """An event the sink numbered, stored and published: of type ``T``, with payload ``D``."""
+
+    seq: int
+    type: T
+    chat_id: str | None
+    run_id: str | None
+    data: D
+    created_at: str
+
+
+class Marker(TypedDict, Generic[T, D]):
+    """An event a stream makes as it is read (not stored): of type ``T``, with payload ``D``."""
+
+    seq: int
+    type: T
+    data: D
+
+
+StatusEvent = Numbered[Literal[EventType.STATUS], StatusData]
+StepEvent = Numbered[Literal[EventType.STEP], StepData]
+DeltaEvent = Numbered[Literal[EventType.DELTA], DeltaData]
+LogEvent = Numbered[Literal[EventType.LOG], LogData]
+ArtifactEvent = Numbered[Literal[EventType.ARTIFACT], ArtifactData]
+ProgressEvent = Numbered[Literal[EventType.PROGRESS], ProgressData]
+StateEvent = Numbered[Literal[EventType.STATE], StateData]
+StatsEvent = Numbered[Literal[EventType.STATS], StatsData]
+InputRequiredEvent = Numbered[Literal[EventType.INPUT_REQUIRED], InputRequiredData]
+InputEvent = Numbered[Literal[EventType.INPUT], InputData]
+MessageEvent = Numbered[Literal[EventType.MESSAGE], MessageEventData]
+MessageDeletedEvent = Numbered[Literal[EventType.MESSAGE_DELETED], MessageDeletedData]
+FileDeletedEvent = Numbered[Literal[EventType.FILE_DELETED], FileDeletedData]
+GapEvent = Marker[Literal[EventType.GAP], GapData]
+PastEndEvent = Marker[Literal[EventType.PAST_END], PastEndData]
+
+# One event as it is published, stored and read back (``Numbered``), or made by a stream (``Marker``).
+StreamEvent = (
+    StatusEvent
+    | StepEvent
+    | DeltaEvent
+    | LogEvent
+    | ArtifactEvent
+    | ProgressEvent
+    | StateEvent
+    | StatsEvent
+    | InputRequiredEvent
+    | InputEvent
+    | MessageEvent
+    | MessageDeletedEvent
+    | FileDeletedEvent
+    | GapEvent
+    | PastEndEvent
 )
 
 
-class StreamEvent(TypedDict):
-    """One numbered event as it is published and as streams read it back."""
+def gap_event(after_seq: int, first_kept: int) -> GapEvent:
+    """The marker a stream yields where retention removed events: clients learn, not skip."""
+    return {
+        "seq": first_kept - 1,
+        "type": EventType.GAP,
+        "data": {
+            "after_seq": after_seq,
+            "first_seq": first_kept,
+            "detail": f"events {after_seq + 1} to {first_kept - 1} are no longer kept",
+        },
+    }
 
-    seq: int
-    type: str
-    chat_id: str | None
-    run_id: str | None
-    data: EventData
-    created_at: str
+
+def past_end_event(after_seq: int, last: int) -> PastEndEvent:
+    """The marker a stream yields when asked to resume past its last number: it follows from
+    that number instead (``seq``), so the client learns where the stream really is."""
+    return {
+        "seq": last,
+        "type": EventType.PAST_END,
+        "data": {
+            "after_seq": after_seq,
+            "last_seq": last,
+            "detail": f"after_seq {after_seq} is past the last event ({last}): following from {last}",
+        },
+    }

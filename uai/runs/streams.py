@@ -32,14 +32,16 @@ import contextvars
 import logging
 import weakref
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection
 
+from uai.chats.models import Chat
 from uai.runs import sink as sink_module
 from uai.runs.dbcall import db
 from uai.runs.models import Event, Run
+from uai.runs.stream_events import EventType, StreamEvent, gap_event, past_end_event
 from uai.runs.subscriptions import Subscription
 from uai_project import errors
 
@@ -239,19 +241,22 @@ def _recheck() -> _Recheck:
     return recheck
 
 
-def event_payload(event: Event) -> dict[str, Any]:
+def event_payload(event: Event) -> StreamEvent:
     """A stored event in the shape it was published in."""
-    return {
-        "seq": event.seq,
-        "type": event.type,
-        "chat_id": event.chat_id,
-        "run_id": str(event.run_id) if event.run_id else None,
-        "data": event.data,
-        "created_at": event.created_at.isoformat(),
-    }
+    return cast(
+        StreamEvent,
+        {
+            "seq": event.seq,
+            "type": event.type,
+            "chat_id": event.chat_id,
+            "run_id": str(event.run_id) if event.run_id else None,
+            "data": event.data,
+            "created_at": event.created_at.isoformat(),
+        },
+    )
 
 
-def _page(*, chat_id: str | None, run_id: Any, after_seq: int) -> list[dict[str, Any]]:
+def _page(*, chat_id: str | None, run_id: Any, after_seq: int) -> list[StreamEvent]:
     qs = Event.objects.filter(seq__gt=after_seq)
     qs = qs.filter(chat_id=chat_id) if chat_id is not None else qs.filter(run_id=run_id)
     return [event_payload(e) for e in qs.order_by("seq")[:REPLAY_PAGE]]
@@ -259,7 +264,7 @@ def _page(*, chat_id: str | None, run_id: Any, after_seq: int) -> list[dict[str,
 
 def _catch_up(
     *, chat_id: str | None, run_id: Any, after_seq: int
-) -> tuple[int | None, list[dict[str, Any]], int | None]:
+) -> tuple[int | None, list[StreamEvent], int | None]:
     """What a stream resuming after ``after_seq`` starts with, in one trip to a DB thread: the
     first kept number if retention removed some (see ``_gap``), the first page from there, and
     the stream's last number when ``after_seq`` is past it (else None).
@@ -286,9 +291,6 @@ def _last(*, chat_id: str | None, run_id: Any) -> tuple[str | None, int]:
 
     A turn's numbers are its chat's, so its chat tells.
     """
-    from uai.chats.models import Chat
-    from uai.runs.models import Run
-
     last: int | None = None
     if chat_id is None:
         row = Run.objects.filter(pk=run_id).values_list("chat_id", "last_seq").first()
@@ -319,37 +321,8 @@ def _gap(*, chat_id: str | None, run_id: Any, after_seq: int, last: int | None =
     return first if first > after_seq + 1 else None
 
 
-def gap_event(after_seq: int, first_kept: int) -> dict[str, Any]:
-    """The marker a stream yields where retention removed events: clients learn, not skip."""
-    return {
-        "seq": first_kept - 1,
-        "type": "gap",
-        "data": {
-            "after_seq": after_seq,
-            "first_seq": first_kept,
-            "detail": f"events {after_seq + 1} to {first_kept - 1} are no longer kept",
-        },
-    }
-
-
-def past_end_event(after_seq: int, last: int) -> dict[str, Any]:
-    """The marker a stream yields when asked to resume past its last number: it follows from
-    that number instead (``seq``), so the client learns where the stream really is."""
-    return {
-        "seq": last,
-        "type": "past_end",
-        "data": {
-            "after_seq": after_seq,
-            "last_seq": last,
-            "detail": f"after_seq {after_seq} is past the last event ({last}): following from {last}",
-        },
-    }
-
-
 def _run_chat(*, run_id: Any) -> str | None:
     """The chat a run belongs to (a turn), or None (a task): a turn's events go to its chat's group."""
-    from uai.runs.models import Run
-
     return Run.objects.filter(pk=run_id).values_list("chat_id", flat=True).first()
 
 
@@ -361,7 +334,7 @@ async def follow(
     idle_seconds: float | None = None,
     fresh: bool = False,
     chat_born: Any = None,
-) -> AsyncIterator[dict[str, Any] | None]:
+) -> AsyncIterator[StreamEvent | None]:
     """Yield the stream's events after ``after_seq`` (None: only new ones), then live ones.
 
     ``fresh``: this request wrote or read ``after_seq`` a moment ago (its turn's message, the
@@ -414,8 +387,8 @@ async def follow(
                 watch.heard = max(watch.heard, event["seq"])
 
     async def replay(
-        after: int, before: int | None = None, page: list[dict[str, Any]] | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
+        after: int, before: int | None = None, page: list[StreamEvent] | None = None
+    ) -> AsyncIterator[StreamEvent]:
         """The table's events after ``after`` (and before ``before``); each one yielded is the
         stream's last number once the reader asks for the next."""
         while True:
@@ -454,8 +427,8 @@ async def follow(
             if first_kept is not None:
                 yield gap_event(after_seq, first_kept)
                 watch.last = first_kept - 1
-            async for event in replay(watch.last, page=page):
-                yield event
+            async for stored in replay(watch.last, page=page):
+                yield stored
         recheck = _recheck()
         recheck.add(watch)
         while True:
@@ -493,7 +466,7 @@ async def follow(
                 # Published out of order (or dropped by a full channel): the table has them.
                 async for missed in replay(watch.last, before=event["seq"]):
                     yield missed
-            yield event
+            yield cast(StreamEvent, event)  # as the sink published it
             watch.last = event["seq"]
     finally:
         if recheck is not None:
@@ -510,4 +483,7 @@ def ended_before(run: Run, after: int) -> bool:
     its status events are all before ``after`` (its final status was seen, or retention removed
     it). A stream ends at that final status; what an agent cancelled meanwhile still wrote comes
     after it, and is no reason to stay open."""
-    return run.is_terminal and not Event.objects.filter(run_id=run.id, type="status", seq__gt=after).exists()
+    return (
+        run.is_terminal
+        and not Event.objects.filter(run_id=run.id, type=EventType.STATUS, seq__gt=after).exists()
+    )

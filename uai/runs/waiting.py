@@ -18,7 +18,7 @@ from django.db import connection
 
 from uai.runs import sink as sink_module
 from uai.runs.models import Run
-from uai.runs.stream_events import EventType
+from uai.runs.stream_events import EventType, MessageData, StatusEvent, StreamEvent
 from uai.runs.subscriptions import Subscription
 
 T = TypeVar("T")
@@ -61,7 +61,7 @@ async def _await_on(
     timeout: float,
     until: set[str],
     check_first: bool,
-    received: list[dict[str, Any]] | None = None,
+    received: list[StreamEvent] | None = None,
 ) -> str | None:
     run_id = str(run_id)
     deadline = time.monotonic() + timeout
@@ -80,10 +80,12 @@ async def _await_on(
         if message is None:
             status = await sync_to_async(_status)(run_id)
             continue
-        event = message.get("event") or {}
+        event: StreamEvent | None = message.get("event")
+        if event is None:
+            continue
         if received is not None:
             received.append(event)
-        if event.get("type") == EventType.STATUS and event.get("run_id") == run_id:
+        if event["type"] == EventType.STATUS and event.get("run_id") == run_id:
             status = event["data"]["status"]
     return status
 
@@ -129,7 +131,7 @@ class TurnWatch:
 
     def __init__(self, chat_id: str) -> None:
         self.group = sink_module.chat_group(chat_id)
-        self.events: list[dict[str, Any]] = []
+        self.events: list[StreamEvent] = []
         self.status: str | None = None
         self.until: set[str] = set()
 
@@ -169,16 +171,15 @@ class TurnWatch:
             return None
         run_id = str(run_id)
         by_seq = {e["seq"]: e for e in self.events if isinstance(e.get("seq"), int) and e["seq"] > after_seq}
-        end = next(
-            (
-                e
-                for e in sorted(by_seq.values(), key=lambda e: e["seq"])
-                if e["type"] == EventType.STATUS
+        end: StatusEvent | None = None
+        for e in sorted(by_seq.values(), key=lambda e: e["seq"]):
+            if (
+                e["type"] == EventType.STATUS
                 and e.get("run_id") == run_id
                 and e["data"]["status"] == self.status
-            ),
-            None,
-        )
+            ):
+                end = e
+                break
         if end is None:
             return None
         messages = []
@@ -190,11 +191,13 @@ class TurnWatch:
                 continue
             if event["type"] == EventType.ARTIFACT:
                 return None
-            message = (
-                event["data"].get("message")
-                if event["type"] in (EventType.MESSAGE, EventType.STEP, EventType.INPUT_REQUIRED)
-                else None
-            )
+            message: MessageData | None = None
+            if (
+                event["type"] == EventType.MESSAGE
+                or event["type"] == EventType.STEP
+                or event["type"] == EventType.INPUT_REQUIRED
+            ):
+                message = event["data"].get("message")
             if message is not None:
                 if message.get("files"):
                     return None  # file URLs are made for the request's host
