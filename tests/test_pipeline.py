@@ -367,7 +367,7 @@ def test_back_to_back_steps__written_together_in_order(alice: httpx.Client) -> N
     steps that come while one write is in flight go in the next transaction, in order."""
     from django.db import connection
 
-    from tests.test_agent_api import register
+    from tests.test_python_agents import register
     from uai.runs.models import Event
 
     register("burst", "tests.agents:burst")
