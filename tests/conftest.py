@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from django.conf import settings
+from httpx_sse import connect_sse
 
 from tests.openai_server import ScriptedOpenAI
 
@@ -337,3 +338,23 @@ def register_agent(name: str, adapter: str, target: str = "", **fields: Any) -> 
     from uai.agents.models import Agent
 
     Agent.objects.create(name=name, adapter=adapter, target=target, **fields)
+
+
+def register(name: str, target: str, **fields: object) -> None:
+    """A Python agent in the registry (committed, so the live server sees it)."""
+    from uai.agents.models import Agent
+
+    Agent.objects.create(name=name, target=target, **fields)
+
+
+def collect(client: httpx.Client, method: str, path: str, *, until: Any, **kwargs: Any) -> list[Any]:
+    """Read SSE events until ``until(event)`` is true (or the stream ends)."""
+    events = []
+    with connect_sse(client, method, path, timeout=httpx.Timeout(30), **kwargs) as source:
+        assert source.response.headers["content-type"].startswith("text/event-stream")
+        assert source.response.headers["cache-control"] == "no-cache"
+        for sse in source.iter_sse():
+            events.append(sse)
+            if until(sse):
+                break
+    return events

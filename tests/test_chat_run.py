@@ -1,16 +1,16 @@
-"""Seed 003 (/chat/run, /chat/stream with JWT) and seed 001's REST routes (/history, /agent/run)."""
+"""Seed 003: /chat/run and /chat/stream with JWT, and the conversation cache behind them."""
 
 from __future__ import annotations
 
 import json
-import re
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.conftest import set_password, wait_for
+from tests.conftest import collect, set_password, wait_for
 
 
 @pytest.fixture
@@ -143,6 +143,41 @@ def test_chat_stream__text_of_earlier_rounds_is_not_sent_twice(alice: httpx.Clie
     assert "".join(c["content"] for c in chunks) == "Let me check. It's sunny."
 
 
+async def test_chat_stream__follows_its_turn_from_a_fresh_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``/chat/stream`` follows from its own message's number, written a moment before: a fresh
+    number, whose stream reads the table only when its live events say it must."""
+    from uai.dialects import reply_chunks as run_stream
+
+    calls: list[dict[str, Any]] = []
+
+    async def recorded(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        yield {"type": "status", "run_id": "r", "seq": 5, "data": {"status": "succeeded"}}
+
+    monkeypatch.setattr(run_stream.streams, "follow", recorded)
+    chunks = [chunk async for chunk in run_stream.chunks(chat_id="c", run_id="r", after_seq=4)]
+    assert len(chunks) == 1 and b'"is_final":true' in chunks[0]
+    assert calls == [
+        {"chat_id": "c", "after_seq": 4, "idle_seconds": calls[0]["idle_seconds"], "fresh": True}
+    ]
+
+
+def test_sse__deltas_are_coalesced(alice: httpx.Client) -> None:
+    from uai.agents.models import Agent
+
+    Agent.objects.create(name="chatty", target="tests.agents:chatty", streams=True)
+    chunks = collect(
+        alice,
+        "POST",
+        "/chat/stream",
+        json={"message": "talk", "agent": "chatty"},
+        until=lambda e: json.loads(e.data)["is_final"],
+    )
+    text = "".join(json.loads(c.data)["content"] for c in chunks)
+    assert text == "x" * 2000
+    assert len(chunks) < 200  # 2000 deltas crossed the channel layer in far fewer messages
+
+
 def test_conversation_cache__flushing_loses_nothing(alice: httpx.Client) -> None:
     from django.core.cache import cache
 
@@ -220,31 +255,3 @@ def test_conversation_cache__unit() -> None:
         Message.objects.create(chat=chat, seq=seq, role="agent", content=str(seq))
         rows = conversation_cache.history(chat.id, chat.created_at, before_seq=seq + 1)
         assert [r[2] for r in rows] == ["a", "b", "c", *map(str, range(4, seq + 1))]
-
-
-def test_history__seed_shape(alice: httpx.Client, bob: httpx.Client) -> None:
-    session = alice.post("/chat/", json={"agent": "steps"}).json()["session_id"]
-    alice.post(f"/chat/{session}", json={"text": "2*8"})
-    history = alice.get(f"/history/{session}").json()
-    assert [set(h) for h in history] == [{"role", "content", "step_type", "timestamp"}] * 4
-    assert history[0] == {**history[0], "role": "user", "content": "2*8", "step_type": None}
-    assert history[-1]["content"] == "16"
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", h["timestamp"]) for h in history)
-    assert bob.get(f"/history/{session}").status_code == 404
-    assert alice.get("/history/nope").status_code == 404
-
-
-def test_agent_run__stateless_steps(alice: httpx.Client) -> None:
-    from uai.chats.models import Chat
-
-    chats = Chat.objects.count()
-    steps = alice.post("/agent/run", json={"chat_id": "chat_id47", "task": "2+3*4", "agent": "steps"})
-    assert steps.status_code == 200, steps.text
-    assert [s["step_type"] for s in steps.json()] == ["PlanningStep", "ActionStep", "FinalAnswerStep"]
-    assert steps.json()[-1] == {"step_type": "FinalAnswerStep", "content": "14"}
-    assert alice.post("/agent/run", json={"task": "hi"}).json() == [
-        {"step_type": "FinalAnswerStep", "content": "hi"}
-    ]
-    assert alice.post("/agent/run", json={}).status_code == 400
-    assert alice.post("/agent/run", json={"task": "x", "agent": "fail"}).status_code == 502
-    assert Chat.objects.count() == chats
