@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import ROOT, process_env
 
+pytestmark = pytest.mark.once
+
 GOOD = """
 [agents.greeter]
 adapter = "python"

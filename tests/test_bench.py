@@ -12,8 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bench import run
 from tests.conftest import ROOT, process_env
+
+pytestmark = pytest.mark.once
 
 SMOKE_TIMEOUT_SECONDS = 300
 UAI_FIGURES = {

@@ -19,6 +19,8 @@ import pytest
 
 from tests.conftest import set_password, wait_for
 
+pytestmark = pytest.mark.once
+
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-results" / "screenshots"
 PASSWORD = "browser-pass-1"
 

@@ -18,6 +18,8 @@ import websockets
 
 from tests.conftest import cancel_run, token_of, wait_run, ws_url
 
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # agent name → (docs page, example file, a prompt and the final answer, a prompt that runs long)

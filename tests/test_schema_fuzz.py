@@ -25,6 +25,8 @@ from django.conf import settings
 
 from tests.conftest import process_env, serve_until_done
 
+pytestmark = pytest.mark.once
+
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 RUN_SECONDS = 120  # the whole run takes ~30 s; past this it is stuck, and fails
 FUZZ_ENV = {
