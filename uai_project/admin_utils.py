@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.forms.fields import InvalidJSONInput
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.cache import never_cache
 
 from uai_project import parsers
@@ -96,7 +96,7 @@ def read_only_inline(
     )
 
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def staff_view(model_admin: admin.ModelAdmin[Any], view: View) -> View:
@@ -106,7 +106,7 @@ def staff_view(model_admin: admin.ModelAdmin[Any], view: View) -> View:
     signed-in user who is not staff (or may not view the model) gets 403, never a login loop.
     """
 
-    def permitted(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def permitted(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not model_admin.has_view_permission(request):
             return json_error("You may not view these records.", 403)
         return view(request, *args, **kwargs)
@@ -114,7 +114,7 @@ def staff_view(model_admin: admin.ModelAdmin[Any], view: View) -> View:
     in_admin = model_admin.admin_site.admin_view(permitted)
 
     @functools.wraps(view)
-    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.user.is_authenticated and not model_admin.admin_site.has_permission(request):
             return json_error("Staff only.", 403)
         return in_admin(request, *args, **kwargs)

@@ -12,7 +12,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 
 from uai_project import parsers
-from uai_project.errors import InvalidInput, NotFound
+from uai_project.errors import InvalidInput, NotAuthenticated, NotFound
 
 
 class StrictCharField(serializers.CharField):
@@ -120,6 +120,15 @@ def flag(value: Any, default: bool) -> bool:
     if text in {"0", "false", "no", "off"}:
         return False
     raise InvalidInput(f"{value!r} is not a boolean.")
+
+
+def user_id(request: Request) -> int:
+    """The id of the request's user, the owner of what it creates. Every API route lets only a
+    signed-in user in (``IsAuthenticated``), so an anonymous one is refused here as there."""
+    pk = request.user.pk
+    if pk is None:
+        raise NotAuthenticated("Authentication credentials were not provided.")
+    return pk
 
 
 def base_url(request: Request) -> str:

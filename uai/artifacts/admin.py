@@ -11,7 +11,7 @@ import json
 from django.contrib import admin
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -144,7 +144,7 @@ class ArtifactAdmin(ArtifactPreviewMixin, admin.ModelAdmin[Artifact]):
             *super().get_urls(),
         ]
 
-    def file_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    def file_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
         """The artifact's bytes, for staff (the public download route serves only the owner)."""
         artifact = self.get_object(request, object_id)
         if artifact is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -15,14 +17,14 @@ from uai_project.errors import AgentFailed
 from uai_project.schema import errors
 
 
-class AgentRunIn(serializers.Serializer):
+class AgentRunIn(serializers.Serializer[Any]):
     task = StrictCharField(trim_whitespace=False)
     chat_id = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
     # null as omitted (the default agent), as on every route: typed clients send unset fields as null.
     agent = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
 
 
-class AgentStepOut(serializers.Serializer):
+class AgentStepOut(serializers.Serializer[Any]):
     step_type = serializers.CharField()
     content = serializers.CharField()
 

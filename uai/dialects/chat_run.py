@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -29,14 +30,14 @@ from uai_project.schema import CHUNK_SSE, errors
 logger = logging.getLogger(__name__)
 
 
-class ConversationIn(serializers.Serializer):
+class ConversationIn(serializers.Serializer[Any]):
     message = StrictCharField(trim_whitespace=False)
     # null as omitted: typed clients send their unset optional fields as null.
     conversation_id = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
     agent = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
 
 
-class ChatRunOut(serializers.Serializer):
+class ChatRunOut(serializers.Serializer[Any]):
     response = serializers.CharField()
     conversation_id = serializers.CharField()
 
@@ -85,16 +86,16 @@ class ChatRunView(APIView):
         )
         run, _ = services.chat_send(chat=chat, text=data["message"])
         wait_for_run(run.id, chat_id=chat.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=Run.TURN_ENDS)
-        run = run_selectors.run_find(run_id=run.id)
-        if run is None:
+        ended = run_selectors.run_find(run_id=run.id)
+        if ended is None:
             raise NotFound("Conversation not found: it was deleted.")
-        if run.status == Run.Status.CANCELLED:  # stopped (seed 002) or cancelled (/run/{id})
+        if ended.status == Run.Status.CANCELLED:  # stopped (seed 002) or cancelled (/run/{id})
             raise Conflict("The turn was cancelled before the agent answered.")
-        if run.status == Run.Status.FAILED:
-            raise AgentFailed(f"The agent failed: {run.error}")
-        if run.status not in Run.TURN_ENDS:
+        if ended.status == Run.Status.FAILED:
+            raise AgentFailed(f"The agent failed: {ended.error}")
+        if ended.status not in Run.TURN_ENDS:
             raise Timeout("The agent did not answer in time.")
-        reply = _reply(run) if run.status == Run.Status.SUCCEEDED else (run.input_prompt or "")
+        reply = _reply(ended) if ended.status == Run.Status.SUCCEEDED else (ended.input_prompt or "")
         return Response({"response": reply, "conversation_id": chat.id})
 
 
@@ -112,7 +113,7 @@ class ChatStreamView(APIView):
         },
         operation_id="conversation_stream",
     )
-    def post(self, request: Request) -> Any:
+    def post(self, request: Request) -> StreamingHttpResponse:
         """Run one turn and stream the reply as SSE ``{content, is_final, metrics}`` chunks."""
         data = validated(ConversationIn, request.data)
         chat = conversation_chat(

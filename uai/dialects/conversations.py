@@ -25,11 +25,15 @@ from uai.dialects import sse
 from uai.dialects.reply_chunks import chunks
 from uai.runs import streams
 from uai.runs.waiting import release_connection
-from uai_project.api import StrictCharField, validated
+from uai_project.api import StrictCharField, user_id, validated
 from uai_project.schema import CHUNK_SSE, errors
 
 ROLE_IN = {"Human": Message.Role.USER, "Assistant": Message.Role.AGENT}
-ROLE_OUT = {Message.Role.USER: "Human", Message.Role.AGENT: "Assistant", Message.Role.SYSTEM: "Assistant"}
+ROLE_OUT: dict[str, str] = {
+    Message.Role.USER: "Human",
+    Message.Role.AGENT: "Assistant",
+    Message.Role.SYSTEM: "Assistant",
+}
 
 
 def iso(value: datetime.datetime) -> str:
@@ -58,36 +62,36 @@ def conversation_data(message: Message) -> dict[str, Any]:
     }
 
 
-class ChatIn(serializers.Serializer):
+class ChatIn(serializers.Serializer[Any]):
     name = StrictCharField(allow_blank=True, max_length=200)
     # null as omitted (the default agent), as on every route: typed clients send unset fields as null.
     agent = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
 
 
-class ChatUpdateIn(serializers.Serializer):
+class ChatUpdateIn(serializers.Serializer[Any]):
     name = StrictCharField(allow_blank=True, max_length=200)
     updated_at = serializers.DateTimeField(required=False, help_text="Accepted; the server's clock wins.")
 
 
-class ConversationCreateIn(serializers.Serializer):
+class ConversationCreateIn(serializers.Serializer[Any]):
     chat_id = StrictCharField(max_length=64)
     role = serializers.ChoiceField(choices=list(ROLE_IN))
     message = StrictCharField(trim_whitespace=False)
 
 
-class ChatSummaryOut(serializers.Serializer):
+class ChatSummaryOut(serializers.Serializer[Any]):
     id = serializers.CharField()
     name = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
 
-class ChatDeletedOut(serializers.Serializer):
+class ChatDeletedOut(serializers.Serializer[Any]):
     id = serializers.CharField()
     deleted = serializers.BooleanField()
 
 
-class ConversationOut(serializers.Serializer):
+class ConversationOut(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     role = serializers.ChoiceField(choices=["Human", "Assistant"])
     chat_id = serializers.CharField()
@@ -117,7 +121,7 @@ class ChatCreateView(APIView):
         """Create a chat with a name."""
         data = validated(ChatIn, request.data)
         chat = services.chat_create(
-            owner_id=request.user.pk, agent_name=data.get("agent") or None, name=data["name"]
+            owner_id=user_id(request), agent_name=data.get("agent") or None, name=data["name"]
         )
         return Response(chat_data(chat), status=status.HTTP_201_CREATED)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -14,11 +15,11 @@ from uai.chats import selectors
 from uai.chats.models import Message
 
 # Seed 001 has two roles; a system message reads as the agent's.
-ROLES = {Message.Role.USER: "user", Message.Role.AGENT: "agent", Message.Role.SYSTEM: "agent"}
+ROLES: dict[str, str] = {Message.Role.USER: "user", Message.Role.AGENT: "agent", Message.Role.SYSTEM: "agent"}
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"  # as the seed shows it, in UTC
 
 
-class HistoryItemOut(serializers.Serializer):
+class HistoryItemOut(serializers.Serializer[Any]):
     role = serializers.ChoiceField(choices=["user", "agent"])
     content = serializers.CharField()
     step_type = serializers.CharField(allow_null=True)

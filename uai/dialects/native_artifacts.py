@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, HttpResponseBase
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -58,18 +58,18 @@ class ArtifactDownloadView(ArtifactScope, APIView):
 
     # The artifact's own media type, whatever it is; a missing file is a JSON 404.
     @extend_schema(responses={(200, "*/*"): OpenApiTypes.BINARY})
-    def get(self, request: Request, artifact_id: str, **kwargs: Any) -> HttpResponse:
+    def get(self, request: Request, artifact_id: str, **kwargs: Any) -> HttpResponseBase:
         """The artifact's bytes, with its media type, as an attachment."""
         artifact = selectors.artifact_get(artifact_id=artifact_id, **self.scope(request, **kwargs))
         return download_response(artifact)
 
 
-def download_response(artifact: Artifact, *, inline: bool = False) -> HttpResponse:
+def download_response(artifact: Artifact, *, inline: bool = False) -> HttpResponseBase:
     """Serve stored bytes safely: declared type, no sniffing, sandboxed; an attachment unless
     ``inline`` (the admin's previews). 404 when the stored file is gone."""
     from uai.artifacts.services import read_bytes
 
-    response: HttpResponse
+    response: HttpResponseBase
     if artifact.file:
         try:
             handle = artifact.file.open("rb")
@@ -80,7 +80,9 @@ def download_response(artifact: Artifact, *, inline: bool = False) -> HttpRespon
         )
     elif artifact.data is not None:
         response = HttpResponse(read_bytes(artifact), content_type=artifact.media_type)
-        response["Content-Disposition"] = content_disposition_header(not inline, f"{artifact.name}.json")
+        # Never None: it is None only for an inline response without a file name.
+        if disposition := content_disposition_header(not inline, f"{artifact.name}.json"):
+            response["Content-Disposition"] = disposition
     else:
         return json_error("This artifact has no content.", 404)
     response["X-Content-Type-Options"] = "nosniff"

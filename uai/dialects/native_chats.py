@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -29,7 +30,7 @@ from uai.dialects import native_streams, sse
 from uai.runs import selectors as run_selectors
 from uai.runs.models import Run
 from uai.runs.waiting import TurnWatch, release_connection
-from uai_project.api import base_url, flag, uploaded_files, validated, whole_number
+from uai_project.api import base_url, flag, uploaded_files, user_id, validated, whole_number
 from uai_project.errors import AgentFailed, InvalidInput, NotFound
 from uai_project.schema import NATIVE_SSE, errors
 
@@ -50,7 +51,7 @@ class ChatListCreateView(APIView):
         """Create a chat session; returns its ``session_id``."""
         data = validated(ChatCreateIn, request.data)
         chat = services.chat_create(
-            owner_id=request.user.pk,
+            owner_id=user_id(request),
             agent_name=data.get("agent") or None,
             name=data["name"],
             metadata=data["metadata"],
@@ -76,7 +77,7 @@ class ChatDetailView(APIView):
         },
         operation_id="chat_send",
     )
-    def post(self, request: Request, session_id: str) -> Response:
+    def post(self, request: Request, session_id: str) -> Response | StreamingHttpResponse:
         """Send a message (text, and files as multipart ``files``) and, by default, wait for the turn."""
         chat = selectors.chat_get(user=request.user, chat_id=session_id)
         data = validated(ChatSendIn, request.data)
@@ -166,7 +167,7 @@ class ChatMessagesView(APIView):
 
 def _int_param(request: Request, name: str) -> int | None:
     value = request.query_params.get(name)
-    if value in (None, ""):
+    if not value:
         return None
     return whole_number(value, name)
 

@@ -18,7 +18,7 @@ from uai.runs import selectors, services
 from uai.runs.models import Run
 from uai.runs.presenters import log_data, run_data
 from uai.runs.serializers import LogIn, LogOut, RunCreateIn, RunInputIn, RunOut
-from uai_project.api import uploaded_files, validated, whole_number
+from uai_project.api import uploaded_files, user_id, validated, whole_number
 from uai_project.errors import InvalidInput
 from uai_project.schema import errors
 
@@ -53,7 +53,7 @@ class RunListCreateView(APIView):
         data = validated(RunCreateIn, request.data)
         agent = agent_selectors.agent_get(name=data["agent"])
         run = services.run_start(
-            owner_id=request.user.pk, agent=agent, input=data["input"], files=uploaded_files(request)
+            owner_id=user_id(request), agent=agent, input=data["input"], files=uploaded_files(request)
         )
         return Response(run_data(run), status=status.HTTP_201_CREATED)
 

@@ -6,6 +6,7 @@ number), live, resumable from ``Last-Event-ID``.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework import exceptions
 
 from uai.chats import selectors as chat_selectors
@@ -40,7 +41,7 @@ async def native_events(
     after_seq: int | None,
     only_run: Any = None,
     stop: Callable[[StreamEvent], bool] | None = None,
-    chat_born: Any = None,
+    chat_born: datetime.datetime | None = None,
 ) -> AsyncIterator[bytes]:
     """A stream's events as SSE (``event:`` is the event type, ``data:`` the whole event).
 
@@ -142,7 +143,7 @@ async def _open(
 
 
 @allow("GET")
-async def chat_stream(request: HttpRequest, session_id: str) -> HttpResponse:
+async def chat_stream(request: HttpRequest, session_id: str) -> HttpResponseBase:
     """``GET /chat/{session_id}/stream``: the chat's events, live (after ``Last-Event-ID`` if given)."""
     opened = await _open(request, lambda user, _: chat_selectors.chat_get(user=user, chat_id=session_id))
     if isinstance(opened, HttpResponse):
@@ -152,7 +153,7 @@ async def chat_stream(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @allow("GET")
-async def run_stream(request: HttpRequest, task_id: str) -> HttpResponse:
+async def run_stream(request: HttpRequest, task_id: str) -> HttpResponseBase:
     """``GET /run/{task_id}/stream``: the run's events from its start (or ``Last-Event-ID``), to its end.
 
     A client that has seen the final status of a run that has ended gets 204 (an ``EventSource``

@@ -54,6 +54,6 @@ def response(stream: AsyncIterator[bytes]) -> StreamingHttpResponse:
 def last_event_id(request: HttpRequest) -> int | None:
     """The number a reconnecting client saw last (``Last-Event-ID`` header or query)."""
     raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
-    if raw in (None, ""):
+    if not raw:
         return None
     return whole_number(raw, "Last-Event-ID", minimum=0)

@@ -26,7 +26,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from channels.exceptions import StopConsumer
@@ -52,6 +52,10 @@ from uai.runs.stream_events import (
 from uai_project import errors, parsers
 from uai_project.api import BIGINT_MAX, whole_number
 from uai_project.errors import Conflict, ErrorCode, UAIError
+
+if TYPE_CHECKING:
+    from asgiref.typing import ASGIReceiveCallable, ASGISendCallable
+    from channels.consumer import _ChannelScope
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +86,12 @@ CLOSE_CODES = errors.transport_table(
 )
 CLOSE_TRY_AGAIN = CLOSE_CODES[ErrorCode.UNAVAILABLE]
 FRAMED_STATUSES = frozenset(Run.TURN_ENDS)  # the statuses a client gets a frame for
+
+
+def _first(query: dict[str, list[str]], name: str) -> str | None:
+    """The first value of a query parameter (None: not given)."""
+    values = query.get(name)
+    return values[0] if values else None
 
 
 def _after_seq(raw: str | None) -> int | None:
@@ -116,7 +126,9 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
     # one waiting task less per connection, which is what an idle connection is made of).
     channel_layer_alias = "uai-consumer-without-channel"
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(
+        self, scope: _ChannelScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         """Channels' consumer loop for a consumer without a channel: each client message is
         awaited in this task. Channels' own loop (``await_many_dispatch``) keeps a task and an
         ``asyncio.wait`` pending for it, ~1.6 KiB of every idle connection's memory.
@@ -125,12 +137,12 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         shutdown, or when it outlives the connection) — the follower ends with it.
         """
         self.scope = scope
-        self.channel_layer = None
+        self.channel_layer = None  # type: ignore[assignment]  # as Channels does for an alias with no layer; the stub forbids None
         self.base_send = send
         try:
             with contextlib.suppress(StopConsumer):
                 while True:
-                    await self.dispatch(await receive())
+                    await self.dispatch(await receive())  # type: ignore[arg-type]  # stub: receive gives TypedDicts, dispatch wants a dict
         except Exception as error:
             # The database or Redis away as a frame is handled (a turn sent, the handshake's
             # lookup): 4013, for the client to reconnect and resume, not 1011 and a traceback.
@@ -162,7 +174,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         self.user_id: int = user.pk
         self.chat_id: str = self.scope["url_route"]["kwargs"]["chat_id"]
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
-        self.agent_name: str | None = (query.get("agent") or [None])[0]
+        self.agent_name = _first(query, "agent")
         try:
             services.validate_chat_id(self.chat_id)
         except UAIError:
@@ -189,7 +201,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         # its first event is checked before anything of it reaches this socket.
         self.unclaimed = owner_id is None
         await self.accept()
-        after = _after_seq((query.get("after_seq") or [None])[0])
+        after = _after_seq(_first(query, "after_seq"))
         if after is not None:
             self._follow(after)
         else:

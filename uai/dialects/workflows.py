@@ -24,13 +24,25 @@ from uai.chats import selectors, services
 from uai.chats.models import Chat, Message
 from uai.runs import selectors as run_selectors
 from uai.runs.models import Log, Run, Stat
-from uai_project.api import JSONObjectField, StrictCharField, base_url, parse_uuid, validated, whole_number
+from uai_project.api import (
+    JSONObjectField,
+    StrictCharField,
+    base_url,
+    parse_uuid,
+    user_id,
+    validated,
+    whole_number,
+)
 from uai_project.errors import Forbidden, InvalidInput, NotFound
 from uai_project.schema import errors
 
 MODES = {"actionplan": "Actionplan", "react": "React"}
-ROLE_OUT = {Message.Role.USER: "user", Message.Role.AGENT: "assistant", Message.Role.SYSTEM: "system"}
-STATUS_OUT = {
+ROLE_OUT: dict[str, str] = {
+    Message.Role.USER: "user",
+    Message.Role.AGENT: "assistant",
+    Message.Role.SYSTEM: "system",
+}
+STATUS_OUT: dict[str, str] = {
     Run.Status.QUEUED: "running",
     Run.Status.RUNNING: "running",
     Run.Status.INPUT_REQUIRED: "input_required",
@@ -167,7 +179,7 @@ def _log_id(raw: str | None) -> int | None:
 WORKFLOW_STATUSES = ["idle", "running", "input_required", "completed", "failed", "stopped"]
 
 
-class ChatWorkflowOut(serializers.Serializer):
+class ChatWorkflowOut(serializers.Serializer[Any]):
     id = serializers.CharField()
     userId = serializers.CharField()  # the seed's camelCase names
     agent = serializers.CharField()
@@ -187,7 +199,7 @@ class ChatWorkflowOut(serializers.Serializer):
     stoppedAt = serializers.FloatField(allow_null=True)
 
 
-class WorkflowStatusOut(serializers.Serializer):
+class WorkflowStatusOut(serializers.Serializer[Any]):
     id = serializers.CharField()
     status = serializers.ChoiceField(choices=WORKFLOW_STATUSES)
     currentStep = serializers.CharField()
@@ -196,12 +208,12 @@ class WorkflowStatusOut(serializers.Serializer):
 
 
 # What every entry of a workflow has: its ids, number and times.
-class _Entry(serializers.Serializer):
+class _Entry(serializers.Serializer[Any]):
     id = serializers.CharField()
     workflowId = serializers.CharField(allow_null=True)
     timestamp = serializers.FloatField(help_text="Unix seconds.")
 
-    def get_fields(self) -> dict[str, serializers.Field]:
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         fields = super().get_fields()
         fields["_createdAt"] = serializers.FloatField(
             label="_createdAt", help_text="Unix seconds; sorts them."
@@ -236,28 +248,28 @@ class WorkflowMessageOut(_RunEntry):
 class WorkflowLogOut(_RunEntry):
     level = serializers.CharField()
     message = serializers.CharField()
-    source = serializers.CharField()
-    data = serializers.JSONField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a field, not the attribute: DRF's metaclass moves it off the class
+    data = serializers.JSONField()  # type: ignore[assignment]  # a field, not the attribute: DRF's metaclass moves it off the class
 
 
 class WorkflowStatOut(_RunEntry):
     name = serializers.CharField()
-    data = serializers.JSONField()
+    data = serializers.JSONField()  # type: ignore[assignment]  # a field, not the attribute: DRF's metaclass moves it off the class
 
 
-class ChatDataOut(serializers.Serializer):
+class ChatDataOut(serializers.Serializer[Any]):
     messages = WorkflowMessageOut(many=True)
     logs = WorkflowLogOut(many=True)
     stats = WorkflowStatOut(many=True)
     documents = DocumentOut(many=True)
 
 
-class WorkflowDeletedOut(serializers.Serializer):
+class WorkflowDeletedOut(serializers.Serializer[Any]):
     id = serializers.CharField()
     message = serializers.CharField()
 
 
-class MessageDeletedOut(serializers.Serializer):
+class MessageDeletedOut(serializers.Serializer[Any]):
     workflowId = serializers.CharField()
     messageId = serializers.CharField()
     message = serializers.CharField()
@@ -277,13 +289,13 @@ class Throttled(APIView):
     throttle_scope = "workflows"
 
 
-class StartIn(serializers.Serializer):
+class StartIn(serializers.Serializer[Any]):
     input = StrictCharField(trim_whitespace=False)
     files = serializers.ListField(child=serializers.JSONField(), required=False, default=list)
     metadata = JSONObjectField(required=False, default=dict)
 
 
-class UpdateIn(serializers.Serializer):
+class UpdateIn(serializers.Serializer[Any]):
     name = StrictCharField(required=False, allow_blank=True, max_length=200)
     description = StrictCharField(required=False, allow_blank=True, max_length=10_000)
     tags = serializers.ListField(child=StrictCharField(max_length=100), required=False, max_length=100)
@@ -326,7 +338,7 @@ class StartView(Throttled):
         mode = MODES.get((raw_mode or "Actionplan").lower())
         if mode is None:
             raise InvalidInput("workflowMode must be 'Actionplan' or 'React'.")
-        uploads = services.copy_artifacts(owner_id=request.user.pk, artifact_ids=_file_ids(data["files"]))
+        uploads = services.copy_artifacts(owner_id=user_id(request), artifact_ids=_file_ids(data["files"]))
         workflow_id = request.query_params.get("workflowId")
         if workflow_id:
             chat = workflow_get(user=request.user, workflow_id=workflow_id)
@@ -338,7 +350,7 @@ class StartView(Throttled):
             if agent is not None and not isinstance(agent, str):
                 raise InvalidInput("metadata.agent must be an agent's name.")
             chat = services.chat_create(
-                owner_id=request.user.pk, agent_name=agent, mode=mode, metadata=metadata
+                owner_id=user_id(request), agent_name=agent, mode=mode, metadata=metadata
             )
         services.chat_send(chat=chat, text=data["input"], files=uploads)
         chat = workflow_get(user=request.user, workflow_id=chat.id)

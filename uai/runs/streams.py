@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import datetime
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -128,14 +129,16 @@ class _Watch:
         self.last = -1  # the last number the stream yielded
         self.heard = -1  # the last number its buffer received (a whole chat's or run's stream)
         self.mark = -1
-        self.born: Any = None  # its chat's created_at, once a recheck has seen the chat
+        self.born: datetime.datetime | None = None  # its chat's created_at, once a recheck has seen the chat
 
     def number_in(self, chats: dict[str, int], runs: dict[str, int]) -> int | None:
         """Its stream's number in what ``_last_seqs`` read (None: not there)."""
         return chats.get(self.chat_id) if self.chat_id is not None else runs.get(self.run_id or "")
 
 
-def _last_seqs(*, watches: list[_Watch]) -> tuple[dict[str, int], dict[str, int], dict[str, Any]]:
+def _last_seqs(
+    *, watches: list[_Watch]
+) -> tuple[dict[str, int], dict[str, int], dict[str, datetime.datetime]]:
     """The last number of each chat and chat-less run the ``watches`` follow (gone ones left out),
     and when each of those chats was created (which tells a chat made anew under an old id)."""
     from uai.chats.models import Chat
@@ -145,7 +148,7 @@ def _last_seqs(*, watches: list[_Watch]) -> tuple[dict[str, int], dict[str, int]
     run_ids = list({w.run_id for w in watches if w.chat_id is None and w.run_id is not None})
     chats: dict[str, int] = {}
     runs: dict[str, int] = {}
-    born: dict[str, Any] = {}
+    born: dict[str, datetime.datetime] = {}
     with connection.cursor() as cursor:
         if chat_ids:
             cursor.execute(
@@ -216,7 +219,7 @@ class _Recheck:
                 watch.buffer.nudge(_RECHECK)
 
 
-def _gone(watch: _Watch, born: dict[str, Any]) -> bool:
+def _gone(watch: _Watch, born: dict[str, datetime.datetime]) -> bool:
     """Whether the chat ``watch`` follows was deleted (or made anew) since a recheck first saw it.
 
     A chat not there yet is not gone: a WebSocket may follow an id whose chat its first message
@@ -333,7 +336,7 @@ async def follow(
     after_seq: int | None = None,
     idle_seconds: float | None = None,
     fresh: bool = False,
-    chat_born: Any = None,
+    chat_born: datetime.datetime | None = None,
 ) -> AsyncIterator[StreamEvent | None]:
     """Yield the stream's events after ``after_seq`` (None: only new ones), then live ones.
 

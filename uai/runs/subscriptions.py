@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, overload
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 
@@ -63,6 +63,11 @@ class Subscription:
             await self.close()
             raise
         return self.channel
+
+    @overload
+    async def get(self, timeout: None = None) -> dict[str, Any]: ...
+    @overload
+    async def get(self, timeout: float) -> dict[str, Any] | None: ...
 
     async def get(self, timeout: float | None = None) -> dict[str, Any] | None:
         """The next message, or None when ``timeout`` seconds pass without one."""
