@@ -184,7 +184,7 @@ class CsrfViewMiddleware(_InlineHooks, csrf.CsrfViewMiddleware):
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         super().__init__(get_response)
-        if self.async_mode:
+        if self.async_mode:  # type: ignore[attr-defined]  # set by MiddlewareMixin; not in the 5.2 stubs
             # A coroutine function, so the handler awaits it instead of wrapping it for a thread.
             self.process_view = self._aprocess_view  # type: ignore[method-assign, assignment]
 

@@ -49,7 +49,7 @@ def artifact_create(
     owner_id: int,
     name: str,
     content: bytes | None = None,
-    upload: UploadedFile[bytes] | None = None,
+    upload: UploadedFile | None = None,
     data: Any = None,
     media_type: str | None = None,
     origin: str = Artifact.Origin.AGENT,

@@ -46,7 +46,7 @@ def stored(
     owner_id: int,
     name: str,
     content: bytes | None = None,
-    upload: UploadedFile[bytes] | None = None,
+    upload: UploadedFile | None = None,
     data: Any = None,
     media_type: str | None = None,
     origin: str = Artifact.Origin.AGENT,

@@ -85,7 +85,7 @@ def chat_send(
     *,
     chat: Chat,
     text: str,
-    files: list[UploadedFile[bytes]] | None = None,
+    files: list[UploadedFile] | None = None,
     client_message_id: str = "",
     answering: Run | None = None,
 ) -> tuple[Run, Message]:
@@ -180,7 +180,7 @@ def chat_next(
     text: str,
     run_input: Any,
     state: dict[str, Any],
-    files: list[UploadedFile[bytes]] | None = None,
+    files: list[UploadedFile] | None = None,
 ) -> dict[str, Any]:
     """A sessionless turn: run the agent as a job and return its result; nothing is stored."""
     validate_text(text)
@@ -267,7 +267,7 @@ def message_file_delete(*, chat: Chat, message: Message, artifact: Artifact) -> 
         transaction.on_commit(lambda: storage.delete_files([name]))
 
 
-def copy_artifacts(*, owner_id: int, artifact_ids: list[str]) -> list[UploadedFile[bytes]]:
+def copy_artifacts(*, owner_id: int, artifact_ids: list[str]) -> list[UploadedFile]:
     """The user's existing artifacts of those ids, as uploads to attach to a new message.
 
     The upload limits are checked on the records before any file is read: a short list could
@@ -279,7 +279,7 @@ def copy_artifacts(*, owner_id: int, artifact_ids: list[str]) -> list[UploadedFi
         raise InvalidInput(f"Unknown file {unknown!r}.")
     # The records carry the count and sizes the upload limits are about.
     artifacts = artifact_services.check_uploads(found[pk] for pk in ids)
-    uploads: list[UploadedFile[bytes]] = []
+    uploads: list[UploadedFile] = []
     for artifact in artifacts:
         try:
             content = artifact_services.read_bytes(artifact)

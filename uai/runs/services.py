@@ -476,7 +476,7 @@ def run_logs_append(*, run: Run, items: list[dict[str, Any]]) -> list[Log]:
     return created
 
 
-def _store_uploads(*, run: Run, files: list[UploadedFile[bytes]], stored: list[Artifact]) -> list[Artifact]:
+def _store_uploads(*, run: Run, files: list[UploadedFile], stored: list[Artifact]) -> list[Artifact]:
     """Store each upload, adding it to ``stored`` at once: when a later one fails, the caller
     removes the files written before it."""
     for upload in files:
@@ -493,9 +493,7 @@ def _store_uploads(*, run: Run, files: list[UploadedFile[bytes]], stored: list[A
     return stored
 
 
-def run_start(
-    *, owner_id: int, agent: Agent, input: Any, files: list[UploadedFile[bytes]] | None = None
-) -> Run:
+def run_start(*, owner_id: int, agent: Agent, input: Any, files: list[UploadedFile] | None = None) -> Run:
     """Start a task run, with the user's files attached to it."""
     files = artifact_services.check_uploads(files or [])
     if files and not agent.accepts_files:
@@ -511,7 +509,7 @@ def run_start(
     return run
 
 
-def run_input_with_files(*, run: Run, text: str, files: list[UploadedFile[bytes]] | None = None) -> Run:
+def run_input_with_files(*, run: Run, text: str, files: list[UploadedFile] | None = None) -> Run:
     """Answer a waiting run with text and files (409 when it is not waiting)."""
     if files and not run.agent.accepts_files:
         raise InvalidInput(f"Agent {run.agent_id!r} does not take files.")

@@ -359,7 +359,7 @@ class EventSink:
         step_type: str | None = None,
         client_message_id: str = "",
         owner_id: int | None = None,
-        uploads: Iterable[UploadedFile[bytes]] = (),
+        uploads: Iterable[UploadedFile] = (),
         seq: int | None = None,
     ) -> tuple[Message, list[Artifact]]:
         """A message added to the chat — the user's, with its ``uploads`` stored as its files
