@@ -91,3 +91,29 @@ def test_sink__a_sessionless_result_goes_to_its_callers_channel() -> None:
     assert message["result"]["error"] is None
     assert message["result"]["steps"][-1]["step_type"] == "FinalAnswerStep"
     assert not Event.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sink__a_batch_is_timed_at_its_first_write_and_its_rows_share_that_time() -> None:
+    """The batch's time is taken when it first writes — after reserve() has locked the stream —
+    not when the block opens: a writer that waited for the lock must not date its rows before
+    rows already committed (seed 002 polls by time). Its rows and events share that time."""
+    from django.utils import timezone
+
+    from uai.artifacts.models import Artifact
+    from uai.runs import sink as sink_module
+    from uai.runs.models import Event, Log, Stat
+
+    user, chat, run = _parked_turn("sink-time")
+    sink = sink_module.EventSink(chat_id=chat.id, run_id=run.id)
+    with sink.batch():
+        opened = timezone.now()
+        first = sink.reserve(3)
+        log = sink.log(message="one", seq=first)
+        artifact = sink.artifact(owner_id=user.pk, name="a.json", data={"a": 1}, seq=first + 1)
+        stat = sink.stat({"tokens": 1}, seq=first + 2)
+    assert log.created_at > opened
+    assert Log.objects.get(pk=log.pk).created_at == log.created_at
+    assert Artifact.objects.get(pk=artifact.pk).created_at == log.created_at
+    assert Stat.objects.get(pk=stat.pk).created_at == log.created_at
+    assert {e.created_at for e in Event.objects.filter(chat=chat, seq__gte=first)} == {log.created_at}

@@ -13,14 +13,14 @@ def artifact_list(*, chat_id: str | None = None, run_id: Any = None) -> list[Art
     """The artifacts of a chat or a run, oldest first."""
     qs = Artifact.objects.all()
     qs = qs.filter(chat_id=chat_id) if chat_id is not None else qs.filter(run_id=run_id)
-    return list(qs.order_by("created_at"))
+    return list(qs.order_by("created_at", "seq"))
 
 
 def turn_artifacts(*, run_id: Any, after_seq: int) -> list[Artifact]:
     """What the agent produced in a turn after ``after_seq``, oldest first."""
     return list(
         Artifact.objects.filter(run_id=run_id, origin=Artifact.Origin.AGENT, seq__gt=after_seq).order_by(
-            "created_at"
+            "created_at", "seq"
         )
     )
 

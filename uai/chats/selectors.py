@@ -138,7 +138,7 @@ def chat_data(*, chat: Chat, after: datetime.datetime | None = None) -> ChatData
         message_files=message_files(messages),
         logs=list(Log.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq")),
         stats=list(Stat.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq")),
-        documents=list(Artifact.objects.filter(chat_id=chat.id, **newer).order_by("created_at")),
+        documents=list(Artifact.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq")),
     )
 
 
@@ -205,7 +205,9 @@ def message_files(messages: Sequence[Message]) -> dict[uuid.UUID, list[Artifact]
     """
     files: dict[uuid.UUID, list[Artifact]] = {}
     if messages:
-        attached = Artifact.objects.filter(message_id__in=[m.id for m in messages]).order_by("created_at")
+        attached = Artifact.objects.filter(message_id__in=[m.id for m in messages]).order_by(
+            "created_at", "seq"
+        )
         for artifact in attached:
             if artifact.message_id is not None:  # (all of them: filtered by it)
                 files.setdefault(artifact.message_id, []).append(artifact)

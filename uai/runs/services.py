@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from uai.agents import events as ev
 from uai.agents import registry
+from uai.agents import selectors as agent_selectors
 from uai.agents.adapters import jsonable
 from uai.agents.models import Agent
 from uai.agents.protocol import AgentRequest, HistoryItem, InputFile
@@ -251,13 +252,14 @@ def _apply(sink: sink_module.EventSink, *, run_id: str, owner_id: int, batch: li
         if not Run.objects.select_for_update().filter(pk=run_id).exists():
             raise sink_module.StreamGone(f"run {run_id} no longer exists")
         first = sink.reserve(len(batch))
-        sink.steps(
+        messages = sink.step_messages(
             [(seq, event) for seq, event in enumerate(batch, start=first) if isinstance(event, ev.Step)]
         )
         run_fields: dict[str, Any] = {}
         for seq, event in enumerate(batch, start=first):
             match event:
                 case ev.Step():
+                    sink.step(event, seq=seq, message=messages.get(seq))
                     run_fields["current_step"] = event.step_type[:200]
                 case ev.TextDelta():
                     sink.delta(event.text, seq=seq)
@@ -533,7 +535,7 @@ def run_retry(*, run: Run) -> Run:
     It goes through ``run_start``, as ``POST /run/`` does, so the agent must still be enabled
     (and take files, if the run had any).
     """
-    agent = registry.get_agent(run.agent_id)
+    agent = agent_selectors.agent_get(name=run.agent_id)
     uploads = Artifact.objects.filter(run_id=run.pk, origin=Artifact.Origin.USER).exclude(file="")
     with contextlib.ExitStack() as stack:
         files = [

@@ -18,7 +18,6 @@ import contextvars
 import datetime
 import json
 import logging
-import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -234,19 +233,16 @@ class EventSink:
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Insert the events emitted inside the block together, at its end (in a transaction),
-        and publish them in the order of their numbers."""
+        """Insert the events emitted inside the block together, at its end (in a transaction);
+        they are emitted, and published, in the order of their numbers."""
         self._pending = []
-        self._batch_time = timezone.now()
         try:
             yield
-            pending = self._pending
+            if self._pending:
+                self._insert(self._pending)  # (still in the batch: its events get the batch's time)
         finally:
             self._pending = None
             self._batch_time = None
-        if pending:
-            pending.sort(key=operator.itemgetter(0))  # (steps are recorded before the rest of a batch)
-            self._insert(pending)
 
     def emit(self, type: EventType, data: Mapping[str, Any], *, seq: int | None = None) -> None:
         """Persist one event (numbered ``seq`` or the next number) and publish it after commit."""
@@ -261,10 +257,14 @@ class EventSink:
 
     def _now(self) -> datetime.datetime:
         """The time of what is written now: a batch's rows and events share the batch's time
-        (it commits as one), so a poll by time sees all of it or none, in number order (the
-        steps of a batch are inserted before its other rows: their own clock would put a step
-        before a log line the agent wrote first)."""
-        return self._batch_time or timezone.now()
+        (it commits as one), so a poll by time sees all of it or none, in number order (a
+        batch's step messages are inserted before its other rows: their own clock would put a
+        step before a log line the agent wrote first)."""
+        if self._pending is None:
+            return timezone.now()
+        if self._batch_time is None:  # taken at the first write, after reserve() locked the stream
+            self._batch_time = timezone.now()
+        return self._batch_time
 
     # --- the events of a stream, each with the rows that go with it ------------------------------
 
@@ -272,35 +272,36 @@ class EventSink:
         """The run's status as it is now."""
         self.emit(EventType.STATUS, status_data(run), seq=seq)
 
-    def steps(self, steps: Sequence[tuple[int, ev.Step]]) -> None:
-        """The agent's steps, numbered as given: in a chat each is a message too, all inserted
-        in one statement (an agent emitting steps back to back)."""
-        if not steps:
-            return
-        messages = {}
+    def step_messages(self, steps: Sequence[tuple[int, ev.Step]]) -> dict[int, Message]:
+        """In a chat, the messages of a batch's steps (numbered as given), inserted in one
+        statement (an agent emitting steps back to back); each step's event is ``step()``'s."""
+        if self.chat_id is None or not steps:
+            return {}
         now = self._now()
-        if self.chat_id is not None:
-            messages = {
-                seq: Message(
-                    chat_id=self.chat_id,
-                    run_id=self._run_pk,
-                    seq=seq,
-                    role=Message.Role.AGENT,
-                    content=step.content,
-                    step_type=step.step_type,
-                    metadata=step.data,
-                    created_at=now,
-                )
-                for seq, step in steps
-            }
-            Message.objects.bulk_create(messages.values())
-        for seq, step in steps:
-            data: StepData = {"step_type": step.step_type, "content": step.content}
-            if step.data:
-                data["data"] = step.data
-            if self.chat_id is not None:
-                data["message"] = message_data(messages[seq], files=[])
-            self.emit(EventType.STEP, data, seq=seq)
+        messages = {
+            seq: Message(
+                chat_id=self.chat_id,
+                run_id=self._run_pk,
+                seq=seq,
+                role=Message.Role.AGENT,
+                content=step.content,
+                step_type=step.step_type,
+                metadata=step.data,
+                created_at=now,
+            )
+            for seq, step in steps
+        }
+        Message.objects.bulk_create(messages.values())
+        return messages
+
+    def step(self, step: ev.Step, *, seq: int, message: Message | None) -> None:
+        """One of the agent's steps, with its message (``step_messages``) in a chat."""
+        data: StepData = {"step_type": step.step_type, "content": step.content}
+        if step.data:
+            data["data"] = step.data
+        if message is not None:
+            data["message"] = message_data(message, files=[])
+        self.emit(EventType.STEP, data, seq=seq)
 
     def answer(self, content: str, *, seq: int | None = None, attach_made: bool = True) -> None:
         """The agent's final answer: a step; in a chat a message too, with the files the agent
@@ -464,12 +465,12 @@ class EventSink:
             run_id=self._run_pk,
             seq=seq,
         )
+        artifact.created_at = self._now()  # (a message's uploads keep their own, in upload order)
         self._stored(artifact)
         self.emit(EventType.ARTIFACT, artifact_data(artifact), seq=seq)
         return artifact
 
     def _stored(self, artifact: Artifact) -> Artifact:
-        artifact.created_at = self._now()
         storage.insert(artifact)
         if artifact.file.name:
             self.written.append(artifact.file.name)
