@@ -17,7 +17,7 @@ def test_run_create__job_rolls_back_with_the_run() -> None:
     from procrastinate.contrib.django.models import ProcrastinateJob
 
     from uai.agents.models import Agent
-    from uai.agents.registry import get_agent
+    from uai.agents.selectors import agent_get
     from uai.runs.models import Event, Run
     from uai.runs.services import run_create
 
@@ -41,7 +41,7 @@ def test_run_create__job_rolls_back_with_the_run() -> None:
     assert job.id == run.job_id
     assert job.task_name == "uai.run_agent"
     assert job.args["run_id"] == str(run.id)
-    assert get_agent("echo").queue == ""
+    assert agent_get(name="echo").queue == ""
 
 
 def test_sink__every_event_numbered_once_in_order(alice: httpx.Client) -> None:
@@ -316,7 +316,7 @@ def test_publish__a_channel_layer_that_fails_loses_no_committed_write(
     from channels.layers import get_channel_layer
     from django.contrib.auth import get_user_model
 
-    from uai.agents.registry import get_agent
+    from uai.agents.selectors import agent_get
     from uai.runs import services
     from uai.runs.dbcall import db
     from uai.runs.models import Event, Run
@@ -329,7 +329,7 @@ def test_publish__a_channel_layer_that_fails_loses_no_committed_write(
     monkeypatch.setattr(layer, "group_send", unreachable)
     user = get_user_model().objects.create(username="unpublished")
     run = services.run_create(
-        owner_id=user.pk, agent=get_agent("echo"), input="x"
+        owner_id=user.pk, agent=agent_get(name="echo"), input="x"
     )  # after commit, in sync code
     assert Event.objects.filter(run_id=run.id, type="status").count() == 1
 

@@ -113,14 +113,14 @@ def test_recovery__orphaned_runs_are_failed() -> None:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from uai.agents.registry import get_agent
+    from uai.agents.selectors import agent_get
     from uai.runs.models import Run
     from uai.runs.recovery import orphaned_run_ids
 
     user = get_user_model().objects.create(username="orphans")
     old = timezone.now() - datetime.timedelta(minutes=5)
-    lost = Run.objects.create(owner=user, agent=get_agent("echo"), status="running", job_id=None)
-    fresh = Run.objects.create(owner=user, agent=get_agent("echo"), status="running", job_id=None)
+    lost = Run.objects.create(owner=user, agent=agent_get(name="echo"), status="running", job_id=None)
+    fresh = Run.objects.create(owner=user, agent=agent_get(name="echo"), status="running", job_id=None)
     Run.objects.filter(pk=lost.pk).update(created_at=old)
     orphans = orphaned_run_ids()
     assert str(lost.pk) in orphans and str(fresh.pk) not in orphans

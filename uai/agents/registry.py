@@ -10,7 +10,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from uai.agents import selectors
 from uai.agents.models import Agent
 from uai.agents.protocol import AgentAdapter
 
@@ -105,11 +104,6 @@ def estimate_seconds(agent: Agent, run_input: Any) -> float:
         except Exception:
             logger.exception("estimate of agent %s failed; using its default", agent.name)
     return float(agent.estimated_seconds)
-
-
-def get_agent(name: str | None) -> Agent:
-    """The enabled agent of that name (the default agent when no name is given): ``selectors.agent_get``."""
-    return selectors.agent_get(name=name)
 
 
 def load_agents_file(path: str) -> dict[str, dict[str, Any]]:

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from uai.agents import registry
+from uai.agents import selectors as agent_selectors
 from uai.agents.models import Agent
 from uai.artifacts import services as artifact_services
 from uai.artifacts import storage
@@ -44,7 +44,7 @@ def chat_create(
     tags: list[str] | None = None,
 ) -> Chat:
     """Create a chat for ``owner`` with the named agent (the default agent when none is named)."""
-    agent = registry.get_agent(agent_name)
+    agent = agent_selectors.agent_get(name=agent_name)
     fields: dict[str, Any] = {
         "owner_id": owner_id,
         "agent": agent,

@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from uai.agents import events, registry
+from uai.agents import selectors as agent_selectors
 from uai.agents.models import Agent
 from uai.agents.protocol import AgentContext, AgentRequest
 from uai_project.errors import UAIError
@@ -38,7 +39,7 @@ class Command(BaseCommand):
                 )
             return
         try:
-            agent = registry.get_agent(options["name"])
+            agent = agent_selectors.agent_get(name=options["name"])
             adapter = registry.build_adapter(agent)
         except (UAIError, registry.AgentConfigError) as exc:
             raise CommandError(str(getattr(exc, "detail", exc))) from exc
