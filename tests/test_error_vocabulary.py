@@ -218,3 +218,9 @@ def test_sources__no_error_body_is_built_outside_errors_py() -> None:
         if path not in allowed and (lines := _error_bodies_by_hand(path))
     }
     assert found == {}
+
+
+def test_rest__an_answer_known_by_its_status_has_that_status_s_own_code() -> None:
+    assert errors.code_of_status(503) is ErrorCode.UNAVAILABLE  # not the stream-only too_slow
+    assert errors.code_of_status(410) is ErrorCode.GONE
+    assert errors.code_of_status(418) is ErrorCode.SERVER_ERROR

@@ -37,7 +37,6 @@ from django.utils.deprecation import MiddlewareMixin
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 
@@ -208,9 +207,11 @@ HTTP_STATUS: dict[ErrorCode, int] = transport_table(
         ErrorCode.GONE: status.HTTP_410_GONE,
     },
 )
-# The code of an answer known only by its status (DRF's exceptions, ``json_error``): the first
-# code listed for it — a stream's code is never the one a status stands for.
-_CODE_OF_STATUS = {answer: code for code, answer in reversed(HTTP_STATUS.items())}
+# The code of an answer known only by its status (DRF's exceptions, ``json_error``): a 503 is
+# ``unavailable``, whatever the order above (``too_slow`` shares its status only for the table).
+_CODE_OF_STATUS: dict[int, ErrorCode] = {
+    answer: code for code, answer in HTTP_STATUS.items() if code is not ErrorCode.TOO_SLOW
+}
 
 
 def code_of_status(http_status: int) -> ErrorCode:
@@ -343,6 +344,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Jso
         return exception_handler(TooLarge(str(exc) or "Too many fields or files."), context)
     if isinstance(exc, django_exceptions.ValidationError):
         exc = drf_exceptions.ValidationError(exc.messages)
+    # Imported here: rest_framework.views builds APIView from the DRF settings, which name this
+    # project's parsers, and they import this module (a cycle through a settings string).
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
