@@ -23,7 +23,7 @@ from uai.chats import selectors, services
 from uai.chats.models import Chat, Message
 from uai.dialects import sse
 from uai.dialects.reply_chunks import chunks
-from uai.runs import streams
+from uai.runs import selectors as run_selectors
 from uai.runs.waiting import release_connection
 from uai_project.api import StrictCharField, user_id, validated
 from uai_project.schema import CHUNK_SSE, errors
@@ -194,7 +194,7 @@ class InferenceView(APIView):
         run, after, new = services.chat_answer(chat=chat, agent=agent, resuming=resume is not None)
         if not new:  # asked again (an EventSource reconnecting): the answer already given, or going
             after = resume if resume is not None else after
-        ended = not new and streams.ended_before(run, after)
+        ended = not new and run_selectors.run_stream_ended(run=run, after=after)
         release_connection()
         if ended:
             return HttpResponse(status=204)  # what stops an EventSource from reconnecting

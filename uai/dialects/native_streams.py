@@ -163,7 +163,7 @@ async def run_stream(request: HttpRequest, task_id: str) -> HttpResponseBase:
 
     def find(user: Any, after: int | None) -> tuple[Run, bool]:
         run = run_selectors.run_get(user=user, run_id=task_id)
-        return run, streams.ended_before(run, after or 0)
+        return run, run_selectors.run_stream_ended(run=run, after=after or 0)
 
     opened = await _open(request, find)
     if isinstance(opened, HttpResponse):

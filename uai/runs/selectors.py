@@ -8,7 +8,8 @@ from django.conf import settings
 from django.http import QueryDict
 
 from uai.runs.filters import RunFilter
-from uai.runs.models import Log, Run
+from uai.runs.models import Event, Log, Run
+from uai.runs.stream_events import EventType
 from uai_project.api import parse_uuid
 from uai_project.errors import InvalidInput, NotFound
 
@@ -59,3 +60,14 @@ def log_newest(*, run_id: Any, after_seq: int, limit: int = 50) -> list[Log]:
     """A run's newest log lines after ``after_seq`` (at most ``limit``), oldest first."""
     rows = Log.objects.filter(run_id=run_id, seq__gt=after_seq).order_by("-seq", "-id")[:limit]
     return list(reversed(rows))
+
+
+def run_stream_ended(*, run: Run, after: int) -> bool:
+    """Whether a stream of the run from ``after`` has nothing to wait for: the run has ended and
+    its status events are all before ``after`` (its final status was seen, or retention removed
+    it). A stream ends at that final status; what an agent cancelled meanwhile still wrote comes
+    after it, and is no reason to stay open."""
+    return (
+        run.is_terminal
+        and not Event.objects.filter(run_id=run.id, type=EventType.STATUS, seq__gt=after).exists()
+    )

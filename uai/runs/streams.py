@@ -42,7 +42,7 @@ from uai.chats.models import Chat
 from uai.runs import sink as sink_module
 from uai.runs.dbcall import db
 from uai.runs.models import Event, Run
-from uai.runs.stream_events import EventType, StreamEvent, gap_event, past_end_event
+from uai.runs.stream_events import StreamEvent, gap_event, past_end_event
 from uai.runs.subscriptions import Subscription
 from uai_project import errors
 
@@ -141,9 +141,6 @@ def _last_seqs(
 ) -> tuple[dict[str, int], dict[str, int], dict[str, datetime.datetime]]:
     """The last number of each chat and chat-less run the ``watches`` follow (gone ones left out),
     and when each of those chats was created (which tells a chat made anew under an old id)."""
-    from uai.chats.models import Chat
-    from uai.runs.models import Run
-
     chat_ids = list({w.chat_id for w in watches if w.chat_id is not None})
     run_ids = list({w.run_id for w in watches if w.chat_id is None and w.run_id is not None})
     chats: dict[str, int] = {}
@@ -479,14 +476,3 @@ async def follow(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pump_task
         await subscription.close()
-
-
-def ended_before(run: Run, after: int) -> bool:
-    """Whether a stream of the run from ``after`` has nothing to wait for: the run has ended and
-    its status events are all before ``after`` (its final status was seen, or retention removed
-    it). A stream ends at that final status; what an agent cancelled meanwhile still wrote comes
-    after it, and is no reason to stay open."""
-    return (
-        run.is_terminal
-        and not Event.objects.filter(run_id=run.id, type=EventType.STATUS, seq__gt=after).exists()
-    )
