@@ -358,3 +358,13 @@ def collect(client: httpx.Client, method: str, path: str, *, until: Any, **kwarg
             if until(sse):
                 break
     return events
+
+
+def openai_sdk(client: httpx.Client, **options: Any) -> Any:
+    """The official ``openai`` client, as any OpenAI user makes it, against the live server as the
+    user of ``client`` (the API key is their UAI token). No retries: a test sees every answer."""
+    import openai
+
+    options.setdefault("max_retries", 0)
+    options.setdefault("timeout", 30)
+    return openai.OpenAI(base_url=str(client.base_url).rstrip("/") + "/v1", api_key=token_of(client), **options)

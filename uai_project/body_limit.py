@@ -45,7 +45,7 @@ class BodyLimit:
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 if value.isdigit() and int(value) > limit:
-                    await _refuse(send, limit)
+                    await _refuse(send, limit, scope.get("path", ""))
                     return
                 break  # a declared length within the limit: the server sends no more than it
         else:  # any method: a GET may carry a chunked body as well
@@ -53,7 +53,9 @@ class BodyLimit:
         try:
             await self.app(scope, receive, send)
         except _TooLarge:
-            await _refuse(send, limit)  # raised while Django read the body: nothing was sent yet
+            await _refuse(
+                send, limit, scope.get("path", "")
+            )  # raised while Django read the body: nothing was sent yet
 
 
 def _counting(receive: Any, limit: int) -> Any:
@@ -71,9 +73,9 @@ def _counting(receive: Any, limit: int) -> Any:
     return counted
 
 
-async def _refuse(send: Any, limit: int) -> None:
+async def _refuse(send: Any, limit: int, path: str) -> None:
     error = errors.TooLarge(too_large_detail(limit))
-    body = errors.error_bytes(error)
+    body = errors.error_bytes(error, path)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": errors.http_status(error), "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -229,15 +230,36 @@ def error_body(error: UAIError) -> dict[str, str]:
     return {"detail": error.detail, "code": error.code.value}
 
 
-def error_response(error: UAIError) -> JsonResponse:
-    """The answer to ``error`` outside DRF (plain Django views, middleware, handlers)."""
-    return JsonResponse(error_body(error), status=http_status(error))
+# A dialect that answers errors in a shape of its own registers it for its path prefix (OpenAI's
+# ``/v1/``): then what answers there outside its views — an unknown URL, the body limit, an
+# outage's 503 — answers in that shape too. A shape gives the status and the body of an error.
+Shape = Callable[[UAIError], tuple[int, dict[str, Any]]]
+_SHAPES: list[tuple[str, Shape]] = []
 
 
-def error_bytes(error: UAIError) -> bytes:
+def error_shape(prefix: str, shape: Shape) -> None:
+    """Answer the errors of the paths under ``prefix`` with ``shape``."""
+    _SHAPES[:] = [(p, s) for p, s in _SHAPES if p != prefix] + [(prefix, shape)]
+
+
+def _shaped(error: UAIError, path: str) -> tuple[int, dict[str, Any]]:
+    for prefix, shape in _SHAPES:
+        if path.startswith(prefix):
+            return shape(error)
+    return http_status(error), error_body(error)
+
+
+def error_response(error: UAIError, path: str = "") -> JsonResponse:
+    """The answer to ``error`` outside DRF (plain Django views, middleware, handlers); ``path``:
+    the request's, when a dialect there has its own shape."""
+    answer, body = _shaped(error, path)
+    return JsonResponse(body, status=answer)
+
+
+def error_bytes(error: UAIError, path: str = "") -> bytes:
     """``error_response``'s body to the byte, for answers written below Django (raw ASGI, Twisted,
     uvicorn's protocol)."""
-    return json.dumps(error_body(error)).encode()
+    return json.dumps(_shaped(error, path)[1]).encode()
 
 
 def json_error(detail: str, http_status: int, *, code: ErrorCode | None = None) -> JsonResponse:
@@ -310,7 +332,7 @@ def unavailable(service: str, path: str = "") -> JsonResponse:
     wrong; said in one log line (with ``path``) instead of a traceback per request."""
     if path:
         logger.warning("%s unreachable: %s answered 503", service, path)
-    response = error_response(Unavailable(_OUTAGE_DETAIL[service]))
+    response = error_response(Unavailable(_OUTAGE_DETAIL[service]), path)
     response["Retry-After"] = str(settings.UAI_RETRY_AFTER_SECONDS)
     return response
 
@@ -363,15 +385,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Jso
 
 def handler404(request: Any, exception: Exception | None = None) -> JsonResponse:
     """Unknown URLs answer JSON, like every other error."""
-    return error_response(NotFound("Not found."))
+    return error_response(NotFound("Not found."), request.path)
 
 
 def handler500(request: Any) -> JsonResponse:
     """An unexpected failure: JSON, never an HTML page; 503 when the database or Redis is away
     (Django calls this while handling the exception: ``sys.exc_info()`` is it)."""
     if service := outage(sys.exc_info()[1]):
-        return unavailable(service)
-    return error_response(ServerError("Internal server error."))
+        return unavailable(service, request.path)
+    return error_response(ServerError("Internal server error."), request.path)
 
 
 class OutageMiddleware(MiddlewareMixin):
@@ -388,9 +410,9 @@ class OutageMiddleware(MiddlewareMixin):
 
 def handler400(request: Any, exception: Exception | None = None) -> JsonResponse:
     """A malformed request Django refused before any view ran."""
-    return error_response(InvalidInput("Bad request."))
+    return error_response(InvalidInput("Bad request."), request.path)
 
 
 def handler403(request: Any, exception: Exception | None = None) -> JsonResponse:
     """A request Django refused before any view ran (e.g. CSRF)."""
-    return error_response(Forbidden(str(exception) if exception else "Forbidden."))
+    return error_response(Forbidden(str(exception) if exception else "Forbidden."), request.path)

@@ -63,7 +63,9 @@ def refusal(request: HttpRequest, callback: Any) -> HttpResponse | None:
         return response
     if request.method in methods:
         return None
-    response = errors.error_response(errors.MethodNotAllowed(f'Method "{request.method}" not allowed.'))
+    response = errors.error_response(
+        errors.MethodNotAllowed(f'Method "{request.method}" not allowed.'), request.path
+    )
     response["Allow"] = ", ".join(methods)
     return response
 

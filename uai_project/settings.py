@@ -349,8 +349,14 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # DRF reads a rate at the first throttled request: "N/period", the period's first letter s, m, h or d.
 UAI_WORKFLOW_RATE = env.get("UAI_WORKFLOW_RATE", "120/min").strip()
+# The OpenAI-compatible API (/v1): requests a minute per user ("600/min"; "" for no limit).
+UAI_OPENAI_RATE = env.get("UAI_OPENAI_RATE", "600/min").strip() or None
 if not re.fullmatch(r"[1-9]\d*/[smhd][a-z]*", UAI_WORKFLOW_RATE):  # 0/min would refuse every request
     raise ImproperlyConfigured(f"UAI_WORKFLOW_RATE must look like 120/min, not {UAI_WORKFLOW_RATE!r}")
+if UAI_OPENAI_RATE is not None and not re.fullmatch(r"[1-9]\d*/[smhd][a-z]*", UAI_OPENAI_RATE):
+    raise ImproperlyConfigured(
+        f"UAI_OPENAI_RATE must look like 600/min (or be empty), not {UAI_OPENAI_RATE!r}"
+    )
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "uai_project.auth.BearerAuthentication",
@@ -368,7 +374,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "uai_project.errors.exception_handler",
     # Seed 002: 120 requests a minute per user across its routes, counted in the cache.
-    "DEFAULT_THROTTLE_RATES": {"workflows": UAI_WORKFLOW_RATE},
+    "DEFAULT_THROTTLE_RATES": {"workflows": UAI_WORKFLOW_RATE, "openai": UAI_OPENAI_RATE},
     "UNAUTHENTICATED_USER": None,
 }
 SIMPLE_JWT = {

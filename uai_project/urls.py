@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import URLPattern, path, re_path
+from django.urls import URLPattern, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
@@ -16,6 +16,11 @@ from uai.dialects import (
     native_chats,
     native_runs,
     native_streams,
+    openai_chat,
+    openai_common,
+    openai_conversations,
+    openai_models,
+    openai_responses,
     pages,
     workflows,
 )
@@ -57,7 +62,17 @@ def artifact_routes(owner: str, resolve: ScopeResolver, name: str) -> list[URLPa
     ]
 
 
+# The OpenAI-compatible API: its errors in OpenAI's shape, to its unknown paths too.
+OPENAI_V1 = [
+    *openai_models.urlpatterns,
+    *openai_chat.urlpatterns,
+    *openai_responses.urlpatterns,
+    *openai_conversations.urlpatterns,
+    re_path(r"^(?P<rest>.*)$", openai_common.not_found),
+]
+
 urlpatterns = [
+    path("v1/", include(OPENAI_V1)),
     # the web pages (session sign-in), then the APIs
     path("", pages.chat_page, name="chat-page"),
     path("runs/", pages.runs_page, name="runs-page"),

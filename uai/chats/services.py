@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from uai.agents import events as ev
 from uai.agents import selectors as agent_selectors
 from uai.agents.models import Agent
 from uai.artifacts import services as artifact_services
@@ -88,14 +89,22 @@ def chat_send(
     files: list[UploadedFile] | None = None,
     client_message_id: str = "",
     answering: Run | None = None,
+    before: list[tuple[str, str]] | None = None,
+    request: dict[str, Any] | None = None,
 ) -> tuple[Run, Message]:
     """Add the user's message to the chat and start a turn — or, when the chat's agent is waiting
     for input, hand the message to it as that input. Returns the run and the message.
 
     ``answering``: the message must answer that run's question (409 when it is not waiting),
     never start a turn (``POST /run/{turn}/input``).
+    ``before``: ``(role, content)`` messages added just before the user's, as the chat's past
+    (the history a stateless client sends, instructions as a system message): the agent sees them.
+    ``request``: how the dialect was asked for a new turn (``Run.request``).
     """
     validate_text(text)
+    before = before or []
+    for _, content in before:
+        validate_text(content)
     files = artifact_services.check_uploads(files or [])
     sink: sink_module.EventSink | None = None
     try:
@@ -119,14 +128,18 @@ def chat_send(
                 if not agent.accepts_files:
                     raise InvalidInput(f"Agent {agent.name!r} does not take files.")
             run = waiting or run_services.run_new(
-                owner_id=chat.owner_id, agent=chat.agent, input=text, chat=chat
+                owner_id=chat.owner_id, agent=chat.agent, input=text, chat=chat, request=request
             )
             sink = sink_module.EventSink(chat_id=chat.id, run_id=run.id)
             with sink.batch():
                 # The new run's first status and the message: numbered together, inserted together.
-                seq = sink.reserve(1 if waiting else 2)
+                seq = sink.reserve((1 if waiting else 2) + len(before))
                 if waiting is None:
                     sink.status(run, seq=seq)
+                    seq += 1
+                for role, content in before:
+                    step_type = ev.FINAL_ANSWER_STEP if role == Message.Role.AGENT else None
+                    sink.message(role=role, content=content, step_type=step_type, seq=seq, of_run=False)
                     seq += 1
                 message, attached = sink.message(
                     role=Message.Role.USER,

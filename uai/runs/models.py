@@ -46,6 +46,9 @@ class Run(models.Model):
     )
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.TASK)
     input = models.JSONField(default=dict, blank=True)
+    # How a dialect was asked for this run, beyond its input (an OpenAI response's instructions,
+    # metadata, background…): what that dialect echoes back. Never shown to the agent.
+    request = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0, help_text="Percent, 0 to 100.")
     current_step = models.CharField(max_length=200, blank=True)

@@ -76,6 +76,7 @@ def run_new(
     input: Any,
     chat: Chat | None = None,
     run_id: uuid.UUID | None = None,
+    request: dict[str, Any] | None = None,
 ) -> Run:
     """``run_create`` without its first status event, for callers that number it with their own
     events (in their transaction)."""
@@ -98,6 +99,7 @@ def run_new(
         chat=chat,
         kind=Run.Kind.TURN if chat else Run.Kind.TASK,
         input=input,
+        request=request or {},
         job_id=job_id,
         estimated_completion_time=eta,
     )

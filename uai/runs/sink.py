@@ -362,15 +362,18 @@ class EventSink:
         owner_id: int | None = None,
         uploads: Iterable[UploadedFile] = (),
         seq: int | None = None,
+        of_run: bool = True,
     ) -> tuple[Message, list[Artifact]]:
         """A message added to the chat — the user's, with its ``uploads`` stored as its files
-        (owned by ``owner_id``) — and the files."""
+        (owned by ``owner_id``) — and the files. ``of_run=False``: a message of the chat's past
+        that comes with the run's input (a stateless client's history), not of the run itself."""
         if self.chat_id is None:
             raise ValueError("a message belongs to a chat")
         seq = self._seq(seq)
+        run_pk = self._run_pk if of_run else None
         message = Message.objects.create(
             chat_id=self.chat_id,
-            run_id=self._run_pk,
+            run_id=run_pk,
             seq=seq,
             role=role,
             content=content,
@@ -388,7 +391,7 @@ class EventSink:
                 upload=upload,
                 origin=Artifact.Origin.USER,
                 chat_id=self.chat_id,
-                run_id=self._run_pk,
+                run_id=run_pk,
                 message_id=message.id,
                 seq=seq,
             )

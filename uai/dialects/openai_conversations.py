@@ -1,0 +1,7 @@
+"""OpenAI-compatible conversations (being written)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
