@@ -367,4 +367,6 @@ def openai_sdk(client: httpx.Client, **options: Any) -> Any:
 
     options.setdefault("max_retries", 0)
     options.setdefault("timeout", 30)
-    return openai.OpenAI(base_url=str(client.base_url).rstrip("/") + "/v1", api_key=token_of(client), **options)
+    return openai.OpenAI(
+        base_url=str(client.base_url).rstrip("/") + "/v1", api_key=token_of(client), **options
+    )
