@@ -185,3 +185,19 @@ def prefixed_uuid(prefix: str, raw: str) -> uuid.UUID | None:
         return uuid.UUID(hex=raw[len(prefix) :][:32])
     except ValueError:
         return None
+
+
+def token_counts(stats: dict[str, Any]) -> tuple[int, int, int]:
+    """(input, output, total) tokens from what an agent reported in its stats (zeros when it
+    reported none): OpenAI's names or the older prompt/completion ones, ``tokens`` as output."""
+
+    def number(*names: str) -> int:
+        for name in names:
+            value = stats.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+                return int(value)
+        return 0
+
+    given = number("input_tokens", "prompt_tokens")
+    made = number("output_tokens", "completion_tokens", "tokens")
+    return given, made, number("total_tokens") or given + made
