@@ -226,6 +226,18 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         ("WebSocket first agent_step c=1: p50 <= 10 ms", lambda f: f["ws_first_step"]["p50_ms"], "<=", 10),
         ("SSE first chunk c=1: p50 <= 10 ms", lambda f: f["sse_first_chunk"]["p50_ms"], "<=", 10),
+        (
+            "OpenAI chat completion turn: <= 1 ms p50 over the REST turn",
+            lambda f: f["openai_facade"]["turn_extra_ms"],
+            "<=",
+            1,
+        ),
+        (
+            "OpenAI streamed first delta: <= 1 ms p50 over the SSE first chunk",
+            lambda f: f["openai_facade"]["first_extra_ms"],
+            "<=",
+            1,
+        ),
         ("queue latency POST->running: p50 <= 10 ms", lambda f: f["queue_latency"]["p50_ms"], "<=", 10),
         ("queue latency POST->running: p99 <= 30 ms", lambda f: f["queue_latency"]["p99_ms"], "<=", 30),
         ("no-op runs/s, 1 worker: >= 150", lambda f: f["runs_1_worker"]["per_s"], ">=", 150),
@@ -369,6 +381,21 @@ def table_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             "SSE first chunk, p50 / p99 ms (LangGraph: runs/stream)",
             lambda f: _lat(f["sse_first_chunk"]),
             peer(lg, "stream_first_event", _lat),
+        ),
+        row(
+            "3",
+            "OpenAI /v1: completion turn / REST turn, p50 ms (paired)",
+            lambda f: (
+                f"{_num(f['openai_facade']['completion_turn_p50_ms'])} / {_num(f['openai_facade']['rest_turn_p50_ms'])}"
+            ),
+        ),
+        row(
+            "3",
+            "OpenAI /v1: streamed first delta / SSE first chunk, p50 ms (paired)",
+            lambda f: (
+                f"{_num(f['openai_facade']['completion_first_delta_p50_ms'])} / "
+                f"{_num(f['openai_facade']['sse_first_chunk_p50_ms'])}"
+            ),
         ),
         row(
             "3",

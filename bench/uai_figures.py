@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -511,6 +511,81 @@ async def sse_stream(stack: Stack, *, deltas: int, repeat: int) -> dict[str, Any
         await connection.close()
 
 
+# --- 3b. The OpenAI-compatible facade (/v1), beside the native turns it translates ----------------
+
+
+async def _completion_turn(connection: Connection, text: str) -> None:
+    """One ``POST /v1/chat/completions`` (not streamed): a new chat, the turn, its answer."""
+    body = {"model": "echo", "messages": [{"role": "user", "content": text}]}
+    answer = (await connection.request("POST", "/v1/chat/completions", body)).expect(200).json()
+    if answer["choices"][0]["message"]["content"] != text:
+        raise common.HttpError(f"unexpected completion: {answer}")
+
+
+async def _completion_first_delta(connection: Connection, text: str) -> float:
+    """One streamed chat completion: seconds to the first chunk that carries answer text."""
+    started = time.perf_counter()
+    first = 0.0
+    body = {"model": "echo", "messages": [{"role": "user", "content": text}], "stream": True}
+    stream = connection.stream("POST", "/v1/chat/completions", body, headers={"Accept": "text/event-stream"})
+    async for _event, data in common.sse_events(stream):
+        if data == "[DONE]":
+            break
+        chunk = json.loads(data)
+        if chunk.get("error"):
+            raise common.HttpError(f"stream failed: {chunk}")
+        if not first and any(c["delta"].get("content") for c in chunk["choices"]):
+            first = time.perf_counter() - started
+    if not first:
+        raise common.HttpError("the completion streamed no text")
+    return first
+
+
+async def openai_facade(stack: Stack, *, total: int, repeat: int) -> dict[str, Any]:
+    """What the OpenAI facade adds to a turn: native and facade requests alternate on one server
+    (so drift hits both alike), echo agent, one client. ``turn``: ``POST /chat/{id}`` against a
+    (stateless, so new-chat-each-time) ``POST /v1/chat/completions``; ``first``: the first chunk
+    of ``POST /chat/stream`` against the first text delta of a streamed completion. p50s in ms,
+    and the facade's extra (its p50 minus the native one)."""
+    connection = stack.connection()
+    session = await new_chat(connection)
+    sse_body = {"agent": "echo", "conversation_id": uuid.uuid4().hex}
+    try:
+        await rest_turn(connection, session, "warm")
+        await _completion_turn(connection, "warm")
+        await _sse_turn(connection, {**sse_body, "message": "warm"})
+        await _completion_first_delta(connection, "warm")
+
+        async def timed(call: Awaitable[Any]) -> float:
+            started = time.perf_counter()
+            await call
+            return time.perf_counter() - started
+
+        async def measure() -> dict[str, Any]:
+            native, facade, native_first, facade_first = [], [], [], []
+            for i in range(total):
+                native.append(await timed(rest_turn(connection, session, f"hi {i}")))
+                facade.append(await timed(_completion_turn(connection, f"hi {i}")))
+                native_first.append((await _sse_turn(connection, {**sse_body, "message": f"hi {i}"}))[0])
+                facade_first.append(await _completion_first_delta(connection, f"hi {i}"))
+
+            def p50(values: list[float]) -> float:
+                return round(common.percentile(values, 0.5) * 1000, 3)
+
+            return {
+                "rest_turn_p50_ms": p50(native),
+                "completion_turn_p50_ms": p50(facade),
+                "turn_extra_ms": round(p50(facade) - p50(native), 3),
+                "sse_first_chunk_p50_ms": p50(native_first),
+                "completion_first_delta_p50_ms": p50(facade_first),
+                "first_extra_ms": round(p50(facade_first) - p50(native_first), 3),
+            }
+
+        return await common.repeated(measure, repeat)
+    finally:
+        await connection.close()
+
+
 # --- 4. Runs ---------------------------------------------------------------------------------------
 
 
@@ -773,6 +848,7 @@ async def figures(stack: Stack, counts: Counts, repeat: int, log: Callable[[str]
         ("ws_steps", lambda: ws_steps(stack, steps=counts.ws_steps, repeat=repeat)),
         ("sse_first_chunk", lambda: sse_first_chunk(stack, total=counts.sse_turns, repeat=repeat)),
         ("sse_stream", lambda: sse_stream(stack, deltas=counts.sse_deltas, repeat=repeat)),
+        ("openai_facade", lambda: openai_facade(stack, total=counts.sse_turns, repeat=repeat)),
         ("queue_latency", lambda: queue_latency(stack, total=counts.queue_runs, repeat=repeat)),
         ("runs_1_worker", lambda: runs_drained(stack, workers=1, total=counts.drain_runs, repeat=repeat)),
         ("runs_2_workers", lambda: runs_drained(stack, workers=2, total=counts.drain_runs, repeat=repeat)),

@@ -28,6 +28,7 @@ UAI_FIGURES = {
     "ws_steps",
     "sse_first_chunk",
     "sse_stream",
+    "openai_facade",
     "queue_latency",
     "runs_1_worker",
     "runs_2_workers",
