@@ -16,6 +16,11 @@ through ``uai.runs.streams`` and never queries, stores or publishes on its own.
 | ``workflows`` | ``/api/chat/playground/…``, ``/api/workflows/…`` | 002 |
 | ``chat_run`` | ``POST /chat/run``, ``POST /chat/stream`` | 003 |
 | ``conversations`` | ``/chats/…``, ``/conversations/…`` | 004 |
+| ``openai_models`` | OpenAI ``/v1/models`` | — |
+| ``openai_chat`` | OpenAI ``/v1/chat/completions`` (plain and streamed) | — |
+| ``openai_responses`` | OpenAI ``/v1/responses``: background, streamed, resumed, cancelled | — |
+| ``openai_conversations`` | OpenAI ``/v1/conversations`` and their items | — |
+| ``openai_common`` | what the ``/v1`` routes share: OpenAI's error shape, the view base, ids | — |
 | ``pages`` | the chat and runs web pages | — |
 | ``sse`` | shared Server-Sent Events helpers (encoding, resume, reply chunks) | — |
 """
