@@ -165,6 +165,18 @@ def message_list(
     return list(qs.order_by("seq"))
 
 
+def message_page(
+    *, chat: Chat, limit: int, newest_first: bool, after_seq: int | None = None
+) -> tuple[list[Message], bool]:
+    """Up to ``limit`` of a chat's messages in number order (or newest first), those past
+    ``after_seq`` in that order, and whether more follow (``message_files`` has their files)."""
+    qs = Message.objects.filter(chat_id=chat.id)
+    if after_seq is not None:
+        qs = qs.filter(seq__lt=after_seq) if newest_first else qs.filter(seq__gt=after_seq)
+    rows = list(qs.order_by("-seq" if newest_first else "seq")[: limit + 1])  # one more: is there more?
+    return rows[:limit], len(rows) > limit
+
+
 def message_get(*, chat: Chat, message_id: str) -> Message:
     """One message of the chat, or 404."""
     message = Message.objects.filter(chat_id=chat.id, pk=parse_uuid(message_id, "Message")).first()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -310,6 +311,36 @@ def message_add(*, chat: Chat, role: str, content: str, step_type: str | None = 
             role=role, content=content, step_type=step_type
         )
     return message
+
+
+def messages_add(*, chat: Chat, messages: Sequence[tuple[str, str, str | None]]) -> list[Message]:
+    """Add ``(role, content, step_type)`` messages to a chat, in order, without running its agent:
+    all of them or none (a client's items, added to a conversation at once)."""
+    for _, content, _ in messages:
+        validate_text(content)
+    if not messages:
+        return []
+    with transaction.atomic():
+        sink = sink_module.EventSink(chat_id=chat.id)
+        with sink.batch():
+            seq = sink.reserve(len(messages))
+            return [
+                sink.message(role=role, content=content, step_type=step_type, seq=seq + offset)[0]
+                for offset, (role, content, step_type) in enumerate(messages)
+            ]
+
+
+def chat_create_with_messages(
+    *, owner_id: int, metadata: dict[str, Any], messages: Sequence[tuple[str, str, str | None]]
+) -> Chat:
+    """A new chat of the default agent with its first messages (``messages_add``): both or
+    neither, so that a refused message leaves no empty chat behind."""
+    for _, content, _ in messages:
+        validate_text(content)  # before anything is written
+    with transaction.atomic():
+        chat = chat_create(owner_id=owner_id, metadata=metadata)
+        messages_add(chat=chat, messages=messages)
+    return chat
 
 
 def chat_answer(*, chat: Chat, agent: Any = None, resuming: bool = False) -> tuple[Run, int, bool]:
