@@ -31,6 +31,24 @@ def errors(described: dict[int, str]) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(Error, description=text) for code, text in described.items()}
 
 
+class OpenAIErrorObject(serializers.Serializer[Any]):
+    message = serializers.CharField()
+    type = serializers.CharField(help_text="invalid_request_error, server_error, requests")
+    param = serializers.CharField(allow_null=True, help_text="The request parameter at fault, if one is.")
+    code = serializers.CharField(allow_null=True, help_text="model_not_found, invalid_api_key, …")
+
+
+class OpenAIError(serializers.Serializer[Any]):
+    """Every error body under ``/v1``: OpenAI's ``{"error": {"message", "type", "param", "code"}}``."""
+
+    error = OpenAIErrorObject()
+
+
+def openai_errors(described: dict[int, str]) -> dict[int, OpenApiResponse]:
+    """``errors`` for the OpenAI-compatible routes (``/v1``), in their shape."""
+    return {code: OpenApiResponse(OpenAIError, description=text) for code, text in described.items()}
+
+
 def seed_paths(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """Routes accept both forms; the schema shows the seed's."""
     paths = {}
@@ -55,6 +73,8 @@ ERRORS = {
 }
 THROTTLED = ("/api/workflows", "/api/chat/playground")  # seed 002's routes are rate-limited
 ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+OPENAI_PREFIX = "/v1/"  # the OpenAI-compatible routes: their errors in OpenAI's shape, rate-limited
+OPENAI_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}}
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 
 
@@ -73,10 +93,14 @@ def add_error_responses(result: dict[str, Any]) -> None:
                 wanted.append("404")
             if "requestBody" in operation:
                 wanted += ["413", "415"]
-            if path.startswith(THROTTLED):
+            openai = path.startswith(OPENAI_PREFIX)
+            if path.startswith(THROTTLED) or openai:
                 wanted.append("429")
             for code in wanted:
-                response = {"description": ERRORS[code], "content": ERROR_CONTENT}
+                response = {
+                    "description": ERRORS[code],
+                    "content": OPENAI_ERROR_CONTENT if openai else ERROR_CONTENT,
+                }
                 if code in {"429", "503"}:
                     response["headers"] = RETRY_AFTER
                 responses.setdefault(code, response)
@@ -264,6 +288,25 @@ def add_plain_views(result: dict[str, Any]) -> None:
             "type": "object",
             "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
             "required": ["detail", "code"],
+        },
+    )
+    schemas.setdefault(
+        "OpenAIError",
+        {
+            "type": "object",
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "properties": {
+                        "message": {"type": "string"},
+                        "type": {"type": "string"},
+                        "param": {"type": ["string", "null"]},
+                        "code": {"type": ["string", "null"]},
+                    },
+                    "required": ["message", "type", "param", "code"],
+                }
+            },
+            "required": ["error"],
         },
     )
     schemas.update(SSE_COMPONENTS)
