@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from uai.agents import events as ev
-from uai.dialects import sse
+from uai.dialects import answer_text, sse
 from uai.runs import streams
 from uai.runs.models import Run
 from uai.runs.stream_events import EventType
@@ -65,16 +65,7 @@ async def chunks(*, chat_id: str, run_id: str, after_seq: int, fresh: bool = Tru
             elif event["type"] == EventType.STATUS and event["data"]["status"] in Run.TURN_ENDS:
                 data = event["data"]
                 so_far = "".join(streamed)
-                text = final_text or ""
-                last_round = "".join(streamed[round_start:])
-                if text.startswith(so_far):
-                    rest = text[len(so_far) :]  # what the deltas did not carry
-                elif last_round and text.startswith(last_round):
-                    # The answer is the last round's text (after a tool call's step): what came
-                    # before it was streamed, and is not said again.
-                    rest = text[len(last_round) :]
-                else:
-                    rest = text
+                rest = answer_text.unsaid(final_text or "", streamed, round_start)
                 first_chunk_at = first_chunk_at or time.monotonic()
                 metrics = {
                     "tokens": agent_stats.get("tokens", len((final_text or so_far).split())),

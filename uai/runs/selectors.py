@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import QueryDict
 
 from uai.runs.filters import RunFilter
-from uai.runs.models import Event, Log, Run
+from uai.runs.models import Event, Log, Run, Stat
 from uai.runs.stream_events import EventType
 from uai_project.api import parse_uuid
 from uai_project.errors import InvalidInput, NotFound
@@ -37,6 +37,16 @@ def run_list(*, user: Any, filters: QueryDict) -> list[Run]:
     if not filtered.is_valid():
         raise InvalidInput(f"Invalid filter: {dict(filtered.errors)}")
     return list(filtered.qs[: settings.UAI_MAX_RUN_LIST])
+
+
+def run_stats(*, run_id: Any) -> dict[str, Any]:
+    """The figures a run's agent reported (tokens, …), merged in order: a later report of a
+    figure wins (an OpenAI answer's ``usage``)."""
+    merged: dict[str, Any] = {}
+    for data in Stat.objects.filter(run_id=run_id).order_by("seq", "id").values_list("data", flat=True):
+        if isinstance(data, dict):
+            merged.update(data)
+    return merged
 
 
 def log_list(*, run: Run | None = None, chat: Chat | None = None, after_id: int | None = None) -> list[Log]:
