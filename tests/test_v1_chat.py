@@ -311,3 +311,5 @@ def test_rate__429_once_over_uai_openai_rate(alice: httpx.Client, rate_limited_s
     with pytest.raises(openai.RateLimitError) as caught:
         sdk.chat.completions.create(model="echo", messages=asked)
     assert caught.value.status_code == 429 and caught.value.code == "rate_limit_exceeded"
+    # how long to wait, as SDKs read it to back off
+    assert 0 < int(caught.value.response.headers["Retry-After"]) <= 60

@@ -61,6 +61,7 @@ from uai.runs.stream_events import EventType, StreamEvent
 from uai.runs.waiting import TurnWatch, release_connection
 from uai_project import errors
 from uai_project.errors import outage
+from uai_project.schema import OpenAIError
 
 logger = logging.getLogger(__name__)
 
@@ -579,20 +580,6 @@ async def completion_chunks(
 
 # --- The view -------------------------------------------------------------------------------------
 
-OpenAIErrorOut = inline_serializer(
-    "OpenAIChatError",
-    fields={
-        "error": inline_serializer(
-            "OpenAIChatErrorObject",
-            fields={
-                "message": serializers.CharField(),
-                "type": serializers.CharField(),
-                "param": serializers.CharField(allow_null=True),
-                "code": serializers.CharField(allow_null=True),
-            },
-        )
-    },
-)
 CompletionIn = inline_serializer(
     "OpenAIChatCompletionRequest",
     fields={
@@ -629,7 +616,7 @@ CHUNK_SSE = {
 
 
 def _error(text: str) -> OpenApiResponse:
-    return OpenApiResponse(OpenAIErrorOut, description=text)
+    return OpenApiResponse(OpenAIError, description=text)
 
 
 class ChatCompletionsView(OpenAIView):

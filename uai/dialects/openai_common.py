@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, NoReturn
+from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
@@ -148,12 +147,6 @@ class OpenAIView(APIView):
 
     def get_exception_handler(self) -> Any:
         return exception_handler
-
-    def throttled(self, request: Request, wait: float | None) -> NoReturn:
-        raise errors.RateLimited(
-            "Rate limit reached: too many requests; try again"
-            + (f" in {int(wait) + 1} s." if wait is not None else " shortly.")
-        )
 
 
 @csrf_exempt  # a POST to an unknown path is a 404, not CSRF's 403
