@@ -406,6 +406,12 @@ SPECTACULAR_SETTINGS = {
         "WorkflowRoleEnum": ["user", "assistant", "system"],
         "ConversationRoleEnum": ["Human", "Assistant"],
         "WorkflowStatusEnum": ["idle", "running", "input_required", "completed", "failed", "stopped"],
+        # the OpenAI-compatible API's constant ``object`` fields
+        "OpenAIListObjectEnum": ["list"],
+        "OpenAIModelObjectEnum": ["model"],
+        "OpenAIConversationObjectEnum": ["conversation"],
+        "OpenAIConversationDeletedObjectEnum": ["conversation.deleted"],
+        "OpenAIChatCompletionObjectEnum": ["chat.completion"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

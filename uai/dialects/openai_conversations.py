@@ -191,18 +191,18 @@ class MetadataField(serializers.DictField):
         return value
 
 
-class ConversationIn(serializers.Serializer[Any]):
+class OpenAIConversationIn(serializers.Serializer[Any]):
     items = serializers.ListField(
         child=serializers.JSONField(), required=False, allow_null=True, max_length=MAX_ITEMS
     )
     metadata = MetadataField(required=False, allow_null=True)
 
 
-class ConversationUpdateIn(serializers.Serializer[Any]):
+class OpenAIConversationUpdateIn(serializers.Serializer[Any]):
     metadata = MetadataField(allow_null=True)
 
 
-class ItemsIn(serializers.Serializer[Any]):
+class OpenAIItemsIn(serializers.Serializer[Any]):
     items = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=MAX_ITEMS)
 
 
@@ -327,14 +327,14 @@ TAGS = ["openai"]
 
 class ConversationCreateView(OpenAIView):
     @extend_schema(
-        request=ConversationIn,
+        request=OpenAIConversationIn,
         responses=ConversationOut,
         tags=TAGS,
         operation_id="openai_conversations_create",
     )
     def post(self, request: Request) -> Response:
         """A new conversation (a UAI chat of the default agent), with up to 20 first items."""
-        data = validated(ConversationIn, request.data)
+        data = validated(OpenAIConversationIn, request.data)
         chat = services.chat_create_with_messages(
             owner_id=user_id(request),
             metadata=data.get("metadata") or {},
@@ -350,7 +350,7 @@ class ConversationView(OpenAIView):
         return Response(conversation_data(conversation_get(request, conversation_id)))
 
     @extend_schema(
-        request=ConversationUpdateIn,
+        request=OpenAIConversationUpdateIn,
         responses=ConversationOut,
         tags=TAGS,
         operation_id="openai_conversations_update",
@@ -358,7 +358,7 @@ class ConversationView(OpenAIView):
     def post(self, request: Request, conversation_id: str) -> Response:
         """Replace a conversation's metadata."""
         chat = conversation_get(request, conversation_id)
-        data = validated(ConversationUpdateIn, request.data)
+        data = validated(OpenAIConversationUpdateIn, request.data)
         chat = services.chat_update(chat=chat, fields={"metadata": data["metadata"] or {}})
         return Response(conversation_data(chat))
 
@@ -398,7 +398,7 @@ class ItemsView(OpenAIView):
         return Response(item_list(messages, base_url(request), has_more=more))
 
     @extend_schema(
-        request=ItemsIn,
+        request=OpenAIItemsIn,
         responses=ItemListOut,
         tags=TAGS,
         operation_id="openai_conversation_items_create",
@@ -406,7 +406,7 @@ class ItemsView(OpenAIView):
     def post(self, request: Request, conversation_id: str) -> Response:
         """Add up to 20 messages to the conversation (the agent does not run); the items made."""
         chat = conversation_get(request, conversation_id)
-        data = validated(ItemsIn, request.data)
+        data = validated(OpenAIItemsIn, request.data)
         messages = services.messages_add(chat=chat, messages=messages_in(data["items"]))
         return Response(item_list(messages, base_url(request)))
 
