@@ -213,6 +213,7 @@ def uai_env(database: Database, redis_url: str | None) -> dict[str, str]:
         UAI_LOG_LEVEL="WARNING",
         UAI_AGENTS_FILE=str(AGENTS_FILE),
         UAI_WORKFLOW_RATE="1000000/min",
+        UAI_OPENAI_RATE="",  # (the facade figure makes far more than 600 calls a minute)
         UAI_CHANNEL_PREFIX=prefix,
         UAI_CACHE_PREFIX=prefix,
         PYTHONUNBUFFERED="1",
@@ -528,9 +529,9 @@ async def _completion_first_delta(connection: Connection, text: str) -> float:
     first = 0.0
     body = {"model": "echo", "messages": [{"role": "user", "content": text}], "stream": True}
     stream = connection.stream("POST", "/v1/chat/completions", body, headers={"Accept": "text/event-stream"})
-    async for _event, data in common.sse_events(stream):
+    async for _event, data in common.sse_events(stream):  # to its end: the connection is reused
         if data == "[DONE]":
-            break
+            continue
         chunk = json.loads(data)
         if chunk.get("error"):
             raise common.HttpError(f"stream failed: {chunk}")
