@@ -207,6 +207,10 @@ def test_chain__conversation_is_a_uai_chat_on_every_surface(alice: httpx.Client,
     with pytest.raises(openai.BadRequestError) as caught:
         sdk.responses.create(model="echo", input="x", conversation=chat)
     assert caught.value.body["param"] == "model"
+    # a chat without a turn yet takes the model named
+    fresh = alice.post("/chat", json={"agent": "echo"}).json()["session_id"]
+    assert sdk.responses.create(model="recall", input="x", conversation=fresh).output_text == "0 earlier: "
+    assert alice.get(f"/chat/{fresh}").json()["agent"] == "recall"
 
 
 def test_uai_input__the_question_is_a_function_call_answered_in_the_same_run(
