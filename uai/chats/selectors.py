@@ -193,6 +193,12 @@ def message_seq(*, chat: Chat, message_id: uuid.UUID) -> int:
     return seq
 
 
+def run_user_messages(*, run_id: Any) -> list[Message]:
+    """A turn's user messages in order: the one that started it, then each answer to a question
+    it asked (the k-th question of a turn is asked after its k-th user message)."""
+    return list(Message.objects.filter(run_id=run_id, role=Message.Role.USER).order_by("seq"))
+
+
 def final_answer(*, run: Run) -> Message | None:
     """The last ``FinalAnswerStep`` message of a turn, if it gave one."""
     return Message.objects.filter(run_id=run.id, step_type=FINAL_ANSWER_STEP).order_by("-seq").first()

@@ -9,7 +9,8 @@ from django.http import QueryDict
 
 from uai.runs.filters import RunFilter
 from uai.runs.models import Event, Log, Run, Stat
-from uai.runs.stream_events import EventType
+from uai.runs.stream_events import EventType, StreamEvent
+from uai.runs.streams import event_payload
 from uai_project.api import parse_uuid
 from uai_project.errors import InvalidInput, NotFound
 
@@ -81,3 +82,9 @@ def run_stream_ended(*, run: Run, after: int) -> bool:
         run.is_terminal
         and not Event.objects.filter(run_id=run.id, type=EventType.STATUS, seq__gt=after).exists()
     )
+
+
+def run_events(*, run_id: Any) -> list[StreamEvent]:
+    """Every stored event of a run, in order, as it was published: what a dialect replays to
+    rebuild what a stream of the run showed (an OpenAI response's snapshot)."""
+    return [event_payload(e) for e in Event.objects.filter(run_id=run_id).order_by("seq")]
