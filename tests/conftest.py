@@ -38,6 +38,9 @@ TEST_ENV = {
     "UAI_MAX_UPLOAD_FILES": "3",
     "UAI_MAX_MESSAGE_CHARS": "5000",
     "UAI_LOG_LEVEL": "WARNING",
+    # Users are made anew for each test with the same ids (sequences are reset), so the cache's
+    # per-user count of /v1 calls would run on across tests: the 429 has a server of its own.
+    "UAI_OPENAI_RATE": "100000/min",
 }
 
 
