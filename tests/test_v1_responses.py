@@ -396,3 +396,26 @@ def test_files__input_items_annotations_and_delete(alice: httpx.Client, sdk: ope
         sdk.responses.retrieve(response.id)
     with pytest.raises(openai.NotFoundError):
         sdk.responses.delete(response.id)
+
+
+def test_create__earlier_messages_count_by_their_text_images_and_all(sdk: openai.OpenAI) -> None:
+    """A client that sends the whole conversation back (images included) is answered: the earlier
+    messages are the history the agent sees, by their text; only the last one's files are uploads."""
+    register("recall-v1-history", "tests.agents:recall")
+    pixel = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()
+    answer = sdk.responses.create(
+        model="recall-v1-history",
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "look"},
+                    {"type": "input_image", "image_url": pixel},
+                ],
+            },
+            {"role": "assistant", "content": "a picture"},
+            {"role": "user", "content": "and now?"},
+        ],
+    )
+    assert answer.status == "completed"
+    assert answer.output_text == "1 earlier: look"  # (recall names the user's earlier messages)

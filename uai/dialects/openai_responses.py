@@ -218,7 +218,7 @@ def _content(content: Any, param: str, *, files: list[UploadedFile] | None) -> s
             texts.append(part["refusal"])
         elif kind in ("input_image", "input_file"):
             if files is None:
-                raise _bad(where, "Images and files go with the last user message only.")
+                raise _bad(where, "A function_call_output is text: images and files go in a user message.")
             files.append(_upload(part, where, len(files) + 1))
         else:
             raise _bad(f"{where}.type", f"Unsupported content part type: {kind!r}.")
@@ -262,7 +262,9 @@ def _items(asked: Asked, items: list[Any]) -> None:
     if last != len(messages) - 1:
         raise _bad(f"input[{messages[-1][0]}]", "The last message of 'input' must be the user's.")
     for index, role, content in messages[:last]:
-        asked.before.append((ROLES[role], _content(content, f"input[{index}].content", files=None)))
+        # An earlier message counts by its text (as in chat completions): a client that sends
+        # the whole conversation back, images and all, is not refused; the agent has them already.
+        asked.before.append((ROLES[role], _content(content, f"input[{index}].content", files=[])))
     index, _, content = messages[last]
     asked.text = _content(content, f"input[{index}].content", files=asked.files)
 
