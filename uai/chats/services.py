@@ -38,6 +38,7 @@ def chat_create(
     *,
     owner_id: int,
     agent_name: str | None = None,
+    agent: Agent | None = None,
     chat_id: str | None = None,
     name: str = "",
     description: str = "",
@@ -45,8 +46,9 @@ def chat_create(
     metadata: dict[str, Any] | None = None,
     tags: list[str] | None = None,
 ) -> Chat:
-    """Create a chat for ``owner`` with the named agent (the default agent when none is named)."""
-    agent = agent_selectors.agent_get(name=agent_name)
+    """Create a chat for ``owner`` with the named agent (the default agent when none is named),
+    or with ``agent`` when the caller has read it already."""
+    agent = agent or agent_selectors.agent_get(name=agent_name)
     fields: dict[str, Any] = {
         "owner_id": owner_id,
         "agent": agent,
@@ -56,15 +58,39 @@ def chat_create(
         "metadata": metadata or {},
         "tags": tags or [],
     }
-    if chat_id is not None:
-        fields["id"] = validate_chat_id(chat_id)
-        if Chat.objects.filter(pk=chat_id).exists():
-            raise Conflict(f"Chat {chat_id!r} already exists.")
+    if chat_id is None:
+        # A server-made id collides with nothing: one INSERT, without a transaction of its own
+        # (BEGIN and COMMIT were two of a stateless OpenAI call's round trips).
+        return Chat.objects.create(**fields)
+    fields["id"] = validate_chat_id(chat_id)
+    if Chat.objects.filter(pk=chat_id).exists():
+        raise Conflict(f"Chat {chat_id!r} already exists.")
     try:
         with transaction.atomic():  # a savepoint when the caller has a transaction
             return Chat.objects.create(**fields)
     except IntegrityError as exc:  # another request created that id since the check above
         raise Conflict(f"Chat {chat_id!r} already exists.") from exc
+
+
+def chat_start(
+    *,
+    owner_id: int,
+    agent: Agent,
+    chat_id: str,
+    name: str,
+    text: str,
+    files: list[UploadedFile] | None = None,
+    before: list[tuple[str, str]] | None = None,
+    request: dict[str, Any] | None = None,
+) -> tuple[Chat, Run, Message]:
+    """A new chat and its first turn, committed together: a stateless client's call (an OpenAI
+    chat completion). One commit, not two; a refused turn leaves no empty chat behind.
+    ``chat_id``: a server-made id (``new_chat_id``), known before the call so that the caller can
+    listen to the chat before its first event."""
+    with transaction.atomic():
+        chat = Chat.objects.create(id=chat_id, owner_id=owner_id, agent=agent, name=name)
+        run, message = chat_send(chat=chat, text=text, files=files, before=before, request=request)
+    return chat, run, message
 
 
 def chat_find_or_create(*, owner_id: int, chat_id: str, agent_name: str | None = None) -> Chat:

@@ -44,7 +44,7 @@ from uai.agents import events as ev
 from uai.agents.models import Agent
 from uai.chats import selectors as chat_selectors
 from uai.chats import services
-from uai.chats.models import Message
+from uai.chats.models import Message, new_chat_id
 from uai.dialects import answer_text, sse
 from uai.dialects.openai_common import (
     BadParameter,
@@ -324,22 +324,22 @@ def start_turn(*, user: Any, agent: Agent, ask: Ask) -> Turn:
             param=f"messages.{ask.at}.content",
             openai_code="invalid_value",
         )
-    chat = services.chat_create(owner_id=user.pk, agent_name=agent.name, name=_chat_name(ask.text))
+    chat_id = new_chat_id()
 
     def send() -> tuple[Run, Message]:
-        try:
-            return services.chat_send(
-                chat=chat,
-                text=ask.text,
-                files=ask.files,
-                before=ask.before,
-                request={"dialect": DIALECT, "metadata": ask.metadata},
-            )
-        except Exception:
-            services.chat_delete(chat=chat)  # refused: no empty chat is left behind
-            raise
+        _, run, message = services.chat_start(
+            owner_id=user.pk,
+            agent=agent,
+            chat_id=chat_id,
+            name=_chat_name(ask.text),
+            text=ask.text,
+            files=ask.files,
+            before=ask.before,
+            request={"dialect": DIALECT, "metadata": ask.metadata},
+        )
+        return run, message
 
-    return Turn(chat_id=chat.id, model=agent.name, send=send, question=1)
+    return Turn(chat_id=chat_id, model=agent.name, send=send, question=1)
 
 
 def answer_turn(*, user: Any, ask: Ask) -> Turn:

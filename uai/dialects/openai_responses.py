@@ -27,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.http import StreamingHttpResponse
 from django.urls import re_path
 from drf_spectacular.types import OpenApiTypes
@@ -429,7 +429,7 @@ def _chat_of(user: Any, asked: Asked) -> tuple[Chat, Run | None]:
     if asked.files and not agent.accepts_files:  # (before a chat is made for nothing)
         raise _bad("input", f"The model '{agent.name}' does not take images or files.")
     name = asked.text[:CHAT_NAME_CHARS]
-    return chat_services.chat_create(owner_id=user.pk, agent_name=agent.name, name=name), None
+    return chat_services.chat_create(owner_id=user.pk, agent=agent, name=name), None
 
 
 def _use_model(chat: Chat, model: str | None) -> None:
@@ -456,14 +456,17 @@ def _answer(chat: Chat, asking: Run | None, asked: Asked) -> Run:
 
 def create(request: Request, asked: Asked) -> Response | StreamingHttpResponse:
     """Send the turn (or the answer), then stream it, answer at once (background), or wait for it."""
-    chat, previous = _chat_of(request.user, asked)
-    if asked.answer is not None:
-        run = _answer(chat, previous, asked)
-    else:
-        _use_model(chat, asked.model)
-        run, _ = chat_services.chat_send(
-            chat=chat, text=asked.text, files=asked.files, before=asked.before, request=asked.echo()
-        )
+    # A new chat and its turn are committed together: one commit, and a refused turn leaves no
+    # empty chat behind.
+    with transaction.atomic():
+        chat, previous = _chat_of(request.user, asked)
+        if asked.answer is not None:
+            run = _answer(chat, previous, asked)
+        else:
+            _use_model(chat, asked.model)
+            run, _ = chat_services.chat_send(
+                chat=chat, text=asked.text, files=asked.files, before=asked.before, request=asked.echo()
+            )
     # The answer to a waiting run's k-th question is its (k+1)-th user message: segment k.
     segment = len(chat_selectors.run_user_messages(run_id=run.id)) - 1
     if asked.stream:

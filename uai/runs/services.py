@@ -137,7 +137,12 @@ SELECT run.*, agent.updated_at AS agent_updated_at,
        chat.state AS chat_state, chat.mode AS chat_mode, chat.metadata AS chat_metadata,
        chat.created_at AS chat_created_at,
        EXISTS (SELECT 1 FROM artifacts_artifact a WHERE a.run_id = run.id AND a.origin = 'user')
-           AS has_files
+           AS has_files,
+       -- Whether the chat has messages before the run's first: a chat's first turn (every
+       -- stateless OpenAI call) has none, and skips the conversation cache (a read and a write).
+       EXISTS (SELECT 1 FROM chats_message m WHERE m.chat_id = run.chat_id AND m.seq < (
+                   SELECT COALESCE(min(r.seq), chat.last_seq + 1) FROM chats_message r WHERE r.run_id = run.id))
+           AS has_history
 FROM run
 JOIN agents_agent agent ON agent.name = run.agent_id
 LEFT JOIN chats_chat chat ON chat.id = run.chat_id
@@ -153,6 +158,7 @@ class _BeginColumns(TypedDict):
     chat_metadata: Any
     chat_created_at: datetime.datetime | None
     has_files: bool
+    has_history: bool
 
 
 if TYPE_CHECKING:
@@ -222,8 +228,9 @@ def _build_request(run: _BegunRun, agent: Agent) -> AgentRequest:
         state = dict(_json_column(run.chat_state) or {})
         metadata = dict(_json_column(run.chat_metadata) or {})
         mode = run.chat_mode or ""
-        rows = conversation_cache.history(run.chat_id, run.chat_created_at, run_id=str(run.id))
-        history = [HistoryItem(r, c, s) for _, r, c, s in rows]
+        if run.has_history:
+            rows = conversation_cache.history(run.chat_id, run.chat_created_at, run_id=str(run.id))
+            history = [HistoryItem(r, c, s) for _, r, c, s in rows]
     return AgentRequest(
         input=run.input,
         text=text,
