@@ -19,8 +19,10 @@ through ``uai.runs.streams`` and never queries, stores or publishes on its own.
 | ``openai_models`` | OpenAI ``/v1/models`` | — |
 | ``openai_chat`` | OpenAI ``/v1/chat/completions`` (plain and streamed) | — |
 | ``openai_responses`` | OpenAI ``/v1/responses``: background, streamed, resumed, cancelled | — |
+| ``openai_response_events`` | a turn's events as an OpenAI response's events and snapshot (pure) | — |
 | ``openai_conversations`` | OpenAI ``/v1/conversations`` and their items | — |
 | ``openai_common`` | what the ``/v1`` routes share: OpenAI's error shape, the view base, ids | — |
 | ``pages`` | the chat and runs web pages | — |
+| ``answer_text`` | the part of an answer its streamed deltas did not carry (shared rule) | — |
 | ``sse`` | shared Server-Sent Events helpers (encoding, resume, reply chunks) | — |
 """
