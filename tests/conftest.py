@@ -370,6 +370,20 @@ def openai_sdk(client: httpx.Client, **options: Any) -> Any:
 
     options.setdefault("max_retries", 0)
     options.setdefault("timeout", 30)
-    return openai.OpenAI(
+    sdk = openai.OpenAI(
         base_url=str(client.base_url).rstrip("/") + "/v1", api_key=token_of(client), **options
     )
+    _OPENAI_CLIENTS.append(sdk)
+    return sdk
+
+
+_OPENAI_CLIENTS: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_openai_clients() -> Iterator[None]:
+    """The SDK clients a test made are closed after it (an unclosed socket is a warning, and
+    warnings are errors here)."""
+    yield
+    while _OPENAI_CLIENTS:
+        _OPENAI_CLIENTS.pop().close()

@@ -16,7 +16,7 @@ import openai
 import pytest
 from django.conf import settings
 
-from tests.conftest import openai_sdk, process_env, register, serve_until_done, token_of
+from tests.conftest import _OPENAI_CLIENTS, openai_sdk, process_env, register, serve_until_done, token_of
 
 # A 1×1 PNG.
 PNG = base64.b64decode(
@@ -289,8 +289,10 @@ def test_unknown_model_is_404_and_no_key_401(alice: httpx.Client, live: str) -> 
     with pytest.raises(openai.NotFoundError) as caught:
         openai_sdk(alice).chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
     assert caught.value.code == "model_not_found" and caught.value.param == "model"
-    stranger = openai.OpenAI(base_url=live + "/v1", api_key="not-a-token", max_retries=0)
-    with pytest.raises(openai.AuthenticationError) as denied:
+    with (
+        openai.OpenAI(base_url=live + "/v1", api_key="not-a-token", max_retries=0) as stranger,
+        pytest.raises(openai.AuthenticationError) as denied,
+    ):
         stranger.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
     assert denied.value.code == "invalid_api_key"
 
@@ -305,6 +307,7 @@ def rate_limited_server(alice: httpx.Client, log_dir: Path) -> Iterator[str]:
 
 def test_rate__429_once_over_uai_openai_rate(alice: httpx.Client, rate_limited_server: str) -> None:
     sdk = openai.OpenAI(base_url=rate_limited_server + "/v1", api_key=token_of(alice), max_retries=0)
+    _OPENAI_CLIENTS.append(sdk)  # (closed after the test)
     asked: list[Any] = [{"role": "user", "content": "hi"}]
     for _ in range(3):
         assert sdk.chat.completions.create(model="echo", messages=asked).choices[0].message.content == "hi"

@@ -39,8 +39,11 @@ def test_no_key_or_a_wrong_key_is_401_invalid_api_key(live: str) -> None:
         error = answer.json()["error"]
         assert error["code"] == "invalid_api_key" and error["type"] == "invalid_request_error"
         assert error["message"]
-    with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=live + "/v1", api_key="not-a-token", max_retries=0).models.list()
+    with (
+        openai.OpenAI(base_url=live + "/v1", api_key="not-a-token", max_retries=0) as stranger,
+        pytest.raises(openai.AuthenticationError),
+    ):
+        stranger.models.list()
 
 
 def test_unknown_v1_paths_and_methods_answer_in_openai_shape(alice: httpx.Client) -> None:

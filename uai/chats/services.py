@@ -87,9 +87,8 @@ def chat_start(
     chat completion). One commit, not two; a refused turn leaves no empty chat behind.
     ``chat_id``: a server-made id (``new_chat_id``), known before the call so that the caller can
     listen to the chat before its first event."""
-    with transaction.atomic():
-        chat = Chat.objects.create(id=chat_id, owner_id=owner_id, agent=agent, name=name)
-        run, message = chat_send(chat=chat, text=text, files=files, before=before, request=request)
+    chat = Chat(id=chat_id, owner_id=owner_id, agent=agent, name=name)
+    run, message = chat_send(chat=chat, text=text, files=files, before=before, request=request, new=True)
     return chat, run, message
 
 
@@ -118,6 +117,7 @@ def chat_send(
     answering: Run | None = None,
     before: list[tuple[str, str]] | None = None,
     request: dict[str, Any] | None = None,
+    new: bool = False,
 ) -> tuple[Run, Message]:
     """Add the user's message to the chat and start a turn — or, when the chat's agent is waiting
     for input, hand the message to it as that input. Returns the run and the message.
@@ -127,6 +127,7 @@ def chat_send(
     ``before``: ``(role, content)`` messages added just before the user's, as the chat's past
     (the history a stateless client sends, instructions as a system message): the agent sees them.
     ``request``: how the dialect was asked for a new turn (``Run.request``).
+    ``new``: ``chat`` is not stored yet: it is inserted in the turn's transaction (``chat_start``).
     """
     validate_text(text)
     before = before or []
@@ -136,6 +137,8 @@ def chat_send(
     sink: sink_module.EventSink | None = None
     try:
         with transaction.atomic():
+            if new:
+                chat.save(force_insert=True)
             # Only a running chat can have a run waiting for input (it turns running when a run starts).
             waiting = None
             if answering is not None:

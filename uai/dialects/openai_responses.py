@@ -514,7 +514,7 @@ class ResponseDetailView(OpenAIView):
             return stream_response(request, run, segment, after=-1 if after is None else after)
         return Response(snapshot(request, run, segment))
 
-    @extend_schema(responses=OpenApiTypes.OBJECT, tags=["openai"])
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, tags=["openai"])
     def delete(self, request: Request, response_id: str) -> Response:
         """Delete the response: its run (every segment of it), cancelled first if it is going."""
         run, _ = lookup(request.user, response_id)
