@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import mimetypes
@@ -514,8 +515,29 @@ def error_chunk(error: errors.UAIError) -> bytes:
 async def completion_chunks(
     *, chunks: Chunks, chat_id: str, run_id: str, after_seq: int, question: int
 ) -> AsyncIterator[bytes]:
-    """The turn's chunks from the events after ``after_seq`` (its message) until it ends."""
-    yield chunks.delta({"role": "assistant", "content": ""})
+    """The turn's chunks from the events after ``after_seq`` (its message) until it ends, the
+    role first.
+
+    The role goes out with the first chunk, not before the stream is followed: followed first,
+    the stream hears the turn's first events live; sent first (a trip through the server's
+    write), those events came before the subscription, were missed, and were read back from the
+    table once a later one showed the gap (the first delta ~2 ms later than the native stream's).
+    """
+    role = chunks.delta({"role": "assistant", "content": ""})
+    answer = _answer_chunks(
+        chunks=chunks, chat_id=chat_id, run_id=run_id, after_seq=after_seq, question=question
+    )
+    async with contextlib.aclosing(answer):  # closed with this stream (the client left), not later
+        async for chunk in answer:
+            if role:
+                yield role
+                role = b""
+            yield chunk
+
+
+async def _answer_chunks(
+    *, chunks: Chunks, chat_id: str, run_id: str, after_seq: int, question: int
+) -> AsyncIterator[bytes]:
     streamed: list[str] = []
     round_start = 0  # where the last round of streamed text starts (answer_text)
     final: str | None = None
