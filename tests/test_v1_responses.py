@@ -419,3 +419,16 @@ def test_create__earlier_messages_count_by_their_text_images_and_all(sdk: openai
     )
     assert answer.status == "completed"
     assert answer.output_text == "1 earlier: look"  # (recall names the user's earlier messages)
+
+
+def test_retrieve__after_retention_removed_its_events_keeps_status_and_answer(sdk: openai.OpenAI) -> None:
+    """Events go after UAI_EVENT_RETENTION_DAYS (a stream can no longer be replayed); the
+    response still answers its status and the agent's answer, which the chat keeps."""
+    from uai.runs.models import Event
+
+    done = sdk.responses.create(model="echo", input="kept")
+    assert done.output_text == "kept"
+    Event.objects.filter(run_id=run_id_of(done.id)).delete()  # what retention does, by age
+    again = sdk.responses.retrieve(done.id)
+    assert again.status == "completed" and again.output_text == "kept"
+    assert again.output[0].type == "message" and again.output[0].id.startswith("msg_")

@@ -352,11 +352,24 @@ class ResponseEvents:
         self._emit_lifecycle(kind, out)
         self.done = True
 
-    def settle(self, status: str, error: str | None) -> None:
-        """A response whose events are no longer kept (retention): its status from its run's."""
+    def settle(self, status: str, error: str | None, answer: tuple[str, str] | None = None) -> None:
+        """A response whose events are no longer kept (retention): its status from its run's, and
+        ``answer`` (its message's item id and text), the agent's answer kept in the chat."""
         if self.started:
             return
         self.started = True
+        if answer is not None:
+            item_id, text = answer
+            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            self.output.append(
+                {
+                    "type": "message",
+                    "id": item_id,
+                    "role": "assistant",
+                    "status": "completed",
+                    "content": [part],
+                }
+            )
         if status in ENDINGS:
             self.status = ENDINGS[status][0]
             if status == "failed":

@@ -350,6 +350,13 @@ def snapshot(request: Request, run: Run, segment: int) -> dict[str, Any]:
         translator.feed(event)
         if translator.done:
             break
+    if not translator.started and run.status == Run.Status.SUCCEEDED:
+        # Its events are gone (UAI_EVENT_RETENTION_DAYS): the answer is still the chat's message
+        # (the last response of the run has it).
+        final = chat_selectors.final_answer(run=run)
+        if final is not None and segment == len(chat_selectors.run_user_messages(run_id=run.id)) - 1:
+            translator.settle(run.status, None, answer=(f"msg_{final.id.hex}", final.content))
+            return translator.snapshot()
     translator.settle(run.status, run.error or None)
     return translator.snapshot()
 
