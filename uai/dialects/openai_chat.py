@@ -27,7 +27,7 @@ import mimetypes
 import re
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -537,7 +537,7 @@ async def completion_chunks(
 
 async def _answer_chunks(
     *, chunks: Chunks, chat_id: str, run_id: str, after_seq: int, question: int
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes]:
     streamed: list[str] = []
     round_start = 0  # where the last round of streamed text starts (answer_text)
     final: str | None = None
