@@ -7,6 +7,7 @@ import contextlib
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,8 +30,13 @@ def snippet() -> str:
 def test_the_readme_openai_snippet_runs_as_written(alice: httpx.Client) -> None:
     code = snippet().replace("http://127.0.0.1:8000/v1", str(alice.base_url).rstrip("/") + "/v1")
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        exec(compile(code, "README.md", "exec"), {"TOKEN": token_of(alice), "__name__": "readme"})
+    names: dict[str, Any] = {"TOKEN": token_of(alice), "__name__": "readme"}
+    try:
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, "README.md", "exec"), names)
+    finally:
+        if "client" in names:
+            names["client"].close()  # (an unclosed socket is a warning at the session's end)
     out = printed.getvalue()
     assert "'echo'" in out and "'steps'" in out  # the models
     assert "completed Done after 5 steps." in out  # the background response, polled
