@@ -387,3 +387,18 @@ def _close_openai_clients() -> Iterator[None]:
     yield
     while _OPENAI_CLIENTS:
         _OPENAI_CLIENTS.pop().close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_connection_outlives_the_session(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """At the session's end, after the servers and workers were stopped (their fixtures end
+    first) and before the test database is dropped: a connection of a process killed a moment ago
+    that PostgreSQL has not yet seen go made the drop fail ("being accessed by other users")."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
