@@ -360,7 +360,7 @@ def answer_turn(*, user: Any, ask: Ask) -> Turn:
     if run.status != Run.Status.INPUT_REQUIRED or run.chat_id is None:
         raise refused
     chat = chat_selectors.chat_get(user=user, chat_id=run.chat_id)
-    asked = sum(m.role == Message.Role.USER for m in chat_selectors.message_list(chat=chat, run_id=run.id))
+    asked = len(chat_selectors.run_user_messages(run_id=run.id))
     if asked != int(found[2]):  # an earlier question's call, answered already
         raise refused
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.http import StreamingHttpResponse
 from django.urls import re_path
 from drf_spectacular.types import OpenApiTypes
@@ -35,10 +35,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from uai.agents.models import Agent
 from uai.artifacts.presenters import artifact_data
 from uai.chats import selectors as chat_selectors
 from uai.chats import services as chat_services
-from uai.chats.models import Chat
+from uai.chats.models import Chat, new_chat_id
 from uai.dialects import sse
 from uai.dialects.openai_common import BadParameter, OpenAIView, epoch, error_object, model_agent
 from uai.dialects.openai_response_events import (
@@ -55,7 +56,7 @@ from uai.runs.dbcall import db
 from uai.runs.models import Run
 from uai.runs.waiting import release_connection, wait_for_run
 from uai_project import errors
-from uai_project.api import base_url, flag, whole_number
+from uai_project.api import base_url, flag, user_id, whole_number
 from uai_project.errors import outage
 
 logger = logging.getLogger(__name__)
@@ -418,8 +419,9 @@ def stream_response(request: Request, run: Run, segment: int, *, after: int = -1
 # --- creating ----------------------------------------------------------------------------------------
 
 
-def _chat_of(user: Any, asked: Asked) -> tuple[Chat, Run | None]:
-    """The chat the response goes to, and the run of ``previous_response_id`` if one was named."""
+def _chat_of(user: Any, asked: Asked) -> tuple[Chat | Agent, Run | None]:
+    """The chat the response goes to (the agent of a new one, which its turn creates), and the
+    run of ``previous_response_id`` if one was named."""
     if asked.previous_response_id:
         run, _ = lookup(user, asked.previous_response_id, param="previous_response_id")
         try:
@@ -435,8 +437,7 @@ def _chat_of(user: Any, asked: Asked) -> tuple[Chat, Run | None]:
     agent = model_agent(asked.model)
     if asked.files and not agent.accepts_files:  # (before a chat is made for nothing)
         raise _bad("input", f"The model '{agent.name}' does not take images or files.")
-    name = asked.text[:CHAT_NAME_CHARS]
-    return chat_services.chat_create(owner_id=user.pk, agent=agent, name=name), None
+    return agent, None
 
 
 def _use_model(chat: Chat, model: str | None) -> None:
@@ -463,17 +464,25 @@ def _answer(chat: Chat, asking: Run | None, asked: Asked) -> Run:
 
 def create(request: Request, asked: Asked) -> Response | StreamingHttpResponse:
     """Send the turn (or the answer), then stream it, answer at once (background), or wait for it."""
-    # A new chat and its turn are committed together: one commit, and a refused turn leaves no
-    # empty chat behind.
-    with transaction.atomic():
-        chat, previous = _chat_of(request.user, asked)
-        if asked.answer is not None:
-            run = _answer(chat, previous, asked)
-        else:
-            _use_model(chat, asked.model)
-            run, _ = chat_services.chat_send(
-                chat=chat, text=asked.text, files=asked.files, before=asked.before, request=asked.echo()
-            )
+    chat, previous = _chat_of(request.user, asked)
+    if isinstance(chat, Agent):  # a new chat and its turn, committed together (chat_start)
+        chat, run, _ = chat_services.chat_start(
+            owner_id=user_id(request),
+            agent=chat,
+            chat_id=new_chat_id(),
+            name=asked.text[:CHAT_NAME_CHARS],
+            text=asked.text,
+            files=asked.files,
+            before=asked.before,
+            request=asked.echo(),
+        )
+    elif asked.answer is not None:
+        run = _answer(chat, previous, asked)
+    else:
+        _use_model(chat, asked.model)
+        run, _ = chat_services.chat_send(
+            chat=chat, text=asked.text, files=asked.files, before=asked.before, request=asked.echo()
+        )
     # The answer to a waiting run's k-th question is its (k+1)-th user message: segment k.
     segment = len(chat_selectors.run_user_messages(run_id=run.id)) - 1
     if asked.stream:
