@@ -293,3 +293,36 @@ def test_embedded_worker__a_full_queue_does_not_hold_up_the_others(
         alice.delete(f"/run/{hog['task_id']}")
     finally:
         server.kill()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_shutdown__landing_while_the_run_starts_puts_it_back_in_the_queue() -> None:
+    """A worker stopping (here: its database gone) just as it took a job: the cancellation landed
+    while the run's start was being written. The start was committed all the same, the job ended
+    `aborted`, and the run stayed `running` with nobody to run it until the orphan sweep failed it
+    a minute later (reliability's pg-outage: "1 task running, job aborted")."""
+    import asyncio
+
+    from django.contrib.auth import get_user_model
+
+    from uai.agents.models import Agent
+    from uai.runs.dbcall import db
+    from uai.runs.executor import Interrupted, execute_run
+    from uai.runs.models import Log, Run
+    from uai.runs.services import run_create
+
+    user = await db(get_user_model().objects.create, username="stopped-at-start")
+    # On a queue no worker serves: this test is the run's only executor.
+    agent = await db(Agent.objects.create, name="started-late", target="tests.agents:polite", queue="parked")
+    run = await db(run_create, owner_id=user.pk, agent=agent, input="hi")
+    attempt = asyncio.create_task(
+        execute_run(run_id=str(run.id), attempt=1, max_attempts=1, shutting_down=lambda: True)
+    )
+    await asyncio.sleep(0.005)  # the start is on its way to the database
+    attempt.cancel()
+    with pytest.raises(Interrupted):
+        await attempt
+    run = await db(Run.objects.get, pk=run.id)
+    assert run.status == Run.Status.QUEUED and run.failed_attempts == 0
+    messages = await db(lambda: list(Log.objects.filter(run_id=run.id).values_list("message", flat=True)))
+    assert "The worker stopped during attempt 1; the run will start again." in messages

@@ -69,8 +69,19 @@ class Executor:
 
     async def execute(self) -> None:
         """Run the agent to its end, recording success, failure, retry or cancellation."""
+        begin = asyncio.ensure_future(db(services.run_begin, run_id=self.run_id, attempt=self.attempt))
         try:
-            self.spec = await db(services.run_begin, run_id=self.run_id, attempt=self.attempt)
+            self.spec = await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            # Stopped while the start was being written: the write ends in its thread all the
+            # same (the run `running`). Left there, the job ended `aborted` with nothing to
+            # finish the run until the orphan sweep failed it a minute later.
+            with contextlib.suppress(Exception):
+                await begin
+            if self.shutting_down():
+                await asyncio.shield(self._finish_interrupted())
+                raise Interrupted(f"the worker stopped during attempt {self.attempt}") from None
+            raise  # a cancel: the run is `cancelled` already
         except Exception as exc:
             # Before the agent: a failure here (the database, a request that cannot be built)
             # ends the run now, retried or failed, as an agent's would — not `running` until
