@@ -73,6 +73,9 @@ OPENAI_V1 = [
 
 urlpatterns = [
     path("v1/", include(OPENAI_V1)),
+    # front-end protocols: AG-UI (CopilotKit) and the AI SDK's UI message stream (useChat)
+    path("ag-ui/", include("uai.dialects.agui")),
+    path("ai-sdk/", include("uai.dialects.ai_sdk")),
     # the web pages (session sign-in), then the APIs
     path("", pages.chat_page, name="chat-page"),
     path("runs/", pages.runs_page, name="runs-page"),
