@@ -69,3 +69,11 @@ async def ticker(request: AgentRequest) -> AsyncIterator[events.AgentEvent]:
         yield events.TextDelta(f"{tick} ")
         await asyncio.sleep(TICK_SECONDS)
     yield events.FinalAnswer("".join(f"{tick} " for tick in range(TICKS)))
+
+
+async def painter(request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+    """Calls the front end's ``pick_colour`` tool (one of the tools the request offers) and paints
+    with the colour it answers."""
+    offered = ", ".join(tool["name"] for tool in request.tools)
+    colour = await context.call_tool("pick_colour", {"options": ["teal", "red"]})
+    yield events.FinalAnswer(f"Painted it {colour} (offered: {offered}).")
