@@ -396,8 +396,27 @@ class Head:
     run_id: str
 
 
-def encoder(event: ui_events.UiEvent, head: Head) -> list[dict[str, Any]]:
-    """The AG-UI events (camelCase, optional fields left out) one ``UiEvent`` is."""
+class Encoder:
+    """Says a segment's ``UiEvent``\\ s, in order, as AG-UI events (camelCase, optional fields
+    left out)."""
+
+    def __init__(self, head: Head) -> None:
+        self.head = head
+        self._calls: set[str] = set()  # the tool calls this AG-UI run showed
+
+    def encode(self, event: ui_events.UiEvent) -> list[dict[str, Any]]:
+        """The AG-UI events one ``UiEvent`` is."""
+        if isinstance(event, ui_events.ToolCall):
+            self._calls.add(event.id)
+        elif isinstance(event, ui_events.ToolResult) and event.id not in self._calls:
+            # The result of a call an earlier run made: a front-end tool's, which the front end
+            # ran and sent itself (the translator shows every other result after its call).
+            return []
+        return said(event, self.head)
+
+
+def said(event: ui_events.UiEvent, head: Head) -> list[dict[str, Any]]:
+    """The AG-UI events one ``UiEvent`` is, on its own."""
     match event:
         case ui_events.RunStart():
             return [
@@ -541,22 +560,27 @@ def parse_cursor(raw: str | None) -> Cursor:
 async def agui_events(
     run_id: Any, segment: int, head: Head, *, base: str, after: Cursor, cancel_on_disconnect: bool = False
 ) -> AsyncIterator[bytes]:
-    """The AG-UI events of one segment of a run after ``after``, stored then live, to its end."""
-    after_seq = after.seq - 1 if after.part is not None else after.seq
+    """The AG-UI events of one segment of a run after ``after``, stored then live, to its end.
+
+    The segment is followed from its start whatever ``after`` is: the encoder sees every event
+    before the ones it sends (which tool calls this run showed)."""
+    encoder = Encoder(head)
     ended = False
     try:
-        async for said in ui_events.follow_segment(run_id, segment, base_url=base, after_seq=after_seq):
-            if said is None:
+        async for told in ui_events.follow_segment(run_id, segment, base_url=base):
+            if told is None:
                 yield sse.KEEPALIVE
                 continue
-            if isinstance(said, ui_events.Broken):
+            if isinstance(told, ui_events.Broken):
                 ended = True
-                yield frame(None, run_error(said.error))
+                yield frame(None, run_error(told.error))
                 return
-            seq = said[0].seq  # (one UAI event's: all the same)
-            events = [event for told in said for event in encoder(told, head)]
+            seq = told[0].seq  # (one UAI event's: all the same)
+            events = [event for one in told for event in encoder.encode(one)]
             ended = ended or any(e["type"] in ENDS for e in events)
-            skip = after.part + 1 if after.part is not None and seq == after.seq else 0
+            if seq < after.seq or (seq == after.seq and after.part is None):
+                continue  # sent before
+            skip = after.part + 1 if seq == after.seq and after.part is not None else 0
             for event_id, event in list(numbered(seq, events))[skip:]:
                 yield frame(event_id, event)
     finally:
@@ -576,7 +600,7 @@ def _cancel_quietly(*, run_id: Any) -> None:
 
 async def cancelled_events(head: Head) -> AsyncIterator[bytes]:
     """A run whose ``resume`` cancelled the interrupted UAI run: started, and ended so."""
-    yield frame(None, encoder(ui_events.RunStart(0, "", None), head)[0])
+    yield frame(None, said(ui_events.RunStart(0, "", None), head)[0])
     yield frame(None, _finished(head, {"type": "cancelled"}))
 
 
