@@ -300,6 +300,11 @@ def test_agui__cancel_on_disconnect_stops_the_run_its_client_left(alice: httpx.C
 def test_agui__refuses_before_streaming_with_detail(alice: httpx.Client, bob: httpx.Client) -> None:
     register("agui-greeter", "tests.agents_agui:greeter", asks_input=True)
     assert alice.post("/ag-ui/nope", json=run_input("t1", user("x"))).status_code == 404
+    with httpx.Client(base_url=str(alice.base_url)) as anonymous:
+        refused = anonymous.post("/ag-ui/echo", json=run_input("t1", user("x")))
+        assert refused.status_code == 401 and refused.json()["detail"]
+    form = alice.post("/ag-ui/echo", data={"threadId": "t1", "runId": "r1"})
+    assert form.status_code == 415 and form.json()["detail"]
     bad = alice.post("/ag-ui/echo", json={"threadId": "t1", "messages": []})
     assert bad.status_code == 400 and "runId" in bad.json()["detail"]
     last = alice.post("/ag-ui/echo", json=run_input("t2", {"id": "a", "role": "assistant", "content": "x"}))

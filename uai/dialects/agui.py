@@ -49,8 +49,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from django.db import IntegrityError
 from django.http import StreamingHttpResponse
 from django.urls import re_path
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -68,6 +69,7 @@ from uai.runs.stream_events import EventType
 from uai.runs.waiting import release_connection
 from uai_project import errors
 from uai_project.api import base_url, user_id
+from uai_project.schema import errors as error_responses
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ INTERRUPT_REASON = "input_required"  # an interrupt's ``reason``: the agent aske
 ROLES = {"user": "user", "assistant": "agent", "system": "system", "developer": "system"}
 MEDIA_PARTS = {"image", "audio", "video", "document"}
 ENDS = {"RUN_FINISHED", "RUN_ERROR"}  # the events that end an AG-UI run
+MAX_RUN_ID_CHARS = 200  # a run id is kept as its answer's client message id (200 characters)
 
 
 # --- the request ----------------------------------------------------------------------------------
@@ -125,8 +128,10 @@ def parse_run_input(body: Any) -> Asked:
     """A ``RunAgentInput`` body, checked (400 naming the field at fault)."""
     if not isinstance(body, dict):
         raise _bad("The request body must be a JSON object (AG-UI's RunAgentInput).")
-    thread_id = _string(body, "threadId", required=True) or ""
+    thread_id = chat_services.validate_chat_id(_string(body, "threadId", required=True) or "")
     run_id = _string(body, "runId", required=True) or ""
+    if len(run_id) > MAX_RUN_ID_CHARS:
+        raise _bad(f"'runId' is at most {MAX_RUN_ID_CHARS} characters.")
     _string(body, "parentRunId")
     asked = Asked(thread_id=thread_id, run_id=run_id)
     state = body.get("state")
@@ -283,7 +288,6 @@ def start(*, owner_id: int, agent: Agent, asked: Asked) -> Run:
     """A new thread: its chat and first turn (its state first, when the client gave one)."""
     if asked.answers:
         raise errors.NotFound("Thread not found: there is nothing in it to answer.")
-    chat_services.validate_chat_id(asked.thread_id)
     name = " ".join(asked.text.split())[:CHAT_NAME_CHARS]
     try:
         if asked.state:
@@ -607,9 +611,93 @@ async def cancelled_events(head: Head) -> AsyncIterator[bytes]:
 # --- views ----------------------------------------------------------------------------------------
 
 
+RunAgentInputIn = inline_serializer(
+    "AgUiRunAgentInput",
+    fields={
+        "threadId": serializers.CharField(help_text="A UAI chat id: one of yours, or a new one."),
+        "runId": serializers.CharField(help_text="The client's id of this run (resume by it)."),
+        "messages": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="The last one is the turn: the user's, or a tool's result.",
+        ),
+        "state": serializers.DictField(required=False, help_text="Not empty: the chat's state from now on."),
+        "tools": serializers.ListField(child=serializers.DictField(), required=False),
+        "context": serializers.ListField(child=serializers.DictField(), required=False),
+        "forwardedProps": serializers.JSONField(
+            required=False,
+            help_text="`{uai: {cancelOnDisconnect: true}}`: a client that leaves stops the run.",
+        ),
+        "resume": serializers.ListField(
+            child=serializers.DictField(), required=False, help_text="`[{interruptId, status, payload}]`"
+        ),
+    },
+)
+
+AGUI_EVENT_TYPES = [
+    "RUN_STARTED",
+    "RUN_FINISHED",
+    "RUN_ERROR",
+    "STEP_STARTED",
+    "STEP_FINISHED",
+    "REASONING_START",
+    "REASONING_MESSAGE_START",
+    "REASONING_MESSAGE_CONTENT",
+    "REASONING_MESSAGE_END",
+    "REASONING_END",
+    "TEXT_MESSAGE_START",
+    "TEXT_MESSAGE_CONTENT",
+    "TEXT_MESSAGE_END",
+    "TOOL_CALL_START",
+    "TOOL_CALL_ARGS",
+    "TOOL_CALL_END",
+    "TOOL_CALL_RESULT",
+    "STATE_SNAPSHOT",
+    "STATE_DELTA",
+    "CUSTOM",
+]
+EVENT_ID = {
+    "type": "string",
+    "pattern": "^[0-9]+(:[0-9]+)?$",
+    "description": "`N`, or `N:i`: resume after it.",
+}
+AGUI_SSE = {
+    "description": "One AG-UI event: `data:` the event as JSON (AG-UI's camelCase); `id:` where it is "
+    "in the run, to resume after (none on a `RUN_ERROR` that ends a stream that cannot go on).",
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "id": EVENT_ID,
+        "event": {"const": "message"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"type": "string", "enum": AGUI_EVENT_TYPES}},
+            },
+        },
+    },
+}
+
+
 class AgentRunView(APIView):
+    parser_classes = [JSONParser]  # AG-UI's clients send JSON; any other body is a 415
+
     @extend_schema(
-        request=OpenApiTypes.OBJECT, responses={(200, "text/event-stream"): OpenApiTypes.STR}, tags=["ag-ui"]
+        request=RunAgentInputIn,
+        responses={
+            (200, "text/event-stream"): AGUI_SSE,
+            **error_responses(
+                {
+                    404: "No such agent, or the thread is another user's.",
+                    409: "The interrupt or tool call was answered meanwhile, or the thread was just "
+                    "started by another request.",
+                }
+            ),
+        },
+        tags=["ag-ui"],
+        operation_id="agui_run",
     )
     def post(self, request: Request, agent: str) -> StreamingHttpResponse:
         """Run the agent on a thread (AG-UI's RunAgentInput): its AG-UI events, as they come."""
@@ -639,7 +727,18 @@ class AgentRunView(APIView):
 
 
 class RunEventsView(APIView):
-    @extend_schema(responses={(200, "text/event-stream"): OpenApiTypes.STR}, tags=["ag-ui"])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, pattern=EVENT_ID["pattern"]),
+            OpenApiParameter("last_event_id", str, pattern=EVENT_ID["pattern"]),
+        ],
+        responses={
+            (200, "text/event-stream"): AGUI_SSE,
+            **error_responses({404: "No such agent, thread of this user's, or run of its latest turn."}),
+        },
+        tags=["ag-ui"],
+        operation_id="agui_run_events",
+    )
     def get(self, request: Request, agent: str, thread_id: str, run_id: str) -> StreamingHttpResponse:
         """A run's AG-UI events again, after ``Last-Event-ID``, then live ones, to its end."""
         after = parse_cursor(
