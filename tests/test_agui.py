@@ -327,14 +327,13 @@ def test_agui__refuses_before_streaming_with_detail(alice: httpx.Client, bob: ht
     assert wait_run(alice, task, "input_required")["status"] == "input_required"
 
 
-def test_agui__a_thread_reads_the_same_at_chat_messages(alice: httpx.Client) -> None:
+def test_agui__a_thread_reads_the_same_at_chat_messages_and_history(alice: httpx.Client) -> None:
     thread = str(uuid.uuid4())
     history = [user("earlier"), {"id": "m0", "role": "assistant", "content": "said before"}]
     run(alice, "echo", run_input(thread, *history, user("first")))
     second = run(alice, "echo", run_input(thread, *history, user("first"), user("second")))
     assert text_of(second) == "second"
-    messages = alice.get(f"/chat/{thread}/messages").json()
-    assert [(m["role"], m["content"]) for m in messages] == [
+    said = [
         ("user", "earlier"),
         ("agent", "said before"),
         ("user", "first"),
@@ -342,3 +341,5 @@ def test_agui__a_thread_reads_the_same_at_chat_messages(alice: httpx.Client) -> 
         ("user", "second"),
         ("agent", "second"),
     ]
+    assert [(m["role"], m["content"]) for m in alice.get(f"/chat/{thread}/messages").json()] == said
+    assert [(m["role"], m["content"]) for m in alice.get(f"/history/{thread}").json()] == said
