@@ -224,6 +224,9 @@ def test_agui__a_question_ends_the_run_with_an_interrupt_and_resume_goes_on_with
         "reason": "input_required",
         "message": "Where do you live, Ada?",
     }
+    # each AG-UI run reads again by the client's own run id, a later segment's too
+    path = f"/ag-ui/agui-greeter/{thread}/runs/{resumed['runId']}/events"
+    assert [event for _, event in events_of(alice, "GET", path)] == second
 
     # the first interrupt is answered already: refused before any stream
     stale = alice.post(

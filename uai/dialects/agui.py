@@ -4,8 +4,8 @@ A thread is a UAI chat: ``threadId`` names one of the user's chats, or a new one
 user with the agent of the URL). An AG-UI run is one *segment* of a UAI turn run (``ui_events``):
 the turn's start up to the agent's first question or its end, or, after the k-th question was
 answered, from the answer to the next question or the end. Its events come from the one
-translator, ``ui_events.UiEvents``; this module only encodes them (``encoder``) and reads the
-request.
+translator, ``ui_events.UiEvents``; this module only reads the request and says them in AG-UI's
+words (``Encoder``).
 
 What a run's body asks, in turn:
 
@@ -29,10 +29,12 @@ events are read again with ``GET /ag-ui/{agent}/{threadId}/runs/{runId}/events``
 one the client sent for that run, of the thread's latest turn): every event of the run after
 ``Last-Event-ID`` (header or ``?last_event_id=``), then live ones, to the run's end. An event's
 ``id:`` is the number of the UAI event it came from, ``N``; when one UAI event makes several AG-UI
-events, the ones before the last are ``N:0``, ``N:1``…, so a resume loses or repeats none.
+events, the ones before the last are ``N:0``, ``N:1``… (the last is ``N``), so a resume loses or
+repeats none.
 
 Which AG-UI run a segment is: segment 0 keeps the client's ``runId`` in ``Run.request``
-(``agui_run_id``); a later segment's answer message keeps it as its client message id.
+(``agui_run_id``); a later segment's answer message keeps it as its client message id (the
+messages an AG-UI run brings all do, but a new thread's first, which ``chat_start`` makes).
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,8 +72,6 @@ from uai_project import errors
 from uai_project.api import base_url, user_id
 from uai_project.schema import errors as error_responses
 
-logger = logging.getLogger(__name__)
-
 PROTOCOL_VERSION = "1.0"  # the AG-UI version these events are written in
 CHAT_NAME_CHARS = 80  # a new thread's chat is named after the start of its first message
 INTERRUPT_REASON = "input_required"  # an interrupt's ``reason``: the agent asked a question
@@ -93,7 +92,6 @@ class Asked:
     run_id: str
     text: str = ""
     files: list[UploadedFile] = field(default_factory=list)
-    message_id: str = ""  # the AG-UI id of the user's message
     before: list[tuple[str, str]] = field(default_factory=list)
     interrupt: str | None = None  # the interrupt a ``resume`` entry answers
     cancel: bool = False  # … by cancelling it
@@ -139,9 +137,8 @@ def parse_run_input(body: Any) -> Asked:
         raise _bad("'state' must be an object.")
     asked.state = state or None
     asked.tools = _tools(body.get("tools"))
-    for name in ("context",):
-        if body.get(name) is not None and not isinstance(body[name], list):
-            raise _bad(f"'{name}' must be an array.")
+    if body.get("context") is not None and not isinstance(body["context"], list):
+        raise _bad("'context' must be an array.")
     asked.cancel_on_disconnect = _cancel_on_disconnect(body.get("forwardedProps"))
     messages = body.get("messages")
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
@@ -206,8 +203,6 @@ def _messages(asked: Asked, messages: list[dict[str, Any]]) -> None:
         return
     if last.get("role") != "user":
         raise _bad("The last message is the turn: the user's, or a tool's result.")
-    message_id = last.get("id")
-    asked.message_id = message_id[:200] if isinstance(message_id, str) else ""
     asked.text, asked.files = _content(last.get("content"), f"{where}.content", files=True)
     for index, message in enumerate(messages[:-1]):
         role = ROLES.get(str(message.get("role")))
@@ -296,7 +291,12 @@ def start(*, owner_id: int, agent: Agent, asked: Asked) -> Run:
             )
             chat_services.chat_update(chat=chat, fields={"state": asked.state})
             run, _ = chat_services.chat_send(
-                chat=chat, text=asked.text, files=asked.files, before=asked.before, request=asked.echo()
+                chat=chat,
+                text=asked.text,
+                files=asked.files,
+                before=asked.before,
+                request=asked.echo(),
+                client_message_id=asked.run_id,
             )
             return run
         _, run, _ = chat_services.chat_start(
@@ -338,7 +338,7 @@ def send(*, chat: Chat, asked: Asked) -> Run | None:
         chat=chat,
         text=asked.text,
         files=asked.files,
-        client_message_id=asked.message_id,
+        client_message_id=asked.run_id,
         request=asked.echo(),
     )
     return run
