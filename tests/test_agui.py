@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from typing import Any
@@ -115,6 +116,22 @@ def test_agui__a_text_turn_starts_streams_and_finishes_on_a_new_thread(alice: ht
     # the thread is a chat of the user's, with that agent
     chat = alice.get(f"/chat/{thread}").json()
     assert chat["agent"] == "echo"
+
+
+def test_agui__a_file_in_the_users_message_reaches_the_agent(alice: httpx.Client) -> None:
+    pixel = b"\x89PNG not really"
+    part = {
+        "type": "image",
+        "source": {"type": "data", "value": base64.b64encode(pixel).decode(), "mimeType": "image/png"},
+    }
+    message = {**user(""), "content": [{"type": "text", "text": "see this"}, part]}
+    events = run(alice, "echo", run_input(str(uuid.uuid4()), message))
+    (artifact,) = [e["value"] for e in events if e["type"] == "CUSTOM" and e["name"] == "artifact"]
+    assert artifact["media_type"] == "image/png" and alice.get(artifact["download_url"]).content == pixel
+    assert text_of(events) == "see this"
+    linked = {**part, "source": {"type": "url", "value": "http://example.test/a.png"}}
+    refused = alice.post("/ag-ui/echo", json=run_input(str(uuid.uuid4()), {**message, "content": [linked]}))
+    assert refused.status_code == 400 and "inline" in refused.json()["detail"]
 
 
 def test_agui__steps_show_with_their_content_and_a_plan_as_reasoning(alice: httpx.Client) -> None:
