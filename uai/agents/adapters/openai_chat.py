@@ -164,13 +164,13 @@ class OpenAIChatAdapter:
                 )
                 for call in calls.values():
                     name, arguments = call["name"], call["arguments"]
-                    client = {"client": True} if name in client_tools else {}
+                    front_end = {"client": True} if name in client_tools else {}
                     yield events.Step(
                         events.ACTION_STEP,
                         f"Calling tool {name}({arguments})",
-                        data={"tool": name, "call_id": call["id"], "arguments": arguments, **client},
+                        data={"tool": name, "call_id": call["id"], "arguments": arguments, **front_end},
                     )
-                    if client:  # (its call step is handled by now: it comes before the question)
+                    if front_end:  # (its call step is handled by now: it comes before the question)
                         answer = await context.call_tool(name, arguments, call_id=call["id"], announce=False)
                         result = str(answer)
                     else:
@@ -183,7 +183,7 @@ class OpenAIChatAdapter:
                             "call_id": call["id"],
                             "arguments": arguments,
                             "result": result,
-                            **client,
+                            **front_end,
                         },
                     )
                     messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
