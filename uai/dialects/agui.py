@@ -5,7 +5,7 @@ user with the agent of the URL). An AG-UI run is one *segment* of a UAI turn run
 the turn's start up to the agent's first question or its end, or, after the k-th question was
 answered, from the answer to the next question or the end. Its events come from the one
 translator, ``ui_events.UiEvents``; this module only reads the request and says them in AG-UI's
-words (``Encoder``).
+words (``said``).
 
 What a run's body asks, in turn:
 
@@ -400,27 +400,8 @@ class Head:
     run_id: str
 
 
-class Encoder:
-    """Says a segment's ``UiEvent``\\ s, in order, as AG-UI events (camelCase, optional fields
-    left out)."""
-
-    def __init__(self, head: Head) -> None:
-        self.head = head
-        self._calls: set[str] = set()  # the tool calls this AG-UI run showed
-
-    def encode(self, event: ui_events.UiEvent) -> list[dict[str, Any]]:
-        """The AG-UI events one ``UiEvent`` is."""
-        if isinstance(event, ui_events.ToolCall):
-            self._calls.add(event.id)
-        elif isinstance(event, ui_events.ToolResult) and event.id not in self._calls:
-            # The result of a call an earlier run made: a front-end tool's, which the front end
-            # ran and sent itself (the translator shows every other result after its call).
-            return []
-        return said(event, self.head)
-
-
 def said(event: ui_events.UiEvent, head: Head) -> list[dict[str, Any]]:
-    """The AG-UI events one ``UiEvent`` is, on its own."""
+    """The AG-UI events (camelCase, optional fields left out) one ``UiEvent`` is."""
     match event:
         case ui_events.RunStart():
             return [
@@ -564,14 +545,11 @@ def parse_cursor(raw: str | None) -> Cursor:
 async def agui_events(
     run_id: Any, segment: int, head: Head, *, base: str, after: Cursor, cancel_on_disconnect: bool = False
 ) -> AsyncIterator[bytes]:
-    """The AG-UI events of one segment of a run after ``after``, stored then live, to its end.
-
-    The segment is followed from its start whatever ``after`` is: the encoder sees every event
-    before the ones it sends (which tool calls this run showed)."""
-    encoder = Encoder(head)
+    """The AG-UI events of one segment of a run after ``after``, stored then live, to its end."""
+    after_seq = after.seq - 1 if after.part is not None else after.seq
     ended = False
     try:
-        async for told in ui_events.follow_segment(run_id, segment, base_url=base):
+        async for told in ui_events.follow_segment(run_id, segment, base_url=base, after_seq=after_seq):
             if told is None:
                 yield sse.KEEPALIVE
                 continue
@@ -580,11 +558,9 @@ async def agui_events(
                 yield frame(None, run_error(told.error))
                 return
             seq = told[0].seq  # (one UAI event's: all the same)
-            events = [event for one in told for event in encoder.encode(one)]
+            events = [event for one in told for event in said(one, head)]
             ended = ended or any(e["type"] in ENDS for e in events)
-            if seq < after.seq or (seq == after.seq and after.part is None):
-                continue  # sent before
-            skip = after.part + 1 if seq == after.seq and after.part is not None else 0
+            skip = after.part + 1 if after.part is not None and seq == after.seq else 0
             for event_id, event in list(numbered(seq, events))[skip:]:
                 yield frame(event_id, event)
     finally:
