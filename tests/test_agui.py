@@ -14,7 +14,8 @@ from httpx_sse import connect_sse
 from pydantic import BaseModel, TypeAdapter
 
 from tests import agents_agui
-from tests.conftest import register, wait_for, wait_run
+from tests.conftest import register, register_agent, wait_for, wait_run
+from tests.openai_server import ScriptedOpenAI
 
 EVENT: TypeAdapter[Any] = TypeAdapter(Event)
 STREAM_TIMEOUT = httpx.Timeout(30)
@@ -182,6 +183,27 @@ def test_agui__a_tool_the_agent_calls_shows_as_a_tool_call_and_its_result(alice:
     assert json.loads(args["delta"]) == {"city": "Paris"}
     assert result["toolCallId"] == "call_w1" and json.loads(result["content"]) == {"forecast": "sunny"}
     assert text_of(events) == "Sunny in Paris."
+
+
+def test_agui__an_openai_compatible_models_tool_calls_pair_with_their_results(alice: httpx.Client) -> None:
+    with ScriptedOpenAI() as model:
+        register_agent(
+            "agui-chatbot",
+            "openai_chat",
+            streams=True,
+            options={
+                "base_url": model.base_url,
+                "model": "scripted",
+                "api_key_env": "UAI_TEST_OPENAI_KEY",
+                "tools": ["tests.agents:get_weather"],
+            },
+        )
+        events = run(alice, "agui-chatbot", run_input(str(uuid.uuid4()), user("what is the weather?")))
+    calls = [e for e in events if e["type"].startswith("TOOL_CALL")]
+    assert types(calls) == ["TOOL_CALL_START", "TOOL_CALL_ARGS", "TOOL_CALL_END", "TOOL_CALL_RESULT"]
+    assert {e["toolCallId"] for e in calls} == {"call_1"} and calls[0]["toolCallName"] == "get_weather"
+    assert json.loads(calls[1]["delta"]) == {"city": "Paris"} and calls[3]["content"] == "sunny in Paris"
+    assert text_of(events).endswith("The weather: sunny in Paris") and types(events)[-1] == "RUN_FINISHED"
 
 
 def test_agui__state_snapshot_then_delta_artifacts_progress_logs_and_the_state_a_client_sends(

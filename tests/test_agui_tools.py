@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import register, wait_run
+from tests.conftest import register, register_agent, wait_run
+from tests.openai_server import ScriptedOpenAI
 from tests.test_agui import run, run_input, text_of, types, user
 from tests.test_agui_node import node_project, run_agent
 
@@ -89,3 +90,23 @@ def test_agui_node__a_front_end_tool(alice: httpx.Client, node_project: Path) ->
         "role": "assistant",
         "content": "Painted it teal (offered: pick_colour).",
     }
+
+
+def test_agui__an_openai_compatible_model_calls_a_front_end_tool(alice: httpx.Client) -> None:
+    weather = {**PICK_COLOUR, "name": "get_weather", "description": "The weather out of the window."}
+    thread = str(uuid.uuid4())
+    asked = user("what is the weather?")
+    with ScriptedOpenAI() as model:
+        register_agent(
+            "agui-chatbot",
+            "openai_chat",
+            streams=True,
+            options={"base_url": model.base_url, "model": "scripted", "api_key_env": "UAI_TEST_OPENAI_KEY"},
+        )
+        first = run(alice, "agui-chatbot", run_input(thread, asked, tools=[weather]))
+        (call,) = first[-1]["outcome"]["pendingToolCallIds"]
+        assert [e["toolCallName"] for e in first if e["type"] == "TOOL_CALL_START"] == ["get_weather"]
+        assert model.requests[0]["tools"][0]["function"]["name"] == "get_weather"
+        result = {"id": "t1", "role": "tool", "toolCallId": call, "content": "rain in Lyon"}
+        second = run(alice, "agui-chatbot", run_input(thread, asked, result, tools=[weather]))
+    assert text_of(second).endswith("The weather: rain in Lyon") and "outcome" not in second[-1]
