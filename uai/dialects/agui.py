@@ -4,8 +4,8 @@ A thread is a UAI chat: ``threadId`` names one of the user's chats, or a new one
 user with the agent of the URL). An AG-UI run is one *segment* of a UAI turn run (``ui_events``):
 the turn's start up to the agent's first question or its end, or, after the k-th question was
 answered, from the answer to the next question or the end. Its events come from the one
-translator, ``ui_events.UiEvents``; this module only reads the request and says them in AG-UI's
-words (``said``).
+translator, ``ui_events.UiEvents``: this module sends what a request asks (``agui_input`` reads
+it) and streams the story in AG-UI's words (``agui_events``).
 
 What a run's body asks, in turn:
 
@@ -27,10 +27,8 @@ but for ``forwardedProps.uai.cancelOnDisconnect: true``.
 A client that leaves does not stop the run (unless it asked, with ``cancelOnDisconnect``). Its
 events are read again with ``GET /ag-ui/{agent}/{threadId}/runs/{runId}/events`` (``runId``: the
 one the client sent for that run, of the thread's latest turn): every event of the run after
-``Last-Event-ID`` (header or ``?last_event_id=``), then live ones, to the run's end. An event's
-``id:`` is the number of the UAI event it came from, ``N``; when one UAI event makes several AG-UI
-events, the ones before the last are ``N:0``, ``N:1``… (the last is ``N``), so a resume loses or
-repeats none.
+``Last-Event-ID`` (header or ``?last_event_id=``; ``N`` or ``N:i``, see ``agui_events``), then
+live ones, to the run's end: none lost, none repeated.
 
 Which AG-UI run a segment is: segment 0 keeps the client's ``runId`` in ``Run.request``
 (``agui_run_id``); a later segment's answer message keeps it as its client message id (the
@@ -39,14 +37,9 @@ messages an AG-UI run brings all do, but a new thread's first, which ``chat_star
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
-from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from django.db import IntegrityError
 from django.http import StreamingHttpResponse
 from django.urls import re_path
@@ -61,7 +54,7 @@ from uai.agents.models import Agent
 from uai.chats import selectors as chat_selectors
 from uai.chats import services as chat_services
 from uai.chats.models import Chat
-from uai.dialects import sse, ui_events
+from uai.dialects import agui_events, agui_input, sse, ui_events
 from uai.runs import selectors as run_selectors
 from uai.runs import services as run_services
 from uai.runs.dbcall import db
@@ -72,187 +65,7 @@ from uai_project import errors
 from uai_project.api import base_url, user_id
 from uai_project.schema import errors as error_responses
 
-PROTOCOL_VERSION = "1.0"  # the AG-UI version these events are written in
 CHAT_NAME_CHARS = 80  # a new thread's chat is named after the start of its first message
-INTERRUPT_REASON = "input_required"  # an interrupt's ``reason``: the agent asked a question
-ROLES = {"user": "user", "assistant": "agent", "system": "system", "developer": "system"}
-MEDIA_PARTS = {"image", "audio", "video", "document"}
-ENDS = {"RUN_FINISHED", "RUN_ERROR"}  # the events that end an AG-UI run
-MAX_RUN_ID_CHARS = 200  # a run id is kept as its answer's client message id (200 characters)
-
-
-# --- the request ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Asked:
-    """A ``RunAgentInput``, checked: the thread, the AG-UI run, and what it sends."""
-
-    thread_id: str
-    run_id: str
-    text: str = ""
-    files: list[UploadedFile] = field(default_factory=list)
-    before: list[tuple[str, str]] = field(default_factory=list)
-    interrupt: str | None = None  # the interrupt a ``resume`` entry answers
-    cancel: bool = False  # … by cancelling it
-    tool_call: str | None = None  # the front-end tool call a ``tool`` message answers
-    state: dict[str, Any] | None = None
-    tools: list[dict[str, Any]] = field(default_factory=list)
-    cancel_on_disconnect: bool = False
-
-    @property
-    def answers(self) -> bool:
-        return self.interrupt is not None or self.tool_call is not None
-
-    def echo(self) -> dict[str, Any]:
-        """What the turn's run keeps of the request (``Run.request``)."""
-        return {"dialect": "ag-ui", "agui_run_id": self.run_id, "tools": self.tools}
-
-
-def _bad(detail: str) -> errors.InvalidInput:
-    return errors.InvalidInput(detail)
-
-
-def _string(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or (required and not value):
-        raise _bad(f"'{name}' must be a string.")
-    return value
-
-
-def parse_run_input(body: Any) -> Asked:
-    """A ``RunAgentInput`` body, checked (400 naming the field at fault)."""
-    if not isinstance(body, dict):
-        raise _bad("The request body must be a JSON object (AG-UI's RunAgentInput).")
-    thread_id = chat_services.validate_chat_id(_string(body, "threadId", required=True) or "")
-    run_id = _string(body, "runId", required=True) or ""
-    if len(run_id) > MAX_RUN_ID_CHARS:
-        raise _bad(f"'runId' is at most {MAX_RUN_ID_CHARS} characters.")
-    _string(body, "parentRunId")
-    asked = Asked(thread_id=thread_id, run_id=run_id)
-    state = body.get("state")
-    if state is not None and not isinstance(state, dict):
-        raise _bad("'state' must be an object.")
-    asked.state = state or None
-    asked.tools = _tools(body.get("tools"))
-    if body.get("context") is not None and not isinstance(body["context"], list):
-        raise _bad("'context' must be an array.")
-    asked.cancel_on_disconnect = _cancel_on_disconnect(body.get("forwardedProps"))
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
-        raise _bad("'messages' must be an array of messages.")
-    resume = body.get("resume")
-    if resume:
-        _resume(asked, resume)
-    else:
-        _messages(asked, messages)
-    return asked
-
-
-def _tools(value: Any) -> list[dict[str, Any]]:
-    """The front-end tools offered, as UAI passes them to agents."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _bad("'tools' must be an array.")
-    tools = []
-    for index, tool in enumerate(value):
-        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str) or not tool["name"]:
-            raise _bad(f"'tools[{index}]' needs a 'name'.")
-        description = tool.get("description") or ""
-        parameters = tool.get("parameters")
-        if not isinstance(description, str) or (parameters is not None and not isinstance(parameters, dict)):
-            raise _bad(f"'tools[{index}]': 'description' is a string, 'parameters' a JSON Schema object.")
-        tools.append({"name": tool["name"], "description": description, "parameters": parameters or {}})
-    return tools
-
-
-def _cancel_on_disconnect(props: Any) -> bool:
-    uai = props.get("uai") if isinstance(props, dict) else None
-    return isinstance(uai, dict) and uai.get("cancelOnDisconnect") is True
-
-
-def _resume(asked: Asked, entries: Any) -> None:
-    """``resume[]``: the answer to the interrupt that ended the thread's previous run."""
-    if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0], dict):
-        raise _bad("'resume' answers the one interrupt the previous run ended with: one entry.")
-    entry = entries[0]
-    interrupt, status = entry.get("interruptId"), entry.get("status")
-    if not isinstance(interrupt, str) or status not in ("resolved", "cancelled"):
-        raise _bad("A 'resume' entry has an 'interruptId' and a 'status' (resolved or cancelled).")
-    asked.interrupt = interrupt
-    asked.cancel = status == "cancelled"
-    payload = entry.get("payload")
-    asked.text = payload if isinstance(payload, str) else "" if payload is None else json.dumps(payload)
-
-
-def _messages(asked: Asked, messages: list[dict[str, Any]]) -> None:
-    """The turn in ``messages``: the last one, the user's (or a tool's result)."""
-    if not messages:
-        raise _bad("'messages' has no message: the last one is the turn.")
-    last = messages[-1]
-    where = f"messages[{len(messages) - 1}]"
-    if last.get("role") == "tool":
-        call = last.get("toolCallId")
-        if not isinstance(call, str) or not call:
-            raise _bad(f"'{where}.toolCallId' must be a string.")
-        asked.tool_call = call
-        asked.text, _ = _content(last.get("content"), f"{where}.content", files=False)
-        return
-    if last.get("role") != "user":
-        raise _bad("The last message is the turn: the user's, or a tool's result.")
-    asked.text, asked.files = _content(last.get("content"), f"{where}.content", files=True)
-    for index, message in enumerate(messages[:-1]):
-        role = ROLES.get(str(message.get("role")))
-        if role is None:
-            continue  # tool results, activities, reasoning: the agent has them from its own run
-        said, _ = _content(message.get("content"), f"messages[{index}].content", files=False)
-        if said.strip():
-            asked.before.append((role, said))
-
-
-def _content(content: Any, where: str, *, files: bool) -> tuple[str, list[UploadedFile]]:
-    """A message's text, and (``files``: the turn's) its media parts as uploads."""
-    if content is None:
-        return "", []
-    if isinstance(content, str):
-        return content, []
-    if not isinstance(content, list):
-        raise _bad(f"'{where}' must be a string or an array of parts.")
-    texts: list[str] = []
-    uploads: list[UploadedFile] = []
-    for index, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif kind in MEDIA_PARTS:
-            if files:
-                uploads.append(_upload(part, f"{where}[{index}]", len(uploads) + 1))
-        else:
-            raise _bad(f"'{where}[{index}]' is not a text, image, audio, video or document part.")
-    return "\n".join(texts), uploads
-
-
-def _upload(part: dict[str, Any], where: str, number: int) -> UploadedFile:
-    source = part.get("source")
-    if (
-        not isinstance(source, dict)
-        or source.get("type") != "data"
-        or not isinstance(source.get("value"), str)
-    ):
-        raise _bad(f"'{where}.source': UAI fetches nothing; send the file inline (a 'data' source, base64).")
-    media = source.get("mimeType")
-    media = media if isinstance(media, str) and media else "application/octet-stream"
-    try:
-        content = base64.b64decode(source["value"], validate=True)
-    except (binascii.Error, ValueError):
-        raise _bad(f"'{where}.source.value' is not valid base64.") from None
-    metadata = part.get("metadata")
-    name = metadata.get("filename") if isinstance(metadata, dict) else None
-    name = name if isinstance(name, str) and name else f"{part['type']}-{number}"
-    return SimpleUploadedFile(name, content, content_type=media)
 
 
 # --- sending --------------------------------------------------------------------------------------
@@ -275,11 +88,13 @@ def thread_of(user: Any, thread_id: str, agent: Agent) -> Chat | None:
     if chat.owner_id != user.pk:
         raise errors.NotFound("Thread not found.")
     if chat.agent_id != agent.name:
-        raise _bad(f"Thread {thread_id!r} is a chat with agent {chat.agent_id!r}, not {agent.name!r}.")
+        raise agui_input.bad(
+            f"Thread {thread_id!r} is a chat with agent {chat.agent_id!r}, not {agent.name!r}."
+        )
     return chat
 
 
-def start(*, owner_id: int, agent: Agent, asked: Asked) -> Run:
+def start(*, owner_id: int, agent: Agent, asked: agui_input.Asked) -> Run:
     """A new thread: its chat and first turn (its state first, when the client gave one)."""
     if asked.answers:
         raise errors.NotFound("Thread not found: there is nothing in it to answer.")
@@ -314,7 +129,7 @@ def start(*, owner_id: int, agent: Agent, asked: Asked) -> Run:
     return run
 
 
-def send(*, chat: Chat, asked: Asked) -> Run | None:
+def send(*, chat: Chat, asked: agui_input.Asked) -> Run | None:
     """A turn of an existing thread, or the answer to its waiting run (None: that run was
     cancelled, as ``resume`` asked)."""
     if asked.state and asked.state != chat.state:
@@ -346,7 +161,7 @@ def send(*, chat: Chat, asked: Asked) -> Run | None:
 
 def _interrupted(chat: Chat, raw: str) -> Run:
     """The run of the thread waiting on interrupt ``raw``; 400 when none is."""
-    refused = _bad(f"No interrupt of this thread waits under id {raw!r}.")
+    refused = agui_input.bad(f"No interrupt of this thread waits under id {raw!r}.")
     parsed = ui_events.parse_interrupt_id(raw)
     if parsed is None:
         raise refused
@@ -367,7 +182,7 @@ def _calling(chat: Chat, call_id: str) -> Run:
         tool_call = asked[-1]["data"].get("tool_call") if asked else None
         if isinstance(tool_call, dict) and tool_call.get("id") == call_id:
             return run
-    raise _bad(f"No tool call of this thread waits for a result under id {call_id!r}.")
+    raise agui_input.bad(f"No tool call of this thread waits for a result under id {call_id!r}.")
 
 
 def segment_of(run: Run) -> int:
@@ -392,158 +207,14 @@ def find_segment(chat: Chat, agui_run_id: str) -> tuple[Run, int]:
 # --- the stream -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Head:
-    """What every run-scoped event of the stream names: its thread and the client's run id."""
-
-    thread_id: str
-    run_id: str
-
-
-def said(event: ui_events.UiEvent, head: Head) -> list[dict[str, Any]]:
-    """The AG-UI events (camelCase, optional fields left out) one ``UiEvent`` is."""
-    match event:
-        case ui_events.RunStart():
-            return [
-                {
-                    "type": "RUN_STARTED",
-                    "threadId": head.thread_id,
-                    "runId": head.run_id,
-                    "protocolVersion": PROTOCOL_VERSION,
-                }
-            ]
-        case ui_events.StepStart(id=step, name=name, content=content, plan=plan):
-            out: list[dict[str, Any]] = [
-                {"type": "STEP_STARTED", "stepName": name, "metadata": {"content": content}}
-            ]
-            if plan:  # a plan is the agent's reasoning: shown as such
-                text = f"{step}_text"
-                out += [
-                    {"type": "REASONING_START", "messageId": step},
-                    {"type": "REASONING_MESSAGE_START", "messageId": text, "role": "reasoning"},
-                    {"type": "REASONING_MESSAGE_CONTENT", "messageId": text, "delta": content},
-                    {"type": "REASONING_MESSAGE_END", "messageId": text},
-                    {"type": "REASONING_END", "messageId": step},
-                ]
-            return out
-        case ui_events.StepEnd(name=name):
-            return [{"type": "STEP_FINISHED", "stepName": name}]
-        case ui_events.TextStart(id=message):
-            return [{"type": "TEXT_MESSAGE_START", "messageId": message, "role": "assistant"}]
-        case ui_events.TextDelta(id=message, delta=delta):
-            return [{"type": "TEXT_MESSAGE_CONTENT", "messageId": message, "delta": delta}]
-        case ui_events.TextEnd(id=message):
-            return [{"type": "TEXT_MESSAGE_END", "messageId": message}]
-        case ui_events.ToolCall(id=call, name=name, arguments=arguments):
-            return [
-                {"type": "TOOL_CALL_START", "toolCallId": call, "toolCallName": name},
-                {"type": "TOOL_CALL_ARGS", "toolCallId": call, "delta": arguments},
-                {"type": "TOOL_CALL_END", "toolCallId": call},
-            ]
-        case ui_events.ToolResult(id=call, result=result):
-            return [
-                {
-                    "type": "TOOL_CALL_RESULT",
-                    "messageId": f"result_{call}",
-                    "toolCallId": call,
-                    "content": result,
-                    "role": "tool",
-                }
-            ]
-        case ui_events.State(snapshot=snapshot, delta=None):
-            return [{"type": "STATE_SNAPSHOT", "snapshot": snapshot}]
-        case ui_events.State(delta=delta):
-            return [{"type": "STATE_DELTA", "delta": delta}] if delta else []
-        case ui_events.ArtifactOut(artifact=artifact):
-            return [{"type": "CUSTOM", "name": "artifact", "value": artifact}]
-        case ui_events.ProgressOut(progress=progress, current_step=current):
-            return [
-                {
-                    "type": "CUSTOM",
-                    "name": "progress",
-                    "value": {"progress": progress, "currentStep": current},
-                }
-            ]
-        case ui_events.LogOut(level=level, message=message, source=source):
-            return [
-                {
-                    "type": "CUSTOM",
-                    "name": "log",
-                    "value": {"level": level, "message": message, "source": source},
-                }
-            ]
-        case ui_events.Interrupt(id=interrupt, prompt=prompt, tool_call=tool_call):
-            return [_finished(head, _interrupt_outcome(interrupt, prompt, tool_call))]
-        case ui_events.Finish(status="failed", error=error):
-            return [run_error(errors.AgentFailed(error or "The agent failed."))]
-        case ui_events.Finish(status="cancelled"):
-            return [_finished(head, {"type": "cancelled"})]
-        case ui_events.Finish(output=output):
-            finished = _finished(head, None)
-            if output is not None:
-                finished["result"] = output
-            return [finished]
-    return []
-
-
-def _interrupt_outcome(interrupt: str, prompt: str, tool_call: dict[str, str] | None) -> dict[str, Any]:
-    """A question: an interrupt the next run's ``resume`` answers. A front-end tool call: a
-    success that leaves the call for the front end (its result comes in the next run's messages)."""
-    if tool_call is not None:
-        return {"type": "success", "pendingToolCallIds": [tool_call["id"]]}
-    return {
-        "type": "interrupt",
-        "interrupts": [{"id": interrupt, "reason": INTERRUPT_REASON, "message": prompt}],
-    }
-
-
-def _finished(head: Head, outcome: dict[str, Any] | None) -> dict[str, Any]:
-    finished: dict[str, Any] = {"type": "RUN_FINISHED", "threadId": head.thread_id, "runId": head.run_id}
-    if outcome is not None:
-        finished["outcome"] = outcome
-    return finished
-
-
-def run_error(error: errors.UAIError) -> dict[str, Any]:
-    """A run that cannot go on (its agent failed, the stream broke): ``RUN_ERROR``, last."""
-    return {"type": "RUN_ERROR", "message": error.detail, "code": error.code.value}
-
-
-def frame(event_id: str | None, data: dict[str, Any]) -> bytes:
-    """One SSE event: ``data:`` only, as AG-UI's clients read it, and its ``id:`` for resuming."""
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
-def numbered(seq: int, events: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The ids of the AG-UI events one UAI event ``seq`` made: ``seq:i``, the last one ``seq``."""
-    for index, event in enumerate(events):
-        yield (str(seq) if index == len(events) - 1 else f"{seq}:{index}"), event
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where a client resumes: after all of UAI event ``seq`` (``part`` None), or after the AG-UI
-    event ``part`` of the ones it made."""
-
-    seq: int = 0
-    part: int | None = None
-
-
-def parse_cursor(raw: str | None) -> Cursor:
-    """A ``Last-Event-ID``: ``N`` or ``N:i``; 400 for anything else."""
-    if not raw:
-        return Cursor()
-    number, colon, part = raw.partition(":")
-    ok = number.isascii() and number.isdigit() and len(number) <= 18
-    ok = ok and (not colon or (part.isascii() and part.isdigit() and len(part) <= 6))
-    if not ok:
-        raise _bad("Last-Event-ID is an event id of this stream: N or N:i.")
-    return Cursor(int(number), int(part) if colon else None)
-
-
-async def agui_events(
-    run_id: Any, segment: int, head: Head, *, base: str, after: Cursor, cancel_on_disconnect: bool = False
+async def run_stream(
+    run_id: Any,
+    segment: int,
+    head: agui_events.Head,
+    *,
+    base: str,
+    after: agui_events.Cursor,
+    cancel_on_disconnect: bool = False,
 ) -> AsyncIterator[bytes]:
     """The AG-UI events of one segment of a run after ``after``, stored then live, to its end."""
     after_seq = after.seq - 1 if after.part is not None else after.seq
@@ -555,14 +226,14 @@ async def agui_events(
                 continue
             if isinstance(told, ui_events.Broken):
                 ended = True
-                yield frame(None, run_error(told.error))
+                yield agui_events.frame(None, agui_events.run_error(told.error))
                 return
             seq = told[0].seq  # (one UAI event's: all the same)
-            events = [event for one in told for event in said(one, head)]
-            ended = ended or any(e["type"] in ENDS for e in events)
+            events = [event for one in told for event in agui_events.said(one, head)]
+            ended = ended or any(e["type"] in agui_events.ENDS for e in events)
             skip = after.part + 1 if after.part is not None and seq == after.seq else 0
-            for event_id, event in list(numbered(seq, events))[skip:]:
-                yield frame(event_id, event)
+            for event_id, event in list(agui_events.numbered(seq, events))[skip:]:
+                yield agui_events.frame(event_id, event)
     finally:
         if not ended and cancel_on_disconnect:
             await db(_cancel_quietly, run_id=run_id)
@@ -578,10 +249,10 @@ def _cancel_quietly(*, run_id: Any) -> None:
             pass  # it ended meanwhile
 
 
-async def cancelled_events(head: Head) -> AsyncIterator[bytes]:
+async def cancelled_events(head: agui_events.Head) -> AsyncIterator[bytes]:
     """A run whose ``resume`` cancelled the interrupted UAI run: started, and ended so."""
-    yield frame(None, said(ui_events.RunStart(0, "", None), head)[0])
-    yield frame(None, _finished(head, {"type": "cancelled"}))
+    yield agui_events.frame(None, agui_events.said(ui_events.RunStart(0, "", None), head)[0])
+    yield agui_events.frame(None, agui_events.finished(head, {"type": "cancelled"}))
 
 
 # --- views ----------------------------------------------------------------------------------------
@@ -609,53 +280,6 @@ RunAgentInputIn = inline_serializer(
     },
 )
 
-AGUI_EVENT_TYPES = [
-    "RUN_STARTED",
-    "RUN_FINISHED",
-    "RUN_ERROR",
-    "STEP_STARTED",
-    "STEP_FINISHED",
-    "REASONING_START",
-    "REASONING_MESSAGE_START",
-    "REASONING_MESSAGE_CONTENT",
-    "REASONING_MESSAGE_END",
-    "REASONING_END",
-    "TEXT_MESSAGE_START",
-    "TEXT_MESSAGE_CONTENT",
-    "TEXT_MESSAGE_END",
-    "TOOL_CALL_START",
-    "TOOL_CALL_ARGS",
-    "TOOL_CALL_END",
-    "TOOL_CALL_RESULT",
-    "STATE_SNAPSHOT",
-    "STATE_DELTA",
-    "CUSTOM",
-]
-EVENT_ID = {
-    "type": "string",
-    "pattern": "^[0-9]+(:[0-9]+)?$",
-    "description": "`N`, or `N:i`: resume after it.",
-}
-AGUI_SSE = {
-    "description": "One AG-UI event: `data:` the event as JSON (AG-UI's camelCase); `id:` where it is "
-    "in the run, to resume after (none on a `RUN_ERROR` that ends a stream that cannot go on).",
-    "type": "object",
-    "required": ["data"],
-    "properties": {
-        "id": EVENT_ID,
-        "event": {"const": "message"},
-        "data": {
-            "type": "string",
-            "contentMediaType": "application/json",
-            "contentSchema": {
-                "type": "object",
-                "required": ["type"],
-                "properties": {"type": {"type": "string", "enum": AGUI_EVENT_TYPES}},
-            },
-        },
-    },
-}
-
 
 class AgentRunView(APIView):
     parser_classes = [JSONParser]  # AG-UI's clients send JSON; any other body is a 415
@@ -663,7 +287,7 @@ class AgentRunView(APIView):
     @extend_schema(
         request=RunAgentInputIn,
         responses={
-            (200, "text/event-stream"): AGUI_SSE,
+            (200, "text/event-stream"): agui_events.AGUI_SSE,
             **error_responses(
                 {
                     404: "No such agent, or the thread is another user's.",
@@ -677,26 +301,26 @@ class AgentRunView(APIView):
     )
     def post(self, request: Request, agent: str) -> StreamingHttpResponse:
         """Run the agent on a thread (AG-UI's RunAgentInput): its AG-UI events, as they come."""
-        asked = parse_run_input(request.data)
+        asked = agui_input.parse_run_input(request.data)
         found = agent_of(agent)
         chat = thread_of(request.user, asked.thread_id, found)
         if chat is None:
             run: Run | None = start(owner_id=user_id(request), agent=found, asked=asked)
         else:
             run = send(chat=chat, asked=asked)
-        head = Head(thread_id=asked.thread_id, run_id=asked.run_id)
+        head = agui_events.Head(thread_id=asked.thread_id, run_id=asked.run_id)
         if run is None:
             return sse.response(cancelled_events(head))
         segment = segment_of(run)
         base = base_url(request)
         release_connection()  # the stream must not hold this request's connection
         return sse.response(
-            agui_events(
+            run_stream(
                 run.id,
                 segment,
                 head,
                 base=base,
-                after=Cursor(),
+                after=agui_events.Cursor(),
                 cancel_on_disconnect=asked.cancel_on_disconnect,
             )
         )
@@ -705,11 +329,13 @@ class AgentRunView(APIView):
 class RunEventsView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, pattern=EVENT_ID["pattern"]),
-            OpenApiParameter("last_event_id", str, pattern=EVENT_ID["pattern"]),
+            OpenApiParameter(
+                "Last-Event-ID", str, OpenApiParameter.HEADER, pattern=agui_events.EVENT_ID["pattern"]
+            ),
+            OpenApiParameter("last_event_id", str, pattern=agui_events.EVENT_ID["pattern"]),
         ],
         responses={
-            (200, "text/event-stream"): AGUI_SSE,
+            (200, "text/event-stream"): agui_events.AGUI_SSE,
             **error_responses({404: "No such agent, thread of this user's, or run of its latest turn."}),
         },
         tags=["ag-ui"],
@@ -717,7 +343,7 @@ class RunEventsView(APIView):
     )
     def get(self, request: Request, agent: str, thread_id: str, run_id: str) -> StreamingHttpResponse:
         """A run's AG-UI events again, after ``Last-Event-ID``, then live ones, to its end."""
-        after = parse_cursor(
+        after = agui_events.parse_cursor(
             request.headers.get("Last-Event-ID") or request.query_params.get("last_event_id")
         )
         chat = thread_of(request.user, thread_id, agent_of(agent))
@@ -726,7 +352,9 @@ class RunEventsView(APIView):
         run, segment = find_segment(chat, run_id)
         base = base_url(request)
         release_connection()
-        return sse.response(agui_events(run.id, segment, Head(thread_id, run_id), base=base, after=after))
+        return sse.response(
+            run_stream(run.id, segment, agui_events.Head(thread_id, run_id), base=base, after=after)
+        )
 
 
 urlpatterns = [
