@@ -385,3 +385,25 @@ def test_agui__a_thread_reads_the_same_at_chat_messages_and_history(alice: httpx
     ]
     assert [(m["role"], m["content"]) for m in alice.get(f"/chat/{thread}/messages").json()] == said
     assert [(m["role"], m["content"]) for m in alice.get(f"/history/{thread}").json()] == said
+
+
+def test_agui__a_new_threads_state_comes_with_its_first_turn_and_older_runs_read_again(
+    alice: httpx.Client,
+) -> None:
+    register("agui-keeper", "tests.agents_agui:keeper")
+    thread = str(uuid.uuid4())
+    first = run_input(thread, user("go"), state={"count": 2})
+    events = run(alice, "agui-keeper", first)
+    assert events[-1]["result"] == 'given {"count": 2}'  # the state was the chat's before its turn
+    second = run_input(thread, user("again"))
+    run(alice, "agui-keeper", second)
+    # The first run, no longer the thread's latest, reads again by the client's runId.
+    again = [
+        e for _, e in events_of(alice, "GET", f"/ag-ui/agui-keeper/{thread}/runs/{first['runId']}/events")
+    ]
+    assert again == events
+    # A refused first turn leaves no chat behind: the thread and its state are made with the turn.
+    too_long = run_input(f"t-{uuid.uuid4().hex[:8]}", user("x" * 6000), state={"count": 1})  # > the limit
+    refused = alice.post("/ag-ui/agui-keeper", json=too_long)
+    assert refused.status_code == 400, refused.text
+    assert alice.get(f"/chat/{too_long['threadId']}").status_code == 404

@@ -206,6 +206,26 @@ def run_user_messages(*, run_id: Any) -> list[Message]:
     return list(Message.objects.filter(run_id=run_id, role=Message.Role.USER).order_by("seq"))
 
 
+def turn_of_client_message(*, chat: Chat, client_message_id: str) -> tuple[Run, int] | None:
+    """The turn a user message of the chat with the client's id ``client_message_id`` started or
+    answered, and which of the turn's user messages it is (0: the one that started it; k: the
+    answer to its k-th question); None when no user message of the chat has that id."""
+    message = (
+        Message.objects.filter(
+            chat_id=chat.id, role=Message.Role.USER, client_message_id=client_message_id, run__isnull=False
+        )
+        .order_by("-seq")
+        .first()
+    )
+    if message is None or message.run_id is None:
+        return None
+    earlier = Message.objects.filter(
+        run_id=message.run_id, role=Message.Role.USER, seq__lt=message.seq
+    ).count()
+    run = Run.objects.filter(pk=message.run_id).first()
+    return None if run is None else (run, earlier)
+
+
 def final_answer(*, run: Run) -> Message | None:
     """The last ``FinalAnswerStep`` message of a turn, if it gave one."""
     return Message.objects.filter(run_id=run.id, step_type=FINAL_ANSWER_STEP).order_by("-seq").first()

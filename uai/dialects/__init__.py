@@ -23,7 +23,10 @@ through ``uai.runs.streams`` and never queries, stores or publishes on its own.
 | ``openai_conversations`` | OpenAI ``/v1/conversations`` and their items | — |
 | ``openai_common`` | what the ``/v1`` routes share: OpenAI's error shape, the view base, ids | — |
 | ``agui`` | AG-UI ``/ag-ui/{agent}``: runs, interrupts, front-end tools, replay | — |
+| ``agui_input`` | AG-UI's ``RunAgentInput`` read and checked: the turn, the answer, the tools | — |
+| ``agui_events`` | the ``ui_events`` story in AG-UI's events and SSE frames (pure) | — |
 | ``ai_sdk`` | the AI SDK's UI message stream ``/ai-sdk/{agent}``: turns, resume, stop | — |
+| ``ai_sdk_parts`` | the ``ui_events`` story as UI message stream parts (pure) | — |
 | ``ui_events`` | a turn's events as a front end's story, under AG-UI and the AI SDK (one translator) | — |
 | ``pages`` | the chat and runs web pages | — |
 | ``answer_text`` | the part of an answer its streamed deltas did not carry (shared rule) | — |

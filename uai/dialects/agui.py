@@ -26,13 +26,12 @@ but for ``forwardedProps.uai.cancelOnDisconnect: true``.
 
 A client that leaves does not stop the run (unless it asked, with ``cancelOnDisconnect``). Its
 events are read again with ``GET /ag-ui/{agent}/{threadId}/runs/{runId}/events`` (``runId``: the
-one the client sent for that run, of the thread's latest turn): every event of the run after
+one the client sent for that run, of any turn of the thread): every event of the run after
 ``Last-Event-ID`` (header or ``?last_event_id=``; ``N`` or ``N:i``, see ``agui_events``), then
 live ones, to the run's end: none lost, none repeated.
 
-Which AG-UI run a segment is: segment 0 keeps the client's ``runId`` in ``Run.request``
-(``agui_run_id``); a later segment's answer message keeps it as its client message id (the
-messages an AG-UI run brings all do, but a new thread's first, which ``chat_start`` makes).
+Which AG-UI run a segment is: the user message that started it (the turn's, or the answer that
+went on with it) keeps the client's ``runId`` as its client message id.
 """
 
 from __future__ import annotations
@@ -95,34 +94,21 @@ def thread_of(user: Any, thread_id: str, agent: Agent) -> Chat | None:
 
 
 def start(*, owner_id: int, agent: Agent, asked: agui_input.Asked) -> Run:
-    """A new thread: its chat and first turn (its state first, when the client gave one)."""
+    """A new thread: its chat (with the client's state) and first turn, committed together."""
     if asked.answers:
         raise errors.NotFound("Thread not found: there is nothing in it to answer.")
-    name = " ".join(asked.text.split())[:CHAT_NAME_CHARS]
     try:
-        if asked.state:
-            chat = chat_services.chat_create(
-                owner_id=owner_id, agent=agent, chat_id=asked.thread_id, name=name
-            )
-            chat_services.chat_update(chat=chat, fields={"state": asked.state})
-            run, _ = chat_services.chat_send(
-                chat=chat,
-                text=asked.text,
-                files=asked.files,
-                before=asked.before,
-                request=asked.echo(),
-                client_message_id=asked.run_id,
-            )
-            return run
         _, run, _ = chat_services.chat_start(
             owner_id=owner_id,
             agent=agent,
             chat_id=asked.thread_id,
-            name=name,
+            name=" ".join(asked.text.split())[:CHAT_NAME_CHARS],
             text=asked.text,
             files=asked.files,
             before=asked.before,
             request=asked.echo(),
+            state=asked.state or None,
+            client_message_id=asked.run_id,
         )
     except IntegrityError:  # another request started this thread a moment ago
         raise errors.Conflict(f"Thread {asked.thread_id!r} was just started by another request.") from None
@@ -178,8 +164,10 @@ def _calling(chat: Chat, call_id: str) -> Run:
     """The run of the thread waiting for the result of front-end tool call ``call_id``."""
     run = chat_selectors.chat_latest_run(chat=chat)
     if run is not None and run.status == Run.Status.INPUT_REQUIRED:
-        asked = [e for e in run_selectors.run_events(run_id=run.id) if e["type"] == EventType.INPUT_REQUIRED]
-        tool_call = asked[-1]["data"].get("tool_call") if asked else None
+        asked = run_selectors.run_last_question(run_id=run.id)
+        tool_call = (
+            asked["data"].get("tool_call") if asked and asked["type"] == EventType.INPUT_REQUIRED else None
+        )
         if isinstance(tool_call, dict) and tool_call.get("id") == call_id:
             return run
     raise agui_input.bad(f"No tool call of this thread waits for a result under id {call_id!r}.")
@@ -191,17 +179,12 @@ def segment_of(run: Run) -> int:
 
 
 def find_segment(chat: Chat, agui_run_id: str) -> tuple[Run, int]:
-    """The UAI run and segment of the thread's latest turn that the client's run ``agui_run_id``
-    was; 404 when none was."""
-    run = chat_selectors.chat_latest_run(chat=chat)
-    if run is not None:
-        if (run.request or {}).get("agui_run_id") == agui_run_id:
-            return run, 0
-        answers = chat_selectors.run_user_messages(run_id=run.id)[1:]
-        for index, message in enumerate(answers, start=1):
-            if message.client_message_id == agui_run_id:
-                return run, index
-    raise errors.NotFound("Run not found.")
+    """The UAI run and segment that the client's run ``agui_run_id`` of the thread was (the user
+    message that started it keeps that id); 404 when none was."""
+    found = chat_selectors.turn_of_client_message(chat=chat, client_message_id=agui_run_id)
+    if found is None:
+        raise errors.NotFound("Run not found.")
+    return found
 
 
 # --- the stream -----------------------------------------------------------------------------------
@@ -336,7 +319,7 @@ class RunEventsView(APIView):
         ],
         responses={
             (200, "text/event-stream"): agui_events.AGUI_SSE,
-            **error_responses({404: "No such agent, thread of this user's, or run of its latest turn."}),
+            **error_responses({404: "No such agent, thread of this user's, or run of it."}),
         },
         tags=["ag-ui"],
         operation_id="agui_run_events",

@@ -41,7 +41,7 @@ class Asked:
 
     def echo(self) -> dict[str, Any]:
         """What the turn's run keeps of the request (``Run.request``)."""
-        return {"dialect": "ag-ui", "agui_run_id": self.run_id, "tools": self.tools}
+        return {"dialect": "ag-ui", "tools": self.tools}
 
 
 def bad(detail: str) -> errors.InvalidInput:

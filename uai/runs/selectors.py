@@ -84,6 +84,12 @@ def run_stream_ended(*, run: Run, after: int) -> bool:
     )
 
 
+def run_last_question(*, run_id: Any) -> StreamEvent | None:
+    """The run's latest ``input_required`` event (what it asked, a front-end tool's call with it)."""
+    event = Event.objects.filter(run_id=run_id, type=EventType.INPUT_REQUIRED).order_by("-seq").first()
+    return None if event is None else event_payload(event)
+
+
 def run_events(*, run_id: Any) -> list[StreamEvent]:
     """Every stored event of a run, in order, as it was published: what a dialect replays to
     rebuild what a stream of the run showed (an OpenAI response's snapshot)."""
