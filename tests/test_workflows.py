@@ -267,3 +267,45 @@ def test_start__files_checked_against_the_limits_before_any_is_read(monkeypatch:
         copy_artifacts(owner_id=user.pk, artifact_ids=[str(small.id), str(big.id)])
     assert reads == []
     assert len(copy_artifacts(owner_id=user.pk, artifact_ids=[str(small.id)])) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chat_data__reads_every_table_in_one_snapshot() -> None:
+    """A turn that ended while chatData was being read showed its stats (read last) but not its
+    answer (read first); the poll after showed neither, since both had the time already passed:
+    the answer was missed for good (CI, the 200 ms polling test above)."""
+    import threading
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.utils import timezone
+
+    from uai.chats import selectors, services
+    from uai.chats.models import Message
+    from uai.runs.models import Stat
+
+    owner = get_user_model().objects.create(username="snapshot")
+    chat = services.chat_create(owner_id=owner.pk, agent_name="echo")
+    ended = []
+
+    def end_the_turn() -> None:  # on a connection of its own, as the worker's
+        now = timezone.now()
+        Message.objects.create(chat_id=chat.id, seq=1, role="agent", content="the answer", created_at=now)
+        Stat.objects.create(chat_id=chat.id, seq=2, data={"tokens": 1}, created_at=now)
+        connection.close()
+
+    def between_the_reads(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        result = execute(sql, params, many, context)
+        if not ended and "chats_message" in sql:
+            ended.append(True)
+            worker = threading.Thread(target=end_the_turn)
+            worker.start()
+            worker.join()
+        return result
+
+    with connection.execute_wrapper(between_the_reads):
+        data = selectors.chat_data(chat=chat)
+    assert ended
+    assert ([m.content for m in data.messages], len(data.stats)) == ([], 0)  # neither, as when it began
+    later = selectors.chat_data(chat=chat)
+    assert ([m.content for m in later.messages], len(later.stats)) == (["the answer"], 1)

@@ -12,6 +12,7 @@ from typing import Any
 
 import dj_database_url
 import django_stubs_ext
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 # Django's classes that django-stubs types as generic (ModelAdmin[Run]) made subscriptable.
@@ -101,7 +102,6 @@ ALLOWED_HOSTS = [
     for h in env.get("UAI_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")
     if h.strip()
 ]
-# Browser origins allowed on WebSocket besides ALLOWED_HOSTS (e.g. a front end on another port).
 # Bursts of connections: the listen backlog, and how long a WebSocket handshake may wait its turn.
 UAI_LISTEN_BACKLOG = _int("UAI_LISTEN_BACKLOG", 1024)
 # Garbage-collector thresholds of a server process (see uai_project/gc_tuning.py); empty keeps
@@ -118,11 +118,24 @@ UAI_WS_HANDSHAKE_TIMEOUT_SECONDS = _float("UAI_WS_HANDSHAKE_TIMEOUT_SECONDS", 30
 # uvicorn's WebSocket protocol. An idle connection costs ~31 KiB with wsproto, ~67 with
 # websockets-sansio and ~129 with websockets (uvicorn's default), measured over 2,000 held.
 UAI_UVICORN_WS = _choice("UAI_UVICORN_WS", "wsproto", ["wsproto", "websockets-sansio", "websockets"])
+# Browser origins allowed on WebSocket besides ALLOWED_HOSTS (e.g. a front end on another port).
 UAI_WS_ALLOWED_ORIGINS = [o.strip() for o in env.get("UAI_WS_ALLOWED_ORIGINS", "").split(",") if o.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env.get("UAI_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+# Browser front ends on other origins that may call the HTTP APIs (CORS, django-cors-headers):
+# comma-separated origins like http://localhost:3000, or * for any; empty: none. The APIs take a
+# bearer token, not cookies, so no credentials are allowed across origins.
+UAI_CORS_ALLOWED_ORIGINS = [
+    o.strip() for o in env.get("UAI_CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()
+]
+CORS_ALLOW_ALL_ORIGINS = UAI_CORS_ALLOWED_ORIGINS == ["*"]
+CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else UAI_CORS_ALLOWED_ORIGINS
+CORS_ALLOW_HEADERS = (*cors_default_headers, "last-event-id")
+# What a front end's client reads from a response: the AI SDK checks its stream's version header.
+CORS_EXPOSE_HEADERS = ["x-vercel-ai-ui-message-stream", "retry-after", "location"]
 
 INSTALLED_APPS = [
     "daphne",
+    "corsheaders",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -147,6 +160,7 @@ INSTALLED_APPS = [
 # (uai_project/middleware.py says which cases still take one).
 MIDDLEWARE = [
     "uai_project.middleware.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",  # before the 405s: it answers preflight OPTIONS
     "uai_project.middleware.StaticFilesMiddleware",
     "uai_project.middleware.BodySizeLimitMiddleware",
     "uai_project.methods.AllowedMethodsMiddleware",  # before CSRF: a 405, not its HTML 403

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
+from django.db import connection, transaction
+
 from uai.agents import registry
 from uai.agents.events import FINAL_ANSWER_STEP
 from uai.agents.models import Agent
@@ -132,14 +134,19 @@ def chat_data(*, chat: Chat, after: datetime.datetime | None = None) -> ChatData
     """What the chat holds, or only what was created after ``after``; each table read off its
     ``(chat_id, created_at)`` index."""
     newer = {"created_at__gt": after} if after is not None else {}
-    messages = list(Message.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq"))
-    return ChatData(
-        messages=messages,
-        message_files=message_files(messages),
-        logs=list(Log.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq")),
-        stats=list(Stat.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq")),
-        documents=list(Artifact.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq")),
-    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One snapshot for every table: read one by one, a turn that ended in between showed
+        # its stats but not its answer, and a poll after the newest time shown missed the answer
+        # for good (both have the time of the batch that wrote them).
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        messages = list(Message.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq"))
+        return ChatData(
+            messages=messages,
+            message_files=message_files(messages),
+            logs=list(Log.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq")),
+            stats=list(Stat.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq")),
+            documents=list(Artifact.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq")),
+        )
 
 
 def history(*, chat: Chat) -> list[tuple[str, str, str | None, datetime.datetime]]:

@@ -22,6 +22,9 @@ through ``uai.runs.streams`` and never queries, stores or publishes on its own.
 | ``openai_response_events`` | a turn's events as an OpenAI response's events and snapshot (pure) | — |
 | ``openai_conversations`` | OpenAI ``/v1/conversations`` and their items | — |
 | ``openai_common`` | what the ``/v1`` routes share: OpenAI's error shape, the view base, ids | — |
+| ``agui`` | AG-UI ``/ag-ui/{agent}``: runs, interrupts, front-end tools, replay | — |
+| ``ai_sdk`` | the AI SDK's UI message stream ``/ai-sdk/{agent}``: turns, resume, stop | — |
+| ``ui_events`` | a turn's events as a front end's story, under AG-UI and the AI SDK (one translator) | — |
 | ``pages`` | the chat and runs web pages | — |
 | ``answer_text`` | the part of an answer its streamed deltas did not carry (shared rule) | — |
 | ``sse`` | shared Server-Sent Events helpers (encoding, resume, reply chunks) | — |
