@@ -332,6 +332,36 @@ def test_ai_sdk__a_new_chat_keeps_the_history_it_was_sent_and_file_parts_are_upl
     assert [f["name"] for f in messages[2]["files"]] == ["list.txt"]
 
 
+def test_ai_sdk__regenerate_is_a_new_turn_on_the_same_message(alice: httpx.Client, agents: None) -> None:
+    chat_id = new_chat()
+    first = user_message("Bergen")
+    post_turn(alice, "ai-tool", chat_id, first)
+    body = chat_body(chat_id, first) | {"trigger": "regenerate-message"}
+    parts = read_all(alice, "POST", "/ai-sdk/ai-tool", json=body)
+    assert texts_of(assemble(parts)) == ["It is sunny in Bergen."]
+    messages = alice.get(f"/chat/{chat_id}/messages").json()
+    turns = {m["run_id"] for m in messages}
+    assert len(turns) == 2 and parts[0]["messageId"] in turns  # a new message of a new turn
+
+
+def test_ai_sdk__the_front_ends_tools_go_with_the_turn(alice: httpx.Client, agents: None) -> None:
+    from uai.runs.models import Run
+
+    schema = {"type": "object", "properties": {"unit": {"type": "string"}}}
+    tools = [{"name": "get_location", "description": "Where the user is.", "parameters": schema}]
+    chat_id = new_chat()
+    read_all(alice, "POST", "/ai-sdk/ai-works", json=chat_body(chat_id, user_message("x")) | {"tools": tools})
+    assert Run.objects.get(pk=chat_run(alice, chat_id)).request == {"tools": tools}
+    # A tool set as the AI SDK writes one ({name: {description, inputSchema}}) is the same list.
+    chat_id = new_chat()
+    tool_set = {"get_location": {"description": "Where the user is.", "inputSchema": schema}}
+    body = chat_body(chat_id, user_message("x")) | {"tools": tool_set}
+    read_all(alice, "POST", "/ai-sdk/ai-works", json=body)
+    assert Run.objects.get(pk=chat_run(alice, chat_id)).request == {"tools": tools}
+    refused = alice.post("/ai-sdk/ai-works", json=chat_body(new_chat(), user_message("x")) | {"tools": [{}]})
+    assert refused.status_code == 400
+
+
 # --- errors before the stream -------------------------------------------------------------------------
 
 
