@@ -88,3 +88,12 @@ async def reads_files(request: AgentRequest, context: AgentContext) -> AsyncIter
     """Answers with the names and contents of the files it was sent."""
     files = [f"{f.name}:{f.media_type}={f.read().decode()}" for f in request.files]
     yield events.FinalAnswer(content=f"{request.text} with {', '.join(files) or 'no file'}")
+
+
+async def locates(request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+    """Calls the front end's tool ``get_location`` (a tool it offered), then answers with its
+    result, a little after (a reader can join the turn half way)."""
+    offered = [tool["name"] for tool in request.tools]
+    where = await context.call_tool("get_location", {"precision": "city"})
+    await asyncio.sleep(ANSWER_TICK_SECONDS)
+    yield events.FinalAnswer(content=f"You are in {where} (offered: {', '.join(offered)})")

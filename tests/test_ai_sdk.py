@@ -54,6 +54,7 @@ def agents(live: str) -> None:
     register("ai-asks", "tests.agents_ai_sdk:asks")
     register("ai-breaks", "tests.agents_ai_sdk:breaks")
     register("ai-files", "tests.agents_ai_sdk:reads_files", accepts_files=True)
+    register("ai-locates", "tests.agents_ai_sdk:locates")
 
 
 # --- reading streams ---------------------------------------------------------------------------------
@@ -510,6 +511,49 @@ def test_ai_sdk__a_question_is_a_tool_call_whose_output_continues_the_same_run(
     assert rebuilt["parts"] == message["parts"] + continued["parts"]
     answering_again = alice.post("/ai-sdk/ai-asks", json=chat_body(chat_id, user, assistant))
     assert answering_again.status_code == 409  # nothing waits any more
+
+
+def test_ai_sdk__a_front_end_tool_call_is_answered_with_its_output(alice: httpx.Client, agents: None) -> None:
+    chat_id = new_chat()
+    user = user_message("where am I?")
+    tools = [{"name": "get_location", "description": "Where the user is.", "parameters": {"type": "object"}}]
+    body = chat_body(chat_id, user) | {"tools": tools}
+    called = read_all(alice, "POST", "/ai-sdk/ai-locates", json=body)
+    check_parts(called)
+    assert shape(called) == ["start", "start-step", "tool-input-available", "finish-step", "finish"]
+    call = called[2]
+    assert call == {  # the front end's own tool: a static tool part it runs (onToolCall)
+        "type": "tool-input-available",
+        "toolCallId": call["toolCallId"],
+        "toolName": "get_location",
+        "input": {"precision": "city"},
+    }
+    assert called[-1]["finishReason"] == "tool-calls"
+    run_id = chat_run(alice, chat_id)
+    assert wait_run(alice, run_id, "input_required")["status"] == "input_required"
+
+    message = assemble(called)
+    tool_part = message["parts"][-1]
+    tool_part.update(state="output-available", output={"city": "Paris"})
+    assistant = {"id": run_id, "role": "assistant", "parts": message["parts"]}
+    with ui_stream(
+        alice, "POST", "/ai-sdk/ai-locates", json=chat_body(chat_id, user, assistant) | {"tools": tools}
+    ) as stream:
+        went_on = [next(stream)]
+        resumed = read_all(alice, "GET", f"/ai-sdk/ai-locates/{chat_id}/stream")
+        went_on.extend(stream)
+    check_parts(went_on, answered=(call["toolCallId"],))
+    assert "tool-output-available" not in kinds(went_on)  # the front end has its result
+    answer = 'You are in {"city": "Paris"} (offered: get_location)'
+    assert texts_of(assemble(went_on)) == [answer]
+    assert chat_run(alice, chat_id) == run_id
+    # A resumed stream says the result the front end gave, as it gave it: once.
+    check_parts(resumed)
+    outputs = [p for p in resumed if p["type"] == "tool-output-available"]
+    assert outputs == [
+        {"type": "tool-output-available", "toolCallId": call["toolCallId"], "output": {"city": "Paris"}}
+    ]
+    assert assemble(resumed)["parts"] == message["parts"] + assemble(went_on)["parts"]
 
 
 # --- users ----------------------------------------------------------------------------------------------
