@@ -375,6 +375,12 @@ def test_ai_sdk__a_bad_request_is_a_4xx_detail_before_any_stream(
         ("ai-works", {"messages": [user_message("x")]}, 400),  # no id
         ("ai-works", {"id": chat_id, "messages": []}, 400),
         ("ai-works", {"id": chat_id, "messages": [{"role": "user", "content": "x"}]}, 400),  # no parts
+        ("ai-works", {"id": chat_id, "messages": [{"role": "user", "parts": [1, "x", {}]}]}, 400),
+        (
+            "ai-works",
+            {"id": chat_id, "messages": [{"role": "assistant", "parts": [{"type": "tool-x"}]}]},
+            400,
+        ),
         ("ai-works", chat_body(chat_id, user_message("x")) | {"trigger": "guess"}, 400),
         ("ai-works", chat_body("bad id!", user_message("x")), 400),
         ("ai-files", chat_body(chat_id, user_message("x", file)), 400),  # a URL is not fetched

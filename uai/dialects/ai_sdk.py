@@ -82,7 +82,6 @@ class Asked:
     """A chat request, checked: the chat, and the turn it sends or the answers it gives."""
 
     chat_id: str
-    trigger: str = "submit-message"
     text: str = ""
     files: list[UploadedFile] = field(default_factory=list)
     before: list[tuple[str, str]] = field(default_factory=list)
@@ -91,7 +90,9 @@ class Asked:
 
 
 def _texts(parts: list[Any]) -> str:
-    return "\n".join(p["text"] for p in parts if p.get("type") == "text" and isinstance(p.get("text"), str))
+    """A message's text: its text parts (what else it has, the agent does not read)."""
+    texts = [p.get("text") for p in parts if isinstance(p, dict) and p.get("type") == "text"]
+    return "\n".join(t for t in texts if isinstance(t, str))
 
 
 def _upload(part: dict[str, Any], number: int) -> UploadedFile:
@@ -181,7 +182,8 @@ def parse_request(body: Any) -> Asked:
     if trigger not in TRIGGERS:
         raise errors.InvalidInput(f"'trigger' is one of {', '.join(TRIGGERS)}.")
     messages = _messages(body.get("messages"))
-    asked = Asked(chat_id=chat_id, trigger=trigger, tools=_tools(body.get("tools")))
+    # A regenerated answer is a new turn on the same text (UAI keeps every turn).
+    asked = Asked(chat_id=chat_id, tools=_tools(body.get("tools")))
     last = messages[-1]
     if last["role"] == "assistant":
         asked.answers = _answers(last)
