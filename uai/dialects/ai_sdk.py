@@ -40,7 +40,8 @@ from django.db import DatabaseError, IntegrityError
 from django.http import StreamingHttpResponse
 from django.urls import re_path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -61,6 +62,7 @@ from uai.runs.waiting import release_connection
 from uai_project import errors
 from uai_project.api import base_url, user_id
 from uai_project.errors import outage
+from uai_project.schema import errors as schema_errors
 
 logger = logging.getLogger(__name__)
 
@@ -342,8 +344,32 @@ def stream_response(stream: AsyncIterator[bytes]) -> StreamingHttpResponse:
 # --- views ---------------------------------------------------------------------------------------
 
 
+STREAM = OpenApiResponse(
+    OpenApiTypes.STR,
+    description="The UI message stream: `data: {part}` events, `data: [DONE]` last"
+    " (header `x-vercel-ai-ui-message-stream: v1`).",
+)
+
+
+class StopOut(serializers.Serializer[Any]):
+    chatId = serializers.CharField()
+    runId = serializers.UUIDField(allow_null=True, help_text="The chat's last turn (null before its first).")
+    stopped = serializers.BooleanField(help_text="Whether a turn was going and was cancelled.")
+
+
 class ChatView(APIView):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={(200, "text/event-stream"): OpenApiTypes.STR})
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={
+            (200, "text/event-stream"): STREAM,
+            **schema_errors(
+                {
+                    404: "No such agent, or the chat is another user's.",
+                    409: "A tool's output was sent, but no question of the agent waits.",
+                }
+            ),
+        },
+    )
     def post(self, request: Request, agent: str) -> StreamingHttpResponse:
         """A turn of the chat ``id`` (made for the user with ``agent`` if new), or the answer to
         its agent's question: the turn's UI message stream."""
@@ -356,7 +382,13 @@ class ChatView(APIView):
 
 
 class ResumeView(APIView):
-    @extend_schema(responses={(200, "text/event-stream"): OpenApiTypes.STR, 204: None})
+    @extend_schema(
+        responses={
+            (200, "text/event-stream"): STREAM,
+            204: OpenApiResponse(description="No turn of the chat is active (or there is no such chat yet)."),
+            **schema_errors({404: "The chat is another user's."}),
+        }
+    )
     def get(self, request: Request, agent: str, chat_id: str) -> Response | StreamingHttpResponse:
         """The chat's active turn from its start, then live; 204 when none is active."""
         chat = chat_selectors.chat_find(chat_id=chat_id)
@@ -375,7 +407,9 @@ class ResumeView(APIView):
 
 
 class StopView(APIView):
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        request=None, responses={200: StopOut, **schema_errors({404: "No such chat of the user's."})}
+    )
     def post(self, request: Request, agent: str, chat_id: str) -> Response:
         """Cancel the chat's active turn (its streams end with ``abort``)."""
         chat = chat_selectors.chat_get(user=request.user, chat_id=chat_id)
