@@ -62,13 +62,16 @@ def agents(live: str) -> None:
     register("ai-ticker", "tests.agents_ai_sdk:ticker")
     register("ai-long", "tests.agents_ai_sdk:long_ticker")
     register("ai-breaks", "tests.agents_ai_sdk:breaks")
+    register("ai-asks", "tests.agents_ai_sdk:asks")
 
 
-def run_node(client: httpx.Client, project: Path, mode: str, agent: str, chat_id: str, text: str) -> Any:
+def run_node(
+    client: httpx.Client, project: Path, mode: str, agent: str, chat_id: str, *args: str, **env: str
+) -> Any:
     """Run chat.mjs as ``client``'s user; what it printed."""
-    env = {**os.environ, "UAI_URL": str(client.base_url).rstrip("/"), "UAI_TOKEN": token_of(client)}
+    env = {**os.environ, "UAI_URL": str(client.base_url).rstrip("/"), "UAI_TOKEN": token_of(client), **env}
     ran = subprocess.run(
-        ["node", "chat.mjs", mode, agent, chat_id, text],
+        ["node", "chat.mjs", mode, agent, chat_id, *args],
         cwd=project,
         env=env,
         capture_output=True,
@@ -169,3 +172,30 @@ def test_node_ai_sdk__stop_ends_the_stream(alice: httpx.Client, node_project: Pa
     assert result["endedAfterMs"] < 2000
     assert [c["type"] for c in result["chunks"]][-3:] == ["text-end", "finish-step", "abort"]
     assert wait_run(alice, run_id, "cancelled")["status"] == "cancelled"
+
+
+def test_node_ai_sdk__use_chat_answers_the_agents_question_and_the_run_goes_on(
+    alice: httpx.Client, node_project: Path, agents: None
+) -> None:
+    chat_id = new_chat()
+    result = run_node(alice, node_project, "answer", "ai-asks", chat_id, "hi", "Alice")
+    assert result["error"] is None and result["status"] == "ready"
+    run_id = run_of(alice, chat_id)  # one run: the answer went on with it
+    (call,) = result["calls"]
+    assert call["toolName"] == "uai_input" and call["input"] == {"question": "Who is asking?"}
+    user, assistant = result["messages"]
+    assert (
+        user["role"] == "user" and assistant["id"] == run_id
+    )  # one message: the answer's stream went on with it
+    assert [p["type"] for p in assistant["parts"]] == [
+        "step-start",
+        "reasoning",
+        "tool-uai_input",
+        "step-start",
+        "reasoning",
+        "text",
+    ]
+    question = assistant["parts"][2]
+    assert question["state"] == "output-available" and question["output"] == "Alice"
+    assert assistant["parts"][-1]["text"] == "Hello Alice (you said: hi)"
+    assert wait_run(alice, run_id, "succeeded")["status"] == "succeeded"

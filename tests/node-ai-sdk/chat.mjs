@@ -3,13 +3,22 @@
 // and prints what it saw as one line of JSON.
 //
 // Env: UAI_URL (the server), UAI_TOKEN (a UAI token, sent as a Bearer header).
-// Args: mode (turn | resume | reload | stop), agent, chat id, text.
-import { AbstractChat, DefaultChatTransport, readUIMessageStream } from "ai";
+// Args: mode (turn | resume | reload | stop | answer), agent, chat id, text, then for `answer`
+// what the front end answers the agent's question (or its tool call) with.
+import {
+  AbstractChat,
+  DefaultChatTransport,
+  lastAssistantMessageIsCompleteWithToolCalls,
+  readUIMessageStream,
+} from "ai";
 
-const [mode, agent, chatId, text = "hello"] = process.argv.slice(2);
+const [mode, agent, chatId, text = "hello", answer = ""] = process.argv.slice(2);
 const api = `${process.env.UAI_URL}/ai-sdk/${agent}`;
 const headers = { Authorization: `Bearer ${process.env.UAI_TOKEN}` };
-const transport = new DefaultChatTransport({ api, headers });
+// The front end's tools go with each request in the body (UAI_TOOLS: their JSON list).
+const body = process.env.UAI_TOOLS ? { tools: JSON.parse(process.env.UAI_TOOLS) } : undefined;
+const transport = new DefaultChatTransport({ api, headers, body });
+const ANSWER_SECONDS = 30;
 const user = { id: "user-1", role: "user", parts: [{ type: "text", text }] };
 const DROP_AFTER_DELTAS = 5;
 
@@ -76,8 +85,8 @@ class State {
 }
 
 class Chat extends AbstractChat {
-  constructor(messages) {
-    super({ id: chatId, transport, state: new State(messages) });
+  constructor(messages, options = {}) {
+    super({ id: chatId, transport, state: new State(messages), ...options });
   }
 }
 
@@ -114,6 +123,25 @@ if (mode === "turn") {
     }
   }
   result = { chunks, stopped, endedAfterMs: Date.now() - stoppedAt };
+} else if (mode === "answer") {
+  // The agent asks (a uai_input tool call) or calls a front-end tool: the front end answers in
+  // onToolCall with addToolOutput, and useChat's sendAutomaticallyWhen sends the answer back.
+  const calls = [];
+  const chat = new Chat([], {
+    sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithToolCalls,
+    onToolCall: ({ toolCall }) => {
+      calls.push(toolCall);
+      const output = toolCall.toolName === "uai_input" ? answer : JSON.parse(answer);
+      chat.addToolOutput({ tool: toolCall.toolName, toolCallId: toolCall.toolCallId, output }); // not awaited (as documented)
+    },
+  });
+  await chat.sendMessage({ text });
+  const deadline = Date.now() + ANSWER_SECONDS * 1000;
+  const answered = () => chat.status === "ready" && chat.lastMessage?.parts.some((p) => p.type === "text");
+  while (!answered() && chat.status !== "error" && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  result = { calls, messages: chat.messages, status: chat.status, error: chat.error?.message ?? null };
 } else {
   throw new Error(`unknown mode ${mode}`);
 }
