@@ -519,6 +519,21 @@ def test_ai_sdk__a_question_is_a_tool_call_whose_output_continues_the_same_run(
     assert answering_again.status_code == 409  # nothing waits any more
 
 
+def test_ai_sdk__a_users_message_answers_a_waiting_question_too(alice: httpx.Client, agents: None) -> None:
+    chat_id = new_chat()
+    user = user_message("hi")
+    asked = post_turn(alice, "ai-asks", chat_id, user)
+    run_id = chat_run(alice, chat_id)
+    assistant = {"id": run_id, "role": "assistant", "parts": assemble(asked)["parts"]}
+    # The user types instead of answering the tool call: the message is the answer (as on every
+    # surface), and the rest of the run is a message of its own, after the user's.
+    went_on = post_turn(alice, "ai-asks", chat_id, user, assistant, user_message("Bob"))
+    check_parts(went_on)
+    assert went_on[0] == {"type": "start", "messageId": f"{run_id}_1"}
+    assert texts_of(assemble(went_on)) == ["Hello Bob (you said: hi)"]
+    assert chat_run(alice, chat_id) == run_id
+
+
 def test_ai_sdk__a_front_end_tool_call_is_answered_with_its_output(alice: httpx.Client, agents: None) -> None:
     chat_id = new_chat()
     user = user_message("where am I?")

@@ -63,6 +63,7 @@ def agents(live: str) -> None:
     register("ai-long", "tests.agents_ai_sdk:long_ticker")
     register("ai-breaks", "tests.agents_ai_sdk:breaks")
     register("ai-asks", "tests.agents_ai_sdk:asks")
+    register("ai-locates", "tests.agents_ai_sdk:locates")
 
 
 def run_node(
@@ -199,3 +200,27 @@ def test_node_ai_sdk__use_chat_answers_the_agents_question_and_the_run_goes_on(
     assert question["state"] == "output-available" and question["output"] == "Alice"
     assert assistant["parts"][-1]["text"] == "Hello Alice (you said: hi)"
     assert wait_run(alice, run_id, "succeeded")["status"] == "succeeded"
+
+
+def test_node_ai_sdk__use_chat_runs_a_front_end_tool_the_agent_calls(
+    alice: httpx.Client, node_project: Path, agents: None
+) -> None:
+    tools = [{"name": "get_location", "description": "Where the user is.", "parameters": {"type": "object"}}]
+    chat_id = new_chat()
+    answer = json.dumps({"city": "Paris"})
+    result = run_node(
+        alice, node_project, "answer", "ai-locates", chat_id, "where?", answer, UAI_TOOLS=json.dumps(tools)
+    )
+    assert result["error"] is None and result["status"] == "ready"
+    (call,) = result["calls"]
+    assert call["toolName"] == "get_location" and call["input"] == {"precision": "city"}
+    _, assistant = result["messages"]
+    assert assistant["id"] == run_of(alice, chat_id)
+    assert [p["type"] for p in assistant["parts"]] == [
+        "step-start",
+        "tool-get_location",
+        "step-start",
+        "text",
+    ]
+    assert assistant["parts"][1]["output"] == {"city": "Paris"}
+    assert assistant["parts"][-1]["text"] == 'You are in {"city": "Paris"} (offered: get_location)'
