@@ -164,6 +164,18 @@ def test_a_front_end_tool_call_is_a_client_call_and_an_interrupt_that_carries_it
     )
     assert said[1] == ui.ToolCall(2, "call_abc", "confirm", "{}", True)
     assert said[2] == ui.Interrupt(3, f"int_{HEX}_1", "Run the tool confirm", call)
+    # The next segment, after the front end's result: no result of its own tool told back to it.
+    result = step(
+        6,
+        "ActionStep",
+        "Observation from confirm: yes",
+        tool="confirm",
+        call_id="call_abc",
+        result="yes",
+        client=True,
+    )
+    went_on = told([event(4, "input", text="yes"), result, status(7, "succeeded")], segment=1)
+    assert went_on == [ui.RunStart(4, str(RUN), "c1"), ui.Finish(7, "succeeded", None, None)]
 
 
 def test_artifacts_get_absolute_urls_and_failures_their_error() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypedDict
 
 from uai.agents import events
 
@@ -53,6 +55,9 @@ class AgentRequest:
     mode: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    # Tools the front end offers for this turn (``{"name", "description", "parameters"}``, the
+    # parameters a JSON Schema): the agent calls one with ``context.call_tool()``.
+    tools: list[dict[str, Any]] = field(default_factory=list)
 
 
 class InputNotSupported(RuntimeError):
@@ -78,10 +83,14 @@ class AgentContext:
         chat_id: str | None,
         ask: Callable[[str], Awaitable[str]] | None,
         loop: asyncio.AbstractEventLoop,
+        ask_tool: Callable[[str, ToolCall], Awaitable[str]] | None = None,
     ) -> None:
         self.run_id = run_id
         self.chat_id = chat_id
         self._ask = ask
+        # Asks as ``ask`` does, the question carrying a front-end tool's call; without it, a tool
+        # call is asked as a plain question (a console has no front end to run tools).
+        self._ask_tool = ask_tool
         self._loop = loop
         self._cancelled = False
         self._emit: Callable[[events.AgentEvent], None] | None = None
@@ -170,10 +179,84 @@ class AgentContext:
 
     def ask_sync(self, question: str) -> Answer:
         """``ask`` for agents running in a worker thread."""
+        self._not_on_loop("ask_sync", "ask")
+        return asyncio.run_coroutine_threadsafe(self.ask(question), self._loop).result()
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any] | str | None = None,
+        *,
+        call_id: str | None = None,
+        announce: bool = True,
+    ) -> Answer:
+        """Call a tool of the front end (one of ``request.tools``) and wait for its result.
+
+        The run waits in ``input_required`` as for ``ask()``; its question carries the call
+        (``tool_call``), and the front end's result comes back as the answer. ``arguments``: a
+        dict, or its JSON text. The call is reported as an ActionStep first and its result as
+        another, unless ``announce`` is false: an adapter whose framework reports the call and
+        the result itself passes the framework's ``call_id`` and reports them (``data["client"]``).
+        """
+        if self._ask is None:
+            raise InputNotSupported(
+                f"This agent called the front-end tool {name!r}, which a sessionless call cannot run."
+            )
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments or {})
+        call: ToolCall = {"id": call_id or new_call_id(), "name": name, "arguments": text}
+        if announce:
+            self.step(
+                events.ACTION_STEP,
+                f"Calling tool {name}({text})",
+                tool=name,
+                call_id=call["id"],
+                arguments=text,
+                client=True,
+            )
+        if self._drain is not None:
+            await self._drain()
+        prompt = f"Run the tool {name} with {text}"
+        if self._ask_tool is not None:
+            answer = await self._ask_tool(prompt, call)
+        else:
+            answer = await self._ask(prompt)
+        result = answer if isinstance(answer, Answer) else Answer(answer)
+        if announce:
+            self.step(
+                events.ACTION_STEP,
+                f"Observation from {name}: {result}",
+                tool=name,
+                call_id=call["id"],
+                result=str(result),
+                client=True,
+            )
+        return result
+
+    def call_tool_sync(
+        self, name: str, arguments: dict[str, Any] | str | None = None, *, call_id: str | None = None
+    ) -> Answer:
+        """``call_tool`` for agents running in a worker thread."""
+        self._not_on_loop("call_tool_sync", "call_tool")
+        coroutine = self.call_tool(name, arguments, call_id=call_id)
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def _not_on_loop(self, sync: str, coroutine: str) -> None:
         if self._loop.is_running() and _running_loop() is self._loop:
             # Blocking the loop the answer must arrive on would freeze the whole worker.
-            raise RuntimeError("ask_sync() was called on the event loop: use `await context.ask()`")
-        return asyncio.run_coroutine_threadsafe(self.ask(question), self._loop).result()
+            raise RuntimeError(f"{sync}() was called on the event loop: use `await context.{coroutine}()`")
+
+
+class ToolCall(TypedDict):
+    """A front-end tool's call, as the ``input_required`` event carries it (``arguments``: JSON text)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+def new_call_id() -> str:
+    """A tool call's id where the model gave none, shaped like OpenAI's (``call_`` + 24 hex)."""
+    return "call_" + uuid.uuid4().hex[:24]
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

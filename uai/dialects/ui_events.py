@@ -307,6 +307,8 @@ class UiEvents:
         if isinstance(tool, str) and tool:
             if "result" in data:
                 call = data.get("call_id") or self._answered(tool)
+                if data.get("client"):
+                    return  # a front-end tool's result: the front end gave it, and has it
                 if call is None:  # a result whose call was not shown: both at once
                     call = f"call_{self.run_id}_{seq}"
                     out.append(ToolCall(seq, call, tool, _json_text(data.get("arguments", "{}")), False))

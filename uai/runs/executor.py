@@ -30,6 +30,7 @@ from uai.runs import services
 from uai.runs import sink as sink_module
 from uai.runs.dbcall import db
 from uai.runs.models import Run
+from uai.runs.stream_events import ToolCallData
 from uai.runs.subscriptions import Subscription
 from uai_project import errors
 
@@ -92,7 +93,9 @@ class Executor:
             logger.info("run %s is gone or over; nothing to do", self.run_id)
             return
         loop = asyncio.get_running_loop()
-        context = AgentContext(run_id=self.run_id, chat_id=self.spec.chat_id, ask=self._ask, loop=loop)
+        context = AgentContext(
+            run_id=self.run_id, chat_id=self.spec.chat_id, ask=self._ask, loop=loop, ask_tool=self._ask
+        )
         final: ev.FinalAnswer | None = None
         limit: float | None = self.spec.agent.timeout_seconds
         limit = settings.UAI_RUN_TIMEOUT_SECONDS if limit is None else limit
@@ -241,9 +244,10 @@ class Executor:
                 batch=batch,
             )
 
-    async def _ask(self, question: str) -> Answer:
+    async def _ask(self, question: str, tool_call: ToolCallData | None = None) -> Answer:
         """Move the run to ``input_required`` and wait for the input endpoint to wake it; the
-        wait is not counted against the run's time limit."""
+        wait is not counted against the run's time limit. ``tool_call``: the question is a
+        front-end tool's call (``context.call_tool``), and the answer its result."""
         await self._flush()
         budget, loop = self._budget, asyncio.get_running_loop()
         left = None
@@ -251,14 +255,14 @@ class Executor:
             left = budget.when() - loop.time()  # type: ignore[operator]
             budget.reschedule(None)
         try:
-            return await self._wait_for_input(question)
+            return await self._wait_for_input(question, tool_call)
         finally:
             if left is not None and budget is not None and not budget.expired():
                 budget.reschedule(loop.time() + max(left, 0.0))
 
-    async def _wait_for_input(self, question: str) -> Answer:
+    async def _wait_for_input(self, question: str, tool_call: ToolCallData | None) -> Answer:
         async with Subscription(sink_module.input_group(self.run_id)) as subscription:
-            await db(services.run_request_input, run_id=self.run_id, prompt=question)
+            await db(services.run_request_input, run_id=self.run_id, prompt=question, tool_call=tool_call)
             deadline = time.monotonic() + settings.UAI_INPUT_TIMEOUT_SECONDS
             while True:
                 value = await db(services.run_take_input, run_id=self.run_id)

@@ -37,6 +37,7 @@ from uai.chats.validators import validate_text
 from uai.runs import queues
 from uai.runs import sink as sink_module
 from uai.runs.models import Log, Run
+from uai.runs.stream_events import ToolCallData
 from uai_project.errors import Conflict, InvalidInput, NotFound
 from uai_project.sql import columns, first
 
@@ -240,6 +241,7 @@ def _build_request(run: _BegunRun, agent: Agent) -> AgentRequest:
         mode=mode,
         metadata=metadata,
         options=dict(agent.options or {}),
+        tools=list(run.request.get("tools") or ()) if run.request else [],
     )
 
 
@@ -312,8 +314,9 @@ def _apply(sink: sink_module.EventSink, *, run_id: str, owner_id: int, batch: li
             Run.objects.filter(pk=run_id).update(**run_fields, updated_at=timezone.now())
 
 
-def run_request_input(*, run_id: str, prompt: str) -> None:
-    """The agent asks a question: the run waits in ``input_required``."""
+def run_request_input(*, run_id: str, prompt: str, tool_call: ToolCallData | None = None) -> None:
+    """The agent asks a question: the run waits in ``input_required``. ``tool_call``: the
+    question is a front-end tool's call, which its event carries."""
     with transaction.atomic():
         run = Run.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.status != Run.Status.RUNNING:
@@ -322,7 +325,7 @@ def run_request_input(*, run_id: str, prompt: str) -> None:
         run.status = Run.Status.INPUT_REQUIRED
         run.input_prompt = prompt
         run.save(update_fields=["status", "input_prompt", "updated_at"])
-        sink.question(prompt)
+        sink.question(prompt, tool_call=tool_call)
         sink.status(run)
 
 

@@ -128,11 +128,22 @@ class StatsData(TypedDict):
     data: dict[str, Any]
 
 
+class ToolCallData(TypedDict):
+    """A front-end tool's call (``context.call_tool``): the front end runs it and answers with its
+    result. ``arguments``: JSON text, as OpenAI's function calls carry them."""
+
+    id: str
+    name: str
+    arguments: str
+
+
 class InputRequiredData(TypedDict):
-    """The agent's question; ``message`` when it is a chat's (the question is a message there)."""
+    """The agent's question; ``message`` when it is a chat's (the question is a message there);
+    ``tool_call`` when the question is a front-end tool's call rather than a question to a person."""
 
     prompt: str
     message: NotRequired[MessageData]
+    tool_call: NotRequired[ToolCallData]
 
 
 class InputData(TypedDict):

@@ -4,6 +4,8 @@ Options: ``model`` (required), ``base_url``, ``api_key_env`` (the environment va
 key; default ``OPENAI_API_KEY``), ``system_prompt``, ``temperature``, ``tools`` (a list of
 ``module:function``; each becomes a function tool described from its signature and docstring) and
 ``max_tool_rounds``. Text streams as deltas; each tool call is an ActionStep, then its result.
+The front end's tools (``request.tools``) are offered to the model too; a call of one is run by
+the front end (``context.call_tool``: the run waits for its result as for an answer).
 Needs the ``openai`` extra: ``pip install 'uai[openai]'``.
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 
 from uai.agents import events
 from uai.agents.adapters import chat_messages
-from uai.agents.protocol import AgentContext, AgentRequest
+from uai.agents.protocol import AgentContext, AgentRequest, new_call_id
 
 JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
 DEFAULT_TOOL_ROUNDS = 8
@@ -48,6 +50,18 @@ def tool_spec(fn: Callable[..., Any]) -> dict[str, Any]:
             "name": fn.__name__,
             "description": inspect.getdoc(fn) or fn.__name__,
             "parameters": {"type": "object", "properties": properties, "required": required},
+        },
+    }
+
+
+def client_tool_spec(tool: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAI function-tool description of a front-end tool (``request.tools``)."""
+    return {
+        "type": "function",
+        "function": {
+            "name": tool["name"],
+            "description": tool.get("description") or tool["name"],
+            "parameters": tool.get("parameters") or {"type": "object", "properties": {}},
         },
     }
 
@@ -91,8 +105,12 @@ class OpenAIChatAdapter:
         client = self._client()
         messages = self._messages(request)
         extra: dict[str, Any] = {}
-        if self.tools:
-            extra["tools"] = [tool_spec(fn) for fn in self.tools.values()]
+        # (A front-end tool named like one of the agent's own is not offered: the agent's wins.)
+        client_tools = {t["name"] for t in request.tools if t["name"] not in self.tools}
+        if self.tools or client_tools:
+            extra["tools"] = [tool_spec(fn) for fn in self.tools.values()] + [
+                client_tool_spec(t) for t in request.tools if t["name"] in client_tools
+            ]
         if "temperature" in self.options:
             extra["temperature"] = self.options["temperature"]
         usage: dict[str, int] = {}
@@ -123,6 +141,8 @@ class OpenAIChatAdapter:
                             if call.function is not None:
                                 slot["name"] += call.function.name or ""
                                 slot["arguments"] += call.function.arguments or ""
+                for call in calls.values():
+                    call["id"] = call["id"] or new_call_id()  # (some servers give none)
                 if not calls:
                     if usage:
                         yield events.Stats({"tokens": usage.get("total_tokens", 0), "usage": usage})
@@ -143,12 +163,28 @@ class OpenAIChatAdapter:
                     }
                 )
                 for call in calls.values():
-                    yield events.Step(events.ACTION_STEP, f"Calling tool {call['name']}({call['arguments']})")
-                    result = await self._call_tool(call["name"], call["arguments"])
+                    name, arguments = call["name"], call["arguments"]
+                    front_end = {"client": True} if name in client_tools else {}
                     yield events.Step(
                         events.ACTION_STEP,
-                        f"Observation from {call['name']}: {result}",
-                        data={"tool": call["name"], "arguments": call["arguments"], "result": result},
+                        f"Calling tool {name}({arguments})",
+                        data={"tool": name, "call_id": call["id"], "arguments": arguments, **front_end},
+                    )
+                    if front_end:  # (its call step is handled by now: it comes before the question)
+                        answer = await context.call_tool(name, arguments, call_id=call["id"], announce=False)
+                        result = str(answer)
+                    else:
+                        result = await self._call_tool(name, arguments)
+                    yield events.Step(
+                        events.ACTION_STEP,
+                        f"Observation from {name}: {result}",
+                        data={
+                            "tool": name,
+                            "call_id": call["id"],
+                            "arguments": arguments,
+                            "result": result,
+                            **front_end,
+                        },
                     )
                     messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
             raise RuntimeError(

@@ -9,7 +9,9 @@ argument). It may be:
 
 Besides yielding, it may report through the context (``context.step()``, ``log()``, ``text()``,
 ``artifact()``, ``progress()``, ``state()``, ``stats()``) and ask with ``context.ask()`` (async) or
-``context.ask_sync()`` (sync). Everything goes through one queue, so the order is the agent's.
+``context.ask_sync()`` (sync); a tool the front end offers (``request.tools``) is called the same
+way, with ``context.call_tool()`` or ``context.call_tool_sync()``: the front end runs it, and its
+result is the answer. Everything goes through one queue, so the order is the agent's.
 Sync code runs in a thread of its own, never on the event loop; once the run is cancelled a sync
 generator stops at its next yield and ``context.raise_if_cancelled()`` stops any loop.
 """
