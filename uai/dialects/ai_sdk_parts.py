@@ -80,18 +80,13 @@ class RunParts:
         self._translator = ui_events.UiEvents(run_id, first, base_url=base_url)
         self._started = False  # ``start`` was said
         self._inputs: list[StreamEvent] = []  # the run's answers so far (what starts a segment)
-        self._front_end_calls: set[str] = set()  # ids of the front end's tool calls
         self._asked: ui_events.Interrupt | None = None  # a replayed question whose answer comes next
 
     def feed(self, event: StreamEvent) -> list[Part]:
         """The parts one of the run's events makes (none outside the segments)."""
         if self.done:
             return []
-        if event["type"] == EventType.INPUT_REQUIRED:
-            call = event["data"].get("tool_call")
-            if isinstance(call, dict) and call.get("id"):
-                self._front_end_calls.add(str(call["id"]))
-        elif event["type"] == EventType.INPUT:
+        if event["type"] == EventType.INPUT:
             self._inputs.append(event)
             if self._asked is not None:
                 return self._answered(event)
@@ -139,8 +134,6 @@ class RunParts:
         if isinstance(said, ui_events.ToolCall):
             return [self._tool_call(said)]
         if isinstance(said, ui_events.ToolResult):
-            if said.id in self._front_end_calls:
-                return []  # the front end's own result: in its message already, or said with the answer
             # The agent's own tool: run by UAI (``providerExecuted``), not by the front end.
             result = {"type": "tool-output-available", "toolCallId": said.id, "output": _json(said.result)}
             return [result | {"providerExecuted": True, "dynamic": True}]
