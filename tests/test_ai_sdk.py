@@ -606,19 +606,29 @@ def test_ai_sdk__another_user_cannot_drive_resume_or_stop_a_chat(
 def test_ai_sdk__a_chat_driven_here_reads_the_same_on_every_surface(
     alice: httpx.Client, agents: None
 ) -> None:
-    chat_id = new_chat()
-    parts = post_turn(alice, "ai-works", chat_id, user_message("the garden"))
+    # A UAI chat made and driven natively (seed 000), then driven through the AI SDK route.
+    chat_id = alice.post("/chat", json={"agent": "ai-works", "name": "garden"}).json()["id"]
+    first = alice.post(f"/chat/{chat_id}", json={"text": "the shed", "wait": True})
+    assert first.status_code == 200, first.text
+    before = alice.get(f"/chat/{chat_id}/messages").json()
+    earlier = [
+        user_message("the shed"),
+        {"id": "a-1", "role": "assistant", "parts": [{"type": "text", "text": before[-1]["content"]}]},
+    ]
+    parts = post_turn(alice, "ai-works", chat_id, *earlier, user_message("the garden"))
     message = assemble(parts)
     native = alice.get(f"/chat/{chat_id}/messages").json()
+    assert native[: len(before)] == before  # the earlier messages are the chat's: not added again
     # The turn's stream and the chat's messages tell the same: the user's text, the steps, the answer.
-    assert [(m["role"], m["step_type"], m["content"]) for m in native] == [
+    assert [(m["role"], m["step_type"], m["content"]) for m in native[len(before) :]] == [
         ("user", None, "the garden"),
         ("agent", "PlanningStep", texts_of(message, "reasoning")[0]),
         ("agent", "ActionStep", texts_of(message, "reasoning")[1]),
         ("agent", "FinalAnswerStep", texts_of(message)[0]),
     ]
-    # Seed 001's /history (the WebSocket's conversation read back) is the same messages.
+    # Seed 001's /history (the WebSocket's conversation read back) is the same messages, both turns.
     history = alice.get(f"/history/{chat_id}").json()
+    assert len(history) == 8
     assert [(h["role"], h["step_type"], h["content"]) for h in history] == [
         ({"user": "user", "agent": "agent"}[m["role"]], m["step_type"], m["content"]) for m in native
     ]
