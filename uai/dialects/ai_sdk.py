@@ -271,25 +271,29 @@ def _answer(chat: Chat, answers: dict[str, str]) -> Run:
     return run
 
 
-def send(request: Request, agent_name: str, asked: Asked) -> tuple[Run, str]:
-    """Start the turn (or give the answer); the run and the id of the message its stream writes."""
+def send(request: Request, agent_name: str, asked: Asked) -> tuple[Run, int, str]:
+    """Start the turn (or give the answer): the run, the segment of it that the stream tells
+    (``ui_events``), and the id of the message it writes."""
     agent = _agent(agent_name)
     chat = chat_selectors.chat_find(chat_id=asked.chat_id)
     if chat is None:
         run = _new_chat(request, agent, asked)
-        return run, message_id(run.id)
+        return run, 0, message_id(run.id)
     if chat.owner_id != user_id(request):
         raise errors.NotFound("Chat not found.")
     if chat.agent_id != agent.name:
         raise errors.InvalidInput(f"This chat's agent is {chat.agent_id!r}, not {agent.name!r}.")
     if asked.answers is not None:
-        # The answer continues the message that asked (the client added the output to it).
         run = _answer(chat, asked.answers)
-        return run, message_id(run.id)
+        segment = len(chat_selectors.run_user_messages(run_id=run.id)) - 1
+        # The answer continues the message that asked (the client added the output to it).
+        return run, segment, message_id(run.id)
     run, _ = chat_services.chat_send(chat=chat, text=asked.text, files=asked.files, request=_request(asked))
-    # A message of the user's answers a waiting question too (chat_send): the rest of that run
-    # is a message of its own after the user's.
-    return run, message_id(run.id, len(chat_selectors.run_user_messages(run_id=run.id)) - 1)
+    # The answer to the segment-th question is the run's (segment+1)-th user message. A user's
+    # message answers a waiting question too (chat_send): the rest of that run is then a
+    # message of its own, after the user's.
+    segment = len(chat_selectors.run_user_messages(run_id=run.id)) - 1
+    return run, segment, message_id(run.id, segment)
 
 
 # --- the stream ----------------------------------------------------------------------------------
@@ -373,8 +377,7 @@ class ChatView(APIView):
     def post(self, request: Request, agent: str) -> StreamingHttpResponse:
         """A turn of the chat ``id`` (made for the user with ``agent`` if new), or the answer to
         its agent's question: the turn's UI message stream."""
-        run, message = send(request, agent, parse_request(request.data))
-        segment = len(chat_selectors.run_user_messages(run_id=run.id)) - 1
+        run, segment, message = send(request, agent, parse_request(request.data))
         stream = ui_message_stream(
             run.id, first=segment, last=segment, message=message, base=base_url(request)
         )
