@@ -89,7 +89,7 @@ class RunParts:
         if event["type"] == EventType.INPUT:
             self._inputs.append(event)
             if self._asked is not None:
-                return self._answered(event)
+                return self._answered(self._asked, event)
         if self._asked is not None:
             return []  # between a question and its answer: nothing to say
         out: list[Part] = []
@@ -97,12 +97,11 @@ class RunParts:
             out.extend(self._parts(said))
         return out
 
-    def _answered(self, answer: StreamEvent) -> list[Part]:
+    def _answered(self, asked: ui_events.Interrupt, answer: StreamEvent) -> list[Part]:
         """A replayed question's answer, as the tool output the client gave; the next segment."""
-        assert self._asked is not None
-        call, _ = waiting_call(self._asked)
+        call, _ = waiting_call(asked)
         text = str(answer["data"].get("text") or "")
-        output = _answer_output(text, tool=self._asked.tool_call is not None)
+        output = _answer_output(text, tool=asked.tool_call is not None)
         out: list[Part] = [{"type": "tool-output-available", "toolCallId": call, "output": output}]
         self._asked = None
         self.segment += 1
