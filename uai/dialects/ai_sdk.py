@@ -34,9 +34,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
-from django.db import DatabaseError, IntegrityError
+from django.db import IntegrityError
 from django.http import StreamingHttpResponse
 from django.urls import re_path
 from drf_spectacular.types import OpenApiTypes
@@ -55,13 +54,11 @@ from uai.dialects import sse, ui_events
 from uai.dialects.ai_sdk_parts import RunParts, message_id, waiting_call
 from uai.runs import selectors as run_selectors
 from uai.runs import services as run_services
-from uai.runs import streams
-from uai.runs.dbcall import db
 from uai.runs.models import Run
+from uai.runs.stream_events import EventType
 from uai.runs.waiting import release_connection
 from uai_project import errors
 from uai_project.api import base_url, user_id
-from uai_project.errors import outage
 from uai_project.schema import errors as schema_errors
 
 logger = logging.getLogger(__name__)
@@ -89,6 +86,7 @@ class Asked:
     before: list[tuple[str, str]] = field(default_factory=list)
     answers: dict[str, str] | None = None  # tool call id → output: the last message is a tool's
     tools: list[dict[str, Any]] = field(default_factory=list)
+    message_id: str = ""  # the user message's id in the front end (its client message id here)
 
 
 def _texts(parts: list[Any]) -> str:
@@ -198,6 +196,7 @@ def parse_request(body: Any) -> Asked:
     if last["role"] != "user":
         raise errors.InvalidInput("The last message must be the user's.")
     asked.text = _texts(last["parts"])
+    asked.message_id = str(last.get("id") or "")[:200]
     files = [p for p in last["parts"] if isinstance(p, dict) and p.get("type") == "file"]
     asked.files = [_upload(part, number) for number, part in enumerate(files, 1)]
     if not asked.text and not asked.files:
@@ -239,6 +238,7 @@ def _new_chat(request: Request, agent: Agent, asked: Asked) -> Run:
             files=asked.files,
             before=asked.before,
             request=_request(asked),
+            client_message_id=asked.message_id,
         )
     except IntegrityError:  # another request made that chat a moment ago
         raise errors.Conflict(f"Chat {asked.chat_id!r} already exists.") from None
@@ -246,16 +246,15 @@ def _new_chat(request: Request, agent: Agent, asked: Asked) -> Run:
 
 
 def pending_question(run: Run) -> ui_events.Interrupt | None:
-    """The question a waiting run asked last, from its stored events (None if there is none)."""
-    segment = len(chat_selectors.run_user_messages(run_id=run.id)) - 1
-    translator = ui_events.UiEvents(run.id, segment)
-    for event in run_selectors.run_events(run_id=run.id):
-        for said in translator.feed(event):
-            if isinstance(said, ui_events.Interrupt):
-                return said
-        if translator.done:
-            break
-    return None
+    """The question a waiting run asked last (None if there is none)."""
+    asked = run_selectors.run_last_question(run_id=run.id)
+    if asked is None or asked["type"] != EventType.INPUT_REQUIRED:
+        return None
+    question = len(chat_selectors.run_user_messages(run_id=run.id))  # (asked after its k-th)
+    data = asked["data"]
+    return ui_events.interrupt_of(
+        run.id, question, seq=asked["seq"], prompt=data["prompt"], tool_call=data.get("tool_call")
+    )
 
 
 def _answer(chat: Chat, answers: dict[str, str]) -> Run:
@@ -288,7 +287,13 @@ def send(request: Request, agent_name: str, asked: Asked) -> tuple[Run, int, str
         segment = len(chat_selectors.run_user_messages(run_id=run.id)) - 1
         # The answer continues the message that asked (the client added the output to it).
         return run, segment, message_id(run.id)
-    run, _ = chat_services.chat_send(chat=chat, text=asked.text, files=asked.files, request=_request(asked))
+    run, _ = chat_services.chat_send(
+        chat=chat,
+        text=asked.text,
+        files=asked.files,
+        request=_request(asked),
+        client_message_id=asked.message_id,
+    )
     # The answer to the segment-th question is the run's (segment+1)-th user message. A user's
     # message answers a waiting question too (chat_send): the rest of that run is then a
     # message of its own, after the user's.
@@ -309,31 +314,14 @@ async def ui_message_stream(
     """The parts of the run's segments ``first`` to ``last`` (``ai_sdk_parts``), from the run's
     first event (stored, then live) to the last segment's end; ``[DONE]`` last."""
     parts = RunParts(run_id, first=first, last=last, message_id=message, base_url=base)
-    try:
-        async for event in streams.follow(
-            run_id=run_id, after_seq=0, idle_seconds=settings.UAI_STREAM_KEEPALIVE_SECONDS
-        ):
-            if event is None:
-                if await db(run_selectors.run_find, run_id=run_id) is None:
-                    yield _part({"type": "error", "errorText": "The turn was deleted."})
-                    break
-                yield sse.KEEPALIVE
-                continue
-            for part in parts.feed(event):
+    async for told in ui_events.follow_told(run_id, parts.feed, lambda: parts.done):
+        if told is None:
+            yield sse.KEEPALIVE
+        elif isinstance(told, ui_events.Broken):
+            yield _part({"type": "error", "errorText": told.error.detail})
+        else:
+            for part in told:
                 yield _part(part)
-            if parts.done:
-                break
-    except streams.StreamOverflow as exc:
-        yield _part({"type": "error", "errorText": exc.detail})
-    except streams.ChatGone:
-        yield _part({"type": "error", "errorText": "The chat was deleted."})
-    except DatabaseError as error:
-        if outage(error) is None:
-            raise  # a bug, not an outage
-        logger.warning("an AI SDK stream's database went away; ending it with an error part")
-        yield _part(
-            {"type": "error", "errorText": "The database is unreachable for a moment; resume the stream."}
-        )
     yield DONE
 
 

@@ -23,10 +23,11 @@ A segment's story::
 from __future__ import annotations
 
 import json
+import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -39,6 +40,8 @@ from uai.runs.dbcall import db
 from uai.runs.stream_events import EventType, StreamEvent
 from uai_project import errors
 from uai_project.errors import outage
+
+logger = logging.getLogger(__name__)
 
 # A run's status → how its front-end run ends.
 ENDINGS = frozenset({"succeeded", "failed", "cancelled"})
@@ -335,15 +338,23 @@ class UiEvents:
 
     def _ask(self, seq: int, prompt: str, tool_call: Any, out: list[UiEvent]) -> None:
         self._close_text(seq, out)
-        call = None
-        if isinstance(tool_call, dict) and tool_call.get("id") and tool_call.get("name"):
-            call = {
-                "id": str(tool_call["id"]),
-                "name": str(tool_call["name"]),
-                "arguments": _json_text(tool_call.get("arguments", "{}")),
-            }
-        out.append(Interrupt(seq, interrupt_id(self.run_id, self.segment + 1), prompt, call))
+        out.append(interrupt_of(self.run_id, self.segment + 1, seq=seq, prompt=prompt, tool_call=tool_call))
         self.done = True
+
+
+def interrupt_of(
+    run_id: uuid.UUID | str, question: int, *, seq: int, prompt: str, tool_call: Any
+) -> Interrupt:
+    """The ``Interrupt`` of a run's ``question``-th question (its ``input_required`` event ``seq``):
+    what a segment ends with, and what a dialect finds a waiting run waits on."""
+    call = None
+    if isinstance(tool_call, dict) and tool_call.get("id") and tool_call.get("name"):
+        call = {
+            "id": str(tool_call["id"]),
+            "name": str(tool_call["name"]),
+            "arguments": _json_text(tool_call.get("arguments", "{}")),
+        }
+    return Interrupt(seq, interrupt_id(run_id, question), prompt, call)
 
 
 # --- JSON Patch (RFC 6902) between two states ---------------------------------------------------------
@@ -389,13 +400,15 @@ class Broken:
     error: errors.UAIError
 
 
-async def follow_segment(
-    run_id: uuid.UUID | str, segment: int = 0, *, base_url: str = "", after_seq: int = 0
-) -> AsyncIterator[list[UiEvent] | Broken | None]:
-    """A segment's ``UiEvent``\\ s, stored then live: one list per UAI event (numbered above
-    ``after_seq``; its ``seq`` is the resume point once all of the list is sent), None while
-    nothing happens (a keep-alive is due), a ``Broken`` last when it cannot go on."""
-    translator = UiEvents(run_id, segment, base_url=base_url)
+Told = TypeVar("Told")
+
+
+async def follow_told(
+    run_id: uuid.UUID | str, tell: Callable[[StreamEvent], list[Told]], done: Callable[[], bool]
+) -> AsyncIterator[list[Told] | Broken | None]:
+    """What ``tell`` says of each of a run's events, stored then live, until ``done()``: one list
+    per UAI event that said anything, None while nothing happens (a keep-alive is due), a
+    ``Broken`` last when the stream cannot go on. The one place a front-end stream ends early."""
     try:
         async for event in streams.follow(
             run_id=run_id, after_seq=0, idle_seconds=settings.UAI_STREAM_KEEPALIVE_SECONDS
@@ -406,10 +419,10 @@ async def follow_segment(
                     return
                 yield None
                 continue
-            said = [e for e in translator.feed(event) if e.seq > after_seq]
+            said = tell(event)
             if said:
                 yield said
-            if translator.done:
+            if done():
                 return
     except streams.StreamOverflow as exc:
         yield Broken(exc)
@@ -418,4 +431,18 @@ async def follow_segment(
     except DatabaseError as error:
         if outage(error) is None:
             raise  # a bug, not an outage
+        logger.warning("a front-end stream's database went away; ending it with its error event")
         yield Broken(errors.Unavailable("The database is unreachable for a moment; resume the stream."))
+
+
+def follow_segment(
+    run_id: uuid.UUID | str, segment: int = 0, *, base_url: str = "", after_seq: int = 0
+) -> AsyncIterator[list[UiEvent] | Broken | None]:
+    """A segment's ``UiEvent``\\ s (``follow_told``), those of UAI events numbered above
+    ``after_seq`` (a list's ``seq`` is the resume point once all of it is sent)."""
+    translator = UiEvents(run_id, segment, base_url=base_url)
+
+    def tell(event: StreamEvent) -> list[UiEvent]:
+        return [e for e in translator.feed(event) if e.seq > after_seq]
+
+    return follow_told(run_id, tell, lambda: translator.done)
