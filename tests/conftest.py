@@ -41,7 +41,7 @@ TEST_ENV = {
     # Users are made anew for each test with the same ids (sequences are reset), so the cache's
     # per-user count of /v1 calls would run on across tests: the 429 has a server of its own.
     "UAI_OPENAI_RATE": "100000/min",
-    "UAI_CORS_ALLOWED_ORIGINS": "http://front.test",  # tests/test_cors.py
+    "UAI_CORS_ALLOWED_ORIGINS": "http://localhost:3000",  # a front end's dev server: tests/test_cors.py
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-FRONT = "http://front.test"  # UAI_CORS_ALLOWED_ORIGINS of the test servers (conftest.TEST_ENV)
+FRONT = "http://localhost:3000"  # UAI_CORS_ALLOWED_ORIGINS of the test servers (conftest.TEST_ENV)
 
 
 def preflight(client: httpx.Client, path: str, origin: str) -> httpx.Response:

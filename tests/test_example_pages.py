@@ -3,8 +3,10 @@ HttpAgent, the AI SDK's DefaultChatTransport), in a real headless Chromium again
 
 The pages are built as their README says (`npm install && npm run build`: the clients bundled into
 ``vendor/``) in ``var/test-examples-web/``, once per package.json. The browser fetches them from
-``http://front.test`` — answered from that folder by Playwright, so the page runs on another
-origin than UAI, as a front end does, and reaches UAI through CORS (conftest.TEST_ENV allows it).
+``http://localhost:3000`` — answered from that folder by Playwright (nothing listens there), so
+the page runs on another origin than UAI, as a front end on its dev server does, and reaches UAI
+through CORS (conftest.TEST_ENV allows that origin). (A page of a public, plain-http origin may
+not call a loopback address at all: Chromium's Private Network Access.)
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ pytestmark = pytest.mark.once
 
 SOURCE = ROOT / "examples" / "web"
 WORK = ROOT / "var" / "test-examples-web"
-FRONT = "http://front.test"  # an origin UAI_CORS_ALLOWED_ORIGINS allows in the tests
+FRONT = "http://localhost:3000"  # an origin UAI_CORS_ALLOWED_ORIGINS allows in the tests
 INSTALL_SECONDS = 300
 
 
@@ -83,6 +85,9 @@ def _serve_from(folder: Path) -> Any:
 def open_example(chromium: Any, built: Path, alice: httpx.Client) -> Iterator[Any]:
     """Open an example page (by file name) for alice's token and an agent; the page."""
     context = chromium.new_context(viewport={"width": 1100, "height": 800})
+    # The page's address space is unknown to Chromium (Playwright answers it): the user's consent
+    # to reach the loopback address UAI listens on, which a page really on localhost needs not.
+    context.grant_permissions(["local-network-access"], origin=FRONT)
     context.route(f"{FRONT}/**", _serve_from(built))
     errors: list[str] = []
 
@@ -90,6 +95,7 @@ def open_example(chromium: Any, built: Path, alice: httpx.Client) -> Iterator[An
         page = context.new_page()
         page.set_default_timeout(20_000)
         page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         query = urlencode(
             {"server": str(alice.base_url).rstrip("/"), "token": token_of(alice), "agent": agent}
         )
@@ -106,13 +112,17 @@ def say(page: Any, text: str) -> None:
     done = page.locator(".line.done").count()
     page.fill("#text", text)
     page.click("#go")
-    page.locator(".line.done").nth(done).wait_for()
+    try:
+        page.locator(".line.done").nth(done).wait_for(state="attached")
+    except Exception:
+        raise AssertionError("no answer; the page shows: " + page.locator("#log").inner_text()) from None
 
 
 def test_agui_page__a_turn_with_steps_streams_its_answer(open_example: Any) -> None:
     page = open_example("agui.html", "steps")
     say(page, "what is 2+3*4?")
-    assert page.locator(".line.step").count() >= 2  # the plan and the action
+    assert page.locator(".line.step").count() >= 1  # the plan
+    assert page.locator(".line.tool").count() >= 1  # the calculation, a tool call
     assert page.locator(".line.agent").last.text_content() == "14"
     assert page.locator(".line.error").count() == 0
 
@@ -130,7 +140,8 @@ def test_agui_page__a_question_is_answered_by_the_next_message(open_example: Any
 def test_ai_sdk_page__a_turn_with_steps_streams_its_answer(open_example: Any) -> None:
     page = open_example("ai-sdk.html", "steps")
     say(page, "what is 2+3*4?")
-    assert page.locator(".answer .line.step").count() >= 2  # the plan and the action, as reasoning
+    assert page.locator(".answer .line.step").count() >= 1  # the plan, as reasoning
+    assert page.locator(".answer .line.tool").count() >= 1  # the calculation, a tool call
     assert page.locator(".answer .line.agent").last.text_content() == "14"
     assert page.locator(".line.error").count() == 0
 
