@@ -160,7 +160,6 @@ INSTALLED_APPS = [
 # (uai_project/middleware.py says which cases still take one).
 MIDDLEWARE = [
     "uai_project.middleware.SecurityMiddleware",
-    "corsheaders.middleware.CorsMiddleware",  # before the 405s: it answers preflight OPTIONS
     "uai_project.middleware.StaticFilesMiddleware",
     "uai_project.middleware.BodySizeLimitMiddleware",
     "uai_project.methods.AllowedMethodsMiddleware",  # before CSRF: a 405, not its HTML 403
@@ -172,6 +171,13 @@ MIDDLEWARE = [
     "uai_project.middleware.XFrameOptionsMiddleware",
     "uai_project.errors.OutageMiddleware",
 ]
+
+if UAI_CORS_ALLOWED_ORIGINS:  # (only then: every request would pay for it)
+    # Before the 405s: it answers a preflight OPTIONS itself.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("uai_project.middleware.SecurityMiddleware") + 1,
+        "corsheaders.middleware.CorsMiddleware",
+    )
 
 ROOT_URLCONF = "uai_project.urls"
 ASGI_APPLICATION = "uai_project.asgi.application"
