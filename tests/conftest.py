@@ -45,6 +45,36 @@ TEST_ENV = {
 }
 
 
+NPM_INSTALL_SECONDS = 300
+
+
+def npm_project(source: Path, work: Path) -> Path:
+    """The npm project ``source`` (a test's JavaScript client, an example page) copied into
+    ``work`` (under var/, gitignored) with its packages installed from the npm registry — once,
+    and again only when its package.json changes."""
+    npm = shutil.which("npm")
+    if shutil.which("node") is None or npm is None:
+        pytest.fail("node and npm are needed to run the JavaScript clients (apt-get install nodejs npm)")
+    for path in source.rglob("*"):
+        if path.is_file() and not {"node_modules", "vendor"} & set(path.relative_to(source).parts):
+            target = work / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+    wanted = (source / "package.json").read_text()
+    stamp = work / "node_modules" / ".uai-package.json"  # the package.json it was installed from
+    if not (stamp.exists() and stamp.read_text() == wanted):
+        installed = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=NPM_INSTALL_SECONDS,
+        )
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        stamp.write_text(wanted)
+    return work
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

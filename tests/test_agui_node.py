@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,38 +17,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, register, token_of
+from tests.conftest import ROOT, npm_project, register, token_of
 
 SOURCE = ROOT / "tests" / "node-agui"
 WORK = ROOT / "var" / "test-node-agui"
-INSTALL_SECONDS = 300
 RUN_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
 def node_project() -> Path:
     """tests/node-agui copied into ``WORK``, its packages installed (once per package.json)."""
-    npm = shutil.which("npm")
-    if shutil.which("node") is None or npm is None:
-        pytest.fail("node and npm are needed to run AG-UI's client (apt-get install nodejs npm)")
-    WORK.mkdir(parents=True, exist_ok=True)
-    for source in SOURCE.iterdir():
-        if source.is_file():
-            shutil.copy2(source, WORK / source.name)
-    wanted = (SOURCE / "package.json").read_text()
-    stamp = WORK / "node_modules" / ".uai-package.json"  # the package.json it was installed from
-    installed_client = WORK / "node_modules" / "@ag-ui" / "client"
-    if not (stamp.exists() and stamp.read_text() == wanted and installed_client.is_dir()):
-        installed = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund"],
-            cwd=WORK,
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_SECONDS,
-        )
-        assert installed.returncode == 0, installed.stdout + installed.stderr
-        stamp.write_text(wanted)
-    return WORK
+    return npm_project(SOURCE, WORK)
 
 
 def run_agent(client: httpx.Client, project: Path, scenario: str, agent: str, text: str) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -21,11 +20,10 @@ import httpx
 import pytest
 
 from tests.agents_ai_sdk import TICKS
-from tests.conftest import ROOT, register, token_of, wait_run
+from tests.conftest import ROOT, npm_project, register, token_of, wait_run
 
 SOURCE = ROOT / "tests" / "node-ai-sdk"
 WORK = ROOT / "var" / "test-node-ai-sdk"
-INSTALL_SECONDS = 300
 RUN_SECONDS = 90
 DROP_AFTER_DELTAS = 5  # as chat.mjs drops its connection
 WHOLE = "".join(f"tick{i} " for i in range(TICKS))
@@ -34,26 +32,7 @@ WHOLE = "".join(f"tick{i} " for i in range(TICKS))
 @pytest.fixture(scope="module")
 def node_project() -> Path:
     """tests/node-ai-sdk copied into ``WORK``, its packages installed (once per package.json)."""
-    npm = shutil.which("npm")
-    if shutil.which("node") is None or npm is None:
-        pytest.fail("node and npm are needed to run the npm ai package (apt-get install nodejs npm)")
-    WORK.mkdir(parents=True, exist_ok=True)
-    for source in SOURCE.iterdir():
-        if source.is_file():
-            shutil.copy2(source, WORK / source.name)
-    wanted = (SOURCE / "package.json").read_text()
-    stamp = WORK / "node_modules" / ".uai-package.json"  # the package.json it was installed from
-    if not (stamp.exists() and stamp.read_text() == wanted and (WORK / "node_modules" / "ai").is_dir()):
-        installed = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund"],
-            cwd=WORK,
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_SECONDS,
-        )
-        assert installed.returncode == 0, installed.stdout + installed.stderr
-        stamp.write_text(wanted)
-    return WORK
+    return npm_project(SOURCE, WORK)
 
 
 @pytest.fixture

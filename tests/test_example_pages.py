@@ -12,7 +12,6 @@ not call a loopback address at all: Chromium's Private Network Access.)
 from __future__ import annotations
 
 import mimetypes
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,42 +21,21 @@ from urllib.parse import urlencode, urlparse
 import httpx
 import pytest
 
-from tests.conftest import ROOT, register, token_of
+from tests.conftest import NPM_INSTALL_SECONDS, ROOT, npm_project, register, token_of
 
 pytestmark = pytest.mark.once
 
 SOURCE = ROOT / "examples" / "web"
 WORK = ROOT / "var" / "test-examples-web"
 FRONT = "http://localhost:3000"  # an origin UAI_CORS_ALLOWED_ORIGINS allows in the tests
-INSTALL_SECONDS = 300
 
 
 @pytest.fixture(scope="module")
 def built() -> Path:
     """examples/web copied into ``WORK``, installed (once per package.json) and built."""
-    npm = shutil.which("npm")
-    if shutil.which("node") is None or npm is None:
-        pytest.fail("node and npm are needed to build the example pages (apt-get install nodejs npm)")
-    WORK.mkdir(parents=True, exist_ok=True)
-    for source in SOURCE.rglob("*"):
-        if source.is_file() and not {"node_modules", "vendor"} & set(source.relative_to(SOURCE).parts):
-            target = WORK / source.relative_to(SOURCE)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    wanted = (SOURCE / "package.json").read_text()
-    stamp = WORK / "node_modules" / ".uai-package.json"
-    if not (stamp.exists() and stamp.read_text() == wanted):
-        installed = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund"],
-            cwd=WORK,
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_SECONDS,
-        )
-        assert installed.returncode == 0, installed.stdout + installed.stderr
-        stamp.write_text(wanted)
+    npm_project(SOURCE, WORK)
     build = subprocess.run(
-        [npm, "run", "build"], cwd=WORK, capture_output=True, text=True, timeout=INSTALL_SECONDS
+        ["npm", "run", "build"], cwd=WORK, capture_output=True, text=True, timeout=NPM_INSTALL_SECONDS
     )
     assert build.returncode == 0, build.stdout + build.stderr
     assert (WORK / "vendor" / "ag-ui.js").is_file() and (WORK / "vendor" / "ai.js").is_file()

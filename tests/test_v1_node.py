@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,39 +16,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, token_of
+from tests.conftest import ROOT, npm_project, token_of
 
 pytestmark = pytest.mark.once
 
 SOURCE = ROOT / "tests" / "node"
 WORK = ROOT / "var" / "test-node"
-INSTALL_SECONDS = 300
 RUN_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
 def node_project() -> Path:
     """tests/node copied into ``WORK``, its packages installed (once per package.json)."""
-    npm = shutil.which("npm")
-    if shutil.which("node") is None or npm is None:
-        pytest.fail("node and npm are needed to run the npm openai client (apt-get install nodejs npm)")
-    WORK.mkdir(parents=True, exist_ok=True)
-    for source in SOURCE.iterdir():
-        if source.is_file():
-            shutil.copy2(source, WORK / source.name)
-    wanted = (SOURCE / "package.json").read_text()
-    stamp = WORK / "node_modules" / ".uai-package.json"  # the package.json it was installed from
-    if not (stamp.exists() and stamp.read_text() == wanted and (WORK / "node_modules" / "openai").is_dir()):
-        installed = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund"],
-            cwd=WORK,
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_SECONDS,
-        )
-        assert installed.returncode == 0, installed.stdout + installed.stderr
-        stamp.write_text(wanted)
-    return WORK
+    return npm_project(SOURCE, WORK)
 
 
 def stream_with_node(client: httpx.Client, project: Path, *args: str) -> dict[str, Any]:
