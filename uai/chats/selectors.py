@@ -134,11 +134,13 @@ def chat_data(*, chat: Chat, after: datetime.datetime | None = None) -> ChatData
     """What the chat holds, or only what was created after ``after``; each table read off its
     ``(chat_id, created_at)`` index."""
     newer = {"created_at__gt": after} if after is not None else {}
+    outer = connection.in_atomic_block  # (a caller's transaction decides how it reads)
     with transaction.atomic(), connection.cursor() as cursor:
         # One snapshot for every table: read one by one, a turn that ended in between showed
         # its stats but not its answer, and a poll after the newest time shown missed the answer
         # for good (both have the time of the batch that wrote them).
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if not outer:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         messages = list(Message.objects.filter(chat_id=chat.id, **newer).order_by("created_at", "seq"))
         return ChatData(
             messages=messages,
