@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted((ROOT / "uai").rglob("*.py"))
 # Dicts with a "type" that are not stream events: seed 001's client frames ("client", "resume"),
 # the items and content parts of an OpenAI request (``/v1``: "message", "input_image", …).
-NOT_EVENTS = {"frame", "part", "item"}
+NOT_EVENTS = {"frame", "part", "item", "source"}
 
 
 def _type_subject(node: ast.expr) -> bool:

@@ -91,7 +91,7 @@ class Asked:
 
 def _texts(parts: list[Any]) -> str:
     """A message's text: its text parts (what else it has, the agent does not read)."""
-    texts = [p.get("text") for p in parts if isinstance(p, dict) and p.get("type") == "text"]
+    texts = [part.get("text") for part in parts if isinstance(part, dict) and part.get("type") == "text"]
     return "\n".join(t for t in texts if isinstance(t, str))
 
 
@@ -197,7 +197,7 @@ def parse_request(body: Any) -> Asked:
         raise errors.InvalidInput("The last message must be the user's.")
     asked.text = _texts(last["parts"])
     asked.message_id = str(last.get("id") or "")[:200]
-    files = [p for p in last["parts"] if isinstance(p, dict) and p.get("type") == "file"]
+    files = [part for part in last["parts"] if isinstance(part, dict) and part.get("type") == "file"]
     asked.files = [_upload(part, number) for number, part in enumerate(files, 1)]
     if not asked.text and not asked.files:
         raise errors.InvalidInput("The last message has no text and no file.")
