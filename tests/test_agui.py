@@ -351,6 +351,13 @@ def test_agui__refuses_before_streaming_with_detail(alice: httpx.Client, bob: ht
     assert bad.status_code == 400 and "runId" in bad.json()["detail"]
     last = alice.post("/ag-ui/echo", json=run_input("t2", {"id": "a", "role": "assistant", "content": "x"}))
     assert last.status_code == 400 and "detail" in last.json()
+    for tools, said in (
+        ([{"description": "no name"}], "tools[0] needs a 'name'"),
+        ([{"name": "t", "parameters": "{}"}], "JSON Schema object"),
+    ):
+        body = {**run_input("t3", user("x")), "tools": tools}  # (not AG-UI's: its model refuses it)
+        refused = alice.post("/ag-ui/echo", json=body)
+        assert refused.status_code == 400 and said in refused.json()["detail"]
     # user B can neither drive, resume nor read user A's thread
     thread = str(uuid.uuid4())
     body = run_input(thread, user("hi"))

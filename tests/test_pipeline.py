@@ -316,7 +316,7 @@ def test_publish__a_channel_layer_that_fails_loses_no_committed_write(
     from channels.layers import get_channel_layer
     from django.contrib.auth import get_user_model
 
-    from uai.agents.selectors import agent_get
+    from uai.agents.models import Agent
     from uai.runs import services
     from uai.runs.dbcall import db
     from uai.runs.models import Event, Run
@@ -329,7 +329,10 @@ def test_publish__a_channel_layer_that_fails_loses_no_committed_write(
     monkeypatch.setattr(layer, "group_send", unreachable)
     user = get_user_model().objects.create(username="unpublished")
     run = services.run_create(
-        owner_id=user.pk, agent=agent_get(name="echo"), input="x"
+        # On a queue no worker serves: a session's live worker ran it to its end first (CI).
+        owner_id=user.pk,
+        agent=Agent.objects.create(name="parked-echo", target="uai.agents.builtin.echo:echo", queue="parked"),
+        input="x",
     )  # after commit, in sync code
     assert Event.objects.filter(run_id=run.id, type="status").count() == 1
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 
 from uai.chats import services as chat_services
+from uai.dialects import ui_events
 from uai_project import errors
 
 ROLES = {"user": "user", "assistant": "agent", "system": "system", "developer": "system"}
@@ -72,7 +73,7 @@ def parse_run_input(body: Any) -> Asked:
     if state is not None and not isinstance(state, dict):
         raise bad("'state' must be an object.")
     asked.state = state or None
-    asked.tools = _tools(body.get("tools"))
+    asked.tools = ui_events.offered_tools(body.get("tools"))
     if body.get("context") is not None and not isinstance(body["context"], list):
         raise bad("'context' must be an array.")
     asked.cancel_on_disconnect = _cancel_on_disconnect(body.get("forwardedProps"))
@@ -85,24 +86,6 @@ def parse_run_input(body: Any) -> Asked:
     else:
         _messages(asked, messages)
     return asked
-
-
-def _tools(value: Any) -> list[dict[str, Any]]:
-    """The front-end tools offered, as UAI passes them to agents."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise bad("'tools' must be an array.")
-    tools = []
-    for index, tool in enumerate(value):
-        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str) or not tool["name"]:
-            raise bad(f"'tools[{index}]' needs a 'name'.")
-        description = tool.get("description") or ""
-        parameters = tool.get("parameters")
-        if not isinstance(description, str) or (parameters is not None and not isinstance(parameters, dict)):
-            raise bad(f"'tools[{index}]': 'description' is a string, 'parameters' a JSON Schema object.")
-        tools.append({"name": tool["name"], "description": description, "parameters": parameters or {}})
-    return tools
 
 
 def _cancel_on_disconnect(props: Any) -> bool:

@@ -138,24 +138,16 @@ def _answers(message: dict[str, Any]) -> dict[str, str]:
 
 
 def _tools(value: Any) -> list[dict[str, Any]]:
-    """The front end's tools: ``[{name, description, parameters}]`` (or ``{name: {description,
-    inputSchema|parameters}}``, as the AI SDK writes a tool set)."""
-    if value is None:
-        return []
+    """The front end's tools: ``[{name, description, parameters}]``, or ``{name: {description,
+    inputSchema|parameters}}`` as the AI SDK writes a tool set (``ui_events.offered_tools``)."""
     if isinstance(value, dict):
-        value = [{"name": name, **(spec if isinstance(spec, dict) else {})} for name, spec in value.items()]
-    if not isinstance(value, list):
-        raise errors.InvalidInput("'tools' is a list of {name, description, parameters}.")
-    tools = []
-    for tool in value:
-        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str) or not tool["name"]:
-            raise errors.InvalidInput("Each of 'tools' needs a 'name'.")
-        parameters = tool.get("parameters", tool.get("inputSchema")) or {"type": "object", "properties": {}}
-        if not isinstance(parameters, dict):
-            raise errors.InvalidInput(f"Tool {tool['name']!r}: 'parameters' is a JSON Schema object.")
-        description = tool.get("description") or ""
-        tools.append({"name": tool["name"], "description": str(description), "parameters": parameters})
-    return tools
+        value = [
+            {"name": name, **spec, "parameters": spec.get("parameters", spec.get("inputSchema"))}
+            if isinstance(spec, dict)
+            else {"name": name}
+            for name, spec in value.items()
+        ]
+    return ui_events.offered_tools(value)
 
 
 def _messages(value: Any) -> list[dict[str, Any]]:

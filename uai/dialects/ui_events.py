@@ -357,6 +357,32 @@ def interrupt_of(
     return Interrupt(seq, interrupt_id(run_id, question), prompt, call)
 
 
+# --- what a front end offers --------------------------------------------------------------------------
+
+NO_PARAMETERS = {"type": "object", "properties": {}}  # a tool that takes nothing, as models expect it
+
+
+def offered_tools(value: Any) -> list[dict[str, Any]]:
+    """A front end's tools (``[{name, description, parameters}]``, ``parameters`` a JSON Schema
+    object) checked and as agents get them (``AgentRequest.tools``); 400 for anything else."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise errors.InvalidInput("'tools' is a list of {name, description, parameters}.")
+    tools = []
+    for index, tool in enumerate(value):
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str) or not tool["name"]:
+            raise errors.InvalidInput(f"tools[{index}] needs a 'name'.")
+        description = tool.get("description") or ""
+        parameters = tool.get("parameters") or NO_PARAMETERS
+        if not isinstance(description, str) or not isinstance(parameters, dict):
+            raise errors.InvalidInput(
+                f"tools[{index}]: 'description' is a string, 'parameters' a JSON Schema object."
+            )
+        tools.append({"name": tool["name"], "description": description, "parameters": parameters})
+    return tools
+
+
 # --- JSON Patch (RFC 6902) between two states ---------------------------------------------------------
 
 
