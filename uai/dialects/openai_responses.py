@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import mimetypes
 import re
 from collections.abc import AsyncIterator
@@ -27,7 +26,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
-from django.db import DatabaseError
 from django.http import StreamingHttpResponse
 from django.urls import re_path
 from drf_spectacular.types import OpenApiTypes
@@ -40,7 +38,7 @@ from uai.artifacts.presenters import artifact_data
 from uai.chats import selectors as chat_selectors
 from uai.chats import services as chat_services
 from uai.chats.models import Chat, new_chat_id
-from uai.dialects import sse
+from uai.dialects import sse, ui_events
 from uai.dialects.openai_common import BadParameter, OpenAIView, epoch, error_object, model_agent
 from uai.dialects.openai_response_events import (
     ResponseEvents,
@@ -51,15 +49,11 @@ from uai.dialects.openai_response_events import (
 )
 from uai.runs import selectors as run_selectors
 from uai.runs import services as run_services
-from uai.runs import streams
-from uai.runs.dbcall import db
 from uai.runs.models import Run
+from uai.runs.stream_events import StreamEvent
 from uai.runs.waiting import release_connection, wait_for_run
 from uai_project import errors
 from uai_project.api import base_url, flag, user_id, whole_number
-from uai_project.errors import outage
-
-logger = logging.getLogger(__name__)
 
 MAX_METADATA_KEYS = 16  # OpenAI's limits on ``metadata``
 MAX_METADATA_KEY_CHARS = 64
@@ -383,31 +377,25 @@ async def response_events(head: ResponseHead, *, after: int) -> AsyncIterator[by
     (stored, then live) through the translator, to the response's end. No ``id:`` lines: the
     SDK's decoder breaks on a keep-alive comment after one (``starting_after`` resumes)."""
     translator = ResponseEvents(head)
-    try:
-        async for event in streams.follow(
-            run_id=head.run_id, after_seq=0, idle_seconds=settings.UAI_STREAM_KEEPALIVE_SECONDS
-        ):
-            if event is None:
-                if await db(run_selectors.run_find, run_id=head.run_id) is None:
-                    yield _error_event(errors.Gone("The response was deleted."), translator.next_number)
-                    return
-                yield sse.KEEPALIVE
-                continue
-            for out in translator.feed(event):
-                if out["sequence_number"] > after:
-                    yield sse.encode(None, out, out["type"])
-            if translator.done:
-                return
-    except streams.StreamOverflow as exc:
-        yield _error_event(exc, translator.next_number)
-    except streams.ChatGone:
-        yield _error_event(errors.Gone("The conversation was deleted."), translator.next_number)
-    except DatabaseError as error:
-        if outage(error) is None:
-            raise  # a bug, not an outage
-        logger.warning("a response stream's database went away; ending it with an error event")
-        away = errors.Unavailable("The database is unreachable for a moment; resume with starting_after.")
-        yield _error_event(away, translator.next_number)
+
+    def tell(event: StreamEvent) -> list[dict[str, Any]]:
+        return [out for out in translator.feed(event) if out["sequence_number"] > after]
+
+    async for told in ui_events.follow_told(
+        head.run_id,
+        tell,
+        lambda: translator.done,
+        run_gone="The response was deleted.",
+        chat_gone="The conversation was deleted.",
+        resume_hint="resume with starting_after",
+    ):
+        if told is None:
+            yield sse.KEEPALIVE
+        elif isinstance(told, ui_events.Broken):
+            yield _error_event(told.error, translator.next_number)
+        else:
+            for out in told:
+                yield sse.encode(None, out, out["type"])
 
 
 def stream_response(request: Request, run: Run, segment: int, *, after: int = -1) -> StreamingHttpResponse:

@@ -430,18 +430,26 @@ Told = TypeVar("Told")
 
 
 async def follow_told(
-    run_id: uuid.UUID | str, tell: Callable[[StreamEvent], list[Told]], done: Callable[[], bool]
+    run_id: uuid.UUID | str,
+    tell: Callable[[StreamEvent], list[Told]],
+    done: Callable[[], bool],
+    *,
+    run_gone: str = "The run was deleted.",
+    chat_gone: str = "The chat was deleted.",
+    resume_hint: str = "resume the stream",
 ) -> AsyncIterator[list[Told] | Broken | None]:
     """What ``tell`` says of each of a run's events, stored then live, until ``done()``: one list
     per UAI event that said anything, None while nothing happens (a keep-alive is due), a
-    ``Broken`` last when the stream cannot go on. The one place a front-end stream ends early."""
+    ``Broken`` last when the stream cannot go on (its detail in the protocol's words:
+    ``run_gone``, ``chat_gone``, how to ``resume``). The one place a translated stream of a run
+    (AG-UI, the AI SDK, an OpenAI response) ends early."""
     try:
         async for event in streams.follow(
             run_id=run_id, after_seq=0, idle_seconds=settings.UAI_STREAM_KEEPALIVE_SECONDS
         ):
             if event is None:
                 if await db(run_selectors.run_find, run_id=run_id) is None:
-                    yield Broken(errors.Gone("The run was deleted."))
+                    yield Broken(errors.Gone(run_gone))
                     return
                 yield None
                 continue
@@ -453,12 +461,12 @@ async def follow_told(
     except streams.StreamOverflow as exc:
         yield Broken(exc)
     except streams.ChatGone:
-        yield Broken(errors.Gone("The chat was deleted."))
+        yield Broken(errors.Gone(chat_gone))
     except DatabaseError as error:
         if outage(error) is None:
             raise  # a bug, not an outage
-        logger.warning("a front-end stream's database went away; ending it with its error event")
-        yield Broken(errors.Unavailable("The database is unreachable for a moment; resume the stream."))
+        logger.warning("a translated stream's database went away; ending it with its error event")
+        yield Broken(errors.Unavailable(f"The database is unreachable for a moment; {resume_hint}."))
 
 
 def follow_segment(
