@@ -53,7 +53,6 @@ from uai.chats.models import Chat
 from uai.dialects import sse, ui_events
 from uai.dialects.ai_sdk_parts import RunParts, message_id, waiting_call
 from uai.runs import selectors as run_selectors
-from uai.runs import services as run_services
 from uai.runs.models import Run
 from uai.runs.stream_events import EventType
 from uai.runs.waiting import release_connection
@@ -397,13 +396,8 @@ class StopView(APIView):
         """Cancel the chat's active turn (its streams end with ``abort``)."""
         chat = chat_selectors.chat_get(user=request.user, chat_id=chat_id)
         run = chat_selectors.chat_latest_run(chat=chat)
-        stopped = False
-        if run is not None and run.status in Run.ACTIVE:
-            try:
-                run_services.run_cancel(run=run)
-                stopped = True
-            except errors.Conflict:
-                pass  # it ended meanwhile
+        stopped = run is not None and run.status in Run.ACTIVE
+        chat_services.chat_stop(chat=chat)  # as every surface stops a chat: its active runs cancelled
         return Response({"chatId": chat.id, "runId": str(run.id) if run else None, "stopped": stopped})
 
 
