@@ -177,3 +177,49 @@ def test_chat_send__files_of_an_answer_checked_against_the_waiting_runs_agent() 
         chat_send(chat=Chat.objects.get(pk=chat.pk), text="here", files=[upload], answering=asking)
     with pytest.raises(InvalidInput, match="'no-files' does not take files"):
         chat_send(chat=Chat.objects.get(pk=chat.pk), text="here", files=[upload])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chat_delete__waits_for_a_writer_of_the_chat_and_takes_its_rows_too() -> None:
+    """Deleting a chat while its executor writes a step (the chat row locked, the step's row
+    inserted, not yet committed): the delete gathered the chat's rows before the writer committed,
+    then deleted the chat under the new row — a foreign-key violation, a 500 (the schema fuzz's
+    DELETE /v1/conversations/{id} while the chat's turn was being answered)."""
+    from uai.chats.models import Chat, Message
+    from uai.chats.services import chat_delete
+
+    chat, _runs = _chat_with_runs("deleter", 0)
+    connection.ensure_connection()
+    dsn = connection.connection.info.dsn
+    errors: list[BaseException] = []
+
+    def delete() -> None:
+        try:
+            chat_delete(chat=Chat.objects.get(pk=chat.pk))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with psycopg.connect(dsn) as writer:
+        seq = writer.execute(
+            "UPDATE chats_chat SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq", [chat.id]
+        ).fetchone()
+        assert seq is not None
+        writer.execute(
+            "INSERT INTO chats_message (id, chat_id, seq, role, content, client_message_id, metadata, created_at)"
+            " VALUES (gen_random_uuid(), %s, %s, 'assistant', 'a step', '', '{}', now())",
+            [chat.id, seq[0]],
+        )
+        thread = threading.Thread(target=delete)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not _waiting_on_a_lock(dsn) and thread.is_alive():
+            assert time.monotonic() < deadline, "the delete never waited on the writer"
+            time.sleep(0.02)
+        writer.commit()
+        thread.join(15)
+    assert not thread.is_alive()
+    assert errors == [], errors
+    assert not Chat.objects.filter(pk=chat.id).exists()
+    assert not Message.objects.filter(chat_id=chat.id).exists()

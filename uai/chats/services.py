@@ -217,6 +217,11 @@ def chat_delete(*, chat: Chat) -> None:
     """Delete a chat: cancel its work in flight, remove its records and stored files."""
     with transaction.atomic():
         _cancel_active_runs(chat)
+        # The chat's row before its rows are gathered (after its runs: the lock order), so a
+        # writer of the chat that holds it commits first and its rows are gathered too: gathered
+        # before, its new row is left referencing a deleted chat, a foreign-key violation.
+        if not Chat.objects.select_for_update().filter(pk=chat.id).values_list("pk", flat=True):
+            return  # deleted meanwhile
         names = [
             name for name in Artifact.objects.filter(chat_id=chat.id).values_list("file", flat=True) if name
         ]
