@@ -32,7 +32,7 @@ class Webhook(models.Model):
     run = models.ForeignKey("runs.Run", on_delete=models.CASCADE, related_name="webhooks", db_index=False)
     # The client's name for it (an A2A push notification config's id); unique per run when set.
     name = models.CharField(max_length=200, blank=True)
-    url = models.URLField(max_length=2000)
+    url = models.CharField(max_length=2000, help_text="Called only while UAI_WEBHOOK_ALLOWED_URLS allows it.")
     token = models.CharField(max_length=1000, blank=True, help_text="Sent as X-A2A-Notification-Token.")
     secret = models.CharField(
         max_length=200,

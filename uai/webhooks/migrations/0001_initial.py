@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
                 ('name', models.CharField(blank=True, max_length=200)),
-                ('url', models.URLField(max_length=2000)),
+                ('url', models.CharField(help_text='Called only while UAI_WEBHOOK_ALLOWED_URLS allows it.', max_length=2000)),
                 ('token', models.CharField(blank=True, help_text='Sent as X-A2A-Notification-Token.', max_length=1000)),
                 ('secret', models.CharField(blank=True, help_text="Signing secret; empty: UAI_WEBHOOK_SECRET's (or one from SECRET_KEY).", max_length=200)),
                 ('auth_scheme', models.CharField(blank=True, max_length=50)),
