@@ -379,3 +379,21 @@ def test_webhook__its_job_is_deferred_in_the_transaction_that_makes_it(
         assert jobs.filter(pk=made.job_id, queue_name="webhooks").exists()
         raise RuntimeError("rolled back")
     assert not Webhook.objects.exists() and not jobs.exists()
+
+
+def test_webhook__a_chat_turn_gets_its_own_events_only(
+    live: str, alice: httpx.Client, receiver_factory: Callable[..., Receiver], allowed: None
+) -> None:
+    chat = alice.post("/chat/", json={"agent": "steps"}).json()["session_id"]
+    first = alice.post(f"/chat/{chat}", json={"text": "2+3", "wait": False})
+    assert first.status_code in (200, 202), first.text
+    turn = first.json()["run_id"]
+    receiver = receiver_factory()
+    webhook = make_webhook(alice, turn, receiver.url, secret=SECRET)  # while the turn may still run
+    wait_for(lambda: webhook_of(webhook.pk).status == "done", timeout=10)
+    assert alice.post(f"/chat/{chat}", json={"text": "4*5"}).json()["status"] == "succeeded"
+    time.sleep(0.5)  # the next turn's events are the chat's, not this run's: none is sent
+    stored = run_events(turn)
+    bodies = receiver.bodies()
+    assert [b["seq"] for b in bodies] == [e["seq"] for e in stored]
+    assert {b["run_id"] for b in bodies} == {turn} and bodies[-1]["data"]["status"] == "succeeded"
