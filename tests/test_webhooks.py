@@ -262,8 +262,15 @@ def test_webhook__urls_not_allowed_are_refused_and_never_called(
         with pytest.raises(services.WebhookRefused):
             make_webhook(alice, task, url)
     assert services.url_allowed("https://hooks.example.com/abc")
-    with pytest.raises(services.errors.InvalidInput):
-        make_webhook(alice, task, receiver.url, format="no-such-format")
+    for bad in (
+        {"format": "no-such-format"},
+        {"token": "a\r\nX-Injected: 1"},
+        {"auth_credentials": "caf\u00e9"},
+        {"secret": "whsec_!!not base64!!"},
+        {"name": "n" * 201},
+    ):
+        with pytest.raises(services.errors.InvalidInput):
+            make_webhook(alice, task, receiver.url, **bad)
     from uai.webhooks.models import Webhook
 
     assert not Webhook.objects.exists()
