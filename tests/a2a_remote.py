@@ -33,6 +33,7 @@ from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, c
 from a2a.server.tasks import InMemoryTaskStore, TaskUpdater
 from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentInterface, AgentSkill, Part
 from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 SLOW_SECONDS = 60
 
@@ -46,6 +47,7 @@ class Remote:
     slow: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     files: list[tuple[str, str, int]] = field(default_factory=list)  # (filename, media type, size)
+    headers: list[dict[str, str]] = field(default_factory=list)  # of each call but the card's
 
     @property
     def card_url(self) -> str:
@@ -79,7 +81,11 @@ class ScriptedExecutor(AgentExecutor):
             await updater.start_work(updater.new_agent_message([new_text_part("Looking things up")]))
             for n, chunk in enumerate(["Hello", ", ", "world"]):
                 await updater.add_artifact(
-                    [new_text_part(chunk)], artifact_id="answer", name="answer", append=n > 0, last_chunk=n == 2
+                    [new_text_part(chunk)],
+                    artifact_id="answer",
+                    name="answer",
+                    append=n > 0,
+                    last_chunk=n == 2,
                 )
             await updater.add_artifact([new_data_part({"rows": 2})], name="table.json")
             await updater.complete()
@@ -116,7 +122,7 @@ def _free_port() -> int:
         return port
 
 
-def build_app(remote: Remote, port: int) -> Starlette:
+def build_app(remote: Remote, port: int) -> ASGIApp:
     """The card (both bindings: JSON-RPC at /jsonrpc, HTTP+JSON at /rest) and the routes."""
     base = f"http://127.0.0.1:{port}"
     card = AgentCard(
@@ -135,13 +141,20 @@ def build_app(remote: Remote, port: int) -> Starlette:
     handler = DefaultRequestHandler(
         agent_executor=ScriptedExecutor(remote), task_store=InMemoryTaskStore(), agent_card=card
     )
-    return Starlette(
+    app = Starlette(
         routes=[
             *create_agent_card_routes(card),
             *create_jsonrpc_routes(handler, "/jsonrpc"),
             *create_rest_routes(handler, path_prefix="/rest"),
         ]
     )
+
+    async def recording(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/.well-known/"):
+            remote.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
+        await app(scope, receive, send)
+
+    return recording
 
 
 @contextmanager

@@ -1,0 +1,171 @@
+"""The a2a adapter: a remote agent served by the a2a-sdk's own server (tests/a2a_remote.py), put
+behind UAI by its card URL, driven through seed 001's WebSocket and the native `/run/` API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from tests.a2a_remote import Remote, serve
+from tests.conftest import (
+    cancel_run,
+    collect,
+    free_port,
+    register_agent,
+    token_of,
+    wait_for,
+    wait_run,
+    ws_url,
+)
+
+FRAME_SECONDS = 15
+
+
+@pytest.fixture
+def remote() -> Iterator[Remote]:
+    with serve() as agent:
+        yield agent
+
+
+def register(name: str, url: str, **options: Any) -> None:
+    register_agent(
+        name, "a2a", options={"url": url, **options}, streams=True, asks_input=True, accepts_files=True
+    )
+
+
+async def turn(ws: Any, text: str, message_id: str) -> list[dict[str, Any]]:
+    """Send a message; the frames up to its message_end."""
+    await ws.send(json.dumps({"type": "client", "message": text, "message_id": message_id}))
+    frames = []
+    while (frame := json.loads(await asyncio.wait_for(ws.recv(), FRAME_SECONDS)))["type"] != "message_end":
+        frames.append(frame)
+    return frames
+
+
+def steps(frames: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(f["step_type"], f["message"]) for f in frames if f["type"] == "agent_step"]
+
+
+def test_a2a__websocket_turns_stream_steps_answer_a_question_in_one_remote_context(
+    live: str, alice: httpx.Client, remote: Remote
+) -> None:
+    from uai.chats.models import Chat
+
+    # Auth from the entry: a bearer token from the environment (the server's has OPENAI_API_KEY)
+    # and a header of its own.
+    register("remote", remote.card_url, token_env="OPENAI_API_KEY", headers={"X-Api-Key": "k1"})
+
+    async def talk() -> list[list[dict[str, Any]]]:
+        url = ws_url(live, f"/chat/a2a-ws?agent=remote&token={token_of(alice)}")
+        async with websockets.connect(url) as ws:
+            return [
+                await turn(ws, "steps please", "m1"),
+                await turn(ws, "ask me", "m2"),  # ends at the question (input_required)
+                await turn(ws, "Ada", "m3"),  # the answer: the same run, the same remote task
+            ]
+
+    first, asked, answered = asyncio.run(talk())
+    assert steps(first) == [
+        ("PlanningStep", "Planning the work"),  # its type named by the part's metadata
+        ("ActionStep", "Looking things up"),
+        ("FinalAnswerStep", "Hello, world"),  # three appended artifact chunks
+    ]
+    assert steps(asked) == [("InputRequestStep", "Your name?")]
+    assert steps(answered) == [("FinalAnswerStep", "Hi Ada")]
+
+    # One remote conversation for the chat, kept in its state; the answer went to the asking task.
+    (steps_task, context, _), (ask_task, context2, _), (answer_task, context3, answer) = remote.calls
+    assert context == context2 == context3
+    assert ask_task == answer_task != steps_task and answer == "Ada"
+    assert Chat.objects.get(pk="a2a-ws").state["a2a"]["context_id"] == context
+    assert all(h.get("authorization") == "Bearer sk-test" for h in remote.headers), remote.headers
+    assert all(h.get("x-api-key") == "k1" for h in remote.headers)
+
+
+def test_a2a__runs_over_http_json_steps_artifacts_files_and_input(
+    alice: httpx.Client, remote: Remote
+) -> None:
+    register("remote-rest", remote.url, binding="HTTP+JSON")  # a base URL: its well-known card
+
+    task = alice.post("/run/", json={"agent": "remote-rest", "input": "steps"}).json()["task_id"]
+    assert wait_run(alice, task, "succeeded", "failed")["output"] == "Hello, world"
+    events = collect(alice, "GET", f"/run/{task}/stream", until=lambda e: False)  # replayed; ends
+    ran = [json.loads(e.data)["data"] for e in events if e.event == "step"]
+    assert [(s["step_type"], s["content"]) for s in ran] == [
+        ("PlanningStep", "Planning the work"),
+        ("ActionStep", "Looking things up"),
+        ("FinalAnswerStep", "Hello, world"),
+    ]
+    made = alice.get(f"/run/{task}/artifacts").json()
+    table = next(a for a in made if a["name"] == "table.json")
+    assert alice.get(f"/run/{task}/artifacts/{table['id']}/download").json() == {"rows": 2}
+
+    asking = alice.post("/run/", json={"agent": "remote-rest", "input": "ask"}).json()["task_id"]
+    assert wait_run(alice, asking, "input_required")["input_prompt"] == "Your name?"
+    assert alice.post(f"/run/{asking}/input", json={"text": "Grace"}).status_code == 200
+    assert wait_run(alice, asking, "succeeded", "failed")["output"] == "Hi Grace"
+    assert [c[2] for c in remote.calls[-2:]] == ["ask", "Grace"]
+    assert remote.calls[-2][0] == remote.calls[-1][0]  # one remote task, answered
+
+    with_file = alice.post(
+        "/run/",
+        data={"agent": "remote-rest", "input": "files"},
+        files={"files": ("a.txt", b"alpha", "text/plain")},
+    )
+    assert with_file.status_code == 201, with_file.text
+    done = wait_run(alice, with_file.json()["task_id"], "succeeded", "failed")
+    assert done["output"] == "got a.txt (5 bytes)"
+    assert remote.files == [("a.txt", "text/plain", 5)]
+    assert all("authorization" not in h for h in remote.headers)  # no auth configured: none sent
+
+
+def test_a2a__cancelling_the_run_cancels_the_remote_task(alice: httpx.Client, remote: Remote) -> None:
+    register("remote", remote.card_url)
+    task = alice.post("/run/", json={"agent": "remote", "input": "slow"}).json()["task_id"]
+    wait_for(lambda: remote.slow)
+    wait_run(alice, task, "running")
+    started = time.monotonic()
+    cancel_run(alice, task)  # cancelled at once, its job aborted within 2 s
+    wait_for(lambda: remote.cancelled, timeout=5)
+    assert remote.cancelled == remote.slow  # CancelTask reached the remote agent's executor
+    assert time.monotonic() - started < 5
+    assert run_status_after(alice, task) == "cancelled"
+
+
+def run_status_after(client: httpx.Client, task: str) -> str:
+    time.sleep(0.5)  # nothing that follows the cancel changes the run
+    status: str = client.get(f"/run/{task}").json()["status"]
+    return status
+
+
+def test_a2a__unreachable_card_refused_config_and_remote_failure_fail_the_run_clearly(
+    alice: httpx.Client, remote: Remote
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}/.well-known/agent-card.json"  # nothing listens
+    register("nowhere", nowhere)
+    register("remote", remote.card_url)
+    register_agent("badurl", "a2a", options={"url": "ftp://example.com/card"})
+
+    started = time.monotonic()
+    task = alice.post("/run/", json={"agent": "nowhere", "input": "hi"}).json()["task_id"]
+    failed = wait_run(alice, task, "failed", "succeeded", timeout=10)
+    assert failed["status"] == "failed"
+    assert f"cannot read the agent card at {nowhere}" in failed["error"]
+    assert time.monotonic() - started < 10
+
+    task = alice.post("/run/", json={"agent": "remote", "input": "fail"}).json()["task_id"]
+    failed = wait_run(alice, task, "failed", "succeeded")
+    assert failed["status"] == "failed"
+    assert "the remote agent's task failed: boom" in failed["error"]
+
+    task = alice.post("/run/", json={"agent": "badurl", "input": "hi"}).json()["task_id"]
+    failed = wait_run(alice, task, "failed", "succeeded")
+    assert failed["status"] == "failed"
+    assert "options.url must be the agent card's http(s) URL" in failed["error"]
