@@ -8,6 +8,7 @@ What the executor does depends on the user's first word:
   in three appended chunks of one artifact, a data artifact; completed.
 - ``ask``: asks "Your name?" (input-required); the answer's text continues the same task.
 - ``slow``: one status message, then works until cancelled (``Remote.cancelled`` records it).
+- ``pause``: one status message, silence for ``PAUSE_SECONDS``, then the answer "after the pause".
 - ``fail``: fails with "boom".
 - ``files``: answers with the names and sizes of the files the message carried.
 
@@ -36,6 +37,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 SLOW_SECONDS = 60
+PAUSE_SECONDS = 1.5
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Remote:
     cancelled: list[str] = field(default_factory=list)
     files: list[tuple[str, str, int]] = field(default_factory=list)  # (filename, media type, size)
     headers: list[dict[str, str]] = field(default_factory=list)  # of each call but the card's
+    paths: list[str] = field(default_factory=list)  # (method and path) of each call but the card's
 
     @property
     def card_url(self) -> str:
@@ -96,6 +99,11 @@ class ScriptedExecutor(AgentExecutor):
             await updater.start_work(updater.new_agent_message([new_text_part("Working slowly")]))
             await asyncio.sleep(SLOW_SECONDS)  # cancelled by CancelTask
             await updater.complete()
+        elif word == "pause":
+            await updater.start_work(updater.new_agent_message([new_text_part("Pausing")]))
+            await asyncio.sleep(PAUSE_SECONDS)
+            await updater.add_artifact([new_text_part("after the pause")], name="answer", last_chunk=True)
+            await updater.complete()
         elif word == "fail":
             await updater.failed(updater.new_agent_message([new_text_part("boom")]))
         elif word == "files":
@@ -122,7 +130,7 @@ def _free_port() -> int:
         return port
 
 
-def build_app(remote: Remote, port: int) -> ASGIApp:
+def build_app(remote: Remote, port: int, *, streaming: bool = True) -> ASGIApp:
     """The card (both bindings: JSON-RPC at /jsonrpc, HTTP+JSON at /rest) and the routes."""
     base = f"http://127.0.0.1:{port}"
     card = AgentCard(
@@ -133,7 +141,7 @@ def build_app(remote: Remote, port: int) -> ASGIApp:
             AgentInterface(url=f"{base}/jsonrpc", protocol_binding="JSONRPC", protocol_version="1.0"),
             AgentInterface(url=f"{base}/rest", protocol_binding="HTTP+JSON", protocol_version="1.0"),
         ],
-        capabilities=AgentCapabilities(streaming=True),
+        capabilities=AgentCapabilities(streaming=streaming),
         default_input_modes=["text/plain"],
         default_output_modes=["text/plain"],
         skills=[AgentSkill(id="script", name="script", description="Follows its script.", tags=["test"])],
@@ -152,17 +160,20 @@ def build_app(remote: Remote, port: int) -> ASGIApp:
     async def recording(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope["path"].startswith("/.well-known/"):
             remote.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
+            remote.paths.append(f"{scope['method']} {scope['path']}")
         await app(scope, receive, send)
 
     return recording
 
 
 @contextmanager
-def serve() -> Iterator[Remote]:
-    """The remote agent, listening until the block ends."""
+def serve(*, streaming: bool = True) -> Iterator[Remote]:
+    """The remote agent, listening until the block ends (``streaming``: what its card says)."""
     port = _free_port()
     remote = Remote(url=f"http://127.0.0.1:{port}")
-    config = uvicorn.Config(build_app(remote, port), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        build_app(remote, port, streaming=streaming), host="127.0.0.1", port=port, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="a2a-remote", daemon=True)
     thread.start()

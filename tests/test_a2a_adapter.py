@@ -138,11 +138,51 @@ def test_a2a__cancelling_the_run_cancels_the_remote_task(alice: httpx.Client, re
     assert time.monotonic() - started < 5
     assert run_status_after(alice, task) == "cancelled"
 
+    # A run cancelled while it waits for an answer: the remote task that asked is cancelled too.
+    asking = alice.post("/run/", json={"agent": "remote", "input": "ask"}).json()["task_id"]
+    wait_run(alice, asking, "input_required")
+    cancel_run(alice, asking)
+    remote_task = remote.calls[-1][0]
+    wait_for(lambda: remote_state(remote, remote_task) == "TASK_STATE_CANCELED", timeout=5)
+
+
+def remote_state(remote: Remote, task_id: str) -> str:
+    """The remote task's state, asked with the a2a-sdk's own client."""
+    from a2a.client import create_client
+    from a2a.types.a2a_pb2 import GetTaskRequest, TaskState
+
+    async def ask() -> str:
+        client = await create_client(remote.url)
+        try:
+            task = await client.get_task(GetTaskRequest(id=task_id))
+        finally:
+            await client.close()
+        return str(TaskState.Name(task.status.state))
+
+    return asyncio.run(ask())
+
 
 def run_status_after(client: httpx.Client, task: str) -> str:
     time.sleep(0.5)  # nothing that follows the cancel changes the run
     status: str = client.get(f"/run/{task}").json()["status"]
     return status
+
+
+def test_a2a__a_silent_stream_is_followed_again_and_a_remote_that_cannot_stream_is_polled(
+    alice: httpx.Client, remote: Remote
+) -> None:
+    # The remote says nothing for 1.5 s (its SSE pings come every 15 s): past the 0.6 s this
+    # entry allows a stream's silence, UAI subscribes to the task again instead of failing it.
+    register("pauser", remote.card_url, stream_idle_seconds=0.6)
+    task = alice.post("/run/", json={"agent": "pauser", "input": "pause"}).json()["task_id"]
+    assert wait_run(alice, task, "succeeded", "failed")["output"] == "after the pause"
+    assert [c[2] for c in remote.calls] == ["pause"]  # followed, not sent again
+    with serve(streaming=False) as quiet:  # a card without streaming: returnImmediately, GetTask
+        register("quiet", quiet.card_url, binding="HTTP+JSON")
+        task = alice.post("/run/", json={"agent": "quiet", "input": "steps"}).json()["task_id"]
+        assert wait_run(alice, task, "succeeded", "failed")["output"] == "Hello, world"
+        assert quiet.paths[0] == "POST /rest/message:send", quiet.paths
+        assert "POST /rest/message:stream" not in quiet.paths
 
 
 def test_a2a__unreachable_card_refused_config_and_remote_failure_fail_the_run_clearly(

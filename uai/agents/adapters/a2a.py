@@ -335,6 +335,7 @@ class A2AAdapter:
             httpx_client=http,
             supported_protocol_bindings=[self.binding] if self.binding else list(BINDINGS),
             use_client_preference=self.binding is not None,
+            polling=not card.capabilities.streaming,  # (returnImmediately, then GetTask)
         )
         try:
             return ClientFactory(config).create(card)
@@ -419,32 +420,41 @@ class A2AAdapter:
     async def _follow(
         self, client: Any, card: Any, request: Any, tr: Translation
     ) -> AsyncGenerator[events.AgentEvent, None]:
-        """Events of the message's stream, then of the task until it ends or is interrupted (a
-        stream that ended early is subscribed to again; a remote that does not stream, polled)."""
-        from a2a.client import ClientCallContext
+        """Events of the message's stream, then of the task until it ends or is interrupted.
+
+        A stream that ends or breaks (a network error, a silence past ``stream_idle_seconds``)
+        while its task goes on is subscribed to again, ``RESUBSCRIBES`` times without news; a
+        remote that does not stream is polled.
+        """
+        from a2a.client import A2AClientError, ClientCallContext
 
         types = _import()
-        async with contextlib.aclosing(client.send_message(request)) as responses:
-            async for response in responses:
-                for event in tr.feed(response):
-                    yield event
+        source = client.send_message(request)
         again = RESUBSCRIBES
-        while tr.open and tr.state not in INTERRUPTED:
-            if card.capabilities.streaming:
-                if again == 0:
-                    return  # (the caller reports the task's state)
-                again -= 1
-                source = client.subscribe(types.SubscribeToTaskRequest(id=tr.task_id))
+        while True:
+            try:
                 async with contextlib.aclosing(source) as responses:
                     async for response in responses:
+                        if response.WhichOneof("payload") != "task":  # (a snapshot is no news)
+                            again = RESUBSCRIBES
                         for event in tr.feed(response):
                             yield event
-            else:
-                await asyncio.sleep(settings.UAI_A2A_POLL_SECONDS)
-                call = ClientCallContext(timeout=self.timeout)
-                task = await client.get_task(types.GetTaskRequest(id=tr.task_id), context=call)
-                for event in tr.feed(task):
-                    yield event
+            except A2AClientError as exc:
+                if not tr.open or tr.state in INTERRUPTED or not again:
+                    raise
+                logger.info("the stream of remote task %s broke (%s); following it again", tr.task_id, exc)
+            if not tr.open or tr.state in INTERRUPTED or not again:
+                return  # (the caller reports a task still going as the failure it is)
+            if not card.capabilities.streaming:
+                break
+            again -= 1
+            source = client.subscribe(types.SubscribeToTaskRequest(id=tr.task_id))
+        while tr.open and tr.state not in INTERRUPTED:
+            await asyncio.sleep(settings.UAI_A2A_POLL_SECONDS)
+            call = ClientCallContext(timeout=self.timeout)
+            task = await client.get_task(types.GetTaskRequest(id=tr.task_id), context=call)
+            for event in tr.feed(task):
+                yield event
 
     async def _cancel_remote(self, client: Any, task_id: str | None) -> None:
         """Best effort, bounded: the UAI run ended before the remote task did."""
