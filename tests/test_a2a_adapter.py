@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -209,3 +211,58 @@ def test_a2a__unreachable_card_refused_config_and_remote_failure_fail_the_run_cl
     failed = wait_run(alice, task, "failed", "succeeded")
     assert failed["status"] == "failed"
     assert "options.url must be the agent card's http(s) URL" in failed["error"]
+
+    register("unset", remote.card_url, token_env="UAI_TEST_UNSET_TOKEN")
+    task = alice.post("/run/", json={"agent": "unset", "input": "hi"}).json()["task_id"]
+    failed = wait_run(alice, task, "failed", "succeeded")
+    assert "the environment variable UAI_TEST_UNSET_TOKEN (the bearer token) is not set" in failed["error"]
+    assert [c[2] for c in remote.calls] == ["fail"]  # nothing was sent without its credentials
+
+
+def test_a2a__the_readmes_entry_loads_and_bad_entries_stop_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.test import override_settings
+
+    from uai.agents.adapters.a2a import A2AAdapter
+    from uai.agents.registry import AgentConfigError, build_adapter, check_declared_agents, load_agents_file
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("### Put an A2A agent behind UAI", 1)[1]
+    snippet = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "agents.toml"
+    path.write_text(snippet)
+    with override_settings(UAI_AGENTS={}, UAI_AGENTS_FILE=str(path)):
+        check_declared_agents()  # builds it: nothing to fix
+    from uai.agents.models import Agent
+
+    spec = load_agents_file(str(path))["travel"]
+    adapter = build_adapter(Agent(name="travel", **spec))
+    assert isinstance(adapter, A2AAdapter)
+    monkeypatch.setenv("TRAVEL_TOKEN", "t0k")
+    monkeypatch.setenv("TRAVEL_KEY", "k3y")
+    assert adapter._auth_headers() == {"X-Team": "uai", "X-Api-Key": "k3y", "Authorization": "Bearer t0k"}
+
+    for options, complaint in [
+        ({}, "options.url must be the agent card's http(s) URL"),
+        ({"url": "file:///etc/card.json"}, "options.url must be"),
+        ({"url": "http://a.example", "binding": "GRPC"}, "options.binding must be one of JSONRPC, HTTP+JSON"),
+        ({"url": "http://a.example", "headers": {"X": 1}}, "options.headers must be a table of strings"),
+        ({"url": "http://a.example", "cancel_seconds": 0}, "options.cancel_seconds must be a number"),
+    ]:
+        path.write_text(f"[agents.bad]\nadapter = 'a2a'\noptions = {toml_inline(options)}\n")
+        refused = pytest.raises(AgentConfigError, match=re.escape(complaint))
+        with override_settings(UAI_AGENTS={}, UAI_AGENTS_FILE=str(path)), refused:
+            check_declared_agents()
+
+
+def toml_inline(value: dict[str, Any]) -> str:
+    """A flat table as TOML's inline table (JSON's scalars are TOML's)."""
+    return (
+        "{"
+        + ", ".join(
+            f"{json.dumps(k)} = {toml_inline(v) if isinstance(v, dict) else json.dumps(v)}"
+            for k, v in value.items()
+        )
+        + "}"
+    )
