@@ -18,6 +18,7 @@ Every call is recorded (``Remote.calls``: task id, context id, text), so a test 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -34,7 +35,7 @@ from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, c
 from a2a.server.tasks import InMemoryTaskStore, TaskUpdater
 from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentInterface, AgentSkill, Part
 from starlette.applications import Starlette
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SLOW_SECONDS = 60
 PAUSE_SECONDS = 1.5
@@ -51,6 +52,7 @@ class Remote:
     files: list[tuple[str, str, int]] = field(default_factory=list)  # (filename, media type, size)
     headers: list[dict[str, str]] = field(default_factory=list)  # of each call but the card's
     paths: list[str] = field(default_factory=list)  # (method and path) of each call but the card's
+    methods: list[str] = field(default_factory=list)  # of each JSON-RPC call
 
     @property
     def card_url(self) -> str:
@@ -130,16 +132,17 @@ def _free_port() -> int:
         return port
 
 
-def build_app(remote: Remote, port: int, *, streaming: bool = True) -> ASGIApp:
-    """The card (both bindings: JSON-RPC at /jsonrpc, HTTP+JSON at /rest) and the routes."""
+def build_app(remote: Remote, port: int, *, streaming: bool = True, version: str = "1.0") -> ASGIApp:
+    """The card (both bindings: JSON-RPC at /jsonrpc, HTTP+JSON at /rest, of protocol ``version``:
+    ``0.3`` serves A2A 0.3 beside 1.0) and the routes."""
     base = f"http://127.0.0.1:{port}"
     card = AgentCard(
         name="scripted",
         description="A scripted remote agent.",
         version="1.0.0",
         supported_interfaces=[
-            AgentInterface(url=f"{base}/jsonrpc", protocol_binding="JSONRPC", protocol_version="1.0"),
-            AgentInterface(url=f"{base}/rest", protocol_binding="HTTP+JSON", protocol_version="1.0"),
+            AgentInterface(url=f"{base}/jsonrpc", protocol_binding="JSONRPC", protocol_version=version),
+            AgentInterface(url=f"{base}/rest", protocol_binding="HTTP+JSON", protocol_version=version),
         ],
         capabilities=AgentCapabilities(streaming=streaming),
         default_input_modes=["text/plain"],
@@ -152,8 +155,8 @@ def build_app(remote: Remote, port: int, *, streaming: bool = True) -> ASGIApp:
     app = Starlette(
         routes=[
             *create_agent_card_routes(card),
-            *create_jsonrpc_routes(handler, "/jsonrpc"),
-            *create_rest_routes(handler, path_prefix="/rest"),
+            *create_jsonrpc_routes(handler, "/jsonrpc", enable_v0_3_compat=version == "0.3"),
+            *create_rest_routes(handler, path_prefix="/rest", enable_v0_3_compat=version == "0.3"),
         ]
     )
 
@@ -161,18 +164,33 @@ def build_app(remote: Remote, port: int, *, streaming: bool = True) -> ASGIApp:
         if scope["type"] == "http" and not scope["path"].startswith("/.well-known/"):
             remote.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
             remote.paths.append(f"{scope['method']} {scope['path']}")
+        if scope["type"] == "http" and scope["path"] == "/jsonrpc":
+            message = await receive()  # (the SDK's clients send a call's body in one piece)
+            remote.methods.append(json.loads(message.get("body") or b"{}").get("method", ""))
+
+            pending = [message]
+
+            async def replay() -> Message:  # the body once, then the connection's own messages
+                return pending.pop() if pending else await receive()
+
+            await app(scope, replay, send)
+            return
         await app(scope, receive, send)
 
     return recording
 
 
 @contextmanager
-def serve(*, streaming: bool = True) -> Iterator[Remote]:
-    """The remote agent, listening until the block ends (``streaming``: what its card says)."""
+def serve(*, streaming: bool = True, version: str = "1.0") -> Iterator[Remote]:
+    """The remote agent, listening until the block ends (``streaming``, ``version``: what its
+    card says)."""
     port = _free_port()
     remote = Remote(url=f"http://127.0.0.1:{port}")
     config = uvicorn.Config(
-        build_app(remote, port, streaming=streaming), host="127.0.0.1", port=port, log_level="warning"
+        build_app(remote, port, streaming=streaming, version=version),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="a2a-remote", daemon=True)

@@ -187,6 +187,19 @@ def test_a2a__a_silent_stream_is_followed_again_and_a_remote_that_cannot_stream_
         assert "POST /rest/message:stream" not in quiet.paths
 
 
+def test_a2a__a_remote_of_protocol_0_3_is_driven_over_both_bindings(alice: httpx.Client) -> None:
+    with serve(version="0.3") as old:
+        register("old-rpc", old.card_url, binding="JSONRPC")
+        register("old-rest", old.card_url, binding="HTTP+JSON")
+        for agent in ["old-rpc", "old-rest"]:
+            task = alice.post("/run/", json={"agent": agent, "input": "ask"}).json()["task_id"]
+            assert wait_run(alice, task, "input_required")["input_prompt"] == "Your name?"
+            alice.post(f"/run/{task}/input", json={"text": "Lin"})
+            assert wait_run(alice, task, "succeeded", "failed")["output"] == "Hi Lin"
+    assert old.methods == ["message/stream", "message/stream"]  # 0.3's names
+    assert [p for p in old.paths if p.startswith("POST /rest")] == ["POST /rest/v1/message:stream"] * 2
+
+
 def test_a2a__unreachable_card_refused_config_and_remote_failure_fail_the_run_clearly(
     alice: httpx.Client, remote: Remote
 ) -> None:

@@ -321,7 +321,7 @@ class A2AAdapter:
         base, path = card_location(self.url)
         try:
             card = await A2ACardResolver(http, base).get_agent_card(
-                relative_card_path=path, http_kwargs={"timeout": self.timeout}
+                relative_card_path=path, http_kwargs={"timeout": self.timeout, "follow_redirects": True}
             )
         except AgentCardResolutionError as exc:
             raise RemoteAgentError(f"cannot read the agent card at {self.url}: {exc.message}") from exc
