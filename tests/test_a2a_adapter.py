@@ -105,6 +105,10 @@ def test_a2a__runs_over_http_json_steps_artifacts_files_and_input(
         ("ActionStep", "Looking things up"),
         ("FinalAnswerStep", "Hello, world"),
     ]
+    deltas = [json.loads(e.data)["data"]["text"] for e in events if e.event == "delta"]
+    assert "".join(deltas) == "Hello, world"  # the artifact's chunks, streamed (maybe coalesced)
+    types = [e.event for e in events]
+    assert types.index("delta") < max(i for i, t in enumerate(types) if t == "step")  # before the answer
     made = alice.get(f"/run/{task}/artifacts").json()
     table = next(a for a in made if a["name"] == "table.json")
     assert alice.get(f"/run/{task}/artifacts/{table['id']}/download").json() == {"rows": 2}
