@@ -25,9 +25,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
-from a2a.helpers.proto_helpers import new_data_part, new_task_from_user_message, new_text_part
+from a2a.helpers.proto_helpers import get_data_parts, new_data_part, new_task_from_user_message, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.request_handlers import DefaultRequestHandler
@@ -53,6 +54,7 @@ class Remote:
     headers: list[dict[str, str]] = field(default_factory=list)  # of each call but the card's
     paths: list[str] = field(default_factory=list)  # (method and path) of each call but the card's
     methods: list[str] = field(default_factory=list)  # of each JSON-RPC call
+    data: list[Any] = field(default_factory=list)  # the data parts of the messages
 
     @property
     def card_url(self) -> str:
@@ -70,6 +72,7 @@ class ScriptedExecutor(AgentExecutor):
         assert context.task_id is not None and context.context_id is not None and context.message is not None
         text = context.get_user_input()
         self.remote.calls.append((context.task_id, context.context_id, text))
+        self.remote.data += get_data_parts(context.message.parts)
         task = context.current_task
         if task is None:
             await event_queue.enqueue_event(new_task_from_user_message(context.message))

@@ -129,6 +129,14 @@ def test_a2a__runs_over_http_json_steps_artifacts_files_and_input(
     done = wait_run(alice, with_file.json()["task_id"], "succeeded", "failed")
     assert done["output"] == "got a.txt (5 bytes)"
     assert remote.files == [("a.txt", "text/plain", 5)]
+
+    # A run's JSON input: its JSON text by default, a data part when the entry says so.
+    task = alice.post("/run/", json={"agent": "remote-rest", "input": {"n": 1}}).json()["task_id"]
+    assert wait_run(alice, task, "succeeded", "failed")["output"] == '{"n": 1}'  # echoed
+    register("remote-data", remote.url, json_input="data")
+    task = alice.post("/run/", json={"agent": "remote-data", "input": {"n": 2}}).json()["task_id"]
+    assert wait_run(alice, task, "succeeded", "failed")["status"] == "succeeded"
+    assert remote.data == [{"n": 2}] and remote.calls[-1][2] == ""
     assert all("authorization" not in h for h in remote.headers)  # no auth configured: none sent
 
 

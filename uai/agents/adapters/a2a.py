@@ -4,16 +4,18 @@ Options: ``url`` (required: the agent card's URL, or the agent's base URL, whose
 at ``/.well-known/agent-card.json``), ``binding`` (``JSONRPC`` or ``HTTP+JSON``: the one to use; by
 default the first of the two the card offers), ``token_env`` (the environment variable holding a
 bearer token), ``headers`` (a table of headers sent with every call) and ``headers_env`` (a table
-of header → environment variable), ``step_type`` (the step a status message becomes when it does
+of header → environment variable), ``json_input`` (``text``, the default, or ``data``: how a run's
+JSON input is sent), ``step_type`` (the step a status message becomes when it does
 not name one; default ``ActionStep``), and the limits ``timeout_seconds``,
 ``stream_idle_seconds``, ``cancel_seconds``, ``card_ttl_seconds`` (defaults: the
 ``UAI_A2A_*`` settings).
 
 What maps to what:
 
-- A UAI turn or run sends one message: its text (and, for a JSON input, the value as a data part)
-  and the files sent with it (raw parts). Its ``contextId`` is one per UAI chat, kept in the
-  chat's state under ``"a2a"``, so the remote agent sees one conversation.
+- A UAI turn or run sends one message: its text (a run's JSON input as its JSON text, or as a
+  data part with ``json_input = "data"``) and the files sent with it (raw parts). Its
+  ``contextId`` is one per UAI chat, kept in the chat's state under ``"a2a"``, so the remote
+  agent sees one conversation.
 - A status update whose message has text is a step (the part's metadata
   ``{"uai": {"type": …}}`` names its type); ``TASK_STATE_INPUT_REQUIRED`` is ``ask()`` with the
   message as the question, and the answer goes back with the same ``taskId`` and ``contextId``.
@@ -295,6 +297,9 @@ class A2AAdapter:
         self.headers = _string_table(options, "headers")
         self.headers_env = _string_table(options, "headers_env")
         self.step_type = step_type
+        self.json_input = options.get("json_input", "text")
+        if self.json_input not in {"text", "data"}:
+            raise ValueError(f"options.json_input must be 'text' or 'data', not {self.json_input!r}")
         self.timeout = _seconds(options, "timeout_seconds", settings.UAI_A2A_TIMEOUT_SECONDS)
         self.stream_idle = _seconds(options, "stream_idle_seconds", settings.UAI_A2A_STREAM_IDLE_SECONDS)
         self.cancel_seconds = _seconds(options, "cancel_seconds", settings.UAI_A2A_CANCEL_SECONDS)
@@ -404,9 +409,10 @@ class A2AAdapter:
         types = _import()
         from a2a.helpers.proto_helpers import new_data_part
 
-        parts = [types.Part(text=text)]
-        if isinstance(run_input, dict | list):
-            parts.append(new_data_part(run_input))
+        if isinstance(run_input, dict | list) and self.json_input == "data":
+            parts = [new_data_part(run_input)]
+        else:
+            parts = [types.Part(text=text)]  # (a JSON input as its JSON text, as request.text has it)
         for file in files:
             content = await asyncio.to_thread(file.read)
             parts.append(types.Part(raw=content, filename=file.name, media_type=file.media_type))
