@@ -9,7 +9,8 @@ What the executor does depends on the user's first word:
 - ``ask``: asks "Your name?" (input-required); the answer's text continues the same task.
 - ``slow``: one status message, then works until cancelled (``Remote.cancelled`` records it).
 - ``pause``: one status message, silence for ``PAUSE_SECONDS``, then the answer "after the pause".
-- ``fail``: fails with "boom".
+- ``fail``: fails with "boom"; ``reject``: rejects it ("not for me"); ``login``: asks for
+  authentication ("sign in first"); ``quit``: says "partial", then cancels its own task.
 - ``files``: answers with the names and sizes of the files the message carried.
 
 Every call is recorded (``Remote.calls``: task id, context id, text), so a test sees what reached it.
@@ -111,6 +112,13 @@ class ScriptedExecutor(AgentExecutor):
             await updater.complete()
         elif word == "fail":
             await updater.failed(updater.new_agent_message([new_text_part("boom")]))
+        elif word == "reject":
+            await updater.reject(updater.new_agent_message([new_text_part("not for me")]))
+        elif word == "login":
+            await updater.requires_auth(updater.new_agent_message([new_text_part("sign in first")]))
+        elif word == "quit":
+            await updater.add_artifact([new_text_part("partial")], name="answer")
+            await updater.cancel()
         elif word == "files":
             parts = [p for p in context.message.parts if p.HasField("raw")]
             self.remote.files += [(p.filename, p.media_type, len(p.raw)) for p in parts]

@@ -232,6 +232,20 @@ def test_a2a__unreachable_card_refused_config_and_remote_failure_fail_the_run_cl
     assert failed["status"] == "failed"
     assert "the remote agent's task failed: boom" in failed["error"]
 
+    for word, error in [
+        ("reject", "the remote agent's task was rejected: not for me"),
+        ("login", "the remote agent asks for authentication, which UAI cannot give: sign in first"),
+    ]:
+        task = alice.post("/run/", json={"agent": "remote", "input": word}).json()["task_id"]
+        failed = wait_run(alice, task, "failed", "succeeded")
+        assert error in failed["error"], failed
+
+    # The remote cancelled its own task: the run ends with what it produced, and says so.
+    task = alice.post("/run/", json={"agent": "remote", "input": "quit"}).json()["task_id"]
+    assert wait_run(alice, task, "succeeded", "failed")["output"] == "partial"
+    logs = [line["message"] for line in alice.get(f"/run/{task}/logs").json()]
+    assert "The remote agent cancelled its task." in logs
+
     task = alice.post("/run/", json={"agent": "badurl", "input": "hi"}).json()["task_id"]
     failed = wait_run(alice, task, "failed", "succeeded")
     assert failed["status"] == "failed"
@@ -241,7 +255,8 @@ def test_a2a__unreachable_card_refused_config_and_remote_failure_fail_the_run_cl
     task = alice.post("/run/", json={"agent": "unset", "input": "hi"}).json()["task_id"]
     failed = wait_run(alice, task, "failed", "succeeded")
     assert "the environment variable UAI_TEST_UNSET_TOKEN (the bearer token) is not set" in failed["error"]
-    assert [c[2] for c in remote.calls] == ["fail"]  # nothing was sent without its credentials
+    sent = [c[2] for c in remote.calls]
+    assert sent == ["fail", "reject", "login", "quit"]  # nothing was sent without its credentials
 
 
 def test_a2a__the_readmes_entry_loads_and_bad_entries_stop_start_up(
