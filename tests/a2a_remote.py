@@ -7,8 +7,10 @@ What the executor does depends on the user's first word:
 - ``steps``: a PlanningStep (named in the part's metadata) and a plain status message, the answer
   in three appended chunks of one artifact, a data artifact; completed.
 - ``ask``: asks "Your name?" (input-required); the answer's text continues the same task.
+- ``draft``: streams "Dear" and "," of an artifact, asks "To whom?", and appends the answer to it.
 - ``slow``: one status message, then works until cancelled (``Remote.cancelled`` records it).
-- ``pause``: one status message, silence for ``PAUSE_SECONDS``, then the answer "after the pause".
+- ``pause``: one status message and "before the pause" of an artifact, silence for
+  ``PAUSE_SECONDS``, then ", after it" appended.
 - ``fail``: fails with "boom"; ``reject``: rejects it ("not for me"); ``login``: asks for
   authentication ("sign in first"); ``quit``: says "partial", then cancels its own task.
 - ``files``: answers with the names and sizes of the files the message carried.
@@ -78,6 +80,13 @@ class ScriptedExecutor(AgentExecutor):
         if task is None:
             await event_queue.enqueue_event(new_task_from_user_message(context.message))
         updater = TaskUpdater(event_queue, context.task_id, context.context_id)
+        if task is not None and task.artifacts:  # the answer to "To whom?": the draft goes on
+            draft = task.artifacts[0].artifact_id
+            await updater.add_artifact(
+                [new_text_part(f" {text}")], artifact_id=draft, append=True, last_chunk=True
+            )
+            await updater.complete()
+            return
         if task is not None:  # the answer to "Your name?"
             await updater.add_artifact([new_text_part(f"Hi {text}")], name="answer", last_chunk=True)
             await updater.complete()
@@ -98,6 +107,12 @@ class ScriptedExecutor(AgentExecutor):
                 )
             await updater.add_artifact([new_data_part({"rows": 2})], name="table.json")
             await updater.complete()
+        elif word == "draft":
+            for n, chunk in enumerate(["Dear", ","]):
+                await updater.add_artifact(
+                    [new_text_part(chunk)], artifact_id="letter", name="letter", append=n > 0
+                )
+            await updater.requires_input(updater.new_agent_message([new_text_part("To whom?")]))
         elif word == "ask":
             await updater.requires_input(updater.new_agent_message([new_text_part("Your name?")]))
         elif word == "slow":
@@ -107,8 +122,17 @@ class ScriptedExecutor(AgentExecutor):
             await updater.complete()
         elif word == "pause":
             await updater.start_work(updater.new_agent_message([new_text_part("Pausing")]))
+            await updater.add_artifact(
+                [new_text_part("before the pause")], artifact_id="answer", name="answer"
+            )
             await asyncio.sleep(PAUSE_SECONDS)
-            await updater.add_artifact([new_text_part("after the pause")], name="answer", last_chunk=True)
+            await updater.add_artifact(
+                [new_text_part(", after it")],
+                artifact_id="answer",
+                name="answer",
+                append=True,
+                last_chunk=True,
+            )
             await updater.complete()
         elif word == "fail":
             await updater.failed(updater.new_agent_message([new_text_part("boom")]))

@@ -120,6 +120,14 @@ def test_a2a__runs_over_http_json_steps_artifacts_files_and_input(
     assert [c[2] for c in remote.calls[-2:]] == ["ask", "Grace"]
     assert remote.calls[-2][0] == remote.calls[-1][0]  # one remote task, answered
 
+    # An artifact streamed before a question and appended to after it: one text.
+    drafting = alice.post("/run/", json={"agent": "remote-rest", "input": "draft"}).json()["task_id"]
+    assert wait_run(alice, drafting, "input_required")["input_prompt"] == "To whom?"
+    alice.post(f"/run/{drafting}/input", json={"text": "Ada"})
+    assert wait_run(alice, drafting, "succeeded", "failed")["output"] == "Dear, Ada"
+    events = collect(alice, "GET", f"/run/{drafting}/stream", until=lambda e: False)
+    assert "".join(json.loads(e.data)["data"]["text"] for e in events if e.event == "delta") == "Dear, Ada"
+
     with_file = alice.post(
         "/run/",
         data={"agent": "remote-rest", "input": "files"},
@@ -189,7 +197,11 @@ def test_a2a__a_silent_stream_is_followed_again_and_a_remote_that_cannot_stream_
     # entry allows a stream's silence, UAI subscribes to the task again instead of failing it.
     register("pauser", remote.card_url, stream_idle_seconds=0.6)
     task = alice.post("/run/", json={"agent": "pauser", "input": "pause"}).json()["task_id"]
-    assert wait_run(alice, task, "succeeded", "failed")["output"] == "after the pause"
+    assert wait_run(alice, task, "succeeded", "failed")["output"] == "before the pause, after it"
+    # The task's snapshot that starts a resubscription holds the artifact so far: not twice.
+    events = collect(alice, "GET", f"/run/{task}/stream", until=lambda e: False)
+    deltas = [json.loads(e.data)["data"]["text"] for e in events if e.event == "delta"]
+    assert "".join(deltas) == "before the pause, after it"
     assert [c[2] for c in remote.calls] == ["pause"]  # followed, not sent again
     with serve(streaming=False) as quiet:  # a card without streaming: returnImmediately, GetTask
         register("quiet", quiet.card_url, binding="HTTP+JSON")

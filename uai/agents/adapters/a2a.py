@@ -101,8 +101,10 @@ def _string_table(options: dict[str, Any], name: str) -> dict[str, str]:
     return dict(table)
 
 
-def _text(parts: Iterable[Any]) -> str:
-    return "".join(part.text for part in parts if part.HasField("text"))
+def _text(parts: Iterable[Any], separator: str = "\n") -> str:
+    """The text parts' text: a message's as paragraphs; an artifact's (``separator=""``) as the
+    chunks it was appended in (a stored artifact keeps each chunk as a part)."""
+    return separator.join(part.text for part in parts if part.HasField("text"))
 
 
 def _jsonable(value: Any) -> Any:
@@ -228,7 +230,7 @@ class Translation:
 
     def _artifact(self, artifact: Any, *, append: bool) -> list[events.AgentEvent]:
         out: list[events.AgentEvent] = []
-        text = _text(artifact.parts)
+        text = _text(artifact.parts, "")
         key = artifact.artifact_id or artifact.name or "artifact"
         if text or key in self.texts:
             before = self.texts.get(key)
