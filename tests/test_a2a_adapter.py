@@ -318,3 +318,14 @@ def toml_inline(value: dict[str, Any]) -> str:
         )
         + "}"
     )
+
+
+def test_a2a__the_adapters_task_states_are_the_sdks() -> None:
+    """The adapter names A2A's task states without importing the SDK at start-up: the same numbers."""
+    from a2a.types.a2a_pb2 import TaskState
+
+    from uai.agents.adapters import a2a
+
+    names = ["SUBMITTED", "WORKING", "COMPLETED", "FAILED", "CANCELED", "INPUT_REQUIRED", "REJECTED"]
+    for name in [*names, "AUTH_REQUIRED"]:
+        assert getattr(a2a, name) == TaskState.Value(f"TASK_STATE_{name}")
