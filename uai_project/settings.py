@@ -508,6 +508,13 @@ UAI_RUN_TIMEOUT_SECONDS = _float(
 UAI_INPUT_TIMEOUT_SECONDS = _float(
     "UAI_INPUT_TIMEOUT_SECONDS", 24 * 3600.0, maximum=_CENTURY_DAYS * 86400.0
 )  # then the run fails
+# The a2a adapter (a remote A2A agent as a UAI agent); an agent's options override each
+# (timeout_seconds, stream_idle_seconds, cancel_seconds, card_ttl_seconds).
+UAI_A2A_TIMEOUT_SECONDS = _float("UAI_A2A_TIMEOUT_SECONDS", 10.0)  # connecting; reading the card
+UAI_A2A_STREAM_IDLE_SECONDS = _float("UAI_A2A_STREAM_IDLE_SECONDS", 300.0)  # a silent stream fails
+UAI_A2A_CANCEL_SECONDS = _float("UAI_A2A_CANCEL_SECONDS", 2.0)  # CancelTask when a run ends early
+UAI_A2A_CARD_TTL_SECONDS = _float("UAI_A2A_CARD_TTL_SECONDS", 60.0, zero=True)  # a card is read again
+UAI_A2A_POLL_SECONDS = _float("UAI_A2A_POLL_SECONDS", 1.0)  # GetTask interval, a remote that cannot stream
 UAI_CONVERSATION_CACHE_SECONDS = _int("UAI_CONVERSATION_CACHE_SECONDS", 3600, minimum=0)
 UAI_STREAM_BUFFER = _int("UAI_STREAM_BUFFER", 1000)  # live events a slow reader may lag behind
 UAI_STREAM_KEEPALIVE_SECONDS = _float("UAI_STREAM_KEEPALIVE_SECONDS", 15.0)

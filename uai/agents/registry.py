@@ -22,6 +22,7 @@ ADAPTER_KINDS: dict[str, str] = {
     "smolagents": "uai.agents.adapters.smolagents:SmolagentsAdapter",
     "pydantic_ai": "uai.agents.adapters.pydantic_ai:PydanticAIAdapter",
     "openai_agents": "uai.agents.adapters.openai_agents:OpenAIAgentsAdapter",
+    "a2a": "uai.agents.adapters.a2a:A2AAdapter",
 }
 
 # Fields of a settings entry that map onto Agent columns; anything else is an error.
