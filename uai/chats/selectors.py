@@ -259,3 +259,8 @@ def message_files(messages: Sequence[Message]) -> dict[uuid.UUID, list[Artifact]
             if artifact.message_id is not None:  # (all of them: filtered by it)
                 files.setdefault(artifact.message_id, []).append(artifact)
     return files
+
+
+def run_messages(*, run_id: Any) -> list[Message]:
+    """A turn's messages in order: the user's (its start, its answers) and the agent's steps."""
+    return list(Message.objects.filter(run_id=run_id).order_by("seq"))
