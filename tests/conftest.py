@@ -42,6 +42,14 @@ TEST_ENV = {
     # per-user count of /v1 calls would run on across tests: the 429 has a server of its own.
     "UAI_OPENAI_RATE": "100000/min",
     "UAI_CORS_ALLOWED_ORIGINS": "http://localhost:3000",  # a front end's dev server: tests/test_cors.py
+    # Webhooks: receivers the tests run on loopback (only 127.0.0.1: "localhost" stays refused),
+    # retried and given up on fast; a job whose run waits ends and comes back within a second.
+    "UAI_WEBHOOK_ALLOWED_URLS": "http://127.0.0.1:",
+    "UAI_WEBHOOK_ATTEMPTS": "4",
+    "UAI_WEBHOOK_BACKOFF_SECONDS": "0.2",
+    "UAI_WEBHOOK_TIMEOUT_SECONDS": "1",
+    "UAI_WEBHOOK_IDLE_SECONDS": "1",
+    "UAI_WEBHOOK_RECHECK_SECONDS": "0.5",
 }
 
 

@@ -154,6 +154,7 @@ INSTALLED_APPS = [
     "uai.chats",
     "uai.runs",
     "uai.artifacts",
+    "uai.webhooks",
 ]
 
 # Django's usual stack, as subclasses that call their hooks without a thread hop under ASGI
@@ -323,7 +324,7 @@ UAI_WORKER_CONCURRENCY = _int("UAI_WORKER_CONCURRENCY", 20)
 UAI_DB_THREADS = _int("UAI_DB_THREADS", 8)  # threads a worker's executor writes events from
 # The queues the embedded worker serves; an agent with its own queue needs its own workers.
 UAI_WORKER_QUEUES = [
-    q.strip() for q in env.get("UAI_WORKER_QUEUES", "turns,runs,maintenance").split(",") if q.strip()
+    q.strip() for q in env.get("UAI_WORKER_QUEUES", "turns,runs,maintenance,webhooks").split(",") if q.strip()
 ]
 UAI_WORKER_HEARTBEAT_SECONDS = _float("UAI_WORKER_HEARTBEAT_SECONDS", 5.0)
 # A worker silent for this long is presumed dead and its runs are retried or failed.
@@ -362,6 +363,34 @@ PROCRASTINATE_WORKER_DEFAULTS = {
     # LISTEN/NOTIFY wakes workers at once; the poll only bounds a missed notification.
     "fetch_job_polling_interval": _float("UAI_WORKER_POLL_SECONDS", 0.5),
 }
+
+# --- Webhooks: every event of a run POSTed, signed, to a URL (uai/webhooks/) ------------------------
+# The URLs UAI may call, comma-separated: prefixes ("https://hooks.example.com/"), or regexes the
+# whole URL must match ("re:https://[a-z]+\\.example\\.com/.*"). Empty: none (webhooks are refused).
+# Checked when a webhook is made and again before each POST.
+UAI_WEBHOOK_ALLOWED_URLS = [
+    u.strip() for u in env.get("UAI_WEBHOOK_ALLOWED_URLS", "").split(",") if u.strip()
+]
+# The Standard Webhooks secret ("whsec_<base64>", or any string: its bytes are the key) webhooks
+# without their own sign with; empty: one derived from SECRET_KEY.
+UAI_WEBHOOK_SECRET = env.get("UAI_WEBHOOK_SECRET", "")
+UAI_WEBHOOK_ATTEMPTS = _int("UAI_WEBHOOK_ATTEMPTS", 5)  # POSTs of one body before the webhook fails
+# The wait after a failed POST: this, doubled after each failure, at most UAI_WEBHOOK_BACKOFF_MAX_SECONDS.
+UAI_WEBHOOK_BACKOFF_SECONDS = _float("UAI_WEBHOOK_BACKOFF_SECONDS", 1.0, maximum=3600.0)
+UAI_WEBHOOK_BACKOFF_MAX_SECONDS = _float("UAI_WEBHOOK_BACKOFF_MAX_SECONDS", 300.0, maximum=86400.0)
+UAI_WEBHOOK_TIMEOUT_SECONDS = _float("UAI_WEBHOOK_TIMEOUT_SECONDS", 10.0, maximum=600.0)  # one POST, all in
+# A delivery job whose run waits (for input, or a long step) with nothing new for this long ends,
+# and another is scheduled UAI_WEBHOOK_RECHECK_SECONDS later: no worker slot is held for a day.
+UAI_WEBHOOK_IDLE_SECONDS = _float("UAI_WEBHOOK_IDLE_SECONDS", 60.0, maximum=86400.0)
+UAI_WEBHOOK_RECHECK_SECONDS = _float("UAI_WEBHOOK_RECHECK_SECONDS", 15.0, maximum=86400.0)
+# What a webhook's ``format`` may be: a key here, the class that turns each event into bodies.
+UAI_WEBHOOK_FORMATS = {
+    "uai": "uai.webhooks.formats.NativeFormat",
+    "a2a": "uai.dialects.a2a_events.PushFormat",
+}
+# UAI's own address as its clients reach it ("https://uai.example.com"): the base of the URLs a
+# webhook's body carries (a file's download URL); empty: those URLs stay relative.
+UAI_PUBLIC_URL = env.get("UAI_PUBLIC_URL", "").rstrip("/")
 
 # --- Auth and the API ------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

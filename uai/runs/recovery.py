@@ -28,6 +28,10 @@ ORPHAN_GRACE_SECONDS = 60  # a run is only called orphaned when it is older than
 # second retry of a job another worker had started again would run it twice.
 SWEEP_LOCK_KEY = 0x55414953  # "UAIS"
 
+# Tasks whose job may simply start again when its worker died (it resumes from a cursor of its
+# own, as a webhook's delivery does): the apps that define them add their names here.
+RESUMABLE_TASK_NAMES: set[str] = set()
+
 
 async def sweep_stalled(app: Any, *, orphans: bool = False) -> dict[str, list[str]] | None:
     """Recover the runs of dead workers (and, with ``orphans``, fail runs whose job is gone).
@@ -108,11 +112,12 @@ async def requeue_interrupted(app: Any, *, job_ids: list[int], worker_ids: list[
 
 
 async def _stalled(manager: JobManager) -> list[jobs.Job]:
-    return list(
-        await manager.get_stalled_jobs(
-            task_name=RUN_TASK_NAME, seconds_since_heartbeat=settings.UAI_STALLED_WORKER_SECONDS
-        )
-    )
+    # One query for every task's stalled jobs (the sweep's usual answer is none).
+    return [
+        job
+        for job in await manager.get_stalled_jobs(seconds_since_heartbeat=settings.UAI_STALLED_WORKER_SECONDS)
+        if job.task_name == RUN_TASK_NAME or job.task_name in RESUMABLE_TASK_NAMES
+    ]
 
 
 async def recover_stalled_runs(manager: JobManager, *, orphans: bool = True) -> dict[str, list[str]]:
@@ -120,6 +125,10 @@ async def recover_stalled_runs(manager: JobManager, *, orphans: bool = True) -> 
     report: dict[str, list[str]] = {"retried": [], "failed": [], "orphaned": []}
     stalled = await _stalled(manager)
     for job in stalled:
+        if job.task_name != RUN_TASK_NAME:  # resumable: it picks up where the dead worker left off
+            await manager.retry_job(job)
+            report.setdefault("resumed", []).append(str(job.id))
+            continue
         kwargs = _task_kwargs(job)
         run_id = str(kwargs.get("run_id"))
         max_attempts = int(kwargs.get("max_attempts") or 1)

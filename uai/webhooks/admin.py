@@ -1,0 +1,155 @@
+"""Admin: webhooks with their deliveries (every attempt and its outcome) inline, read only.
+
+A webhook made here goes through ``services.webhook_create`` (the URL checked against
+UAI_WEBHOOK_ALLOWED_URLS, its delivery job deferred); once made, it is not edited: delete it, or
+deliver a failed one again from its cursor ("Deliver again").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from uai.webhooks import formats, services
+from uai.webhooks.models import Delivery, Webhook
+from uai_project.admin_utils import read_only_inline
+from uai_project.errors import UAIError
+
+DELIVERY_FIELDS = ("created_at", "seq", "index", "attempt", "outcome", "status_code", "duration_ms", "error")
+DeliveryInline = read_only_inline(Delivery, fk_name="webhook", fields=DELIVERY_FIELDS, ordering="id")
+CREATE_FIELDS = (
+    "owner",
+    "run",
+    "url",
+    "format",
+    "name",
+    "token",
+    "secret",
+    "auth_scheme",
+    "auth_credentials",
+)
+
+
+class WebhookForm(forms.ModelForm[Webhook]):
+    """The add form: the checks of ``webhook_create`` as form errors."""
+
+    format = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = Webhook
+        fields = CREATE_FIELDS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["format"].choices = [(name, name) for name in formats.format_names()]  # type: ignore[attr-defined]  # a ChoiceField
+
+    def clean_url(self) -> str:
+        url: str = self.cleaned_data["url"]
+        try:
+            services.check_url(url)
+        except UAIError as exc:
+            raise ValidationError(exc.detail) from None
+        return url
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin[Webhook]):
+    list_display = (
+        "id",
+        "name",
+        "url",
+        "format",
+        "run",
+        "owner",
+        "status",
+        "cursor",
+        "attempts",
+        "created_at",
+    )
+    list_filter = ("status", "format", "created_at")
+    search_fields = ("id", "name", "url", "run__id")
+    raw_id_fields = ("owner", "run")
+    inlines = [DeliveryInline]
+    actions = ["deliver_again"]
+    readonly_fields = (
+        "id",
+        "owner",
+        "run",
+        "url",
+        "format",
+        "name",
+        "has_token",
+        "has_secret",
+        "auth_scheme",
+        "status",
+        "error",
+        "cursor",
+        "job_id",
+        "created_at",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Webhook]:
+        return super().get_queryset(request).select_related("owner")
+
+    def get_form(
+        self, request: HttpRequest, obj: Webhook | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = WebhookForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Webhook | None = None) -> Any:
+        return CREATE_FIELDS if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Webhook | None = None) -> Any:
+        return () if obj is None else self.readonly_fields
+
+    def get_inlines(self, request: HttpRequest, obj: Webhook | None) -> Any:
+        return [] if obj is None else self.inlines
+
+    def save_model(self, request: HttpRequest, obj: Webhook, form: Any, change: bool) -> None:
+        if change:
+            return  # nothing of a webhook is edited here
+        data = form.cleaned_data
+        created = services.webhook_create(
+            owner_id=data["owner"].pk,
+            run=data["run"],
+            url=data["url"],
+            format=data["format"],
+            name=data.get("name") or "",
+            token=data.get("token") or "",
+            secret=data.get("secret") or "",
+            auth_scheme=data.get("auth_scheme") or "",
+            auth_credentials=data.get("auth_credentials") or "",
+        )
+        obj.pk = created.pk  # the admin's "added" message and redirect name the new webhook
+        obj._state.adding = False
+
+    def delete_model(self, request: HttpRequest, obj: Webhook) -> None:
+        services.webhook_delete(webhook=obj)
+
+    @admin.display(description="delivered up to")
+    def cursor(self, obj: Webhook) -> str:
+        return f"#{obj.delivered_seq}.{obj.delivered_index}"
+
+    @admin.display(description="attempts")
+    def attempts(self, obj: Webhook) -> int:
+        return obj.deliveries.count()
+
+    @admin.display(description="token", boolean=True)
+    def has_token(self, obj: Webhook) -> bool:
+        return bool(obj.token)
+
+    @admin.display(description="own secret", boolean=True)
+    def has_secret(self, obj: Webhook) -> bool:
+        return bool(obj.secret)
+
+    @admin.action(description="Deliver again (failed webhooks, from their cursor)", permissions=["change"])
+    def deliver_again(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> None:
+        resumed = sum(services.webhook_resume(webhook_id=w.pk) for w in queryset)
+        self.message_user(request, f"Delivering {resumed} webhook(s) again.", messages.SUCCESS)

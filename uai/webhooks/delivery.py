@@ -1,0 +1,217 @@
+"""The delivery of one webhook: its run's events, through its format, POSTed in order and signed.
+
+Lifecycle of one delivery job::
+
+    read the webhook (gone, or not active: end)
+    →  follow the run's events from its first (replayed from the table, then live)
+    →  each event fed to the format; each body after the cursor POSTed, attempt after attempt
+       (UAI_WEBHOOK_ATTEMPTS, backoff doubling from UAI_WEBHOOK_BACKOFF_SECONDS), each attempt a
+       Delivery row; a delivered body moves the cursor in the same transaction
+    →  the run's terminal status delivered: the webhook is ``done``
+    |  a body failed every attempt, or its URL is no longer allowed: the webhook is ``failed``
+       (it stops: later bodies would arrive out of order; the admin's "Deliver again" resumes)
+    |  nothing new for UAI_WEBHOOK_IDLE_SECONDS (a run waiting for input): the job ends and
+       another is deferred UAI_WEBHOOK_RECHECK_SECONDS later, so no worker slot waits a day.
+
+A job killed mid-POST (a dead worker) is retried by the stalled-job sweep (``uai.runs.recovery``);
+it feeds everything again and POSTs only after the cursor: at least once for the body in
+flight, once for every other. The ``webhook-id`` header is the same for every POST of one
+body, so a receiver can drop a repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+from uai.runs import streams
+from uai.runs.dbcall import db
+from uai.runs.models import Run
+from uai.runs.stream_events import EventType
+from uai.webhooks import formats, selectors, services, signing
+from uai.webhooks.models import Delivery, Webhook
+
+logger = logging.getLogger(__name__)
+
+IDLE_TICK_SECONDS = 5.0  # how often a job with nothing new looks whether its run ended unseen
+MAX_ERROR_CHARS = 500  # of an exception's text kept on a Delivery row
+
+
+class _Stop(Exception):
+    """The webhook was deleted, or is no longer active: its job ends."""
+
+
+async def deliver(worker_app: Any, *, webhook_id: str) -> None:
+    """Deliver the webhook's bodies after its cursor, following its run until it ends."""
+    webhook = await db(selectors.webhook_find, webhook_id=webhook_id)
+    if webhook is None or webhook.status != Webhook.Status.ACTIVE:
+        return
+    try:
+        format_ = formats.make_format(webhook)
+    except Exception as exc:  # a format setting that does not load: said on the webhook
+        logger.exception("webhook %s: format %r does not load", webhook_id, webhook.format)
+        await db(services.webhook_finish, webhook_id=webhook_id, status=Webhook.Status.FAILED, error=str(exc))
+        return
+    run_id = str(webhook.run_id)
+    cursor = (webhook.delivered_seq, webhook.delivered_index)
+    timeout = settings.UAI_WEBHOOK_TIMEOUT_SECONDS
+    idle_since = time.monotonic()
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False) as client:
+        sender = _Sender(client, webhook)
+        try:
+            async for event in streams.follow(
+                run_id=run_id,
+                after_seq=0,
+                idle_seconds=min(IDLE_TICK_SECONDS, settings.UAI_WEBHOOK_IDLE_SECONDS),
+            ):
+                if event is None:
+                    run = await db(selectors.webhook_run, webhook_id=webhook_id)
+                    if run is None:
+                        return  # the webhook (or its run) was deleted
+                    if run.is_terminal and not await db(
+                        selectors.run_has_events_after, run=run, seq=sender.last_seq
+                    ):
+                        await db(services.webhook_finish, webhook_id=webhook_id, status=Webhook.Status.DONE)
+                        return
+                    if time.monotonic() - idle_since >= settings.UAI_WEBHOOK_IDLE_SECONDS:
+                        await _defer_again(worker_app, webhook_id)
+                        return
+                    continue
+                idle_since = time.monotonic()
+                if event["type"] in (EventType.GAP, EventType.PAST_END):
+                    continue  # made by the stream (retention removed events): not the run's
+                sender.last_seq = event["seq"]
+                for index, body in enumerate(format_.feed(event), start=1):
+                    if (event["seq"], index) <= cursor:
+                        continue
+                    if not await sender.send(event["seq"], index, body):
+                        return
+                if (
+                    event["type"] == EventType.STATUS
+                    and event.get("run_id") == run_id
+                    and event["data"]["status"] in Run.TERMINAL
+                ):
+                    await db(services.webhook_finish, webhook_id=webhook_id, status=Webhook.Status.DONE)
+                    return
+        except _Stop:
+            return
+
+
+async def _defer_again(worker_app: Any, webhook_id: str) -> None:
+    from uai.webhooks import queues
+
+    job_id = await queues.defer_delivery_async(
+        worker_app, webhook_id=webhook_id, schedule_in_seconds=settings.UAI_WEBHOOK_RECHECK_SECONDS
+    )
+    await db(services.webhook_set_job, webhook_id=webhook_id, job_id=job_id)
+
+
+class _Sender:
+    """POSTs one webhook's bodies, each until delivered or out of attempts."""
+
+    def __init__(self, client: httpx.AsyncClient, webhook: Webhook) -> None:
+        self.client = client
+        self.webhook = webhook
+        self.last_seq = 0
+        self.first = True  # the first body of this job may have attempts from a job before it
+
+    async def send(self, seq: int, index: int, body: dict[str, Any]) -> bool:
+        """POST ``body`` until delivered (True); False when the webhook failed on it. _Stop when
+        the webhook went away meanwhile."""
+        webhook = self.webhook
+        attempts = settings.UAI_WEBHOOK_ATTEMPTS
+        done = 0
+        if self.first:
+            self.first = False
+            done = await db(selectors.delivery_attempts, webhook_id=webhook.id, seq=seq, index=index)
+        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        message_id = f"{webhook.id}.{seq}.{index}"
+        attempt = done
+        while True:
+            attempt += 1
+            if not services.url_allowed(webhook.url):  # the operator's list changed since
+                await self._record(
+                    seq, index, attempt, Delivery.Outcome.REFUSED, error="URL no longer allowed"
+                )
+                await db(
+                    services.webhook_finish,
+                    webhook_id=webhook.id,
+                    status=Webhook.Status.FAILED,
+                    error=f"{webhook.url} is no longer among UAI_WEBHOOK_ALLOWED_URLS.",
+                )
+                return False
+            status_code, error, duration_ms = await self._post(content, message_id)
+            delivered = status_code is not None and 200 <= status_code < 300
+            last = attempt >= max(attempts, done + 1)
+            if delivered:
+                outcome = Delivery.Outcome.DELIVERED
+            else:
+                outcome = Delivery.Outcome.FAILED if last else Delivery.Outcome.RETRYING
+            await self._record(
+                seq, index, attempt, outcome, status_code=status_code, error=error, duration_ms=duration_ms
+            )
+            if delivered:
+                return True
+            if last:
+                await db(
+                    services.webhook_finish,
+                    webhook_id=webhook.id,
+                    status=Webhook.Status.FAILED,
+                    error=f"Event #{seq} (body {index}) failed {attempt} attempts: {error}",
+                )
+                return False
+            await asyncio.sleep(backoff_seconds(attempt))
+
+    async def _post(self, content: bytes, message_id: str) -> tuple[int | None, str, int]:
+        webhook = self.webhook
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "UAI-Webhooks",
+            **signing.signed_headers(secret=webhook.secret, message_id=message_id, body=content),
+        }
+        if webhook.token:
+            headers["X-A2A-Notification-Token"] = webhook.token
+        if webhook.auth_scheme or webhook.auth_credentials:
+            headers["Authorization"] = f"{webhook.auth_scheme} {webhook.auth_credentials}".strip()
+        started = time.monotonic()
+        status_code: int | None = None
+        error = ""
+        try:
+            # httpx's timeout bounds each read; this bounds the whole POST (a receiver that
+            # trickles its answer a byte at a time). The answer's body is not read.
+            async with asyncio.timeout(settings.UAI_WEBHOOK_TIMEOUT_SECONDS):
+                async with self.client.stream(
+                    "POST", webhook.url, content=content, headers=headers
+                ) as response:
+                    status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
+        except TimeoutError:
+            error = f"no answer within {settings.UAI_WEBHOOK_TIMEOUT_SECONDS:g} s"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        return status_code, error, int((time.monotonic() - started) * 1000)
+
+    async def _record(self, seq: int, index: int, attempt: int, outcome: str, **fields: Any) -> None:
+        if not await db(
+            services.delivery_record,
+            webhook_id=self.webhook.id,
+            seq=seq,
+            index=index,
+            attempt=attempt,
+            outcome=outcome,
+            **fields,
+        ):
+            raise _Stop
+
+
+def backoff_seconds(failures: int) -> float:
+    """The wait after the ``failures``-th failed POST of a body: doubling, capped."""
+    base: float = settings.UAI_WEBHOOK_BACKOFF_SECONDS
+    return float(min(base * 2 ** min(failures - 1, 30), settings.UAI_WEBHOOK_BACKOFF_MAX_SECONDS))
