@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from a2a.compat.v0_3 import conversions
 from a2a.types import a2a_pb2
 from a2a.utils import errors as a2a_errors
 from django.conf import settings
@@ -45,6 +46,8 @@ from uai.runs import services as run_services
 from uai.runs.models import Run
 from uai.runs.stream_events import StreamEvent
 from uai.runs.waiting import wait_for_run
+from uai.webhooks import selectors as webhook_selectors
+from uai.webhooks import services as webhook_services
 from uai_project import errors
 from uai_project.errors import ErrorCode
 
@@ -518,25 +521,97 @@ def cursor(metadata: Any, header: str | None) -> int | None:
 # --- push notification configs ------------------------------------------------------------------------
 
 
+def _config_json(webhook: Any) -> dict[str, Any]:
+    """A webhook as the A2A push notification config it is (its credentials not repeated)."""
+    config: dict[str, Any] = {"id": webhook.name, "taskId": str(webhook.run_id), "url": webhook.url}
+    if webhook.token:
+        config["token"] = webhook.token
+    if webhook.auth_scheme:
+        config["authentication"] = {"scheme": webhook.auth_scheme}
+    return config
+
+
 def push_create(
     user: Any, agent: Agent, run: Run, config: a2a_pb2.TaskPushNotificationConfig
 ) -> dict[str, Any]:
-    """A push notification config of a task: UAI POSTs its StreamResponses to ``url``."""
-    raise a2a_errors.PushNotificationNotSupportedError("Push notifications are not set up on this server.")
+    """A push notification config of a task: UAI POSTs its StreamResponses to ``url``, signed
+    (a webhook of format ``a2a``; one of the same id is replaced)."""
+    if not config.url:
+        raise a2a_errors.InvalidParamsError("A push notification config needs a 'url'.")
+    try:
+        webhook = webhook_services.webhook_create(
+            owner_id=user.pk,
+            run=run,
+            url=config.url,
+            format="a2a",
+            name=config.id or uuid.uuid4().hex,
+            token=config.token,
+            auth_scheme=config.authentication.scheme,
+            auth_credentials=config.authentication.credentials,
+        )
+    except webhook_services.WebhookRefused as refused:
+        raise a2a_errors.InvalidParamsError(refused.detail) from None
+    return _config_json(webhook)
 
 
-def _push_refused(user: Any, agent: Agent, params: Any) -> dict[str, Any]:
-    raise a2a_errors.PushNotificationNotSupportedError("Push notifications are not set up on this server.")
+def _push_new(user: Any, agent: Agent, params: Any) -> dict[str, Any] | None:
+    config = parse(a2a_pb2.TaskPushNotificationConfig(), params)
+    return push_create(user, agent, owned_run(user, agent, config.task_id), config)
 
 
-PUSH_METHODS: dict[str, Callable[[Any, Agent, Any], dict[str, Any]]] = {
-    "CreateTaskPushNotificationConfig": _push_refused,
-    "GetTaskPushNotificationConfig": _push_refused,
-    "ListTaskPushNotificationConfigs": _push_refused,
-    "DeleteTaskPushNotificationConfig": _push_refused,
+def _push_config(user: Any, agent: Agent, task_id: str, config_id: str) -> Any:
+    webhook = webhook_selectors.webhook_get(run=owned_run(user, agent, task_id), name=config_id)
+    if webhook is None:
+        raise a2a_errors.TaskNotFoundError(f"No push notification config {config_id!r} of this task.")
+    return webhook
+
+
+def _push_get(user: Any, agent: Agent, params: Any) -> dict[str, Any] | None:
+    asked = parse(a2a_pb2.GetTaskPushNotificationConfigRequest(), params)
+    return _config_json(_push_config(user, agent, asked.task_id, asked.id))
+
+
+def _push_list(user: Any, agent: Agent, params: Any) -> dict[str, Any] | None:
+    asked = parse(a2a_pb2.ListTaskPushNotificationConfigsRequest(), params)
+    webhooks = webhook_selectors.webhook_list(run=owned_run(user, agent, asked.task_id))
+    return {"configs": [_config_json(w) for w in webhooks if w.format == "a2a"], "nextPageToken": ""}
+
+
+def _push_delete(user: Any, agent: Agent, params: Any) -> dict[str, Any] | None:
+    asked = parse(a2a_pb2.DeleteTaskPushNotificationConfigRequest(), params)
+    webhook_services.webhook_delete(webhook=_push_config(user, agent, asked.task_id, asked.id))
+    return None
+
+
+PUSH_METHODS: dict[str, Callable[[Any, Agent, Any], dict[str, Any] | None]] = {
+    "CreateTaskPushNotificationConfig": _push_new,
+    "GetTaskPushNotificationConfig": _push_get,
+    "ListTaskPushNotificationConfigs": _push_list,
+    "DeleteTaskPushNotificationConfig": _push_delete,
 }
 
 
 def push_v03(user: Any, agent: Agent, method: str, call: Any) -> Any:
-    """0.3's push notification config methods."""
-    raise a2a_errors.PushNotificationNotSupportedError("Push notifications are not set up on this server.")
+    """0.3's push notification config methods, in 0.3's shapes."""
+
+    def compat(config: dict[str, Any] | None) -> Any:
+        parsed = parse(a2a_pb2.TaskPushNotificationConfig(), config)
+        dumped = conversions.to_compat_task_push_notification_config(parsed)
+        return dumped.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    if method == "tasks/pushNotificationConfig/set":
+        core = conversions.to_core_create_task_push_notification_config_request(call)
+        return compat(_push_new(user, agent, to_json(core)))
+    if method == "tasks/pushNotificationConfig/get":
+        got = conversions.to_core_get_task_push_notification_config_request(call)
+        if not got.id:  # 0.3 names a task's config by the task alone
+            configs = _push_list(user, agent, {"taskId": got.task_id}) or {}
+            if not configs.get("configs"):
+                raise a2a_errors.TaskNotFoundError("The task has no push notification config.")
+            return compat(configs["configs"][0])
+        return compat(_push_get(user, agent, to_json(got)))
+    if method == "tasks/pushNotificationConfig/list":
+        listed = conversions.to_core_list_task_push_notification_config_request(call)
+        return [compat(c) for c in (_push_list(user, agent, to_json(listed)) or {})["configs"]]
+    deleted = conversions.to_core_delete_task_push_notification_config_request(call)
+    return _push_delete(user, agent, to_json(deleted))

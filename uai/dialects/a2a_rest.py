@@ -255,9 +255,8 @@ class PushConfigView(A2AView):
     def delete(self, request: Request, agent: str, task_id: str, config_id: str) -> HttpResponseBase:
         """DeleteTaskPushNotificationConfig."""
         params = {"taskId": task_id, "id": config_id}
-        return JsonResponse(
-            a2a.PUSH_METHODS["DeleteTaskPushNotificationConfig"](request.user, a2a.agent_of(agent), params)
-        )
+        a2a.PUSH_METHODS["DeleteTaskPushNotificationConfig"](request.user, a2a.agent_of(agent), params)
+        return JsonResponse({})
 
 
 class ExtendedCardView(A2AView):
