@@ -153,3 +153,30 @@ class WebhookAdmin(admin.ModelAdmin[Webhook]):
     def deliver_again(self, request: HttpRequest, queryset: QuerySet[Webhook]) -> None:
         resumed = sum(services.webhook_resume(webhook_id=w.pk) for w in queryset)
         self.message_user(request, f"Delivering {resumed} webhook(s) again.", messages.SUCCESS)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin[Delivery]):
+    """Every attempt of every webhook, read only: filter the failures across webhooks."""
+
+    list_display = (
+        "created_at",
+        "webhook",
+        "seq",
+        "index",
+        "attempt",
+        "outcome",
+        "status_code",
+        "duration_ms",
+    )
+    list_filter = ("outcome", "created_at")
+    search_fields = ("webhook__id", "webhook__url", "error")
+    list_select_related = ("webhook",)
+    fields = ("webhook", *DELIVERY_FIELDS)
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Delivery | None = None) -> bool:
+        return False

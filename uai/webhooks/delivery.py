@@ -61,45 +61,58 @@ async def deliver(worker_app: Any, *, webhook_id: str) -> None:
     run_id = str(webhook.run_id)
     cursor = (webhook.delivered_seq, webhook.delivered_index)
     timeout = settings.UAI_WEBHOOK_TIMEOUT_SECONDS
-    idle_since = time.monotonic()
     async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False) as client:
         sender = _Sender(client, webhook)
-        try:
-            async for event in streams.follow(
-                run_id=run_id,
-                after_seq=0,
-                idle_seconds=min(IDLE_TICK_SECONDS, settings.UAI_WEBHOOK_IDLE_SECONDS),
-            ):
-                if event is None:
-                    run = await db(selectors.webhook_run, webhook_id=webhook_id)
-                    if run is None:
-                        return  # the webhook (or its run) was deleted
-                    if run.is_terminal and not await db(
-                        selectors.run_has_events_after, run=run, seq=sender.last_seq
-                    ):
-                        await db(services.webhook_finish, webhook_id=webhook_id, status=Webhook.Status.DONE)
-                        return
-                    if time.monotonic() - idle_since >= settings.UAI_WEBHOOK_IDLE_SECONDS:
-                        await _defer_again(worker_app, webhook_id)
-                        return
-                    continue
-                idle_since = time.monotonic()
-                if event["type"] in (EventType.GAP, EventType.PAST_END):
-                    continue  # made by the stream (retention removed events): not the run's
-                sender.last_seq = event["seq"]
-                for index, body in enumerate(format_.feed(event), start=1):
-                    if (event["seq"], index) <= cursor:
-                        continue
-                    if not await sender.send(event["seq"], index, body):
-                        return
-                if (
-                    event["type"] == EventType.STATUS
-                    and event.get("run_id") == run_id
-                    and event["data"]["status"] in Run.TERMINAL
-                ):
-                    await db(services.webhook_finish, webhook_id=webhook_id, status=Webhook.Status.DONE)
-                    return
-        except _Stop:
+        while True:
+            try:
+                await _follow(worker_app, sender, format_, cursor=cursor, run_id=run_id)
+                return
+            except streams.StreamOverflow:
+                # The run emits faster than the receiver takes its POSTs: read on from the
+                # table after the last event fed (the format's state goes on as it was).
+                continue
+            except (_Stop, streams.ChatGone):
+                return  # the webhook, or its run's chat, was deleted
+
+
+async def _follow(
+    worker_app: Any, sender: _Sender, format_: formats.Format, *, cursor: tuple[int, int], run_id: str
+) -> None:
+    """Feed the run's events after the last one fed to the format, POST what is past the cursor."""
+    webhook_id = str(sender.webhook.id)
+    idle_since = time.monotonic()
+    async for event in streams.follow(
+        run_id=run_id,
+        after_seq=sender.last_seq,
+        idle_seconds=min(IDLE_TICK_SECONDS, settings.UAI_WEBHOOK_IDLE_SECONDS),
+    ):
+        if event is None:
+            run = await db(selectors.webhook_run, webhook_id=webhook_id)
+            if run is None:
+                return  # the webhook (or its run) was deleted
+            if run.is_terminal and not await db(selectors.run_has_events_after, run=run, seq=sender.last_seq):
+                # Its final status went unseen (retention removed it): nothing more will come.
+                await db(services.webhook_finish, webhook_id=webhook_id, status=Webhook.Status.DONE)
+                return
+            if time.monotonic() - idle_since >= settings.UAI_WEBHOOK_IDLE_SECONDS:
+                await _defer_again(worker_app, webhook_id)
+                return
+            continue
+        idle_since = time.monotonic()
+        if event["type"] in (EventType.GAP, EventType.PAST_END):
+            continue  # made by the stream (retention removed events): not the run's
+        sender.last_seq = event["seq"]
+        for index, body in enumerate(format_.feed(event), start=1):
+            if (event["seq"], index) <= cursor:
+                continue
+            if not await sender.send(event["seq"], index, body):
+                return
+        if (
+            event["type"] == EventType.STATUS
+            and event.get("run_id") == run_id
+            and event["data"]["status"] in Run.TERMINAL
+        ):
+            await db(services.webhook_finish, webhook_id=webhook_id, status=Webhook.Status.DONE)
             return
 
 

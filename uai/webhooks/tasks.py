@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from procrastinate import JobContext
 from procrastinate import retry as retry_module
@@ -10,8 +11,12 @@ from procrastinate.contrib.django import app
 from procrastinate.jobs import Job
 
 from uai.runs import recovery
-from uai.webhooks import delivery
+from uai.runs.dbcall import db
+from uai.webhooks import delivery, services
+from uai.webhooks.models import Webhook
 from uai.webhooks.queues import DELIVER_TASK_NAME, WEBHOOK_QUEUE
+
+logger = logging.getLogger(__name__)
 
 ERROR_RETRIES = 10  # a job that raised (its database away a moment) starts again at most this often
 ERROR_RETRY_SECONDS = 5
@@ -36,4 +41,16 @@ class DeliveryRetryStrategy(retry_module.BaseRetryStrategy):
 @app.task(name=DELIVER_TASK_NAME, queue=WEBHOOK_QUEUE, pass_context=True, retry=DeliveryRetryStrategy())
 async def deliver_webhook(context: JobContext, *, webhook_id: str) -> None:
     """Deliver a webhook's bodies after its cursor, following its run."""
-    await delivery.deliver(context.app, webhook_id=webhook_id)
+    try:
+        await delivery.deliver(context.app, webhook_id=webhook_id)
+    except Exception as exc:
+        if context.job.attempts + 1 < ERROR_RETRIES:
+            raise  # retried (DeliveryRetryStrategy): a database away for a moment
+        # Out of retries: said on the webhook (the admin's "Deliver again" starts it anew).
+        logger.exception("webhook %s: its delivery job failed %d times", webhook_id, ERROR_RETRIES)
+        await db(
+            services.webhook_finish,
+            webhook_id=webhook_id,
+            status=Webhook.Status.FAILED,
+            error=f"The delivery job failed {ERROR_RETRIES} times: {type(exc).__name__}: {exc}",
+        )
