@@ -10,20 +10,22 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+import standardwebhooks
 from a2a.client import Client, ClientCallContext, ClientConfig, create_client
 from a2a.types import a2a_pb2
 from a2a.utils import errors as a2a_errors
 from a2a.utils.constants import TransportProtocol
-from google.protobuf.json_format import MessageToDict
+from google.protobuf.json_format import MessageToDict, ParseDict
 
 from tests.agents_a2a import REPORT, TICKS
-from tests.conftest import register, token_of, wait_run
+from tests.conftest import register, token_of, wait_for, wait_run
+from tests.test_webhooks import Behaviour, Receiver
 
 BINDINGS = [
     pytest.param(TransportProtocol.JSONRPC, id="jsonrpc"),
@@ -544,3 +546,156 @@ async def test_a2a__a_context_reads_the_same_on_uai_surfaces(
     assert "first words" in json.dumps(seed) and "second words" in json.dumps(seed)
     workflow = alice.get(f"/api/workflows/{context_id}/messages").json()
     assert "second words" in json.dumps(workflow)
+
+
+# --- push notifications --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def receivers() -> Iterator[Callable[..., Receiver]]:
+    """Receivers of push notifications on loopback (the live server allows http://127.0.0.1:)."""
+    made: list[Receiver] = []
+
+    def make(behaviour: Behaviour = lambda n: "ok") -> Receiver:
+        made.append(Receiver(behaviour))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+def verified_bodies(receiver: Receiver, token: str) -> list[dict[str, Any]]:
+    """The receiver's bodies, each checked as Standard Webhooks signed with UAI's secret and
+    carrying the config's token; a retried body (same ``webhook-id``) counted once."""
+    from uai.webhooks import signing
+
+    verifier = standardwebhooks.Webhook(signing.default_secret())
+    seen: dict[str, dict[str, Any]] = {}
+    with receiver.lock:
+        requests = list(receiver.requests)
+    for request in requests:
+        headers = {k.lower(): v for k, v in request["headers"].items()}
+        verifier.verify(request["body"], headers)
+        assert headers["x-a2a-notification-token"] == token
+        assert headers["content-type"].startswith("application/json")
+        seen.setdefault(headers["webhook-id"], json.loads(request["body"]))
+    return list(seen.values())
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+async def test_a2a__push_notifications_are_signed_retried_and_complete(
+    agents: None, live: str, alice: httpx.Client, binding: str, receivers: Any
+) -> None:
+    # the first POST fails: it is retried
+    receiver = receivers(lambda n: 503 if n == 1 else "ok")
+    config = a2a_pb2.SendMessageConfiguration(
+        task_push_notification_config=a2a_pb2.TaskPushNotificationConfig(
+            id="hook-1", url=receiver.url, token="tok-1"
+        )
+    )
+    async with a2a_client(live, alice, "a2a-works", binding, streaming=False) as client:
+        [sent] = await responses(client, send_request("the lake", configuration=config))
+        task_id = sent.task.id
+
+        def complete() -> list[dict[str, Any]] | None:
+            bodies = verified_bodies(receiver, "tok-1")
+            last = bodies[-1] if bodies else {}
+            return (
+                bodies
+                if last.get("statusUpdate", {}).get("status", {}).get("state") == "TASK_STATE_COMPLETED"
+                else None
+            )
+
+        bodies = await asyncio.to_thread(lambda: wait_for(complete, timeout=15))
+        replay = [MessageToDict(r) async for r in client_stream(live, alice, binding, task_id)]
+        configs = await client.list_task_push_notification_configs(
+            a2a_pb2.ListTaskPushNotificationConfigsRequest(task_id=task_id)
+        )
+        assert [(c.id, c.url, c.token) for c in configs.configs] == [("hook-1", receiver.url, "tok-1")]
+    assert len(receiver.requests) == len(bodies) + 1  # one retry
+    # the bodies are the task's stream, event for event (its snapshot aside)
+    # (as the task's stream says them; a push body's file URL is relative: no UAI_PUBLIC_URL here)
+    pushed = [MessageToDict(ParseDict(b, a2a_pb2.StreamResponse())) for b in bodies]
+    assert pushed == json.loads(json.dumps(replay[1:]).replace(live, ""))
+    said = "".join(
+        p["text"]
+        for b in bodies
+        if b.get("artifactUpdate", {}).get("artifact", {}).get("artifactId") == "answer"
+        for p in b["artifactUpdate"]["artifact"]["parts"]
+    )
+    assert said == "Here is the report on the lake."
+
+
+async def client_stream(
+    live: str, user: httpx.Client, binding: str, task_id: str
+) -> AsyncIterator[a2a_pb2.StreamResponse]:
+    """The task's whole stream again (SubscribeToTask from its first event)."""
+    async with a2a_client(live, user, "a2a-works", binding) as client:
+        async for response in client.subscribe(
+            a2a_pb2.SubscribeToTaskRequest(id=task_id),
+            context=ClientCallContext(service_parameters={"Last-Event-ID": "0"}),
+        ):
+            yield response
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+async def test_a2a__push_config_operations(
+    agents: None, live: str, alice: httpx.Client, bob: httpx.Client, binding: str, receivers: Any
+) -> None:
+    receiver = receivers()
+    async with a2a_client(live, alice, "a2a-asks", binding, streaming=False) as client:
+        [asked] = await responses(client, send_request("paint"))
+        task_id = asked.task.id
+        made = await client.create_task_push_notification_config(
+            a2a_pb2.TaskPushNotificationConfig(
+                task_id=task_id,
+                id="c2",
+                url=receiver.url,
+                token="tok-2",
+                authentication=a2a_pb2.AuthenticationInfo(scheme="Bearer", credentials="s3cret"),
+            )
+        )
+        assert (made.id, made.task_id, made.url, made.token) == ("c2", task_id, receiver.url, "tok-2")
+        got = await client.get_task_push_notification_config(
+            a2a_pb2.GetTaskPushNotificationConfigRequest(task_id=task_id, id="c2")
+        )
+        assert got.url == receiver.url and got.authentication.scheme == "Bearer"
+        # a task's updates from its start: the question first, then the answer's
+        await responses(client, send_request("green", task_id=task_id))
+
+        def finished() -> bool:
+            bodies = verified_bodies(receiver, "tok-2")
+            return any(
+                b.get("statusUpdate", {}).get("status", {}).get("state") == "TASK_STATE_COMPLETED"
+                for b in bodies
+            )
+
+        await asyncio.to_thread(lambda: wait_for(finished, timeout=15))
+        states = [
+            b["statusUpdate"]["status"]["state"]
+            for b in verified_bodies(receiver, "tok-2")
+            if "statusUpdate" in b
+        ]
+        assert "TASK_STATE_INPUT_REQUIRED" in states and states[-1] == "TASK_STATE_COMPLETED"
+        assert all(r["headers"].get("Authorization") == "Bearer s3cret" for r in receiver.requests)
+        with pytest.raises(a2a_errors.InvalidParamsError):  # a URL the operator does not allow
+            await client.create_task_push_notification_config(
+                a2a_pb2.TaskPushNotificationConfig(task_id=task_id, id="c3", url="http://localhost:9/x")
+            )
+        await client.delete_task_push_notification_config(
+            a2a_pb2.DeleteTaskPushNotificationConfigRequest(task_id=task_id, id="c2")
+        )
+        listed = await client.list_task_push_notification_configs(
+            a2a_pb2.ListTaskPushNotificationConfigsRequest(task_id=task_id)
+        )
+        assert list(listed.configs) == []
+        with pytest.raises(a2a_errors.TaskNotFoundError):
+            await client.get_task_push_notification_config(
+                a2a_pb2.GetTaskPushNotificationConfigRequest(task_id=task_id, id="c2")
+            )
+    async with a2a_client(live, bob, "a2a-asks", binding, streaming=False) as client:
+        with pytest.raises(a2a_errors.TaskNotFoundError):
+            await client.list_task_push_notification_configs(
+                a2a_pb2.ListTaskPushNotificationConfigsRequest(task_id=task_id)
+            )
