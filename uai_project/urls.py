@@ -83,7 +83,8 @@ A2A = [
 urlpatterns = [
     path("v1/", include(OPENAI_V1)),
     path("a2a/", include(A2A)),
-    re_path(r"^\.well-known/agent-card\.json$", a2a_rest.CardView.as_view(), name="a2a-default-card"),
+    # (A2A documents its routes itself: the card, not the OpenAPI schema; hence no route name here)
+    re_path(r"^\.well-known/agent-card\.json$", a2a_rest.CardView.as_view()),
     # front-end protocols: AG-UI (CopilotKit) and the AI SDK's UI message stream (useChat)
     path("ag-ui/", include("uai.dialects.agui")),
     path("ai-sdk/", include("uai.dialects.ai_sdk")),

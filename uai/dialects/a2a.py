@@ -111,9 +111,34 @@ def parse(message: Any, data: Any) -> Any:
     if not isinstance(data, dict):
         raise a2a_errors.InvalidParamsError("The parameters must be a JSON object.")
     try:
-        return json_format.ParseDict(data, message, ignore_unknown_fields=True)
+        parsed = json_format.ParseDict(data, message, ignore_unknown_fields=True)
     except (json_format.ParseError, TypeError, ValueError) as exc:
         raise a2a_errors.InvalidParamsError(f"Invalid parameters: {exc}") from None
+    _known_enums(data, parsed)
+    return parsed
+
+
+def _known_enums(data: Any, message: Any) -> None:
+    """InvalidParams for an enum value the parser dropped: ignoring unknown fields ignores
+    unknown enum names too (a ``status`` filter of ``"TASK_STATE_NOPE"`` listed everything)."""
+    if not isinstance(data, dict):
+        return
+    for field in message.DESCRIPTOR.fields:
+        raw = data.get(field.json_name, data.get(field.name))
+        if raw is None:
+            continue
+        if field.enum_type is not None and not field.is_repeated:
+            if getattr(message, field.name) == 0 and raw not in (0, field.enum_type.values[0].name):
+                raise a2a_errors.InvalidParamsError(
+                    f"Invalid parameters: {field.json_name} {raw!r} is not one."
+                )
+        elif (
+            field.message_type is not None
+            and not field.is_repeated
+            and not field.message_type.GetOptions().map_entry
+            and message.HasField(field.name)
+        ):
+            _known_enums(raw, getattr(message, field.name))
 
 
 def to_json(message: Any) -> dict[str, Any]:
@@ -212,7 +237,7 @@ class Sent:
     """A message sent: the run it started or answered, and the number of the user's message
     (a stream of it tells what comes after)."""
 
-    run: Run
+    turn: Run  # the run
     after: int
     history_length: int | None
     blocking: bool
@@ -330,7 +355,7 @@ def send(user: Any, agent: Agent, request: a2a_pb2.SendMessageRequest) -> Sent:
             )
     if config.HasField("task_push_notification_config"):
         push_create(user, agent, run, config.task_push_notification_config)
-    return Sent(run=run, after=int(sent.seq), history_length=history, blocking=not config.return_immediately)
+    return Sent(turn=run, after=int(sent.seq), history_length=history, blocking=not config.return_immediately)
 
 
 def send_and_wait(user: Any, agent: Agent, request: a2a_pb2.SendMessageRequest, base: str) -> dict[str, Any]:
@@ -338,12 +363,12 @@ def send_and_wait(user: Any, agent: Agent, request: a2a_pb2.SendMessageRequest, 
     sent = send(user, agent, request)
     if sent.blocking:
         wait_for_run(
-            sent.run.id,
-            chat_id=sent.run.chat_id,
+            sent.turn.id,
+            chat_id=sent.turn.chat_id,
             timeout=settings.UAI_TURN_WAIT_SECONDS,
             until=Run.TURN_ENDS,
         )
-    run = run_selectors.run_find(run_id=sent.run.id) or sent.run
+    run = run_selectors.run_find(run_id=sent.turn.id) or sent.turn
     return {"task": snapshot(run, history_length=sent.history_length, base=base)}
 
 
@@ -444,7 +469,7 @@ def cancel(user: Any, agent: Agent, request: a2a_pb2.CancelTaskRequest, base: st
 class Followed:
     """A stream to send: the task's snapshot first, then what its run says after ``after``."""
 
-    run: Run
+    turn: Run  # the run
     after: int
     first: dict[str, Any]
     follow: bool = True
@@ -452,8 +477,8 @@ class Followed:
 
 def stream_of(sent: Sent, base: str) -> Followed:
     """``SendStreamingMessage``'s stream: the task as it starts, then its events."""
-    first = {"task": snapshot(sent.run, history_length=sent.history_length, base=base, seq=sent.after)}
-    return Followed(sent.run, sent.after, first)
+    first = {"task": snapshot(sent.turn, history_length=sent.history_length, base=base, seq=sent.after)}
+    return Followed(sent.turn, sent.after, first)
 
 
 def subscribe(user: Any, agent: Agent, task_id: str, after: int | None, base: str) -> Followed:
@@ -483,14 +508,14 @@ async def events_after(
     yield followed.first
     if not followed.follow:
         return
-    translator = a2a_events.A2AEvents(followed.run.id, followed.run.chat_id, base_url=base)
+    translator = a2a_events.A2AEvents(followed.turn.id, followed.turn.chat_id, base_url=base)
     after = followed.after
 
     def tell(event: StreamEvent) -> list[dict[str, Any]]:
         return [r for r in translator.feed(event) if a2a_events.seq_of(r) > after]
 
     done: Callable[[], bool] = lambda: translator.stopped_after(after)  # noqa: E731
-    async for told in ui_events.follow_told(followed.run.id, tell, done, resume_hint="subscribe again"):
+    async for told in ui_events.follow_told(followed.turn.id, tell, done, resume_hint="subscribe again"):
         if told is None or isinstance(told, ui_events.Broken):
             yield told
             continue
@@ -498,7 +523,7 @@ async def events_after(
             yield response
 
 
-def cursor(metadata: Any, header: str | None) -> int | None:
+def resume_point(metadata: Any, header: str | None) -> int | None:
     """The event number a resuming client saw last: ``metadata.uai.after``, or ``Last-Event-ID``."""
     raw: Any = None
     if isinstance(metadata, dict) and isinstance(metadata.get("uai"), dict):

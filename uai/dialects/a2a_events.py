@@ -109,7 +109,7 @@ class A2AEvents:
         self.state_seq = 0  # the event that set ``state``
         self.last_status: dict[str, Any] | None = None
         self.done = False
-        self.artifacts: dict[str, dict[str, Any]] = {}  # artifactId → the artifact as it stands
+        self.outputs: dict[str, dict[str, Any]] = {}  # artifactId → the artifact as it stands
         self._answer: str | None = None  # the answer artifact being streamed
         self._rounds = 0  # answer artifacts begun (a question ends one)
 
@@ -146,7 +146,7 @@ class A2AEvents:
                     "parts": [file_part(data, self.base_url)],
                     "metadata": uai_meta(seq),
                 }
-                self.artifacts[artifact["artifactId"]] = artifact
+                self.outputs[artifact["artifactId"]] = artifact
                 out.append(self._artifact(seq, artifact, append=False, last=True))
         elif event["type"] == EventType.INPUT_REQUIRED:
             self._close(seq, out)
@@ -218,7 +218,7 @@ class A2AEvents:
         if self._answer is None:
             self._rounds += 1
             self._answer = ANSWER if self._rounds == 1 else f"{ANSWER}-{self._rounds}"
-        whole = self.artifacts.setdefault(
+        whole = self.outputs.setdefault(
             self._answer, {"artifactId": self._answer, "name": ANSWER, "parts": [{"text": ""}]}
         )
         whole["parts"][0]["text"] = whole["parts"][0]["text"] + text if append else text
@@ -251,7 +251,7 @@ class A2AEvents:
         if self._answer is None:
             self._delta(seq, content, out, last=True)
             return
-        so_far = self.artifacts[self._answer]["parts"][0]["text"]
+        so_far = self.outputs[self._answer]["parts"][0]["text"]
         if content.startswith(so_far):
             self._delta(seq, content[len(so_far) :], out, last=True)
         else:
@@ -322,8 +322,8 @@ def task_of(
             meta=None,
         )
     task: dict[str, Any] = {"id": task_id, "contextId": context_id, "status": status}
-    if events is not None and translator.artifacts:
-        task["artifacts"] = list(translator.artifacts.values())
+    if events is not None and translator.outputs:
+        task["artifacts"] = list(translator.outputs.values())
     if messages is not None and history_length != 0:
         history = [history_message(m, task_id=task_id, context_id=context_id) for m in messages]
         task["history"] = history[-history_length:] if history_length else history

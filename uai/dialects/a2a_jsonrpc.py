@@ -165,7 +165,7 @@ class JsonRpcView(APIView):
             return answer(request_id, cancelled)
         if method == "SubscribeToTask":
             task = a2a.parse(a2a_pb2.SubscribeToTaskRequest(), params)
-            after = a2a.cursor(params.get("metadata"), request.headers.get("Last-Event-ID"))
+            after = a2a.resume_point(params.get("metadata"), request.headers.get("Last-Event-ID"))
             followed = a2a.subscribe(user, agent, task.id, after, base)
             return self._stream(request_id, followed, base, lambda item: item)
         if method == "GetExtendedAgentCard":
@@ -196,7 +196,7 @@ class JsonRpcView(APIView):
                 found = a2a.cancel(user, agent, conversions.to_core_cancel_task_request(call), base)
             return answer(request_id, _dump(conversions.to_compat_task(a2a.parse(a2a_pb2.Task(), found))))
         if method == "tasks/resubscribe":
-            after = a2a.cursor(call.params.metadata, request.headers.get("Last-Event-ID"))
+            after = a2a.resume_point(call.params.metadata, request.headers.get("Last-Event-ID"))
             followed = a2a.subscribe(user, agent, call.params.id, after, base)
             return self._stream(request_id, followed, base, _v03_stream_item(request_id))
         if method == "agent/getAuthenticatedExtendedCard":

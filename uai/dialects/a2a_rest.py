@@ -223,7 +223,7 @@ class SubscribeView(A2AView):
 
     def _follow(self, request: Request, agent: str, task_id: str, body: dict[str, Any]) -> HttpResponseBase:
         header = request.headers.get("Last-Event-ID") or request.query_params.get("after")
-        after = a2a.cursor(body.get("metadata"), header)
+        after = a2a.resume_point(body.get("metadata"), header)
         base = base_url(request)
         return _stream(a2a.subscribe(request.user, a2a.agent_of(agent), task_id, after, base), base)
 
