@@ -444,6 +444,35 @@ def test_a2a__jsonrpc_protocol_errors(live: str, alice: httpx.Client) -> None:
     }
     assert call(subscribe)["error"]["code"] == -32602
     # REST: google.rpc-style errors with the binding's statuses
+    done = call(
+        {
+            "jsonrpc": "2.0",
+            "id": 9,
+            "method": "SendMessage",
+            "params": {"message": {"parts": [{"text": "x"}]}},
+        }
+    )
+    finished = alice.post(f"/a2a/echo/tasks/{done['result']['task']['id']}:cancel")
+    assert finished.status_code == 409
+    assert finished.json()["error"]["details"][0]["reason"] == "TASK_NOT_CANCELABLE"
+    # resumed after metadata.uai.after: the task, then every event after it, to its end
+    with httpx.stream(
+        "POST",
+        f"{alice.base_url}/a2a/echo",
+        headers=alice.headers,
+        json={
+            "jsonrpc": "2.0",
+            "id": 10,
+            "method": "SubscribeToTask",
+            "params": {"id": done["result"]["task"]["id"], "metadata": {"uai": {"after": 0}}},
+        },
+        timeout=30,
+    ) as stream:
+        told = [json.loads(line[5:])["result"] for line in stream.iter_lines() if line.startswith("data:")]
+    assert told[0]["task"]["metadata"]["uai"]["seq"] == 0
+    assert told[-1]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
+    numbers = [next(iter(r.values()))["metadata"]["uai"]["seq"] for r in told[1:]]
+    assert numbers == sorted(numbers) and numbers[0] > 0
     missing = alice.get("/a2a/echo/tasks/00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404
     assert missing.json()["error"]["details"][0]["reason"] == "TASK_NOT_FOUND"

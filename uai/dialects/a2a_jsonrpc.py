@@ -18,7 +18,6 @@ ContentTypeNotSupported -32005, InvalidParams -32602, InvalidRequest -32600, Met
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -35,8 +34,6 @@ from rest_framework.views import APIView
 from uai.dialects import a2a, a2a_rest, sse, ui_events
 from uai.runs.waiting import release_connection
 from uai_project.api import base_url
-
-logger = logging.getLogger(__name__)
 
 VERSIONS = ("1.0", "0.3")
 STREAMING = {"SendStreamingMessage", "SubscribeToTask", "message/stream", "tasks/resubscribe"}
@@ -56,10 +53,7 @@ V03_MODELS: dict[str, type[pydantic.BaseModel]] = {
 
 def error_object(exc: Exception) -> dict[str, Any]:
     """A JSON-RPC error object for an exception (an unexpected one is an internal error)."""
-    found = a2a.problem(exc)
-    if found is None:
-        logger.exception("an A2A JSON-RPC call failed", exc_info=exc)
-        found = a2a.Problem(a2a_errors.InternalError, "Internal error.")
+    found = a2a.problem(exc) or a2a.Problem(a2a_errors.InternalError, "Internal error.")
     return {"code": a2a_errors.JSON_RPC_ERROR_CODE_MAP[found.kind], "message": found.message}
 
 
@@ -134,7 +128,9 @@ class JsonRpcView(APIView):
             if method in V03_MODELS:
                 return self._v03(request, found, method, body, request_id)
             return self._v10(request, found, method, body.get("params") or {}, request_id)
-        except Exception as exc:  # every failure is an answer in JSON-RPC's shape
+        except Exception as exc:
+            if a2a.problem(exc) is None:
+                raise  # a bug or an outage: the project's handlers answer it (500, 503)
             return failure(request_id, exc)
 
     def _stream(
