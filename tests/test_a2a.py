@@ -313,6 +313,9 @@ async def test_a2a__input_required_round_trip(
         assert state.state == INPUT_REQUIRED and state.message.parts[0].text == "Which colour?"
         task_id = asked[0].task.id
         context_id = asked[0].task.context_id
+        if streaming:  # a subscriber of a task that waits gets the task, and the stream ends
+            [waiting] = [r async for r in client.subscribe(a2a_pb2.SubscribeToTaskRequest(id=task_id))]
+            assert waiting.task.status.state == INPUT_REQUIRED
         answered = await responses(client, send_request("blue", task_id=task_id, context_id=context_id))
         assert all(
             (r.task.id if r.HasField("task") else (r.status_update.task_id or r.artifact_update.task_id))

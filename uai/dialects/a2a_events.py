@@ -327,7 +327,8 @@ def task_of(
     if messages is not None and history_length != 0:
         history = [history_message(m, task_id=task_id, context_id=context_id) for m in messages]
         task["history"] = history[-history_length:] if history_length else history
-    task["metadata"] = uai_meta(seq if seq is not None else max(last, int(run.last_seq or 0)))
+    if seq is not None or last:  # (a task listed without its events: where it stands is not read)
+        task["metadata"] = uai_meta(seq if seq is not None else last)
     return task
 
 
