@@ -236,7 +236,19 @@ def test_webhook__failed_posts_are_retried_with_backoff_then_the_webhook_fails(
     wait_for(lambda: webhook_of(failing.pk).status == "done", timeout=10)
     assert [b["seq"] for b in down.bodies()] == [first] * 5 + [e["seq"] for e in stored[1:]]
     resumed = webhook_of(failing.pk).deliveries.filter(seq=first).order_by("id")
-    assert [(r.attempt, r.outcome) for r in resumed][-1] == (5, "delivered")
+    assert [(r.attempt, r.outcome) for r in resumed][-1] == (5, "delivered")  # numbered on
+
+    # Failing again after "Deliver again": a whole new set of attempts, not just one.
+    again = receiver_factory(lambda n: 503 if n <= 6 else "ok")
+    twice = make_webhook(alice, task, again.url, secret=SECRET)
+    wait_for(lambda: webhook_of(twice.pk).status == "failed", timeout=15)
+    assert services.webhook_resume(webhook_id=twice.pk)
+    wait_for(lambda: webhook_of(twice.pk).status == "done", timeout=15)
+    outcomes = [
+        (r.attempt, r.outcome) for r in webhook_of(twice.pk).deliveries.filter(seq=first).order_by("id")
+    ]
+    assert [o for _, o in outcomes] == ["retrying"] * 3 + ["failed"] + ["retrying"] * 2 + ["delivered"]
+    assert [a for a, _ in outcomes] == list(range(1, 8))
 
 
 def test_webhook__urls_not_allowed_are_refused_and_never_called(
@@ -262,8 +274,15 @@ def test_webhook__urls_not_allowed_are_refused_and_never_called(
         with pytest.raises(services.WebhookRefused):
             make_webhook(alice, task, url)
     assert services.url_allowed("https://hooks.example.com/abc")
-    with pytest.raises(services.errors.InvalidInput):
-        make_webhook(alice, task, receiver.url, format="no-such-format")
+    for bad in (
+        {"format": "no-such-format"},
+        {"token": "a\r\nX-Injected: 1"},
+        {"auth_credentials": "caf\u00e9"},
+        {"secret": "whsec_!!not base64!!"},
+        {"name": "n" * 201},
+    ):
+        with pytest.raises(services.errors.InvalidInput):
+            make_webhook(alice, task, receiver.url, **bad)
     from uai.webhooks.models import Webhook
 
     assert not Webhook.objects.exists()
@@ -379,3 +398,42 @@ def test_webhook__its_job_is_deferred_in_the_transaction_that_makes_it(
         assert jobs.filter(pk=made.job_id, queue_name="webhooks").exists()
         raise RuntimeError("rolled back")
     assert not Webhook.objects.exists() and not jobs.exists()
+
+
+def test_webhook__a_chat_turn_gets_its_own_events_only(
+    live: str, alice: httpx.Client, receiver_factory: Callable[..., Receiver], allowed: None
+) -> None:
+    chat = alice.post("/chat/", json={"agent": "steps"}).json()["session_id"]
+    first = alice.post(f"/chat/{chat}", json={"text": "2+3", "wait": False})
+    assert first.status_code in (200, 202), first.text
+    turn = first.json()["run_id"]
+    receiver = receiver_factory()
+    webhook = make_webhook(alice, turn, receiver.url, secret=SECRET)  # while the turn may still run
+    wait_for(lambda: webhook_of(webhook.pk).status == "done", timeout=10)
+    assert alice.post(f"/chat/{chat}", json={"text": "4*5"}).json()["status"] == "succeeded"
+    time.sleep(0.5)  # the next turn's events are the chat's, not this run's: none is sent
+    stored = run_events(turn)
+    bodies = receiver.bodies()
+    assert [b["seq"] for b in bodies] == [e["seq"] for e in stored]
+    assert {b["run_id"] for b in bodies} == {turn} and bodies[-1]["data"]["status"] == "succeeded"
+
+
+def test_webhook__a_bad_regex_among_the_allowed_urls_stops_start_up() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**os.environ, "UAI_WEBHOOK_ALLOWED_URLS": "http://127.0.0.1:,re:https://(unclosed"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert (
+        "ImproperlyConfigured: UAI_WEBHOOK_ALLOWED_URLS: 're:https://(unclosed' is not a regex"
+        in result.stderr
+    )

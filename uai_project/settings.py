@@ -371,6 +371,14 @@ PROCRASTINATE_WORKER_DEFAULTS = {
 UAI_WEBHOOK_ALLOWED_URLS = [
     u.strip() for u in env.get("UAI_WEBHOOK_ALLOWED_URLS", "").split(",") if u.strip()
 ]
+for _allowed in UAI_WEBHOOK_ALLOWED_URLS:
+    if _allowed.startswith("re:"):
+        try:
+            re.compile(_allowed[3:])
+        except re.error as _exc:
+            raise ImproperlyConfigured(
+                f"UAI_WEBHOOK_ALLOWED_URLS: {_allowed!r} is not a regex ({_exc})"
+            ) from None
 # The Standard Webhooks secret ("whsec_<base64>", or any string: its bytes are the key) webhooks
 # without their own sign with; empty: one derived from SECRET_KEY.
 UAI_WEBHOOK_SECRET = env.get("UAI_WEBHOOK_SECRET", "")

@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from uai.webhooks import formats, services
@@ -94,7 +94,10 @@ class WebhookAdmin(admin.ModelAdmin[Webhook]):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Webhook]:
-        return super().get_queryset(request).select_related("owner")
+        # One query for the list's attempt counts, not one per row.
+        return (
+            super().get_queryset(request).select_related("owner").annotate(attempt_count=Count("deliveries"))
+        )
 
     def get_form(
         self, request: HttpRequest, obj: Webhook | None = None, change: bool = False, **kwargs: Any
@@ -137,9 +140,9 @@ class WebhookAdmin(admin.ModelAdmin[Webhook]):
     def cursor(self, obj: Webhook) -> str:
         return f"#{obj.delivered_seq}.{obj.delivered_index}"
 
-    @admin.display(description="attempts")
+    @admin.display(description="attempts", ordering="attempt_count")
     def attempts(self, obj: Webhook) -> int:
-        return obj.deliveries.count()
+        return int(getattr(obj, "attempt_count", 0))
 
     @admin.display(description="token", boolean=True)
     def has_token(self, obj: Webhook) -> bool:

@@ -139,10 +139,10 @@ class _Sender:
         the webhook went away meanwhile."""
         webhook = self.webhook
         attempts = settings.UAI_WEBHOOK_ATTEMPTS
-        done = 0
+        done = spent = 0  # its attempts before this job: all of them, and those since it last failed
         if self.first:
             self.first = False
-            done = await db(selectors.delivery_attempts, webhook_id=webhook.id, seq=seq, index=index)
+            done, spent = await db(selectors.delivery_attempts, webhook_id=webhook.id, seq=seq, index=index)
         content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         message_id = f"{webhook.id}.{seq}.{index}"
         attempt = done
@@ -161,7 +161,9 @@ class _Sender:
                 return False
             status_code, error, duration_ms = await self._post(content, message_id)
             delivered = status_code is not None and 200 <= status_code < 300
-            last = attempt >= max(attempts, done + 1)
+            # A dead worker's attempts count; "Deliver again" after a failure gives a new set.
+            tries = spent + attempt - done
+            last = tries >= attempts
             if delivered:
                 outcome = Delivery.Outcome.DELIVERED
             else:
@@ -176,10 +178,10 @@ class _Sender:
                     services.webhook_finish,
                     webhook_id=webhook.id,
                     status=Webhook.Status.FAILED,
-                    error=f"Event #{seq} (body {index}) failed {attempt} attempts: {error}",
+                    error=f"Event #{seq} (body {index}) failed {tries} attempts: {error}",
                 )
                 return False
-            await asyncio.sleep(backoff_seconds(attempt))
+            await asyncio.sleep(backoff_seconds(tries))
 
     async def _post(self, content: bytes, message_id: str) -> tuple[int | None, str, int]:
         webhook = self.webhook

@@ -40,6 +40,15 @@ def run_has_events_after(*, run: Run, seq: int) -> bool:
     return Event.objects.filter(run_id=run.id, seq__gt=seq).exists()
 
 
-def delivery_attempts(*, webhook_id: Any, seq: int, index: int) -> int:
-    """How many times a body was POSTed already (by the jobs before this one)."""
-    return Delivery.objects.filter(webhook_id=webhook_id, seq=seq, index=index).count()
+def delivery_attempts(*, webhook_id: Any, seq: int, index: int) -> tuple[int, int]:
+    """How many times a body was POSTed already (by the jobs before this one): in all, and since
+    its last ``failed`` or ``refused`` attempt (the ones its webhook's retries still count)."""
+    rows = list(
+        Delivery.objects.filter(webhook_id=webhook_id, seq=seq, index=index)
+        .order_by("id")
+        .values_list("outcome", flat=True)
+    )
+    ended = [
+        i for i, outcome in enumerate(rows) if outcome in (Delivery.Outcome.FAILED, Delivery.Outcome.REFUSED)
+    ]
+    return len(rows), len(rows) - (ended[-1] + 1 if ended else 0)

@@ -8,7 +8,7 @@ import urllib.parse
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from uai.webhooks import formats, queues, signing
@@ -85,24 +85,29 @@ def webhook_create(
             raise errors.InvalidInput(
                 f"The webhook's {field} must be a string of at most {limit} characters."
             )
-    if any(c in auth_scheme + auth_credentials + token for c in "\r\n"):
-        raise errors.InvalidInput("A webhook's token and credentials are header values: no line breaks.")
-    with transaction.atomic():
-        if name:
-            Webhook.objects.filter(run=run, name=name).delete()
-        webhook = Webhook.objects.create(
-            owner_id=owner_id,
-            run=run,
-            url=url,
-            format=format,
-            name=name,
-            token=token,
-            secret=secret,
-            auth_scheme=auth_scheme,
-            auth_credentials=auth_credentials,
+    if not all(" " <= c <= "~" for c in auth_scheme + auth_credentials + token):
+        raise errors.InvalidInput(
+            "A webhook's token and credentials are header values: printable ASCII, no line breaks."
         )
-        webhook.job_id = queues.defer_delivery(webhook_id=webhook.id)
-        webhook.save(update_fields=["job_id"])
+    try:
+        with transaction.atomic():
+            if name:
+                Webhook.objects.filter(run=run, name=name).delete()
+            webhook = Webhook.objects.create(
+                owner_id=owner_id,
+                run=run,
+                url=url,
+                format=format,
+                name=name,
+                token=token,
+                secret=secret,
+                auth_scheme=auth_scheme,
+                auth_credentials=auth_credentials,
+            )
+            webhook.job_id = queues.defer_delivery(webhook_id=webhook.id)
+            webhook.save(update_fields=["job_id"])
+    except IntegrityError:  # another request made one of this name at the same moment
+        raise errors.Conflict(f"A webhook named {name!r} was just made for this run; try again.") from None
     return webhook
 
 

@@ -21,7 +21,8 @@ def normalize_secret(secret: str) -> str:
     as the key. 400 for a ``whsec_`` secret that is not base64."""
     if secret.startswith(SECRET_PREFIX):
         try:
-            key = base64.b64decode(secret[len(SECRET_PREFIX) :] + "==", validate=False)
+            body = secret[len(SECRET_PREFIX) :].rstrip("=")
+            key = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
         except (binascii.Error, ValueError):
             raise errors.InvalidInput("A whsec_ secret must be base64.") from None
         if not key:
