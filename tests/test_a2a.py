@@ -715,6 +715,12 @@ async def test_a2a__push_config_operations(
             await client.create_task_push_notification_config(
                 a2a_pb2.TaskPushNotificationConfig(task_id=task_id, id="c3", url="http://localhost:9/x")
             )
+        refused = a2a_pb2.SendMessageConfiguration(
+            task_push_notification_config=a2a_pb2.TaskPushNotificationConfig(url="http://localhost:9/x")
+        )
+        with pytest.raises(a2a_errors.InvalidParamsError):  # refused before a task starts
+            await responses(client, send_request("again", configuration=refused))
+        assert (await client.list_tasks(a2a_pb2.ListTasksRequest())).total_size == 1
         await client.delete_task_push_notification_config(
             a2a_pb2.DeleteTaskPushNotificationConfigRequest(task_id=task_id, id="c2")
         )

@@ -315,6 +315,9 @@ def send(user: Any, agent: Agent, request: a2a_pb2.SendMessageRequest) -> Sent:
         raise a2a_errors.InvalidParamsError("'historyLength' must not be negative.")
     history = config.history_length if config.HasField("history_length") else None
     text, files = _content(message, agent)
+    push = config.task_push_notification_config if config.HasField("task_push_notification_config") else None
+    if push is not None:  # (refused before a turn starts for nothing)
+        _allowed(push.url)
     client_id = message.message_id[:200]
     if message.task_id:
         run = owned_run(user, agent, message.task_id)
@@ -353,8 +356,8 @@ def send(user: Any, agent: Agent, request: a2a_pb2.SendMessageRequest) -> Sent:
             run, sent = chat_services.chat_send(
                 chat=chat_found, text=text, files=files, client_message_id=client_id
             )
-    if config.HasField("task_push_notification_config"):
-        push_create(user, agent, run, config.task_push_notification_config)
+    if push is not None:
+        push_create(user, agent, run, push)
     return Sent(turn=run, after=int(sent.seq), history_length=history, blocking=not config.return_immediately)
 
 
@@ -556,13 +559,20 @@ def _config_json(webhook: Any) -> dict[str, Any]:
     return config
 
 
+def _allowed(url: str) -> None:
+    """InvalidParams unless UAI may call ``url`` (UAI_WEBHOOK_ALLOWED_URLS)."""
+    try:
+        webhook_services.check_url(url)
+    except webhook_services.WebhookRefused as refused:
+        raise a2a_errors.InvalidParamsError(refused.detail) from None
+
+
 def push_create(
     user: Any, agent: Agent, run: Run, config: a2a_pb2.TaskPushNotificationConfig
 ) -> dict[str, Any]:
     """A push notification config of a task: UAI POSTs its StreamResponses to ``url``, signed
     (a webhook of format ``a2a``; one of the same id is replaced)."""
-    if not config.url:
-        raise a2a_errors.InvalidParamsError("A push notification config needs a 'url'.")
+    _allowed(config.url)
     try:
         webhook = webhook_services.webhook_create(
             owner_id=user.pk,
