@@ -24,7 +24,7 @@ from a2a.utils.constants import TransportProtocol
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from tests.agents_a2a import REPORT, TICKS
-from tests.conftest import register, token_of, wait_for, wait_run
+from tests.conftest import register, set_password, token_of, wait_for, wait_run
 from tests.test_webhooks import Behaviour, Receiver
 
 BINDINGS = [
@@ -792,3 +792,15 @@ def test_a2a__bad_input_is_never_a_server_error(live: str, alice: httpx.Client) 
         assert 400 <= response.status_code < 500, (method, path, response.text)
         if "%00" not in path:  # (refused by UAI's middleware before any route, in UAI's shape)
             assert response.json()["error"]["details"][0]["reason"], (method, path, response.text)
+
+
+def test_a2a__a_jwt_is_a_bearer_too(live: str, alice: httpx.Client) -> None:
+    set_password(alice.user, "alice-pass-1")
+    tokens = httpx.post(
+        f"{live}/api/auth/token", json={"username": "alice", "password": "alice-pass-1"}
+    ).json()
+    jwt = {"Authorization": f"Bearer {tokens['access']}"}
+    card = httpx.get(f"{live}/a2a/echo/extendedAgentCard", headers=jwt)
+    assert card.status_code == 200 and card.json()["name"] == "echo"
+    refused = httpx.get(f"{live}/a2a/echo/extendedAgentCard", headers={"Authorization": "Bearer nope"})
+    assert refused.status_code == 401 and refused.json()["error"]["status"] == "UNAUTHENTICATED"
