@@ -443,8 +443,18 @@ def list_tasks(user: Any, agent: Agent, request: a2a_pb2.ListTasksRequest, base:
         offset=offset,
         limit=size,
     )
+    ids = [run.id for run in runs]
+    events = run_selectors.run_events_of(run_ids=ids) if request.include_artifacts else None
+    messages = chat_selectors.run_messages_of(run_ids=ids) if history != 0 else None
     tasks = [
-        snapshot(run, history_length=history, base=base, artifacts=request.include_artifacts) for run in runs
+        a2a_events.task_of(
+            run,
+            events=events[str(run.id)] if events is not None else None,
+            messages=messages[str(run.id)] if messages is not None else None,
+            history_length=history,
+            base_url=base,
+        )
+        for run in runs
     ]
     more = offset + len(runs) < total
     return {

@@ -96,6 +96,14 @@ def run_events(*, run_id: Any) -> list[StreamEvent]:
     return [event_payload(e) for e in Event.objects.filter(run_id=run_id).order_by("seq")]
 
 
+def run_events_of(*, run_ids: list[Any]) -> dict[str, list[StreamEvent]]:
+    """``run_events`` of several runs in one query, by run id (a page of A2A tasks)."""
+    found: dict[str, list[StreamEvent]] = {str(run_id): [] for run_id in run_ids}
+    for event in Event.objects.filter(run_id__in=run_ids).order_by("run_id", "seq"):
+        found[str(event.run_id)].append(event_payload(event))
+    return found
+
+
 def run_last_event(*, run_id: Any) -> int:
     """The number of the run's latest stored event (0 before its first): where a live-only
     follower of it starts."""
