@@ -49,6 +49,7 @@ from uai.runs.waiting import wait_for_run
 from uai.webhooks import selectors as webhook_selectors
 from uai.webhooks import services as webhook_services
 from uai_project import errors
+from uai_project.api import base_url
 from uai_project.errors import ErrorCode
 
 PROTOCOL_VERSION = "1.0"
@@ -156,6 +157,12 @@ def agent_of(name: str) -> Agent:
         return agent_selectors.agent_get(name=name)
     except errors.InvalidInput:
         raise errors.NotFound(f"Unknown agent {name!r}.") from None
+
+
+def public_base(request: Any) -> str:
+    """Where clients reach UAI: UAI_PUBLIC_URL when set (behind a proxy), else the request's
+    scheme and host — the base of the card's URLs and of the files' download URLs."""
+    return str(settings.UAI_PUBLIC_URL or base_url(request))
 
 
 def default_agent() -> Agent:

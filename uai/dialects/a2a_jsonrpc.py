@@ -33,7 +33,6 @@ from rest_framework.views import APIView
 
 from uai.dialects import a2a, a2a_rest, sse, ui_events
 from uai.runs.waiting import release_connection
-from uai_project.api import base_url
 
 VERSIONS = ("1.0", "0.3")
 STREAMING = {"SendStreamingMessage", "SubscribeToTask", "message/stream", "tasks/resubscribe"}
@@ -142,7 +141,7 @@ class JsonRpcView(APIView):
     def _v10(
         self, request: Request, agent: Any, method: str, params: Any, request_id: Any
     ) -> HttpResponseBase:
-        user, base = request.user, base_url(request)
+        user, base = request.user, a2a.public_base(request)
         if method == "SendMessage":
             sent = a2a.parse(a2a_pb2.SendMessageRequest(), params)
             return answer(request_id, a2a.send_and_wait(user, agent, sent, base))
@@ -177,7 +176,7 @@ class JsonRpcView(APIView):
             call: Any = V03_MODELS[method].model_validate(body)
         except pydantic.ValidationError as exc:
             raise a2a_errors.InvalidParamsError(f"Invalid parameters: {exc.errors()[0]['msg']}") from None
-        user, base = request.user, base_url(request)
+        user, base = request.user, a2a.public_base(request)
         if method == "message/send":
             result = a2a.send_and_wait(user, agent, conversions.to_core_send_message_request(call), base)
             task = a2a.parse(a2a_pb2.Task(), result["task"])

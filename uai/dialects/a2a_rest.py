@@ -35,7 +35,6 @@ from rest_framework.views import APIView
 from uai.dialects import a2a, sse, ui_events
 from uai.runs.waiting import release_connection
 from uai_project import errors, parsers
-from uai_project.api import base_url
 
 PREFIX = "/a2a/"
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -177,13 +176,15 @@ class SendView(A2AView):
     def post(self, request: Request, agent: str) -> HttpResponseBase:
         """SendMessage."""
         sent = a2a.parse(a2a_pb2.SendMessageRequest(), self.body(request))
-        return JsonResponse(a2a.send_and_wait(request.user, a2a.agent_of(agent), sent, base_url(request)))
+        return JsonResponse(
+            a2a.send_and_wait(request.user, a2a.agent_of(agent), sent, a2a.public_base(request))
+        )
 
 
 class StreamView(A2AView):
     def post(self, request: Request, agent: str) -> HttpResponseBase:
         """SendStreamingMessage."""
-        base = base_url(request)
+        base = a2a.public_base(request)
         sent = a2a.send(
             request.user, a2a.agent_of(agent), a2a.parse(a2a_pb2.SendMessageRequest(), self.body(request))
         )
@@ -194,14 +195,16 @@ class TasksView(A2AView):
     def get(self, request: Request, agent: str) -> HttpResponseBase:
         """ListTasks."""
         listed = a2a.parse(a2a_pb2.ListTasksRequest(), query(request))
-        return JsonResponse(a2a.list_tasks(request.user, a2a.agent_of(agent), listed, base_url(request)))
+        return JsonResponse(
+            a2a.list_tasks(request.user, a2a.agent_of(agent), listed, a2a.public_base(request))
+        )
 
 
 class TaskView(A2AView):
     def get(self, request: Request, agent: str, task_id: str) -> HttpResponseBase:
         """GetTask."""
         asked = a2a.parse(a2a_pb2.GetTaskRequest(), {**query(request), "id": task_id})
-        return JsonResponse(a2a.get_task(request.user, a2a.agent_of(agent), asked, base_url(request)))
+        return JsonResponse(a2a.get_task(request.user, a2a.agent_of(agent), asked, a2a.public_base(request)))
 
 
 class CancelView(A2AView):
@@ -209,7 +212,7 @@ class CancelView(A2AView):
         """CancelTask."""
         self.body(request)
         asked = a2a_pb2.CancelTaskRequest(id=task_id)
-        return JsonResponse(a2a.cancel(request.user, a2a.agent_of(agent), asked, base_url(request)))
+        return JsonResponse(a2a.cancel(request.user, a2a.agent_of(agent), asked, a2a.public_base(request)))
 
 
 class SubscribeView(A2AView):
@@ -224,7 +227,7 @@ class SubscribeView(A2AView):
     def _follow(self, request: Request, agent: str, task_id: str, body: dict[str, Any]) -> HttpResponseBase:
         header = request.headers.get("Last-Event-ID") or request.query_params.get("after")
         after = a2a.resume_point(body.get("metadata"), header)
-        base = base_url(request)
+        base = a2a.public_base(request)
         return _stream(a2a.subscribe(request.user, a2a.agent_of(agent), task_id, after, base), base)
 
 
@@ -262,7 +265,7 @@ class PushConfigView(A2AView):
 class ExtendedCardView(A2AView):
     def get(self, request: Request, agent: str) -> HttpResponseBase:
         """GetExtendedAgentCard."""
-        return JsonResponse(a2a.card(a2a.agent_of(agent), base_url(request), extended=True))
+        return JsonResponse(a2a.card(a2a.agent_of(agent), a2a.public_base(request), extended=True))
 
 
 class CardView(A2AView):
@@ -274,7 +277,7 @@ class CardView(A2AView):
     def get(self, request: Request, agent: str | None = None) -> HttpResponseBase:
         """The card of the agent the URL names (the default agent's at the root)."""
         found = a2a.agent_of(agent) if agent else a2a.default_agent()
-        response = JsonResponse(a2a.card(found, base_url(request)))
+        response = JsonResponse(a2a.card(found, a2a.public_base(request)))
         response["Cache-Control"] = "public, max-age=60"
         return response
 
