@@ -439,6 +439,20 @@ def table_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             ),
         ),
         row(
+            "1",
+            "A2A SendMessage (JSON-RPC) echo c=1, p50 / p99 ms (a2a-sdk: its own server)",
+            lambda f: _lat(f["a2a_route"]["c1"]),
+            "",
+            peer(a2, "rest_c1", _lat),
+        ),
+        row(
+            "1",
+            "A2A SendMessage (JSON-RPC) echo turns/s c=32",
+            lambda f: _num(f["a2a_route"]["c32"]["per_s"]),
+            "",
+            peer(a2, "rest_c32", lambda x: _num(x["per_s"])),
+        ),
+        row(
             "6",
             "server RSS idle, MiB",
             lambda f: _num(f["memory"]["idle_mib"]),
@@ -472,6 +486,13 @@ def table_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 "7",
                 "turns/s c=32: UAI / a2a-sdk",
                 lambda f: _ratio(f["rest_c32"]["per_s"], a2["rest_c32"]["per_s"]),
+            )
+        )
+        rows.append(
+            row(
+                "7",
+                "A2A SendMessage turns/s c=32: UAI's /a2a / a2a-sdk",
+                lambda f: _ratio(f["a2a_route"]["c32"]["per_s"], a2["rest_c32"]["per_s"]),
             )
         )
     return header, [r for r in rows if any(r[2:])]

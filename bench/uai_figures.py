@@ -38,6 +38,7 @@ DRAIN_POSTERS = 16  # clients queueing the runs to drain
 WS_OPENING_AT_ONCE = 100  # idle WebSockets opened concurrently
 WS_HOLD_SECONDS = 3.0  # how long the idle WebSockets are held before they are counted
 HISTORY_PAGE = 50  # messages a client shows first (the chats measured are longer)
+A2A_HEADERS = {"A2A-Version": "1.0"}  # what the a2a-sdk client sends (its peer's figure too)
 
 
 @dataclass(frozen=True)
@@ -587,6 +588,46 @@ async def openai_facade(stack: Stack, *, total: int, repeat: int) -> dict[str, A
         await connection.close()
 
 
+async def _a2a_send(connection: Connection, text: str, context_id: str | None) -> str:
+    """One A2A ``SendMessage`` (JSON-RPC) to the echo agent, blocking: the task's context."""
+    message: dict[str, Any] = {"role": "ROLE_USER", "messageId": uuid.uuid4().hex, "parts": [{"text": text}]}
+    if context_id:
+        message["contextId"] = context_id
+    body = {"jsonrpc": "2.0", "id": text, "method": "SendMessage", "params": {"message": message}}
+    answer = (await connection.request("POST", "/a2a/echo", body, headers=A2A_HEADERS)).expect(200).json()
+    task = answer.get("result", {}).get("task", {})
+    said = task.get("artifacts", [{}])[0].get("parts", [{}])[0].get("text")
+    if task.get("status", {}).get("state") != "TASK_STATE_COMPLETED" or said != text:
+        raise common.HttpError(f"unexpected A2A answer: {answer}")
+    return str(task["contextId"])
+
+
+async def _a2a_sends(stack: Stack, *, concurrency: int, total: int, repeat: int) -> dict[str, Any]:
+    """``SendMessage`` from ``concurrency`` clients, each on a context of its own."""
+    connections = [stack.connection() for _ in range(concurrency)]
+    contexts = [await _a2a_send(c, "warm", None) for c in connections]
+
+    async def turn(client: int, i: int) -> None:
+        await _a2a_send(connections[client], f"hello {i}", contexts[client])
+
+    async def measure() -> dict[str, Any]:
+        return (await common.closed_loop(turn, total=total, concurrency=concurrency)).summary()
+
+    try:
+        return await common.repeated(measure, repeat)
+    finally:
+        await _close(connections)
+
+
+async def a2a_route(stack: Stack, *, total_c1: int, total_c32: int, repeat: int) -> dict[str, Any]:
+    """UAI's own A2A route: JSON-RPC ``SendMessage`` to the echo agent at c=1 and c=32 (the
+    a2a-sdk peer's figure, measured the same way)."""
+    return {
+        "c1": await _a2a_sends(stack, concurrency=1, total=total_c1, repeat=repeat),
+        "c32": await _a2a_sends(stack, concurrency=32, total=total_c32, repeat=repeat),
+    }
+
+
 # --- 4. Runs ---------------------------------------------------------------------------------------
 
 
@@ -850,6 +891,10 @@ async def figures(stack: Stack, counts: Counts, repeat: int, log: Callable[[str]
         ("sse_first_chunk", lambda: sse_first_chunk(stack, total=counts.sse_turns, repeat=repeat)),
         ("sse_stream", lambda: sse_stream(stack, deltas=counts.sse_deltas, repeat=repeat)),
         ("openai_facade", lambda: openai_facade(stack, total=counts.sse_turns, repeat=repeat)),
+        (
+            "a2a_route",
+            lambda: a2a_route(stack, total_c1=counts.turns_c1, total_c32=counts.turns_c32, repeat=repeat),
+        ),
         ("queue_latency", lambda: queue_latency(stack, total=counts.queue_runs, repeat=repeat)),
         ("runs_1_worker", lambda: runs_drained(stack, workers=1, total=counts.drain_runs, repeat=repeat)),
         ("runs_2_workers", lambda: runs_drained(stack, workers=2, total=counts.drain_runs, repeat=repeat)),

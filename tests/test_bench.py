@@ -29,6 +29,7 @@ UAI_FIGURES = {
     "sse_first_chunk",
     "sse_stream",
     "openai_facade",
+    "a2a_route",
     "queue_latency",
     "runs_1_worker",
     "runs_2_workers",

@@ -9,6 +9,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from uai.dialects import (
+    a2a_jsonrpc,
+    a2a_rest,
     agent_run,
     chat_run,
     conversations,
@@ -71,8 +73,18 @@ OPENAI_V1 = [
     re_path(r"^(?P<rest>.*)$", openai_common.not_found),
 ]
 
+# A2A 1.0: every agent's card, its HTTP+JSON routes and its JSON-RPC endpoint; A2A's 404 below.
+A2A = [
+    *a2a_rest.urlpatterns,
+    re_path(r"^(?P<agent>[^/]+)/?$", a2a_jsonrpc.JsonRpcView.as_view(), name="a2a-jsonrpc"),
+    re_path(r"^(?P<rest>.*)$", a2a_rest.not_found),
+]
+
 urlpatterns = [
     path("v1/", include(OPENAI_V1)),
+    path("a2a/", include(A2A)),
+    # (A2A documents its routes itself: the card, not the OpenAPI schema; hence no route name here)
+    re_path(r"^\.well-known/agent-card\.json$", a2a_rest.CardView.as_view()),
     # front-end protocols: AG-UI (CopilotKit) and the AI SDK's UI message stream (useChat)
     path("ag-ui/", include("uai.dialects.agui")),
     path("ai-sdk/", include("uai.dialects.ai_sdk")),

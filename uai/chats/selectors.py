@@ -259,3 +259,16 @@ def message_files(messages: Sequence[Message]) -> dict[uuid.UUID, list[Artifact]
             if artifact.message_id is not None:  # (all of them: filtered by it)
                 files.setdefault(artifact.message_id, []).append(artifact)
     return files
+
+
+def run_messages(*, run_id: Any) -> list[Message]:
+    """A turn's messages in order: the user's (its start, its answers) and the agent's steps."""
+    return list(Message.objects.filter(run_id=run_id).order_by("seq"))
+
+
+def run_messages_of(*, run_ids: list[Any]) -> dict[str, list[Message]]:
+    """``run_messages`` of several turns in one query, by run id (a page of A2A tasks)."""
+    found: dict[str, list[Message]] = {str(run_id): [] for run_id in run_ids}
+    for message in Message.objects.filter(run_id__in=run_ids).order_by("run_id", "seq"):
+        found[str(message.run_id)].append(message)
+    return found

@@ -27,6 +27,10 @@ through ``uai.runs.streams`` and never queries, stores or publishes on its own.
 | ``agui_events`` | the ``ui_events`` story in AG-UI's events and SSE frames (pure) | — |
 | ``ai_sdk`` | the AI SDK's UI message stream ``/ai-sdk/{agent}``: turns, resume, stop | — |
 | ``ai_sdk_parts`` | the ``ui_events`` story as UI message stream parts (pure) | — |
+| ``a2a`` | A2A 1.0 ``/a2a/{agent}``: the card, the operations both bindings share | — |
+| ``a2a_jsonrpc`` | A2A's JSON-RPC binding (1.0's methods, and 0.3's) | — |
+| ``a2a_rest`` | A2A's HTTP+JSON binding, the cards' routes, A2A's REST errors | — |
+| ``a2a_events`` | a run's events as A2A ``StreamResponse``\\ s, a run as a ``Task``; the push format (pure) | — |
 | ``ui_events`` | a turn's events as a front end's story, under AG-UI and the AI SDK (one translator) | — |
 | ``pages`` | the chat and runs web pages | — |
 | ``answer_text`` | the part of an answer its streamed deltas did not carry (shared rule) | — |

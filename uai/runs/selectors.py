@@ -94,3 +94,41 @@ def run_events(*, run_id: Any) -> list[StreamEvent]:
     """Every stored event of a run, in order, as it was published: what a dialect replays to
     rebuild what a stream of the run showed (an OpenAI response's snapshot)."""
     return [event_payload(e) for e in Event.objects.filter(run_id=run_id).order_by("seq")]
+
+
+def run_events_of(*, run_ids: list[Any]) -> dict[str, list[StreamEvent]]:
+    """``run_events`` of several runs in one query, by run id (a page of A2A tasks)."""
+    found: dict[str, list[StreamEvent]] = {str(run_id): [] for run_id in run_ids}
+    for event in Event.objects.filter(run_id__in=run_ids).order_by("run_id", "seq"):
+        found[str(event.run_id)].append(event_payload(event))
+    return found
+
+
+def run_last_event(*, run_id: Any) -> int:
+    """The number of the run's latest stored event (0 before its first): where a live-only
+    follower of it starts."""
+    seq = Event.objects.filter(run_id=run_id).order_by("-seq").values_list("seq", flat=True).first()
+    return int(seq or 0)
+
+
+def task_page(
+    *,
+    user: Any,
+    agent_name: str,
+    context_id: str | None = None,
+    statuses: list[str] | None = None,
+    updated_after: Any = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Run], int]:
+    """The user's turns (runs of a chat) with an agent, most recently updated first: the page
+    from ``offset`` of at most ``limit``, and how many there are in all (A2A's ``ListTasks``)."""
+    runs = Run.objects.filter(owner=user, agent_id=agent_name, chat__isnull=False)
+    if context_id:
+        runs = runs.filter(chat_id=context_id)
+    if statuses:
+        runs = runs.filter(status__in=statuses)
+    if updated_after is not None:
+        runs = runs.filter(updated_at__gt=updated_after)
+    total = runs.count()
+    return list(runs.order_by("-updated_at", "-id")[offset : offset + limit]), total
