@@ -270,14 +270,49 @@ def serve_until_done(server: str, worker: str, env: dict[str, str], log_dir: Pat
             process.kill()
 
 
-@pytest.fixture
-def live(live_server_url: str, django_db_reset_sequences: Any) -> str:
-    """The live server's URL, for a test whose data the server must see (committed).
+@pytest.fixture(scope="session")
+def content_type_ids(django_db_setup: Any, django_db_blocker: Any) -> dict[tuple[str, str], int]:
+    """The content types' ids as the migrated test database has them, before any server starts."""
+    from django.contrib.contenttypes.models import ContentType
 
-    The flush after each test resets the id sequences, so the content types recreated after it
-    get the ids they had before: the server process caches them (the admin's LogEntry rows
-    point at them), and would otherwise write ids that no longer exist.
+    with django_db_blocker.unblock():
+        return {(ct.app_label, ct.model): ct.pk for ct in ContentType.objects.all()}
+
+
+def restore_content_type_ids(canonical: dict[tuple[str, str], int]) -> None:
+    """Give the content types the ids the servers cached, if the last flush gave others.
+
+    Every flush recreates the content types, numbered from their sequence: 1… after a test that
+    reset the sequences, on from the last id after one that did not (``transaction=True``
+    alone). A server process caches the ids (the admin's LogEntry rows point at them) and would
+    write ids that no longer exist, a foreign-key violation.
     """
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+    from django.core.management.sql import emit_post_migrate_signal
+    from django.db import connection
+
+    if {(ct.app_label, ct.model): ct.pk for ct in ContentType.objects.all()} == canonical:
+        return
+    Permission.objects.all().delete()
+    ContentType.objects.all().delete()
+    ContentType.objects.bulk_create(
+        [ContentType(pk=pk, app_label=app_label, model=model) for (app_label, model), pk in canonical.items()]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('django_content_type', 'id'), %s)", [max(canonical.values())]
+        )
+    ContentType.objects.clear_cache()
+    emit_post_migrate_signal(verbosity=0, interactive=False, db=connection.alias)  # the permissions
+
+
+@pytest.fixture
+def live(
+    live_server_url: str, django_db_reset_sequences: Any, content_type_ids: dict[tuple[str, str], int]
+) -> str:
+    """The live server's URL, for a test whose data the server must see (committed)."""
+    restore_content_type_ids(content_type_ids)
     return live_server_url
 
 

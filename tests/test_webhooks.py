@@ -398,6 +398,8 @@ def test_webhook__its_job_is_deferred_in_the_transaction_that_makes_it(
         assert jobs.filter(pk=made.job_id, queue_name="webhooks").exists()
         raise RuntimeError("rolled back")
     assert not Webhook.objects.exists() and not jobs.exists()
+    # (the run's end awaited: the flush after the test deadlocked with its writes)
+    wait_run(alice, task, "succeeded")
 
 
 def test_webhook__a_chat_turn_gets_its_own_events_only(
