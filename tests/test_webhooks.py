@@ -274,6 +274,46 @@ def test_webhook__urls_not_allowed_are_refused_and_never_called(
         with pytest.raises(services.WebhookRefused):
             make_webhook(alice, task, url)
     assert services.url_allowed("https://hooks.example.com/abc")
+    assert services.url_allowed("https://HOOKS.example.com:443/abc")  # the regex sees it normalised
+
+    # The URL is checked as httpx sends it: origin, then the path on segment boundaries; whatever
+    # a server may resolve to another path than the one checked is refused.
+    settings.UAI_WEBHOOK_ALLOWED_URLS = ["http://gw:8080/hooks/", "https://hooks.example.com"]
+    for url in (
+        "http://gw:8080/hooks/../admin/x",  # httpx would POST to /admin/x
+        "http://gw:8080/hooks/./x",
+        "http://gw:8080/hooks/%2e%2e/admin/x",
+        "http://gw:8080/hooks/%2E%2e/admin/x",
+        "http://gw:8080/hooks/.%2e/admin/x",
+        "http://gw:8080/hooks/..;/admin/x",  # ";" parameters dropped: ".." to some servers
+        "http://gw:8080/hooks/..%3b/admin/x",
+        "http://gw:8080/hooks%2f..%2fadmin",
+        "http://gw:8080/hooks/a%2fb",
+        "http://gw:8080/hooks/a%5cb",
+        "http://gw:8080/hooks\\..\\admin",
+        "http://gw:8080/hooksadmin",  # not on a segment boundary
+        "http://gw:8081/hooks/x",  # another port
+        "https://gw:8080/hooks/x",  # another scheme
+        "http://gw/hooks/x",  # the default port is not 8080
+        "http://user@gw:8080/hooks/x",
+        "http://gw:8080/hooks/x#frag",
+        "https://hooks.example.com.evil.net/",  # a prefix without a path is the origin, exactly
+        "https://hooks.example.com:8443/",
+        "https://hooks.example.com@evil.net/",
+    ):
+        with pytest.raises(services.WebhookRefused):
+            services.webhook_check(url=url, format="uai")
+        assert not services.url_allowed(url), url
+    for url, sent in (
+        ("http://gw:8080/hooks/x?tenant=a%2Fb&n=1", "http://gw:8080/hooks/x?tenant=a%2Fb&n=1"),
+        ("http://GW:8080/hooks", "http://gw:8080/hooks"),
+        ("https://hooks.example.com:443/any/path", "https://hooks.example.com/any/path"),
+        ("https://Hooks.Example.com", "https://hooks.example.com"),
+    ):
+        assert str(services.allowed_url(url)) == sent
+    assert services.check_allowed_setting("https://hooks.example.com/a?b") is not None
+    assert services.check_allowed_setting("http://127.0.0.1:") is None  # any port of 127.0.0.1
+    settings.UAI_WEBHOOK_ALLOWED_URLS = ["http://127.0.0.1:", "re:https://hooks\\.example\\.com/[a-z]+"]
     for bad in (
         {"format": "no-such-format"},
         {"token": "a\r\nX-Injected: 1"},
@@ -283,6 +323,12 @@ def test_webhook__urls_not_allowed_are_refused_and_never_called(
     ):
         with pytest.raises(services.errors.InvalidInput):
             make_webhook(alice, task, receiver.url, **bad)
+        # webhook_check refuses exactly what webhook_create refuses, writing nothing.
+        with pytest.raises(services.errors.InvalidInput):
+            services.webhook_check(url=receiver.url, **{"format": "uai", **bad})
+    with pytest.raises(services.WebhookRefused):
+        services.webhook_check(url="http://localhost:8000/", format="uai")
+    services.webhook_check(url=receiver.url, format="uai", token="t", secret=SECRET)  # no error
     from uai.webhooks.models import Webhook
 
     assert not Webhook.objects.exists()
@@ -420,7 +466,15 @@ def test_webhook__a_chat_turn_gets_its_own_events_only(
     assert {b["run_id"] for b in bodies} == {turn} and bodies[-1]["data"]["status"] == "succeeded"
 
 
-def test_webhook__a_bad_regex_among_the_allowed_urls_stops_start_up() -> None:
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        ("re:https://(unclosed", "'re:https://(unclosed' is not a regex"),
+        ("https://hooks.example.com/x?a=1", "'https://hooks.example.com/x?a=1' is not an http(s) URL prefix"),
+        ("hooks.example.com", "'hooks.example.com' is not an http(s) URL prefix"),
+    ],
+)
+def test_webhook__a_bad_entry_among_the_allowed_urls_stops_start_up(entry: str, said: str) -> None:
     import subprocess
     import sys
 
@@ -429,13 +483,39 @@ def test_webhook__a_bad_regex_among_the_allowed_urls_stops_start_up() -> None:
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=ROOT,
-        env={**os.environ, "UAI_WEBHOOK_ALLOWED_URLS": "http://127.0.0.1:,re:https://(unclosed"},
+        env={**os.environ, "UAI_WEBHOOK_ALLOWED_URLS": f"http://127.0.0.1:,{entry}"},
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode != 0
-    assert (
-        "ImproperlyConfigured: UAI_WEBHOOK_ALLOWED_URLS: 're:https://(unclosed' is not a regex"
-        in result.stderr
-    )
+    assert f"ImproperlyConfigured: UAI_WEBHOOK_ALLOWED_URLS: {said}" in result.stderr
+
+
+def test_webhook__posted_to_exactly_the_url_checked_query_and_all(
+    live: str, alice: httpx.Client, receiver_factory: Callable[..., Receiver], allowed: None
+) -> None:
+    from uai.webhooks import queues
+    from uai.webhooks.models import Webhook
+
+    receiver = receiver_factory()
+    task = start_run(alice, "echo", "hi")
+    wait_run(alice, task, "succeeded")
+    webhook = make_webhook(alice, task, receiver.url + "?tenant=a%2Fb&n=1")
+    wait_for(lambda: webhook_of(webhook.pk).status == "done", timeout=10)
+    assert receiver.requests and {r["path"] for r in receiver.requests} == {"/hook?tenant=a%2Fb&n=1"}
+
+    # A row that skipped webhook_create's check (made before it was strict): the check before each
+    # POST refuses its "..", whatever the list allows; nothing reaches /admin.
+    with transaction.atomic():
+        old = Webhook.objects.create(
+            owner_id=alice.user.pk,  # type: ignore[attr-defined]  # conftest's client carries its user
+            run_id=task,
+            url=receiver.url + "/../admin",
+            format="uai",
+        )
+        old.job_id = queues.defer_delivery(webhook_id=old.id)
+        old.save(update_fields=["job_id"])
+    wait_for(lambda: webhook_of(old.pk).status == "failed", timeout=10)
+    assert [(r.outcome, r.status_code) for r in webhook_of(old.pk).deliveries.all()] == [("refused", None)]
+    assert all(r["path"] == "/hook?tenant=a%2Fb&n=1" for r in receiver.requests)

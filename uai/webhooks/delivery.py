@@ -148,7 +148,10 @@ class _Sender:
         attempt = done
         while True:
             attempt += 1
-            if not services.url_allowed(webhook.url):  # the operator's list changed since
+            # Checked before each POST (the operator's list may have changed since), and the POST
+            # goes to exactly the parsed, normalised URL that was checked.
+            target = services.allowed_url(webhook.url)
+            if target is None:
                 await self._record(
                     seq, index, attempt, Delivery.Outcome.REFUSED, error="URL no longer allowed"
                 )
@@ -159,7 +162,7 @@ class _Sender:
                     error=f"{webhook.url} is no longer among UAI_WEBHOOK_ALLOWED_URLS.",
                 )
                 return False
-            status_code, error, duration_ms = await self._post(content, message_id)
+            status_code, error, duration_ms = await self._post(target, content, message_id)
             delivered = status_code is not None and 200 <= status_code < 300
             # A dead worker's attempts count; "Deliver again" after a failure gives a new set.
             tries = spent + attempt - done
@@ -183,7 +186,7 @@ class _Sender:
                 return False
             await asyncio.sleep(backoff_seconds(tries))
 
-    async def _post(self, content: bytes, message_id: str) -> tuple[int | None, str, int]:
+    async def _post(self, url: httpx.URL, content: bytes, message_id: str) -> tuple[int | None, str, int]:
         webhook = self.webhook
         headers = {
             "Content-Type": "application/json",
@@ -201,9 +204,7 @@ class _Sender:
             # httpx's timeout bounds each read; this bounds the whole POST (a receiver that
             # trickles its answer a byte at a time). The answer's body is not read.
             async with asyncio.timeout(settings.UAI_WEBHOOK_TIMEOUT_SECONDS):
-                async with self.client.stream(
-                    "POST", webhook.url, content=content, headers=headers
-                ) as response:
+                async with self.client.stream("POST", url, content=content, headers=headers) as response:
                     status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"

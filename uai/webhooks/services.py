@@ -7,6 +7,7 @@ import re
 import urllib.parse
 from typing import Any
 
+import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -20,25 +21,117 @@ class WebhookRefused(errors.Forbidden):
     """The URL is not one the operator allows (UAI_WEBHOOK_ALLOWED_URLS), or not a URL at all."""
 
 
-def url_allowed(url: str) -> bool:
-    """Whether UAI may call ``url``: an http(s) URL with no user part that starts with one of
-    UAI_WEBHOOK_ALLOWED_URLS's prefixes (or matches one of its ``re:`` regexes); none when empty."""
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST = re.compile(r"[a-z0-9._:-]+")  # a host as httpx sends it: lower-case, IDNA-encoded, no "%"
+# An encoded ".", "/" or "\\" in a path: a server may decode it into another path than the one checked.
+_ENCODED = re.compile(r"%(?:2e|2f|5c)", re.IGNORECASE)
+
+
+class _Origin:
+    """One prefix of UAI_WEBHOOK_ALLOWED_URLS, parsed: scheme, host, port (None: any, for a
+    prefix written "scheme://host:"), and the path whose segments a URL's path must start with."""
+
+    def __init__(self, scheme: str, host: str, port: int | None, path: str) -> None:
+        self.scheme, self.host, self.port, self.path = scheme, host, port, path
+
+    def allows(self, url: httpx.URL) -> bool:
+        if (url.scheme, url.raw_host.decode("ascii")) != (self.scheme, self.host):
+            return False
+        if self.port is not None and _port(url) != self.port:
+            return False
+        path = url.raw_path.split(b"?", 1)[0].decode("ascii")
+        return not self.path or path == self.path or path.startswith(self.path + "/")
+
+
+def _port(url: httpx.URL) -> int:
+    return url.port or _DEFAULT_PORTS[url.scheme]
+
+
+def _dot_segment(segment: str) -> bool:
+    """Whether a server may read ``segment`` as "." or "..": decoded, and without its parameters
+    (";x", which some servers drop: ``..;`` is ``..`` to them)."""
+    return urllib.parse.unquote(segment).split(";", 1)[0] in (".", "..")
+
+
+def _parse(url: str) -> httpx.URL | None:
+    """``url`` as httpx sends it, or None when it is not a URL UAI calls whatever the list says:
+    not http(s), no host, a user part, a fragment, a backslash, blanks or control characters, a
+    "." or ".." path segment, an encoded "." "/" or "\\" in its path, a port out of range. The
+    default port is dropped (``http://h:80/`` is ``http://h/``)."""
+    if not isinstance(url, str) or "\\" in url or "#" in url:
+        return None
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return None
     try:
         parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return False
-    # "http://127.0.0.1:80@evil.example/" starts with an allowed "http://127.0.0.1:" prefix.
-    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
-        return False
-    if any(c.isspace() or ord(c) < 32 for c in url):
-        return False
+        parsed = httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        return None
+    if "@" in parts.netloc or _ENCODED.search(parts.path) or any(map(_dot_segment, parts.path.split("/"))):
+        return None
+    if parsed.scheme not in _DEFAULT_PORTS or parsed.userinfo or parsed.fragment:
+        return None
+    try:
+        host = parsed.raw_host.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if not _HOST.fullmatch(host) or not 0 < _port(parsed) < 65536:
+        return None
+    if parsed.port == _DEFAULT_PORTS[parsed.scheme]:
+        parsed = parsed.copy_with(port=None)
+    return parsed
+
+
+def _origin(prefix: str) -> _Origin | None:
+    """A prefix of UAI_WEBHOOK_ALLOWED_URLS parsed; None when it is not one (it allows nothing):
+    a query in it, or anything _parse refuses."""
+    parsed = _parse(prefix)
+    if parsed is None or b"?" in parsed.raw_path:
+        return None
+    any_port = urllib.parse.urlsplit(prefix).netloc.endswith(":")
+    path = parsed.raw_path.decode("ascii").rstrip("/")
+    return _Origin(parsed.scheme, parsed.raw_host.decode("ascii"), None if any_port else _port(parsed), path)
+
+
+def check_allowed_setting(allowed: str) -> str | None:
+    """Why an entry of UAI_WEBHOOK_ALLOWED_URLS is not one (None when it is): a ``re:`` entry
+    must compile, any other must be an http(s) prefix (used by the app's start-up check)."""
+    if allowed.startswith("re:"):
+        try:
+            re.compile(allowed[3:])
+        except re.error as exc:
+            return f"not a regex ({exc})"
+        return None
+    if _origin(allowed) is None:
+        return "not an http(s) URL prefix (scheme://host[:port][/path], no user part, query or fragment)"
+    return None
+
+
+def allowed_url(url: str) -> httpx.URL | None:
+    """The URL UAI POSTs to for ``url`` (parsed and normalised, exactly what was checked), or None
+    when UAI may not call it. Allowed: a URL _parse accepts, whose scheme, host and port (the
+    default port when none is given) are a prefix's, and whose path starts with the prefix's path
+    on a segment boundary (prefix ``https://h/hooks`` allows ``/hooks`` and ``/hooks/x``, not
+    ``/hooksx``; ``https://h`` or ``https://h/`` allows any path on exactly that origin;
+    ``http://h:`` any port of h); or whose normalised text a ``re:`` regex matches in full.
+    None when the list is empty."""
+    parsed = _parse(url)
+    if parsed is None:
+        return None
     for allowed in settings.UAI_WEBHOOK_ALLOWED_URLS:
         if allowed.startswith("re:"):
-            if re.fullmatch(allowed[3:], url):
-                return True
-        elif url.startswith(allowed):
-            return True
-    return False
+            if re.fullmatch(allowed[3:], str(parsed)):
+                return parsed
+        else:
+            origin = _origin(allowed)
+            if origin is not None and origin.allows(parsed):
+                return parsed
+    return None
+
+
+def url_allowed(url: str) -> bool:
+    """Whether UAI may call ``url`` (see allowed_url)."""
+    return allowed_url(url) is not None
 
 
 def _max_length(field: str) -> int:
@@ -53,10 +146,8 @@ def check_url(url: str) -> None:
         raise WebhookRefused(f"UAI does not call {url}: it is not among the URLs the operator allows.")
 
 
-def webhook_create(
+def webhook_check(
     *,
-    owner_id: Any,
-    run: Any,
     url: str,
     format: str,
     name: str = "",
@@ -64,11 +155,11 @@ def webhook_create(
     secret: str = "",
     auth_scheme: str = "",
     auth_credentials: str = "",
-) -> Webhook:
-    """A webhook that POSTs every event of ``run`` to ``url`` from the run's first event on, and
-    its delivery job (deferred in this transaction). A webhook of the run with the same non-empty
-    ``name`` is replaced. WebhookRefused when the URL is not allowed; 400 for an unknown format,
-    a bad secret, or fields too long."""
+) -> None:
+    """Every check webhook_create makes before it writes, with the same exceptions, so a caller
+    (an A2A push config) can refuse a bad webhook before it starts anything: WebhookRefused when
+    the URL is not allowed; 400 for an unknown format, a bad secret, fields too long, or a token or
+    credentials that are not printable ASCII."""
     check_url(url)
     formats.format_class(format)
     if secret:
@@ -89,6 +180,33 @@ def webhook_create(
         raise errors.InvalidInput(
             "A webhook's token and credentials are header values: printable ASCII, no line breaks."
         )
+
+
+def webhook_create(
+    *,
+    owner_id: Any,
+    run: Any,
+    url: str,
+    format: str,
+    name: str = "",
+    token: str = "",
+    secret: str = "",
+    auth_scheme: str = "",
+    auth_credentials: str = "",
+) -> Webhook:
+    """A webhook that POSTs every event of ``run`` to ``url`` from the run's first event on, and
+    its delivery job (deferred in this transaction). A webhook of the run with the same non-empty
+    ``name`` is replaced. WebhookRefused when the URL is not allowed; 400 for an unknown format,
+    a bad secret, or fields too long."""
+    webhook_check(
+        url=url,
+        format=format,
+        name=name,
+        token=token,
+        secret=secret,
+        auth_scheme=auth_scheme,
+        auth_credentials=auth_credentials,
+    )
     try:
         with transaction.atomic():
             if name:
