@@ -60,6 +60,7 @@ WELL_KNOWN_CARD = "/.well-known/agent-card.json"
 BINDINGS = ("JSONRPC", "HTTP+JSON")
 DEFAULT_QUESTION = "The remote agent needs input."
 RESUBSCRIBES = 3  # a stream that ends before its task did is followed again this many times
+ALLOW_HINT = "options.interface_url (with binding) or options.allow_other_origins = true allows it"
 
 # TaskState values of A2A 1.0 (a2a.types.a2a_pb2.TaskState), by name: the SDK is imported lazily.
 SUBMITTED, WORKING, COMPLETED, FAILED, CANCELED, INPUT_REQUIRED, REJECTED, AUTH_REQUIRED = range(1, 9)
@@ -69,9 +70,6 @@ INTERRUPTED = {INPUT_REQUIRED, AUTH_REQUIRED}
 
 class RemoteAgentError(RuntimeError):
     """The remote A2A agent cannot be reached, refused the call, or its task failed."""
-
-
-ALLOW_HINT = "options.interface_url (with binding) or options.allow_other_origins = true allows it"
 
 
 def _import() -> Any:
@@ -387,7 +385,8 @@ class A2AAdapter:
         except OriginRefused as exc:
             raise RemoteAgentError(
                 f"the agent card at {self.url} redirects to {exc.url}, another origin: not followed with"
-                f" the entry's credentials ({ALLOW_HINT})"
+                " the entry's credentials (options.url can name the card's own URL, or"
+                " options.allow_other_origins = true allows it)"
             ) from exc
         self._card = (time.monotonic(), card)
         return card
