@@ -179,7 +179,8 @@ def build_app(
 ) -> ASGIApp:
     """The card (both bindings: JSON-RPC at /jsonrpc, HTTP+JSON at /rest, of protocol ``version``:
     ``0.3`` serves A2A 0.3 beside 1.0; under ``interfaces_at`` instead of its own URL when given)
-    and the routes; ``card_redirect``: the card's URL answers a 302 to there."""
+    and the routes; ``card_redirect``: the card's URL answers a 302 to there (unless it has a
+    query string, so that the card can redirect to itself with one)."""
     base = interfaces_at or f"http://127.0.0.1:{port}"
     card = AgentCard(
         name="scripted",
@@ -208,7 +209,7 @@ def build_app(
     async def recording(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/.well-known/"):
             remote.cards.append({k.decode(): v.decode() for k, v in scope["headers"]})
-            if card_redirect:
+            if card_redirect and not scope["query_string"]:  # (a redirect to itself ends)
                 headers = [(b"location", card_redirect.encode()), (b"content-length", b"0")]
                 await send({"type": "http.response.start", "status": 302, "headers": headers})
                 await send({"type": "http.response.body", "body": b""})

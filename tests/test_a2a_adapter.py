@@ -255,6 +255,13 @@ def test_a2a__credentials_go_only_to_the_cards_origin_unless_the_entry_says_othe
         assert [c[2] for c in remote.calls] == ["steps", "steps"]
         assert len(remote.cards) == 1  # the redirected card
 
+    # A redirect within the card's origin is followed, credentials and all.
+    with serve(card_redirect="/.well-known/agent-card.json?moved=1") as moved:
+        register("moved", moved.card_url, **secret)
+        task = alice.post("/run/", json={"agent": "moved", "input": "steps"}).json()["task_id"]
+        assert wait_run(alice, task, "succeeded", "failed")["output"] == "Hello, world"
+        assert [h.get("x-api-key") for h in moved.cards] == ["k1", "k1"]
+
 
 def test_a2a__a_remote_of_protocol_0_3_is_driven_over_both_bindings(alice: httpx.Client) -> None:
     with serve(version="0.3") as old:
