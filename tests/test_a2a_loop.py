@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.agents_a2a import REPORT
 from tests.conftest import cancel_run, collect, register, register_agent, token_of, wait_for, wait_run
 
 # The live server's environment holds OPENAI_API_KEY=sk-test (tests/conftest.py): the token of
@@ -78,6 +79,13 @@ def test_a2a_loop__a_uai_agent_fronts_another_through_uais_own_a2a_route(
     ]
     deltas = [json.loads(e.data)["data"]["text"] for e in events if e.event == "delta"]
     assert "".join(deltas).startswith("Here is the report ")  # streamed before the answer
+    # The inner run's file arrives as the URL UAI serves it at (for the user the entry signs in as).
+    made = {a["name"]: a for a in alice.get(f"/run/{task}/artifacts").json()}
+    link = alice.get(f"/run/{task}/artifacts/{made['report.txt']['id']}/download").json()
+    assert link["filename"] == "report.txt" and link["url"].startswith(live + "/"), link
+    token = SERVER_TOKEN if binding == "JSONRPC" else token_of(alice)
+    fetched = httpx.get(link["url"], headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert fetched.status_code == 200 and fetched.content == REPORT
     (inner,) = inner_runs("inner-works")
     assert inner.status == "succeeded" and inner.owner.username == owner
 
