@@ -58,6 +58,7 @@ class Remote:
     paths: list[str] = field(default_factory=list)  # (method and path) of each call but the card's
     methods: list[str] = field(default_factory=list)  # of each JSON-RPC call
     data: list[Any] = field(default_factory=list)  # the data parts of the messages
+    cards: list[dict[str, str]] = field(default_factory=list)  # headers of each read of its card
 
     @property
     def card_url(self) -> str:
@@ -167,10 +168,20 @@ def _free_port() -> int:
         return port
 
 
-def build_app(remote: Remote, port: int, *, streaming: bool = True, version: str = "1.0") -> ASGIApp:
+def build_app(
+    remote: Remote,
+    port: int,
+    *,
+    streaming: bool = True,
+    version: str = "1.0",
+    interfaces_at: str | None = None,
+    card_redirect: str | None = None,
+) -> ASGIApp:
     """The card (both bindings: JSON-RPC at /jsonrpc, HTTP+JSON at /rest, of protocol ``version``:
-    ``0.3`` serves A2A 0.3 beside 1.0) and the routes."""
-    base = f"http://127.0.0.1:{port}"
+    ``0.3`` serves A2A 0.3 beside 1.0; under ``interfaces_at`` instead of its own URL when given)
+    and the routes; ``card_redirect``: the card's URL answers a 302 to there (unless it has a
+    query string, so that the card can redirect to itself with one)."""
+    base = interfaces_at or f"http://127.0.0.1:{port}"
     card = AgentCard(
         name="scripted",
         description="A scripted remote agent.",
@@ -196,6 +207,13 @@ def build_app(remote: Remote, port: int, *, streaming: bool = True, version: str
     )
 
     async def recording(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/.well-known/"):
+            remote.cards.append({k.decode(): v.decode() for k, v in scope["headers"]})
+            if card_redirect and not scope["query_string"]:  # (a redirect to itself ends)
+                headers = [(b"location", card_redirect.encode()), (b"content-length", b"0")]
+                await send({"type": "http.response.start", "status": 302, "headers": headers})
+                await send({"type": "http.response.body", "body": b""})
+                return
         if scope["type"] == "http" and not scope["path"].startswith("/.well-known/"):
             remote.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
             remote.paths.append(f"{scope['method']} {scope['path']}")
@@ -216,13 +234,26 @@ def build_app(remote: Remote, port: int, *, streaming: bool = True, version: str
 
 
 @contextmanager
-def serve(*, streaming: bool = True, version: str = "1.0") -> Iterator[Remote]:
-    """The remote agent, listening until the block ends (``streaming``, ``version``: what its
-    card says)."""
+def serve(
+    *,
+    streaming: bool = True,
+    version: str = "1.0",
+    interfaces_at: str | None = None,
+    card_redirect: str | None = None,
+) -> Iterator[Remote]:
+    """The remote agent, listening until the block ends (``streaming``, ``version``,
+    ``interfaces_at``: what its card says; ``card_redirect``: where its card's URL redirects)."""
     port = _free_port()
     remote = Remote(url=f"http://127.0.0.1:{port}")
     config = uvicorn.Config(
-        build_app(remote, port, streaming=streaming, version=version),
+        build_app(
+            remote,
+            port,
+            streaming=streaming,
+            version=version,
+            interfaces_at=interfaces_at,
+            card_redirect=card_redirect,
+        ),
         host="127.0.0.1",
         port=port,
         log_level="warning",

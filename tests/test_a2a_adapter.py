@@ -204,11 +204,63 @@ def test_a2a__a_silent_stream_is_followed_again_and_a_remote_that_cannot_stream_
     assert "".join(deltas) == "before the pause, after it"
     assert [c[2] for c in remote.calls] == ["pause"]  # followed, not sent again
     with serve(streaming=False) as quiet:  # a card without streaming: returnImmediately, GetTask
-        register("quiet", quiet.card_url, binding="HTTP+JSON")
+        register("quiet", quiet.card_url, binding="HTTP+JSON", poll_seconds=0.2)
         task = alice.post("/run/", json={"agent": "quiet", "input": "steps"}).json()["task_id"]
         assert wait_run(alice, task, "succeeded", "failed")["output"] == "Hello, world"
         assert quiet.paths[0] == "POST /rest/message:send", quiet.paths
         assert "POST /rest/message:stream" not in quiet.paths
+        gets = quiet.paths.count("GET /rest/tasks/" + quiet.calls[0][0])
+        assert gets >= 1  # polled, every 0.2 s (the entry's poll_seconds, not the setting's 1 s)
+
+
+def test_a2a__credentials_go_only_to_the_cards_origin_unless_the_entry_says_otherwise(
+    alice: httpx.Client, remote: Remote
+) -> None:
+    # `remote` is the other origin: a card that names its interfaces there, and a card that
+    # redirects there. Neither is called with the entry's credentials: the run fails, saying so.
+    secret = {"token_env": "OPENAI_API_KEY", "headers": {"X-Api-Key": "k1"}}
+    with serve(interfaces_at=remote.url) as pointer, serve(card_redirect=remote.card_url) as mover:
+        register("pointer", pointer.card_url, **secret)
+        register("mover", mover.card_url, **secret)
+        task = alice.post("/run/", json={"agent": "pointer", "input": "steps"}).json()["task_id"]
+        failed = wait_run(alice, task, "failed", "succeeded")
+        assert (
+            f"the agent card at {pointer.card_url} names its JSONRPC interface at {remote.url}/jsonrpc,"
+            " another origin: the entry's credentials go only to the card's origin"
+        ) in failed["error"], failed
+        task = alice.post("/run/", json={"agent": "mover", "input": "steps"}).json()["task_id"]
+        failed = wait_run(alice, task, "failed", "succeeded")
+        assert (
+            f"the agent card at {mover.card_url} redirects to {remote.card_url}, another origin:"
+            " not followed with the entry's credentials"
+        ) in failed["error"], failed
+        assert remote.cards == [] and remote.headers == [] and remote.calls == []  # nothing reached it
+        assert [h.get("x-api-key") for h in mover.cards] == ["k1"]  # (its own origin: sent)
+
+        # The entry names the URL to call: the card's other origin is not used.
+        register(
+            "pinned", pointer.card_url, interface_url=pointer.url + "/rest", binding="HTTP+JSON", **secret
+        )
+        task = alice.post("/run/", json={"agent": "pinned", "input": "steps"}).json()["task_id"]
+        assert wait_run(alice, task, "succeeded", "failed")["output"] == "Hello, world"
+        assert [c[2] for c in pointer.calls] == ["steps"] and remote.headers == []
+        assert all(h.get("authorization") == "Bearer sk-test" for h in pointer.headers)
+
+        # The entry allows any origin: the card and its interfaces are followed there.
+        register("pointer-any", pointer.card_url, allow_other_origins=True, **secret)
+        register("mover-any", mover.card_url, allow_other_origins=True, **secret)
+        for agent in ["pointer-any", "mover-any"]:
+            task = alice.post("/run/", json={"agent": agent, "input": "steps"}).json()["task_id"]
+            assert wait_run(alice, task, "succeeded", "failed")["output"] == "Hello, world"
+        assert [c[2] for c in remote.calls] == ["steps", "steps"]
+        assert len(remote.cards) == 1  # the redirected card
+
+    # A redirect within the card's origin is followed, credentials and all.
+    with serve(card_redirect="/.well-known/agent-card.json?moved=1") as moved:
+        register("moved", moved.card_url, **secret)
+        task = alice.post("/run/", json={"agent": "moved", "input": "steps"}).json()["task_id"]
+        assert wait_run(alice, task, "succeeded", "failed")["output"] == "Hello, world"
+        assert [h.get("x-api-key") for h in moved.cards] == ["k1", "k1"]
 
 
 def test_a2a__a_remote_of_protocol_0_3_is_driven_over_both_bindings(alice: httpx.Client) -> None:
@@ -295,12 +347,26 @@ def test_a2a__the_readmes_entry_loads_and_bad_entries_stop_start_up(
     monkeypatch.setenv("TRAVEL_KEY", "k3y")
     assert adapter._auth_headers() == {"X-Team": "uai", "X-Api-Key": "k3y", "Authorization": "Bearer t0k"}
 
+    # The limits come from settings through the registry (the adapter reads none); an entry's own win.
+    with override_settings(UAI_A2A_POLL_SECONDS=0.25, UAI_A2A_CANCEL_SECONDS=3.0):
+        row = Agent(name="limits", adapter="a2a", options={"url": "http://a.example", "cancel_seconds": 1})
+        limited = build_adapter(row)
+    assert isinstance(limited, A2AAdapter)
+    assert (limited.poll_seconds, limited.cancel_seconds) == (0.25, 1.0)
+
     for options, complaint in [
         ({}, "options.url must be the agent card's http(s) URL"),
         ({"url": "file:///etc/card.json"}, "options.url must be"),
         ({"url": "http://a.example", "binding": "GRPC"}, "options.binding must be one of JSONRPC, HTTP+JSON"),
         ({"url": "http://a.example", "headers": {"X": 1}}, "options.headers must be a table of strings"),
         ({"url": "http://a.example", "cancel_seconds": 0}, "options.cancel_seconds must be a number"),
+        ({"url": "http://a.example", "poll_seconds": "1"}, "options.poll_seconds must be a number"),
+        ({"url": "http://a.example", "interface_url": "http://b.example/rpc"}, "options.interface_url needs"),
+        (
+            {"url": "http://a.example", "interface_url": "b.example", "binding": "JSONRPC"},
+            "options.interface_url must",
+        ),
+        ({"url": "http://a.example", "allow_other_origins": "yes"}, "options.allow_other_origins must be"),
     ]:
         path.write_text(f"[agents.bad]\nadapter = 'a2a'\noptions = {toml_inline(options)}\n")
         refused = pytest.raises(AgentConfigError, match=re.escape(complaint))

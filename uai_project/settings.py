@@ -508,8 +508,9 @@ UAI_RUN_TIMEOUT_SECONDS = _float(
 UAI_INPUT_TIMEOUT_SECONDS = _float(
     "UAI_INPUT_TIMEOUT_SECONDS", 24 * 3600.0, maximum=_CENTURY_DAYS * 86400.0
 )  # then the run fails
-# The a2a adapter (a remote A2A agent as a UAI agent); an agent's options override each
-# (timeout_seconds, stream_idle_seconds, cancel_seconds, card_ttl_seconds).
+# The a2a adapter (a remote A2A agent as a UAI agent): the registry passes each to the adapter
+# as an option (uai.agents.registry.SETTING_OPTIONS), and an agent's own options override it
+# (timeout_seconds, stream_idle_seconds, cancel_seconds, card_ttl_seconds, poll_seconds).
 UAI_A2A_TIMEOUT_SECONDS = _float("UAI_A2A_TIMEOUT_SECONDS", 10.0)  # connecting; reading the card
 UAI_A2A_STREAM_IDLE_SECONDS = _float("UAI_A2A_STREAM_IDLE_SECONDS", 300.0)  # a silent stream fails
 UAI_A2A_CANCEL_SECONDS = _float("UAI_A2A_CANCEL_SECONDS", 2.0)  # CancelTask when a run ends early

@@ -42,6 +42,18 @@ _AGENT_FIELDS = {
     "queue",
 }
 
+# Limits an adapter kind takes from settings unless its entry's options set them: option ->
+# setting. Adapters read no settings (STYLE rule 5); the registry hands them their defaults.
+SETTING_OPTIONS: dict[str, dict[str, str]] = {
+    "a2a": {
+        "timeout_seconds": "UAI_A2A_TIMEOUT_SECONDS",
+        "stream_idle_seconds": "UAI_A2A_STREAM_IDLE_SECONDS",
+        "cancel_seconds": "UAI_A2A_CANCEL_SECONDS",
+        "card_ttl_seconds": "UAI_A2A_CARD_TTL_SECONDS",
+        "poll_seconds": "UAI_A2A_POLL_SECONDS",
+    },
+}
+
 _cache: dict[tuple[str, Any], AgentAdapter] = {}
 
 
@@ -83,11 +95,20 @@ def build_adapter(agent: Agent) -> AgentAdapter:
     return adapter
 
 
+def adapter_options(agent: Agent) -> dict[str, Any]:
+    """The options an adapter is built with: its kind's limits from settings, then the entry's."""
+    defaults = {
+        option: getattr(settings, setting)
+        for option, setting in SETTING_OPTIONS.get(agent.adapter, {}).items()
+    }
+    return {**defaults, **(agent.options or {})}
+
+
 def _construct(agent: Agent) -> AgentAdapter:
     adapter_class = import_target(ADAPTER_KINDS.get(agent.adapter, agent.adapter))
     target = import_target(agent.target) if agent.target else None
     try:
-        adapter: AgentAdapter = adapter_class(target, dict(agent.options or {}))
+        adapter: AgentAdapter = adapter_class(target, adapter_options(agent))
     except ImportError as exc:  # a framework adapter whose extra is not installed
         raise AgentConfigError(str(exc)) from exc
     except (TypeError, ValueError) as exc:

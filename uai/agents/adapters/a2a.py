@@ -7,8 +7,14 @@ bearer token), ``headers`` (a table of headers sent with every call) and ``heade
 of header → environment variable), ``json_input`` (``text``, the default, or ``data``: how a run's
 JSON input is sent), ``step_type`` (the step a status message becomes when it does
 not name one; default ``ActionStep``), and the limits ``timeout_seconds``,
-``stream_idle_seconds``, ``cancel_seconds``, ``card_ttl_seconds`` (defaults: the
-``UAI_A2A_*`` settings).
+``stream_idle_seconds``, ``cancel_seconds``, ``card_ttl_seconds``, ``poll_seconds`` (the
+registry fills each an entry leaves out from its ``UAI_A2A_*`` setting: adapters read no settings).
+
+Where credentials go: only to the card URL's origin (scheme, host, port). An interface the card
+names at another origin fails the run, and so does a redirect of the card to another origin
+(refused before anything is sent there), unless the entry says otherwise: ``interface_url`` (with
+``binding``: the URL to call for that binding, whatever the card says) or ``allow_other_origins =
+true`` (wherever the card or its redirects lead).
 
 What maps to what:
 
@@ -44,8 +50,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
-
 from uai.agents import events
 from uai.agents.protocol import AgentContext, AgentRequest, InputFile
 
@@ -56,6 +60,7 @@ WELL_KNOWN_CARD = "/.well-known/agent-card.json"
 BINDINGS = ("JSONRPC", "HTTP+JSON")
 DEFAULT_QUESTION = "The remote agent needs input."
 RESUBSCRIBES = 3  # a stream that ends before its task did is followed again this many times
+ALLOW_HINT = "options.interface_url (with binding) or options.allow_other_origins = true allows it"
 
 # TaskState values of A2A 1.0 (a2a.types.a2a_pb2.TaskState), by name: the SDK is imported lazily.
 SUBMITTED, WORKING, COMPLETED, FAILED, CANCELED, INPUT_REQUIRED, REJECTED, AUTH_REQUIRED = range(1, 9)
@@ -85,11 +90,43 @@ def card_location(url: str) -> tuple[str, str]:
     return url.rstrip("/"), WELL_KNOWN_CARD
 
 
-def _seconds(options: dict[str, Any], name: str, default: float) -> float:
-    value = options.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"options.{name} must be a number of seconds above 0, not {value!r}")
+def _seconds(options: dict[str, Any], name: str, *, zero: bool = False) -> float:
+    value = options.get(name)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not (value >= 0 if zero else value > 0)
+    ):
+        above = "0 or more" if zero else "above 0"
+        raise ValueError(f"options.{name} must be a number of seconds {above}, not {value!r}")
     return float(value)
+
+
+def _http_url(options: dict[str, Any], name: str, what: str) -> str:
+    url = options.get(name)
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"options.{name} must be {what}, not {url!r}")
+    return str(url)
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of a URL, the port made explicit: where credentials may go."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # (a port that is not a number: no origin anything shares)
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class OriginRefused(RuntimeError):
+    """A request would have carried the entry's credentials to another origin than the card's."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
 
 
 def _string_table(options: dict[str, Any], name: str) -> dict[str, str]:
@@ -277,13 +314,17 @@ class A2AAdapter:
 
     def __init__(self, target: Any, options: dict[str, Any]) -> None:
         _import()
-        url = options.get("url")
-        if (
-            not isinstance(url, str)
-            or urlsplit(url).scheme not in {"http", "https"}
-            or not urlsplit(url).netloc
-        ):
-            raise ValueError(f"options.url must be the agent card's http(s) URL, not {url!r}")
+        url = _http_url(options, "url", "the agent card's http(s) URL")
+        interface_url = (
+            _http_url(options, "interface_url", "an http(s) URL") if "interface_url" in options else None
+        )
+        if interface_url is not None and options.get("binding") is None:
+            raise ValueError("options.interface_url needs options.binding: the binding served there")
+        allow_other_origins = options.get("allow_other_origins", False)
+        if not isinstance(allow_other_origins, bool):
+            raise ValueError(
+                f"options.allow_other_origins must be true or false, not {allow_other_origins!r}"
+            )
         binding = options.get("binding")
         if binding is not None and binding not in BINDINGS:
             raise ValueError(f"options.binding must be one of {', '.join(BINDINGS)}, not {binding!r}")
@@ -294,6 +335,8 @@ class A2AAdapter:
         if not isinstance(step_type, str) or not step_type:
             raise ValueError("options.step_type must be a step type (a string)")
         self.url = url
+        self.interface_url = interface_url
+        self.allow_other_origins = allow_other_origins
         self.binding: str | None = binding
         self.token_env: str | None = token_env
         self.headers = _string_table(options, "headers")
@@ -302,13 +345,11 @@ class A2AAdapter:
         self.json_input = options.get("json_input", "text")
         if self.json_input not in {"text", "data"}:
             raise ValueError(f"options.json_input must be 'text' or 'data', not {self.json_input!r}")
-        self.timeout = _seconds(options, "timeout_seconds", settings.UAI_A2A_TIMEOUT_SECONDS)
-        self.stream_idle = _seconds(options, "stream_idle_seconds", settings.UAI_A2A_STREAM_IDLE_SECONDS)
-        self.cancel_seconds = _seconds(options, "cancel_seconds", settings.UAI_A2A_CANCEL_SECONDS)
-        ttl = options.get("card_ttl_seconds", settings.UAI_A2A_CARD_TTL_SECONDS)
-        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl >= 0:
-            raise ValueError(f"options.card_ttl_seconds must be a number of seconds (0 or more), not {ttl!r}")
-        self.card_ttl = float(ttl)
+        self.timeout = _seconds(options, "timeout_seconds")
+        self.stream_idle = _seconds(options, "stream_idle_seconds")
+        self.cancel_seconds = _seconds(options, "cancel_seconds")
+        self.card_ttl = _seconds(options, "card_ttl_seconds", zero=True)
+        self.poll_seconds = _seconds(options, "poll_seconds")
         self._card: tuple[float, Any] | None = None  # (read at, AgentCard)
 
     def _auth_headers(self) -> dict[str, str]:
@@ -319,6 +360,15 @@ class A2AAdapter:
         if self.token_env:
             headers["Authorization"] = "Bearer " + _environment(self.token_env, "the bearer token")
         return headers
+
+    async def _guard(self, request: Any) -> None:
+        """httpx's hook before each request (a redirect's too): the credentials stay at the
+        card's origin, or the interface URL the entry names, unless the entry allows any."""
+        if self.allow_other_origins:
+            return
+        allowed = {origin(self.url)} | ({origin(self.interface_url)} if self.interface_url else set())
+        if origin(str(request.url)) not in allowed:
+            raise OriginRefused(str(request.url))
 
     async def _agent_card(self, http: Any) -> Any:
         from a2a.client import A2ACardResolver, AgentCardResolutionError
@@ -332,8 +382,52 @@ class A2AAdapter:
             )
         except AgentCardResolutionError as exc:
             raise RemoteAgentError(f"cannot read the agent card at {self.url}: {exc.message}") from exc
+        except OriginRefused as exc:
+            raise RemoteAgentError(
+                f"the agent card at {self.url} redirects to {exc.url}, another origin: not followed with"
+                " the entry's credentials (options.url can name the card's own URL, or"
+                " options.allow_other_origins = true allows it)"
+            ) from exc
         self._card = (time.monotonic(), card)
         return card
+
+    def _interfaces(self, card: Any) -> Any:
+        """The card as the client may use it: only the chosen binding's interfaces, at the card's
+        origin (or at ``interface_url``); another origin fails, before anything is sent there."""
+        types = _import()
+        offered = list(card.supported_interfaces)
+        binding = self.binding or next(
+            (i.protocol_binding for i in offered if i.protocol_binding in BINDINGS), None
+        )
+        chosen = [i for i in offered if i.protocol_binding == binding]
+        if not chosen:
+            names = ", ".join(i.protocol_binding for i in offered) or "none"
+            wanted = self.binding or " or ".join(BINDINGS)
+            raise RemoteAgentError(
+                f"the agent card at {self.url} offers no {wanted} interface (it offers: {names})"
+            )
+        if self.interface_url:
+            chosen = [
+                types.AgentInterface(
+                    url=self.interface_url,
+                    protocol_binding=binding,
+                    protocol_version=i.protocol_version,
+                    tenant=i.tenant,
+                )
+                for i in chosen
+            ]
+        elif not self.allow_other_origins:
+            elsewhere = sorted({i.url for i in chosen if origin(i.url) != origin(self.url)})
+            if elsewhere:
+                raise RemoteAgentError(
+                    f"the agent card at {self.url} names its {binding} interface at {', '.join(elsewhere)},"
+                    f" another origin: the entry's credentials go only to the card's origin ({ALLOW_HINT})"
+                )
+        usable = types.AgentCard()
+        usable.CopyFrom(card)
+        del usable.supported_interfaces[:]
+        usable.supported_interfaces.extend(chosen)
+        return usable
 
     def _client(self, http: Any, card: Any) -> Any:
         from a2a.client import ClientConfig, ClientFactory
@@ -345,7 +439,7 @@ class A2AAdapter:
             polling=not card.capabilities.streaming,  # (returnImmediately, then GetTask)
         )
         try:
-            return ClientFactory(config).create(card)
+            return ClientFactory(config).create(self._interfaces(card))
         except ValueError as exc:
             offered = ", ".join(i.protocol_binding for i in card.supported_interfaces) or "none"
             wanted = self.binding or " or ".join(BINDINGS)
@@ -366,7 +460,9 @@ class A2AAdapter:
         if tr.context_id is None:
             tr.context_id = uuid.uuid4().hex  # a new conversation of the remote agent
         timeout = httpx.Timeout(self.timeout, read=self.stream_idle)
-        http = httpx.AsyncClient(timeout=timeout, headers=self._auth_headers())
+        http = httpx.AsyncClient(
+            timeout=timeout, headers=self._auth_headers(), event_hooks={"request": [self._guard]}
+        )
         client: Any = None
         try:
             try:
@@ -384,6 +480,11 @@ class A2AAdapter:
                         break
                     answer = await context.ask(tr.question)
                     message = await self._message(str(answer), None, list(answer.files), tr)
+            except OriginRefused as exc:  # (the card's interfaces were checked: a call led elsewhere)
+                raise RemoteAgentError(
+                    f"refused to send the entry's credentials to {exc.url}, another origin than the agent"
+                    f" card's ({ALLOW_HINT})"
+                ) from exc
             except (A2AError, httpx.HTTPError) as exc:
                 raise RemoteAgentError(f"the remote agent at {self.url}: {_describe(exc)}") from exc
             if tr.state in {FAILED, REJECTED}:
@@ -458,7 +559,7 @@ class A2AAdapter:
             again -= 1
             source = client.subscribe(types.SubscribeToTaskRequest(id=tr.task_id))
         while tr.open and tr.state not in INTERRUPTED:
-            await asyncio.sleep(settings.UAI_A2A_POLL_SECONDS)
+            await asyncio.sleep(self.poll_seconds)
             call = ClientCallContext(timeout=self.timeout)
             task = await client.get_task(types.GetTaskRequest(id=tr.task_id), context=call)
             for event in tr.feed(task):
