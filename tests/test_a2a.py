@@ -82,6 +82,10 @@ async def responses(client: Client, request: a2a_pb2.SendMessageRequest) -> list
     return [response async for response in client.send_message(request)]
 
 
+async def alist(stream: Any) -> list[Any]:
+    return [item async for item in stream]
+
+
 def seq(response: a2a_pb2.StreamResponse) -> int:
     """The UAI event number a response carries (``metadata.uai.seq``)."""
     which = response.WhichOneof("payload")
@@ -316,6 +320,22 @@ async def test_a2a__input_required_round_trip(
         if streaming:  # a subscriber of a task that waits gets the task, and the stream ends
             [waiting] = [r async for r in client.subscribe(a2a_pb2.SubscribeToTaskRequest(id=task_id))]
             assert waiting.task.status.state == INPUT_REQUIRED
+            # resumed from the question's number (its wait is the next event): the stream ends too
+            question = seq(asked[-1])
+            resumed = await asyncio.wait_for(
+                alist(
+                    client.subscribe(
+                        a2a_pb2.SubscribeToTaskRequest(id=task_id),
+                        context=ClientCallContext(service_parameters={"Last-Event-ID": str(question)}),
+                    )
+                ),
+                10,
+            )
+            assert resumed[-1].HasField("task") or resumed[-1].HasField("status_update")
+            last_state = (
+                resumed[-1].task.status if resumed[-1].HasField("task") else resumed[-1].status_update.status
+            )
+            assert last_state.state == INPUT_REQUIRED
         answered = await responses(client, send_request("blue", task_id=task_id, context_id=context_id))
         assert all(
             (r.task.id if r.HasField("task") else (r.status_update.task_id or r.artifact_update.task_id))

@@ -198,3 +198,18 @@ def test_a2a_events__push_bodies_are_the_stream() -> None:
     assert [a2a.seq_of(b) for b in bodies] == [a2a.seq_of(r) for r in told(A_TURN)]
     assert bodies[6]["artifactUpdate"]["artifact"]["parts"][0]["url"].startswith("https://uai.example.com/")
     assert bodies[-1]["statusUpdate"]["contextId"] == "c1"
+
+
+def test_a2a_events__a_stream_resumed_at_the_question_stops_at_its_wait() -> None:
+    # run_request_input stores the question (3) and then the input_required status (4): a client
+    # resuming after the question's number must still see its stream stop, at the wait.
+    translator = a2a.A2AEvents(RUN, "c1")
+    for e in [
+        status(1, "running"),
+        event(2, "delta", text="Let me "),
+        event(3, "input_required", prompt="Which colour?"),
+        status(4, "input_required", input_prompt="Which colour?"),
+    ]:
+        translator.feed(e)
+    assert translator.stopped_after(3) and not translator.stopped_after(4)
+

@@ -155,8 +155,14 @@ class A2AEvents:
         elif event["type"] == EventType.STATUS:
             status = event["data"]
             state = STATES.get(status["status"])
-            if state is None or (state == INPUT_REQUIRED and self.state == INPUT_REQUIRED):
-                return out  # (its question said it already)
+            if state is None:
+                return out
+            if state == INPUT_REQUIRED and self.state == INPUT_REQUIRED:
+                # (its question said it already) The wait is stored here, after the question: a
+                # client resuming from the question's number waits at this event, and its stream
+                # must stop here too, not follow the task until someone answers.
+                self.state_seq = seq
+                return out
             if state in TERMINAL:
                 self._close(seq, out)
             message = None
