@@ -149,7 +149,7 @@ def test_a2a_events__a_stream_resumed_is_the_replay_after_its_cursor() -> None:
     assert resumed == whole[5:]
     for e in A_TURN:
         translator.feed(e)
-    assert translator.stopped_after(11) and not translator.stopped_after(12)
+    assert translator.stopped_after(11)
 
 
 def test_a2a_events__the_task_a_run_is() -> None:
@@ -213,3 +213,10 @@ def test_a2a_events__a_stream_resumed_at_the_question_stops_at_its_wait() -> Non
         translator.feed(e)
     assert translator.stopped_after(3) and not translator.stopped_after(4)
 
+
+def test_a2a_events__an_ended_task_stops_whatever_the_cursor() -> None:
+    # A cursor read after the run ended may be its final event's number: nothing follows it.
+    translator = a2a.A2AEvents(RUN, "c1")
+    for e in A_TURN:
+        translator.feed(e)
+    assert translator.stopped_after(12) and translator.stopped_after(13)

@@ -506,8 +506,12 @@ def subscribe(user: Any, agent: Agent, task_id: str, after: int | None, base: st
     ``metadata.uai.after``; live ones only without one). A task that ended before the cursor is
     UnsupportedOperation, as A2A says of a terminal task; one waiting for input ends its stream
     after the snapshot."""
+    owned_run(user, agent, task_id)  # (whose it is first: another user learns nothing)
+    # The last event number BEFORE the run's row: a run that ends between the two reads is then
+    # seen ended with its final event after the cursor, and its stream says the end; read the
+    # other way round, the cursor was the final event and a stale status never stopped.
+    last = run_selectors.run_last_event(run_id=task_id)
     run = owned_run(user, agent, task_id)
-    last = run_selectors.run_last_event(run_id=run.id)
     cursor = last if after is None else min(after, last)
     first = {"task": snapshot(run, history_length=None, base=base, seq=cursor)}
     if cursor >= last and run.status in Run.TURN_ENDS:

@@ -115,8 +115,9 @@ class A2AEvents:
 
     def stopped_after(self, after: int) -> bool:
         """Whether the task reached a state where its stream ends (terminal, or waiting for the
-        client) at an event after ``after``."""
-        return self.state in STOPS and self.state_seq > after
+        client) at an event after ``after``. Once the task has ended it has, whatever the cursor:
+        a cursor read after the run ended may be its final event's number, and nothing follows."""
+        return self.done or (self.state in STOPS and self.state_seq > after)
 
     def feed(self, event: StreamEvent) -> list[dict[str, Any]]:
         """The responses one of the run's events says (none after a terminal status)."""
