@@ -407,20 +407,35 @@ def get_task(user: Any, agent: Agent, request: a2a_pb2.GetTaskRequest, base: str
     return snapshot(owned_run(user, agent, request.id), history_length=history, base=base)
 
 
-def _offset(token: str) -> int:
+PAGE_TOKEN = "k:"  # a page token: "k:<updated_at ISO 8601>|<run id>" of the page's last task, base64url
+PAGE_TOKEN_CHARS = 200
+
+
+def _key(token: str) -> tuple[datetime.datetime, uuid.UUID] | None:
+    """The key a page token carries (None: the first page); InvalidParams for anything this
+    server did not give."""
     if not token:
-        return 0
+        return None
+    bad = a2a_errors.InvalidParamsError("'pageToken' is not one this server gave.")
+    if len(token) > PAGE_TOKEN_CHARS:
+        raise bad
     try:
-        offset = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("o:"))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise a2a_errors.InvalidParamsError("'pageToken' is not one this server gave.") from None
-    if offset < 0:
-        raise a2a_errors.InvalidParamsError("'pageToken' is not one this server gave.")
-    return offset
+        raw = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode("ascii")
+        if not raw.startswith(PAGE_TOKEN):
+            raise bad
+        at_text, _, id_text = raw.removeprefix(PAGE_TOKEN).partition("|")
+        at = datetime.datetime.fromisoformat(at_text)
+        run_id = uuid.UUID(id_text)
+    except (ValueError, binascii.Error, UnicodeError):
+        raise bad from None
+    if at.tzinfo is None:
+        raise bad
+    return at, run_id
 
 
-def _token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+def _token(run: Run) -> str:
+    key = f"{PAGE_TOKEN}{run.updated_at.isoformat()}|{run.id}"
+    return base64.urlsafe_b64encode(key.encode()).decode()
 
 
 def list_tasks(user: Any, agent: Agent, request: a2a_pb2.ListTasksRequest, base: str) -> dict[str, Any]:
@@ -440,14 +455,14 @@ def list_tasks(user: Any, agent: Agent, request: a2a_pb2.ListTasksRequest, base:
         if request.HasField("status_timestamp_after")
         else None
     )
-    offset = _offset(request.page_token)
-    runs, total = run_selectors.task_page(
+    before = _key(request.page_token)
+    runs, more, total = run_selectors.task_page(
         user=user,
         agent_name=agent.name,
         context_id=request.context_id or None,
         statuses=statuses,
         updated_after=after,
-        offset=offset,
+        before=before,
         limit=size,
     )
     ids = [run.id for run in runs]
@@ -463,10 +478,9 @@ def list_tasks(user: Any, agent: Agent, request: a2a_pb2.ListTasksRequest, base:
         )
         for run in runs
     ]
-    more = offset + len(runs) < total
     return {
         "tasks": tasks,
-        "nextPageToken": _token(offset + len(runs)) if more else "",
+        "nextPageToken": _token(runs[-1]) if more and runs else "",
         "pageSize": size,
         "totalSize": total,
     }

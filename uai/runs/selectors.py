@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.http import QueryDict
 
 from uai.runs.filters import RunFilter
@@ -118,11 +119,14 @@ def task_page(
     context_id: str | None = None,
     statuses: list[str] | None = None,
     updated_after: Any = None,
-    offset: int = 0,
+    before: tuple[Any, Any] | None = None,
     limit: int = 50,
-) -> tuple[list[Run], int]:
-    """The user's turns (runs of a chat) with an agent, most recently updated first: the page
-    from ``offset`` of at most ``limit``, and how many there are in all (A2A's ``ListTasks``)."""
+) -> tuple[list[Run], bool, int]:
+    """The user's turns (runs of a chat) with an agent, most recently updated first (A2A's
+    ``ListTasks``): at most ``limit`` of them after the key ``before`` (the ``(updated_at, id)``
+    of the previous page's last, None: from the first), whether more follow, and how many
+    there are in all. A key, unlike an offset, neither repeats nor skips a task that stays put
+    when another is updated between two pages."""
     runs = Run.objects.filter(owner=user, agent_id=agent_name, chat__isnull=False)
     if context_id:
         runs = runs.filter(chat_id=context_id)
@@ -131,4 +135,8 @@ def task_page(
     if updated_after is not None:
         runs = runs.filter(updated_at__gt=updated_after)
     total = runs.count()
-    return list(runs.order_by("-updated_at", "-id")[offset : offset + limit]), total
+    if before is not None:
+        at, run_id = before
+        runs = runs.filter(Q(updated_at__lt=at) | Q(updated_at=at, id__lt=run_id))
+    page = list(runs.order_by("-updated_at", "-id")[: limit + 1])
+    return page[:limit], len(page) > limit, total
