@@ -283,6 +283,12 @@ def test_webhook__urls_not_allowed_are_refused_and_never_called(
     ):
         with pytest.raises(services.errors.InvalidInput):
             make_webhook(alice, task, receiver.url, **bad)
+        # webhook_check refuses exactly what webhook_create refuses, writing nothing.
+        with pytest.raises(services.errors.InvalidInput):
+            services.webhook_check(url=receiver.url, **{"format": "uai", **bad})
+    with pytest.raises(services.WebhookRefused):
+        services.webhook_check(url="http://localhost:8000/", format="uai")
+    services.webhook_check(url=receiver.url, format="uai", token="t", secret=SECRET)  # no error
     from uai.webhooks.models import Webhook
 
     assert not Webhook.objects.exists()

@@ -53,10 +53,8 @@ def check_url(url: str) -> None:
         raise WebhookRefused(f"UAI does not call {url}: it is not among the URLs the operator allows.")
 
 
-def webhook_create(
+def webhook_check(
     *,
-    owner_id: Any,
-    run: Any,
     url: str,
     format: str,
     name: str = "",
@@ -64,11 +62,11 @@ def webhook_create(
     secret: str = "",
     auth_scheme: str = "",
     auth_credentials: str = "",
-) -> Webhook:
-    """A webhook that POSTs every event of ``run`` to ``url`` from the run's first event on, and
-    its delivery job (deferred in this transaction). A webhook of the run with the same non-empty
-    ``name`` is replaced. WebhookRefused when the URL is not allowed; 400 for an unknown format,
-    a bad secret, or fields too long."""
+) -> None:
+    """Every check webhook_create makes before it writes, with the same exceptions, so a caller
+    (an A2A push config) can refuse a bad webhook before it starts anything: WebhookRefused when
+    the URL is not allowed; 400 for an unknown format, a bad secret, fields too long, or a token or
+    credentials that are not printable ASCII."""
     check_url(url)
     formats.format_class(format)
     if secret:
@@ -89,6 +87,33 @@ def webhook_create(
         raise errors.InvalidInput(
             "A webhook's token and credentials are header values: printable ASCII, no line breaks."
         )
+
+
+def webhook_create(
+    *,
+    owner_id: Any,
+    run: Any,
+    url: str,
+    format: str,
+    name: str = "",
+    token: str = "",
+    secret: str = "",
+    auth_scheme: str = "",
+    auth_credentials: str = "",
+) -> Webhook:
+    """A webhook that POSTs every event of ``run`` to ``url`` from the run's first event on, and
+    its delivery job (deferred in this transaction). A webhook of the run with the same non-empty
+    ``name`` is replaced. WebhookRefused when the URL is not allowed; 400 for an unknown format,
+    a bad secret, or fields too long."""
+    webhook_check(
+        url=url,
+        format=format,
+        name=name,
+        token=token,
+        secret=secret,
+        auth_scheme=auth_scheme,
+        auth_credentials=auth_credentials,
+    )
     try:
         with transaction.atomic():
             if name:
