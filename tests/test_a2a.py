@@ -740,7 +740,15 @@ async def test_a2a__push_config_operations(
         )
         with pytest.raises(a2a_errors.InvalidParamsError):  # refused before a task starts
             await responses(client, send_request("again", configuration=refused))
+        bad_token = a2a_pb2.SendMessageConfiguration(
+            task_push_notification_config=a2a_pb2.TaskPushNotificationConfig(
+                url=receiver.url, token="line\nbreak"
+            )
+        )
+        with pytest.raises(a2a_errors.InvalidParamsError):  # an allowed URL, a token refused: no task
+            await responses(client, send_request("again", configuration=bad_token))
         assert (await client.list_tasks(a2a_pb2.ListTasksRequest())).total_size == 1
+        assert len(alice.get("/run/", params={"agent": "a2a-asks"}).json()) == 1
         await client.delete_task_push_notification_config(
             a2a_pb2.DeleteTaskPushNotificationConfigRequest(task_id=task_id, id="c2")
         )
@@ -752,11 +760,32 @@ async def test_a2a__push_config_operations(
             await client.get_task_push_notification_config(
                 a2a_pb2.GetTaskPushNotificationConfigRequest(task_id=task_id, id="c2")
             )
+        kept = a2a_pb2.TaskPushNotificationConfig(task_id=task_id, id="c4", url=receiver.url)
+        await client.create_task_push_notification_config(kept)
     async with a2a_client(live, bob, "a2a-asks", binding, streaming=False) as client:
         with pytest.raises(a2a_errors.TaskNotFoundError):
             await client.list_task_push_notification_configs(
                 a2a_pb2.ListTaskPushNotificationConfigsRequest(task_id=task_id)
             )
+        with pytest.raises(a2a_errors.TaskNotFoundError):
+            await client.get_task_push_notification_config(
+                a2a_pb2.GetTaskPushNotificationConfigRequest(task_id=task_id, id="c4")
+            )
+        with pytest.raises(a2a_errors.TaskNotFoundError):
+            await client.create_task_push_notification_config(
+                a2a_pb2.TaskPushNotificationConfig(task_id=task_id, id="c4", url=receiver.url + "bob")
+            )
+        with pytest.raises(a2a_errors.TaskNotFoundError):
+            await client.delete_task_push_notification_config(
+                a2a_pb2.DeleteTaskPushNotificationConfigRequest(task_id=task_id, id="c4")
+            )
+    async with a2a_client(live, alice, "a2a-asks", binding, streaming=False) as client:
+        [still] = (
+            await client.list_task_push_notification_configs(
+                a2a_pb2.ListTaskPushNotificationConfigsRequest(task_id=task_id)
+            )
+        ).configs
+        assert (still.id, still.url) == ("c4", receiver.url)
 
 
 def test_a2a__bad_input_is_never_a_server_error(live: str, alice: httpx.Client) -> None:

@@ -323,8 +323,8 @@ def send(user: Any, agent: Agent, request: a2a_pb2.SendMessageRequest) -> Sent:
     history = config.history_length if config.HasField("history_length") else None
     text, files = _content(message, agent)
     push = config.task_push_notification_config if config.HasField("task_push_notification_config") else None
-    if push is not None:  # (refused before a turn starts for nothing)
-        _allowed(push.url)
+    if push is not None:  # every check refused before a turn starts: none after it is committed
+        _push_check(push)
     client_id = message.message_id[:200]
     if message.task_id:
         run = owned_run(user, agent, message.task_id)
@@ -602,6 +602,25 @@ def _allowed(url: str) -> None:
         raise a2a_errors.InvalidParamsError(refused.detail) from None
 
 
+def _push_fields(config: a2a_pb2.TaskPushNotificationConfig) -> dict[str, Any]:
+    return {
+        "url": config.url,
+        "format": "a2a",
+        "token": config.token,
+        "auth_scheme": config.authentication.scheme,
+        "auth_credentials": config.authentication.credentials,
+    }
+
+
+def _push_check(config: a2a_pb2.TaskPushNotificationConfig) -> None:
+    """InvalidParams for a push config ``push_create`` would refuse (its URL, token, credentials,
+    lengths, id), before anything is written."""
+    try:
+        webhook_services.webhook_check(**_push_fields(config), name=config.id or uuid.uuid4().hex)
+    except (webhook_services.WebhookRefused, errors.InvalidInput) as refused:
+        raise a2a_errors.InvalidParamsError(refused.detail) from None
+
+
 def push_create(
     user: Any, agent: Agent, run: Run, config: a2a_pb2.TaskPushNotificationConfig
 ) -> dict[str, Any]:
@@ -610,14 +629,7 @@ def push_create(
     _allowed(config.url)
     try:
         webhook = webhook_services.webhook_create(
-            owner_id=user.pk,
-            run=run,
-            url=config.url,
-            format="a2a",
-            name=config.id or uuid.uuid4().hex,
-            token=config.token,
-            auth_scheme=config.authentication.scheme,
-            auth_credentials=config.authentication.credentials,
+            owner_id=user.pk, run=run, name=config.id or uuid.uuid4().hex, **_push_fields(config)
         )
     except webhook_services.WebhookRefused as refused:
         raise a2a_errors.InvalidParamsError(refused.detail) from None
