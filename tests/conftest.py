@@ -301,7 +301,8 @@ def restore_content_type_ids(canonical: dict[tuple[str, str], int]) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT setval(pg_get_serial_sequence('django_content_type', 'id'), %s)", [max(canonical.values())]
+            "SELECT setval(pg_get_serial_sequence('django_content_type', 'id'), %s)",
+            [max(canonical.values())],
         )
     ContentType.objects.clear_cache()
     emit_post_migrate_signal(verbosity=0, interactive=False, db=connection.alias)  # the permissions

@@ -43,6 +43,7 @@ def agents(live: str) -> None:
     register("a2a-ticker", "tests.agents_a2a:ticker")
     register("a2a-slow", "tests.agents_a2a:slow")
     register("a2a-asks", "tests.agents_a2a:asks", asks_input=True)
+    register("a2a-hesitates", "tests.agents_a2a:hesitates", asks_input=True)
 
 
 @asynccontextmanager
@@ -396,6 +397,58 @@ async def test_a2a__dropped_stream_resumes_with_nothing_lost_or_repeated(
     async with a2a_client(live, alice, "a2a-ticker", binding) as client:
         with pytest.raises(a2a_errors.UnsupportedOperationError):
             [r async for r in client.subscribe(a2a_pb2.SubscribeToTaskRequest(id=task_id))]
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+async def test_a2a__a_stream_dropped_between_two_responses_of_one_event_resumes_at_the_second(
+    agents: None, live: str, alice: httpx.Client, binding: str
+) -> None:
+    async with a2a_client(live, alice, "a2a-hesitates", binding) as client:
+        stream = client.send_message(send_request("paint"))
+        first: list[a2a_pb2.StreamResponse] = []
+        async for response in stream:
+            first.append(response)
+            if response.HasField("artifact_update") and response.artifact_update.last_chunk:
+                break  # the answer's end: its event's question comes next, and the client drops
+        await stream.aclose()
+        closed = MessageToDict(first[-1])["artifactUpdate"]["metadata"]["uai"]
+        assert closed["cursor"] == f"{int(closed['seq'])}.0"
+        resumed = await asyncio.wait_for(
+            alist(
+                client.subscribe(
+                    a2a_pb2.SubscribeToTaskRequest(id=first[0].task.id),
+                    context=ClientCallContext(service_parameters={"Last-Event-ID": closed["cursor"]}),
+                )
+            ),
+            10,
+        )
+    assert resumed[0].HasField("task")
+    [asked] = resumed[1:]  # the question, not lost; nothing after it (the task waits)
+    assert asked.status_update.status.state == INPUT_REQUIRED and seq(asked) == int(closed["seq"])
+    assert asked.status_update.status.message.parts[0].text == "Which colour?"
+
+
+def test_a2a__sse_ids_are_the_cursors(agents: None, live: str, alice: httpx.Client) -> None:
+    """Both bindings' frames carry ``id:``, the cursor after each (what Last-Event-ID resumes from)."""
+    message = {"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "paint"}]}}
+    rpc = {"jsonrpc": "2.0", "id": 1, "method": "SendStreamingMessage", "params": message}
+    for path, body in (("/a2a/a2a-hesitates", rpc), ("/a2a/a2a-hesitates/message:stream", message)):
+        frames: list[tuple[str, dict[str, Any]]] = []
+        with alice.stream("POST", path, json=body, headers={"A2A-Version": "1.0"}, timeout=20) as r:
+            assert r.status_code == 200
+            ident = ""
+            for line in r.iter_lines():
+                if line.startswith("id: "):
+                    ident = line[4:]
+                elif line.startswith("data: "):
+                    frames.append((ident, json.loads(line[6:])))
+                    ident = ""
+        items = [f.get("result", f) for _, f in frames]
+        ids = [i for i, _ in frames]
+        assert all(ids), ids
+        metas = [next(iter(item.values()))["metadata"]["uai"] for item in items]
+        assert ids[1:] == [str(m.get("cursor", m["seq"])) for m in metas[1:]]
+        assert ids[-2] == f"{metas[-1]['seq']}.0"  # the answer's end, then its event's question
 
 
 # --- errors and other users ------------------------------------------------------------------------

@@ -220,3 +220,21 @@ def test_a2a_events__an_ended_task_stops_whatever_the_cursor() -> None:
     for e in A_TURN:
         translator.feed(e)
     assert translator.stopped_after(12) and translator.stopped_after(13)
+
+
+def test_a2a_events__one_event_saying_two_responses_gives_the_first_a_cursor() -> None:
+    said = told([status(1, "running"), event(2, "delta", text="Let me "), status(3, "failed", error="x")])
+    cursors = [a2a.cursor_of(r) for r in said]
+    assert cursors == ["1", "2", "3.0", "3"]  # the answer's end, then the end: both of event 3
+    assert [a2a.is_after(3, i, a2a.parse_cursor("3.0") or (0, None)) for i in (0, 1)] == [False, True]
+    assert not a2a.is_after(3, 1, (3, None)) and a2a.is_after(4, 0, (3, None))
+    assert [a2a.parse_cursor(raw) for raw in (7, "7", "7.1", "7.", "x", "-1", True, "1" * 19)] == [
+        (7, None),
+        (7, None),
+        (7, 1),
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]

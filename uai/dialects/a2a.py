@@ -504,7 +504,7 @@ class Followed:
     """A stream to send: the task's snapshot first, then what its run says after ``after``."""
 
     turn: Run  # the run
-    after: int
+    after: a2a_events.Cursor
     first: dict[str, Any]
     follow: bool = True
 
@@ -512,10 +512,10 @@ class Followed:
 def stream_of(sent: Sent, base: str) -> Followed:
     """``SendStreamingMessage``'s stream: the task as it starts, then its events."""
     first = {"task": snapshot(sent.turn, history_length=sent.history_length, base=base, seq=sent.after)}
-    return Followed(sent.turn, sent.after, first)
+    return Followed(sent.turn, (sent.after, None), first)
 
 
-def subscribe(user: Any, agent: Agent, task_id: str, after: int | None, base: str) -> Followed:
+def subscribe(user: Any, agent: Agent, task_id: str, after: a2a_events.Cursor | None, base: str) -> Followed:
     """``SubscribeToTask``: the task now, then its events after ``after`` (the client's cursor,
     ``metadata.uai.after``; live ones only without one). A task that ended before the cursor is
     UnsupportedOperation, as A2A says of a terminal task; one waiting for input ends its stream
@@ -526,15 +526,24 @@ def subscribe(user: Any, agent: Agent, task_id: str, after: int | None, base: st
     # other way round, the cursor was the final event and a stale status never stopped.
     last = run_selectors.run_last_event(run_id=task_id)
     run = owned_run(user, agent, task_id)
-    cursor = last if after is None else min(after, last)
-    first = {"task": snapshot(run, history_length=None, base=base, seq=cursor)}
-    if cursor >= last and run.status in Run.TURN_ENDS:
+    cursor: a2a_events.Cursor = (last, None) if after is None or after[0] > last else after
+    first = {"task": snapshot(run, history_length=None, base=base, seq=cursor[0])}
+    if cursor[1] is not None:  # (the snapshot stands between two responses of that event)
+        first["task"]["metadata"]["uai"]["cursor"] = a2a_events.cursor_text(cursor)
+    if cursor == (last, None) and run.status in Run.TURN_ENDS:
         if run.is_terminal:
             raise a2a_errors.UnsupportedOperationError(
                 f"Task {run.id} is {run.status}: nothing more will come."
             )
         return Followed(run, cursor, first, follow=False)
     return Followed(run, cursor, first)
+
+
+def sse_id(item: dict[str, Any], followed: Followed) -> str:
+    """A stream item's SSE ``id``: the cursor after it (the snapshot's: the stream's own)."""
+    if "task" in item:
+        return a2a_events.cursor_text(followed.after)
+    return a2a_events.cursor_of(item)
 
 
 async def events_after(
@@ -548,11 +557,14 @@ async def events_after(
         return
     translator = a2a_events.A2AEvents(followed.turn.id, followed.turn.chat_id, base_url=base)
     after = followed.after
+    # a stop within the cursor's event, after the response it names, is still to be said
+    stop_after = after[0] if after[1] is None else after[0] - 1
 
     def tell(event: StreamEvent) -> list[dict[str, Any]]:
-        return [r for r in translator.feed(event) if a2a_events.seq_of(r) > after]
+        said = translator.feed(event)
+        return [r for i, r in enumerate(said) if a2a_events.is_after(event["seq"], i, after)]
 
-    done: Callable[[], bool] = lambda: translator.stopped_after(after)  # noqa: E731
+    done: Callable[[], bool] = lambda: translator.stopped_after(stop_after)  # noqa: E731
     async for told in ui_events.follow_told(followed.turn.id, tell, done, resume_hint="subscribe again"):
         if told is None or isinstance(told, ui_events.Broken):
             yield told
@@ -561,8 +573,17 @@ async def events_after(
             yield response
 
 
-def resume_point(metadata: Any, header: str | None) -> int | None:
-    """The event number a resuming client saw last: ``metadata.uai.after``, or ``Last-Event-ID``."""
+def last_event_id(request: Any) -> str | None:
+    """What a reconnecting SSE client saw last (``Last-Event-ID`` header, or ``?last_event_id=``
+    as ``sse.last_event_id`` reads it; ``?after=`` too on HTTP+JSON, as documented) — raw: an
+    A2A cursor may be "N.i", which ``resume_point`` reads."""
+    found = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
+    return str(found or request.GET.get("after") or "") or None
+
+
+def resume_point(metadata: Any, header: str | None) -> a2a_events.Cursor | None:
+    """Where a resuming client stands: ``metadata.uai.after``, or ``Last-Event-ID`` — an event
+    number N, or "N.i" (``metadata.uai.cursor`` of a response its event says more after)."""
     raw: Any = None
     if isinstance(metadata, dict) and isinstance(metadata.get("uai"), dict):
         raw = metadata["uai"].get("after")
@@ -570,15 +591,10 @@ def resume_point(metadata: Any, header: str | None) -> int | None:
         raw = header
     if raw is None:
         return None
-    if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise a2a_errors.InvalidParamsError("metadata.uai.after is an event number.")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise a2a_errors.InvalidParamsError("metadata.uai.after is an event number.") from None
-    if not 0 <= value < 2**63:
-        raise a2a_errors.InvalidParamsError("metadata.uai.after is an event number.")
-    return value
+    cursor = a2a_events.parse_cursor(raw)
+    if cursor is None or cursor[0] >= 2**63:
+        raise a2a_errors.InvalidParamsError('metadata.uai.after is an event number N, or "N.i".')
+    return cursor
 
 
 # --- push notification configs ------------------------------------------------------------------------

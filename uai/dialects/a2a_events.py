@@ -15,7 +15,8 @@ words (ProtoJSON: camelCase names, enums by name)::
     succeeded / failed / cancelled     →  statusUpdate COMPLETED / FAILED (the error) / CANCELED
 
 Every response carries ``metadata: {"uai": {"seq": N}}``, N the number of the UAI event it came
-from: a client resumes a stream after N (``SubscribeToTask``). ``A2AEvents`` does no I/O and is
+from: a client resumes a stream after N (``SubscribeToTask``). When one event says two responses,
+the first also carries ``"cursor": "N.0"``: resumed after that, the second comes next. ``A2AEvents`` does no I/O and is
 deterministic: fed the same events it says the same, so a resumed stream is the replay with what
 came from events up to N left out. Nothing follows a terminal status.
 
@@ -65,6 +66,40 @@ def seq_of(response: dict[str, Any]) -> int:
     """The UAI event number of a ``StreamResponse`` (its one member's metadata)."""
     body = next(iter(response.values()))
     return int(body["metadata"]["uai"]["seq"])
+
+
+# Where a client stands in a task's stream: after every response of event N ("N": (N, None)), or
+# after the response i (from 0) of event N ("N.i": (N, i)) — one event may say two responses (the
+# answer's last chunk and the end, or the question), and a client that dropped between them
+# resumes at the second, not after both.
+Cursor = tuple[int, int | None]
+
+
+def cursor_text(cursor: Cursor) -> str:
+    return str(cursor[0]) if cursor[1] is None else f"{cursor[0]}.{cursor[1]}"
+
+
+def parse_cursor(raw: object) -> Cursor | None:
+    """A cursor a client sends ("N", "N.i", or the number N); None when it is not one."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        return None
+    text = str(raw).strip()
+    head, dot, tail = text.partition(".")
+    if not head.isdigit() or len(head) > 18 or (dot and (not tail.isdigit() or len(tail) > 6)):
+        return None
+    return int(head), int(tail) if dot else None
+
+
+def cursor_of(response: dict[str, Any]) -> str:
+    """The cursor after a ``StreamResponse``: ``metadata.uai.cursor`` when its event says more
+    after it, else its event number (what its SSE ``id`` is, and what a client resumes after)."""
+    uai = next(iter(response.values()))["metadata"]["uai"]
+    return str(uai.get("cursor", uai["seq"]))
+
+
+def is_after(seq: int, index: int, cursor: Cursor) -> bool:
+    """Whether the response ``index`` of event ``seq`` comes after ``cursor``."""
+    return seq > cursor[0] or (seq == cursor[0] and cursor[1] is not None and index > cursor[1])
 
 
 def text_message(
@@ -173,6 +208,8 @@ class A2AEvents:
                 message = self._agent_text(seq, status["error"], uai_meta(seq))
             out.append(self._status(seq, state, message))
             self.done = state in TERMINAL
+        for index, response in enumerate(out[:-1]):  # (the last one's cursor is its event's number)
+            next(iter(response.values()))["metadata"]["uai"]["cursor"] = f"{seq}.{index}"
         return out
 
     # --- the parts of the story -------------------------------------------------------------------

@@ -148,7 +148,7 @@ async def _frames(followed: a2a.Followed, base: str) -> Any:
             )
             return
         else:
-            yield sse.encode(None, item)
+            yield sse.encode(a2a.sse_id(item, followed), item)
 
 
 INTS = {"pageSize", "historyLength"}
@@ -225,8 +225,7 @@ class SubscribeView(A2AView):
         return self._follow(request, agent, task_id, self.body(request))
 
     def _follow(self, request: Request, agent: str, task_id: str, body: dict[str, Any]) -> HttpResponseBase:
-        header = request.headers.get("Last-Event-ID") or request.query_params.get("after")
-        after = a2a.resume_point(body.get("metadata"), header)
+        after = a2a.resume_point(body.get("metadata"), a2a.last_event_id(request))
         base = a2a.public_base(request)
         return _stream(a2a.subscribe(request.user, a2a.agent_of(agent), task_id, after, base), base)
 
