@@ -485,6 +485,17 @@ async def test_a2a__errors_for_bad_input_and_unknown_tasks(
             await responses(client, send_request("hi", task_id="00000000-0000-0000-0000-000000000000"))
 
 
+def test_a2a__rest_checks_the_a2a_version_as_jsonrpc_does(
+    agents: None, live: str, alice: httpx.Client
+) -> None:
+    refused = alice.get("/a2a/a2a-works/tasks", headers={"A2A-Version": "9.0"})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["details"][0]["reason"] == "VERSION_NOT_SUPPORTED"
+    assert alice.get("/a2a/a2a-works/tasks", headers={"A2A-Version": "1.0"}).status_code == 200
+    # the public card answers any client
+    assert alice.get("/a2a/a2a-works/.well-known/agent-card.json", headers={"A2A-Version": "9.0"}).is_success
+
+
 def test_a2a__jsonrpc_protocol_errors(live: str, alice: httpx.Client) -> None:
     def call(body: Any, **headers: str) -> dict[str, Any]:
         raw = body if isinstance(body, bytes) else None

@@ -54,6 +54,7 @@ from uai_project.errors import ErrorCode
 
 PROTOCOL_VERSION = "1.0"
 VERSION_HEADER = "A2A-Version"
+VERSIONS = ("1.0", "0.3")  # served: 1.0, and 0.3's methods on JSON-RPC
 CHAT_NAME_CHARS = 80  # a new context's chat is named after the start of its first message
 TEXT_MODES = ("text/plain", "text/*", "*/*", "application/json")
 DEFAULT_PAGE_SIZE = 50
@@ -100,6 +101,13 @@ def problem(exc: Exception) -> Problem | None:
         own = exc.code in (ErrorCode.INVALID, ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.GONE)
         return Problem(kind, exc.detail, None if own else errors.http_status(exc))
     return None
+
+
+def check_version(request: Any) -> None:
+    """VersionNotSupported when the ``A2A-Version`` header names a version not served here."""
+    version = request.headers.get(VERSION_HEADER, "").strip()
+    if version and ".".join(version.split(".")[:2]) not in VERSIONS:
+        raise a2a_errors.VersionNotSupportedError(f"A2A version {version} is not served here.")
 
 
 def task_not_found() -> a2a_errors.TaskNotFoundError:

@@ -34,7 +34,6 @@ from rest_framework.views import APIView
 from uai.dialects import a2a, a2a_rest, sse, ui_events
 from uai.runs.waiting import release_connection
 
-VERSIONS = ("1.0", "0.3")
 STREAMING = {"SendStreamingMessage", "SubscribeToTask", "message/stream", "tasks/resubscribe"}
 V03_MODELS: dict[str, type[pydantic.BaseModel]] = {
     "message/send": v03.SendMessageRequest,
@@ -121,9 +120,7 @@ class JsonRpcView(APIView):
             return failure(request_id, a2a_errors.InvalidRequestError("Not a JSON-RPC 2.0 request."))
         method = body["method"]
         try:
-            version = request.headers.get(a2a.VERSION_HEADER, "").strip()
-            if version and ".".join(version.split(".")[:2]) not in VERSIONS:
-                raise a2a_errors.VersionNotSupportedError(f"A2A version {version} is not served here.")
+            a2a.check_version(request)
             found = a2a.agent_of(agent)
             if method in V03_MODELS:
                 return self._v03(request, found, method, body, request_id)

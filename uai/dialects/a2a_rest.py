@@ -108,6 +108,7 @@ class A2AView(APIView):
 
     parser_classes: list[Any] = []
     schema = None  # A2A's own specification documents it
+    checks_version = True  # an A2A-Version header naming another version: VersionNotSupported
 
     def get_exception_handler(self) -> Any:
         return exception_handler
@@ -116,6 +117,11 @@ class A2AView(APIView):
         if isinstance(exc, a2a_errors.A2AError):
             return error_response(exc)
         return super().handle_exception(exc)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if self.checks_version:
+            a2a.check_version(request)  # as the JSON-RPC binding does
 
     def body(self, request: Request) -> dict[str, Any]:
         """The JSON object of the request's body (an empty body: {})."""
@@ -272,6 +278,7 @@ class CardView(A2AView):
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
+    checks_version = False  # (public: any client reads it)
 
     def get(self, request: Request, agent: str | None = None) -> HttpResponseBase:
         """The card of the agent the URL names (the default agent's at the root)."""
