@@ -44,6 +44,7 @@ def agents(live: str) -> None:
     register("a2a-slow", "tests.agents_a2a:slow")
     register("a2a-asks", "tests.agents_a2a:asks", asks_input=True)
     register("a2a-hesitates", "tests.agents_a2a:hesitates", asks_input=True)
+    register("a2a-echo", "uai.agents.builtin.echo:echo")
 
 
 @asynccontextmanager
@@ -494,6 +495,15 @@ def test_a2a__rest_checks_the_a2a_version_as_jsonrpc_does(
     assert alice.get("/a2a/a2a-works/tasks", headers={"A2A-Version": "1.0"}).status_code == 200
     # the public card answers any client
     assert alice.get("/a2a/a2a-works/.well-known/agent-card.json", headers={"A2A-Version": "9.0"}).is_success
+
+
+def test_a2a__a_data_part_keeps_its_whole_numbers(agents: None, live: str, alice: httpx.Client) -> None:
+    data = {"n": 2, "x": 2.5, "list": [1, {"m": 3}], "flag": True}
+    message = {"messageId": "d1", "role": "ROLE_USER", "parts": [{"data": data}]}
+    sent = alice.post("/a2a/a2a-echo/message:send", json={"message": message}).json()
+    [user] = [m for m in sent["task"]["history"] if m["role"] == "ROLE_USER"]
+    assert json.loads(user["parts"][0]["text"]) == data
+    assert '"n": 2,' in user["parts"][0]["text"]  # (not 2.0: json.loads compares 2 == 2.0)
 
 
 def test_a2a__jsonrpc_protocol_errors(live: str, alice: httpx.Client) -> None:

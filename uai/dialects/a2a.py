@@ -263,6 +263,18 @@ def _uploads(part: a2a_pb2.Part, number: int) -> UploadedFile:
     return SimpleUploadedFile(name, part.raw, content_type=part.media_type or "application/octet-stream")
 
 
+def whole_numbers(value: Any) -> Any:
+    """``value`` with its whole floats as ints: a data part is a protobuf ``Struct``, whose
+    numbers are all doubles, and {"n": 2} read back as {"n": 2.0}."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(item) for item in value]
+    return value
+
+
 def _content(message: a2a_pb2.Message, agent: Agent) -> tuple[str, list[UploadedFile]]:
     """A user's message as UAI's text and files."""
     if message.role not in (a2a_pb2.ROLE_USER, a2a_pb2.ROLE_UNSPECIFIED):
@@ -274,7 +286,7 @@ def _content(message: a2a_pb2.Message, agent: Agent) -> tuple[str, list[Uploaded
         if kind == "text":
             texts.append(part.text)
         elif kind == "data":
-            texts.append(json.dumps(json_format.MessageToDict(part.data)))
+            texts.append(json.dumps(whole_numbers(json_format.MessageToDict(part.data))))
         elif kind == "raw":
             if not agent.accepts_files:
                 raise a2a_errors.ContentTypeNotSupportedError(f"Agent {agent.name!r} does not take files.")
