@@ -238,3 +238,22 @@ def test_a2a_events__one_event_saying_two_responses_gives_the_first_a_cursor() -
         None,
         None,
     ]
+
+
+def test_a2a_events__an_answer_that_is_its_last_round_only_continues_the_artifact() -> None:
+    # text, a tool call, more text, and an answer of the last round only (answer_text's rounds)
+    translator = a2a.A2AEvents(RUN, "c1")
+    said = [
+        r
+        for e in [
+            status(1, "running"),
+            event(2, "delta", text="Let me look. "),
+            step(3, "ActionStep", "called the tool"),
+            event(4, "delta", text="It is 4"),
+            step(5, "FinalAnswerStep", "It is 42."),
+        ]
+        for r in translator.feed(e)
+    ]
+    last = said[-1]["artifactUpdate"]
+    assert (last["artifact"]["parts"][0]["text"], last["append"], last["lastChunk"]) == ("2.", True, True)
+    assert translator.outputs["answer"]["parts"][0]["text"] == "Let me look. It is 42."

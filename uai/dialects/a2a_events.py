@@ -30,6 +30,7 @@ import uuid
 from typing import Any
 
 from uai.agents import events as ev
+from uai.dialects.answer_text import unsaid
 from uai.runs.stream_events import EventType, StreamEvent
 
 SUBMITTED = "TASK_STATE_SUBMITTED"
@@ -147,6 +148,9 @@ class A2AEvents:
         self.outputs: dict[str, dict[str, Any]] = {}  # artifactId → the artifact as it stands
         self._answer: str | None = None  # the answer artifact being streamed
         self._rounds = 0  # answer artifacts begun (a question ends one)
+        self._streamed: list[str] = []  # the deltas of the answer artifact being streamed
+        self._round_start = 0  # the index in _streamed of the current round's first delta
+        self._new_round = False  # a step came: the next delta starts a round (answer_text)
 
     def stopped_after(self, after: int) -> bool:
         """Whether the task reached a state where its stream ends (terminal, or waiting for the
@@ -171,6 +175,7 @@ class A2AEvents:
             if step["step_type"] == ev.FINAL_ANSWER_STEP:
                 self._final(seq, step["content"], out)
             else:
+                self._new_round = True  # the text after a step (a tool call) is a new round
                 meta = uai_meta(seq, type=step["step_type"])
                 out.append(self._status(seq, WORKING, self._agent_text(seq, step["content"], meta)))
         elif event["type"] == EventType.ARTIFACT:
@@ -266,6 +271,11 @@ class A2AEvents:
             self._answer, {"artifactId": self._answer, "name": ANSWER, "parts": [{"text": ""}]}
         )
         whole["parts"][0]["text"] = whole["parts"][0]["text"] + text if append else text
+        if not append:
+            self._streamed, self._round_start, self._new_round = [], 0, False
+        elif self._new_round:
+            self._round_start, self._new_round = len(self._streamed), False
+        self._streamed.append(text)
         whole["metadata"] = uai_meta(seq)
         chunk = {
             "artifactId": self._answer,
@@ -290,14 +300,17 @@ class A2AEvents:
             self._answer = None
 
     def _final(self, seq: int, content: str, out: list[dict[str, Any]]) -> None:
-        """The answer: what its deltas did not say; the whole of it, replacing them, when it
-        does not continue them."""
+        """The answer: what its deltas did not say (``answer_text.unsaid``: all of them, or
+        their last round — an agent's answer is often the text after its last tool call); the
+        whole of it, replacing them, when it continues neither."""
         if self._answer is None:
             self._delta(seq, content, out, last=True)
             return
-        so_far = self.outputs[self._answer]["parts"][0]["text"]
-        if content.startswith(so_far):
-            self._delta(seq, content[len(so_far) :], out, last=True)
+        so_far = "".join(self._streamed)
+        last_round = "".join(self._streamed[self._round_start :])
+        rest = unsaid(content, self._streamed, self._round_start)
+        if content.startswith(so_far) or (last_round and content.startswith(last_round)):
+            self._delta(seq, rest, out, last=True)  # (its last round only, often: said already)
         else:
             self._delta(seq, content, out, last=True, replace=True)
 
