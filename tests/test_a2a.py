@@ -160,6 +160,13 @@ async def test_a2a__send_blocks_until_the_task_ends(live: str, alice: httpx.Clie
     messages = alice.get(f"/chat/{task.context_id}/messages").json()
     assert messages[0]["content"] == "hello" and messages[0]["role"] == "user"
     assert alice.get(f"/run/{task.id}").json()["status"] == "succeeded"
+    # historyLength: the newest N messages, exactly
+    async with a2a_client(live, alice, "echo", binding, streaming=False) as client:
+        config = a2a_pb2.SendMessageConfiguration(history_length=1)
+        [short] = await responses(client, send_request("hello again", configuration=config))
+        whole = await client.get_task(a2a_pb2.GetTaskRequest(id=short.task.id))
+    assert len(whole.history) >= 2
+    assert [MessageToDict(m) for m in short.task.history] == [MessageToDict(whole.history[-1])]
 
 
 @pytest.mark.parametrize("binding", BINDINGS)
@@ -658,20 +665,25 @@ async def test_a2a__a_context_reads_the_same_on_uai_surfaces(
     async with a2a_client(live, alice, "echo", binding, streaming=False) as client:
         [first] = await responses(client, send_request("first words"))
         [second] = await responses(client, send_request("second words", context_id=first.task.context_id))
-        task = await client.get_task(a2a_pb2.GetTaskRequest(id=second.task.id))
+        tasks = [await client.get_task(a2a_pb2.GetTaskRequest(id=t.task.id)) for t in (first, second)]
     context_id = first.task.context_id
-    native = alice.get(f"/chat/{context_id}/messages").json()
-    said = [(m["role"], m["content"]) for m in native]
-    assert said[0] == ("user", "first words") and said[2] == ("user", "second words")
-    history = [("user" if m.role == a2a_pb2.ROLE_USER else "agent", m.parts[0].text) for m in task.history]
-    assert history == said[2:]  # a task's history is its turn's messages
-    assert artifact_text(task) == said[3][1]
+    native = [(m["role"], m["content"]) for m in alice.get(f"/chat/{context_id}/messages").json()]
+    assert [content for _, content in native][::2] == ["first words", "second words"]
+    # each task's history is its turn's messages: the two, in order, are the chat's, exactly
+    history = [
+        ("user" if m.role == a2a_pb2.ROLE_USER else "agent", m.parts[0].text)
+        for t in tasks
+        for m in t.history
+    ]
+    assert history == native
+    assert [artifact_text(t) for t in tasks] == [native[1][1], native[3][1]]
     runs = {r["task_id"]: r["status"] for r in alice.get("/run/").json()}
     assert runs[first.task.id] == runs[second.task.id] == "succeeded"
-    seed = alice.get(f"/history/{context_id}").json()
-    assert "first words" in json.dumps(seed) and "second words" in json.dumps(seed)
+    roles = {"user": "user", "assistant": "agent", "agent": "agent"}
+    seed = [(roles[m["role"]], m["content"]) for m in alice.get(f"/history/{context_id}").json()]
+    assert seed == native
     workflow = alice.get(f"/api/workflows/{context_id}/messages").json()
-    assert "second words" in json.dumps(workflow)
+    assert [(roles[m["role"]], m["content"]) for m in workflow] == native
 
 
 # --- push notifications --------------------------------------------------------------------------------
