@@ -408,12 +408,15 @@ def send_and_wait(user: Any, agent: Agent, request: a2a_pb2.SendMessageRequest, 
 def snapshot(
     run: Run, *, history_length: int | None, base: str, artifacts: bool = True, seq: int | None = None
 ) -> dict[str, Any]:
-    """The task a run is now (``a2a_events.task_of``) from its rows."""
+    """The task a run is now (``a2a_events.task_of``) from its rows: what its events say to A2A
+    (``task_stories``: a stretch of deltas read as one) and its newest messages (sliced in SQL,
+    ``historyLength`` or at most UAI_A2A_MAX_HISTORY)."""
+    newest = history_length if history_length is not None else settings.UAI_A2A_MAX_HISTORY
     return a2a_events.task_of(
         run,
-        events=run_selectors.run_events(run_id=run.id) if artifacts else None,
-        messages=chat_selectors.run_messages(run_id=run.id) if history_length != 0 else None,
-        history_length=history_length,
+        events=run_selectors.task_stories(run_ids=[run.id])[str(run.id)] if artifacts else None,
+        messages=chat_selectors.run_messages(run_id=run.id, newest=newest) if newest != 0 else None,
+        history_length=newest,
         base_url=base,
         seq=seq,
     )
@@ -486,8 +489,8 @@ def list_tasks(user: Any, agent: Agent, request: a2a_pb2.ListTasksRequest, base:
         limit=size,
     )
     ids = [run.id for run in runs]
-    events = run_selectors.run_events_of(run_ids=ids) if request.include_artifacts else None
-    messages = chat_selectors.run_messages_of(run_ids=ids) if history != 0 else None
+    events = run_selectors.task_stories(run_ids=ids) if request.include_artifacts else None
+    messages = chat_selectors.run_messages_of(run_ids=ids, newest=history) if history != 0 else None
     tasks = [
         a2a_events.task_of(
             run,
