@@ -509,8 +509,9 @@ def test_a2a__a_data_part_keeps_its_whole_numbers(agents: None, live: str, alice
     message = {"messageId": "d1", "role": "ROLE_USER", "parts": [{"data": data}]}
     sent = alice.post("/a2a/a2a-echo/message:send", json={"message": message}).json()
     [user] = [m for m in sent["task"]["history"] if m["role"] == "ROLE_USER"]
-    assert json.loads(user["parts"][0]["text"]) == data
-    assert '"n": 2,' in user["parts"][0]["text"]  # (not 2.0: json.loads compares 2 == 2.0)
+    said = json.loads(user["parts"][0]["text"])
+    assert said == data
+    assert type(said["n"]) is int and type(said["list"][1]["m"]) is int  # (2 == 2.0: types tell)
 
 
 def test_a2a__jsonrpc_protocol_errors(live: str, alice: httpx.Client) -> None:
