@@ -49,3 +49,10 @@ async def asks(request: AgentRequest, context: AgentContext) -> AsyncIterator[ev
     yield events.Step(events.ACTION_STEP, "needs a colour")
     colour = await context.ask("Which colour?")
     yield events.FinalAnswer(content=f"Painted it {colour} (asked: {request.text})")
+
+
+async def hesitates(request: AgentRequest, context: AgentContext) -> AsyncIterator[events.AgentEvent]:
+    """Starts an answer, then asks (one event says two responses: the answer's end, the question)."""
+    yield events.TextDelta("Let me see… ")
+    colour = await context.ask("Which colour?")
+    yield events.FinalAnswer(content=f"Let me see… {colour}.")

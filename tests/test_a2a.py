@@ -43,6 +43,8 @@ def agents(live: str) -> None:
     register("a2a-ticker", "tests.agents_a2a:ticker")
     register("a2a-slow", "tests.agents_a2a:slow")
     register("a2a-asks", "tests.agents_a2a:asks", asks_input=True)
+    register("a2a-hesitates", "tests.agents_a2a:hesitates", asks_input=True)
+    register("a2a-echo", "uai.agents.builtin.echo:echo")
 
 
 @asynccontextmanager
@@ -80,6 +82,10 @@ def send_request(text: str, **fields: Any) -> a2a_pb2.SendMessageRequest:
 
 async def responses(client: Client, request: a2a_pb2.SendMessageRequest) -> list[a2a_pb2.StreamResponse]:
     return [response async for response in client.send_message(request)]
+
+
+async def alist(stream: Any) -> list[Any]:
+    return [item async for item in stream]
 
 
 def seq(response: a2a_pb2.StreamResponse) -> int:
@@ -154,6 +160,13 @@ async def test_a2a__send_blocks_until_the_task_ends(live: str, alice: httpx.Clie
     messages = alice.get(f"/chat/{task.context_id}/messages").json()
     assert messages[0]["content"] == "hello" and messages[0]["role"] == "user"
     assert alice.get(f"/run/{task.id}").json()["status"] == "succeeded"
+    # historyLength: the newest N messages, exactly
+    async with a2a_client(live, alice, "echo", binding, streaming=False) as client:
+        config = a2a_pb2.SendMessageConfiguration(history_length=1)
+        [short] = await responses(client, send_request("hello again", configuration=config))
+        whole = await client.get_task(a2a_pb2.GetTaskRequest(id=short.task.id))
+    assert len(whole.history) >= 2
+    assert [MessageToDict(m) for m in short.task.history] == [MessageToDict(whole.history[-1])]
 
 
 @pytest.mark.parametrize("binding", BINDINGS)
@@ -316,6 +329,22 @@ async def test_a2a__input_required_round_trip(
         if streaming:  # a subscriber of a task that waits gets the task, and the stream ends
             [waiting] = [r async for r in client.subscribe(a2a_pb2.SubscribeToTaskRequest(id=task_id))]
             assert waiting.task.status.state == INPUT_REQUIRED
+            # resumed from the question's number (its wait is the next event): the stream ends too
+            question = seq(asked[-1])
+            resumed = await asyncio.wait_for(
+                alist(
+                    client.subscribe(
+                        a2a_pb2.SubscribeToTaskRequest(id=task_id),
+                        context=ClientCallContext(service_parameters={"Last-Event-ID": str(question)}),
+                    )
+                ),
+                10,
+            )
+            assert resumed[-1].HasField("task") or resumed[-1].HasField("status_update")
+            last_state = (
+                resumed[-1].task.status if resumed[-1].HasField("task") else resumed[-1].status_update.status
+            )
+            assert last_state.state == INPUT_REQUIRED
         answered = await responses(client, send_request("blue", task_id=task_id, context_id=context_id))
         assert all(
             (r.task.id if r.HasField("task") else (r.status_update.task_id or r.artifact_update.task_id))
@@ -378,6 +407,58 @@ async def test_a2a__dropped_stream_resumes_with_nothing_lost_or_repeated(
             [r async for r in client.subscribe(a2a_pb2.SubscribeToTaskRequest(id=task_id))]
 
 
+@pytest.mark.parametrize("binding", BINDINGS)
+async def test_a2a__a_stream_dropped_between_two_responses_of_one_event_resumes_at_the_second(
+    agents: None, live: str, alice: httpx.Client, binding: str
+) -> None:
+    async with a2a_client(live, alice, "a2a-hesitates", binding) as client:
+        stream = client.send_message(send_request("paint"))
+        first: list[a2a_pb2.StreamResponse] = []
+        async for response in stream:
+            first.append(response)
+            if response.HasField("artifact_update") and response.artifact_update.last_chunk:
+                break  # the answer's end: its event's question comes next, and the client drops
+        await stream.aclose()
+        closed = MessageToDict(first[-1])["artifactUpdate"]["metadata"]["uai"]
+        assert closed["cursor"] == f"{int(closed['seq'])}.0"
+        resumed = await asyncio.wait_for(
+            alist(
+                client.subscribe(
+                    a2a_pb2.SubscribeToTaskRequest(id=first[0].task.id),
+                    context=ClientCallContext(service_parameters={"Last-Event-ID": closed["cursor"]}),
+                )
+            ),
+            10,
+        )
+    assert resumed[0].HasField("task")
+    [asked] = resumed[1:]  # the question, not lost; nothing after it (the task waits)
+    assert asked.status_update.status.state == INPUT_REQUIRED and seq(asked) == int(closed["seq"])
+    assert asked.status_update.status.message.parts[0].text == "Which colour?"
+
+
+def test_a2a__sse_ids_are_the_cursors(agents: None, live: str, alice: httpx.Client) -> None:
+    """Both bindings' frames carry ``id:``, the cursor after each (what Last-Event-ID resumes from)."""
+    message = {"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "paint"}]}}
+    rpc = {"jsonrpc": "2.0", "id": 1, "method": "SendStreamingMessage", "params": message}
+    for path, body in (("/a2a/a2a-hesitates", rpc), ("/a2a/a2a-hesitates/message:stream", message)):
+        frames: list[tuple[str, dict[str, Any]]] = []
+        with alice.stream("POST", path, json=body, headers={"A2A-Version": "1.0"}, timeout=20) as r:
+            assert r.status_code == 200
+            ident = ""
+            for line in r.iter_lines():
+                if line.startswith("id: "):
+                    ident = line[4:]
+                elif line.startswith("data: "):
+                    frames.append((ident, json.loads(line[6:])))
+                    ident = ""
+        items = [f.get("result", f) for _, f in frames]
+        ids = [i for i, _ in frames]
+        assert all(ids), ids
+        metas = [next(iter(item.values()))["metadata"]["uai"] for item in items]
+        assert ids[1:] == [str(m.get("cursor", m["seq"])) for m in metas[1:]]
+        assert ids[-2] == f"{metas[-1]['seq']}.0"  # the answer's end, then its event's question
+
+
 # --- errors and other users ------------------------------------------------------------------------
 
 
@@ -410,6 +491,27 @@ async def test_a2a__errors_for_bad_input_and_unknown_tasks(
             await client.cancel_task(a2a_pb2.CancelTaskRequest(id=done.task.id))
         with pytest.raises(a2a_errors.TaskNotFoundError):
             await responses(client, send_request("hi", task_id="00000000-0000-0000-0000-000000000000"))
+
+
+def test_a2a__rest_checks_the_a2a_version_as_jsonrpc_does(
+    agents: None, live: str, alice: httpx.Client
+) -> None:
+    refused = alice.get("/a2a/a2a-works/tasks", headers={"A2A-Version": "9.0"})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["details"][0]["reason"] == "VERSION_NOT_SUPPORTED"
+    assert alice.get("/a2a/a2a-works/tasks", headers={"A2A-Version": "1.0"}).status_code == 200
+    # the public card answers any client
+    assert alice.get("/a2a/a2a-works/.well-known/agent-card.json", headers={"A2A-Version": "9.0"}).is_success
+
+
+def test_a2a__a_data_part_keeps_its_whole_numbers(agents: None, live: str, alice: httpx.Client) -> None:
+    data = {"n": 2, "x": 2.5, "list": [1, {"m": 3}], "flag": True}
+    message = {"messageId": "d1", "role": "ROLE_USER", "parts": [{"data": data}]}
+    sent = alice.post("/a2a/a2a-echo/message:send", json={"message": message}).json()
+    [user] = [m for m in sent["task"]["history"] if m["role"] == "ROLE_USER"]
+    said = json.loads(user["parts"][0]["text"])
+    assert said == data
+    assert type(said["n"]) is int and type(said["list"][1]["m"]) is int  # (2 == 2.0: types tell)
 
 
 def test_a2a__jsonrpc_protocol_errors(live: str, alice: httpx.Client) -> None:
@@ -564,20 +666,25 @@ async def test_a2a__a_context_reads_the_same_on_uai_surfaces(
     async with a2a_client(live, alice, "echo", binding, streaming=False) as client:
         [first] = await responses(client, send_request("first words"))
         [second] = await responses(client, send_request("second words", context_id=first.task.context_id))
-        task = await client.get_task(a2a_pb2.GetTaskRequest(id=second.task.id))
+        tasks = [await client.get_task(a2a_pb2.GetTaskRequest(id=t.task.id)) for t in (first, second)]
     context_id = first.task.context_id
-    native = alice.get(f"/chat/{context_id}/messages").json()
-    said = [(m["role"], m["content"]) for m in native]
-    assert said[0] == ("user", "first words") and said[2] == ("user", "second words")
-    history = [("user" if m.role == a2a_pb2.ROLE_USER else "agent", m.parts[0].text) for m in task.history]
-    assert history == said[2:]  # a task's history is its turn's messages
-    assert artifact_text(task) == said[3][1]
+    native = [(m["role"], m["content"]) for m in alice.get(f"/chat/{context_id}/messages").json()]
+    assert [content for _, content in native][::2] == ["first words", "second words"]
+    # each task's history is its turn's messages: the two, in order, are the chat's, exactly
+    history = [
+        ("user" if m.role == a2a_pb2.ROLE_USER else "agent", m.parts[0].text)
+        for t in tasks
+        for m in t.history
+    ]
+    assert history == native
+    assert [artifact_text(t) for t in tasks] == [native[1][1], native[3][1]]
     runs = {r["task_id"]: r["status"] for r in alice.get("/run/").json()}
     assert runs[first.task.id] == runs[second.task.id] == "succeeded"
-    seed = alice.get(f"/history/{context_id}").json()
-    assert "first words" in json.dumps(seed) and "second words" in json.dumps(seed)
+    roles = {"user": "user", "assistant": "agent", "agent": "agent"}
+    seed = [(roles[m["role"]], m["content"]) for m in alice.get(f"/history/{context_id}").json()]
+    assert seed == native
     workflow = alice.get(f"/api/workflows/{context_id}/messages").json()
-    assert "second words" in json.dumps(workflow)
+    assert [(roles[m["role"]], m["content"]) for m in workflow] == native
 
 
 # --- push notifications --------------------------------------------------------------------------------
@@ -720,7 +827,15 @@ async def test_a2a__push_config_operations(
         )
         with pytest.raises(a2a_errors.InvalidParamsError):  # refused before a task starts
             await responses(client, send_request("again", configuration=refused))
+        bad_token = a2a_pb2.SendMessageConfiguration(
+            task_push_notification_config=a2a_pb2.TaskPushNotificationConfig(
+                url=receiver.url, token="line\nbreak"
+            )
+        )
+        with pytest.raises(a2a_errors.InvalidParamsError):  # an allowed URL, a token refused: no task
+            await responses(client, send_request("again", configuration=bad_token))
         assert (await client.list_tasks(a2a_pb2.ListTasksRequest())).total_size == 1
+        assert len(alice.get("/run/", params={"agent": "a2a-asks"}).json()) == 1
         await client.delete_task_push_notification_config(
             a2a_pb2.DeleteTaskPushNotificationConfigRequest(task_id=task_id, id="c2")
         )
@@ -732,11 +847,32 @@ async def test_a2a__push_config_operations(
             await client.get_task_push_notification_config(
                 a2a_pb2.GetTaskPushNotificationConfigRequest(task_id=task_id, id="c2")
             )
+        kept = a2a_pb2.TaskPushNotificationConfig(task_id=task_id, id="c4", url=receiver.url)
+        await client.create_task_push_notification_config(kept)
     async with a2a_client(live, bob, "a2a-asks", binding, streaming=False) as client:
         with pytest.raises(a2a_errors.TaskNotFoundError):
             await client.list_task_push_notification_configs(
                 a2a_pb2.ListTaskPushNotificationConfigsRequest(task_id=task_id)
             )
+        with pytest.raises(a2a_errors.TaskNotFoundError):
+            await client.get_task_push_notification_config(
+                a2a_pb2.GetTaskPushNotificationConfigRequest(task_id=task_id, id="c4")
+            )
+        with pytest.raises(a2a_errors.TaskNotFoundError):
+            await client.create_task_push_notification_config(
+                a2a_pb2.TaskPushNotificationConfig(task_id=task_id, id="c4", url=receiver.url + "bob")
+            )
+        with pytest.raises(a2a_errors.TaskNotFoundError):
+            await client.delete_task_push_notification_config(
+                a2a_pb2.DeleteTaskPushNotificationConfigRequest(task_id=task_id, id="c4")
+            )
+    async with a2a_client(live, alice, "a2a-asks", binding, streaming=False) as client:
+        [still] = (
+            await client.list_task_push_notification_configs(
+                a2a_pb2.ListTaskPushNotificationConfigsRequest(task_id=task_id)
+            )
+        ).configs
+        assert (still.id, still.url) == ("c4", receiver.url)
 
 
 def test_a2a__bad_input_is_never_a_server_error(live: str, alice: httpx.Client) -> None:

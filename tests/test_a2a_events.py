@@ -149,7 +149,7 @@ def test_a2a_events__a_stream_resumed_is_the_replay_after_its_cursor() -> None:
     assert resumed == whole[5:]
     for e in A_TURN:
         translator.feed(e)
-    assert translator.stopped_after(11) and not translator.stopped_after(12)
+    assert translator.stopped_after(11)
 
 
 def test_a2a_events__the_task_a_run_is() -> None:
@@ -198,3 +198,62 @@ def test_a2a_events__push_bodies_are_the_stream() -> None:
     assert [a2a.seq_of(b) for b in bodies] == [a2a.seq_of(r) for r in told(A_TURN)]
     assert bodies[6]["artifactUpdate"]["artifact"]["parts"][0]["url"].startswith("https://uai.example.com/")
     assert bodies[-1]["statusUpdate"]["contextId"] == "c1"
+
+
+def test_a2a_events__a_stream_resumed_at_the_question_stops_at_its_wait() -> None:
+    # run_request_input stores the question (3) and then the input_required status (4): a client
+    # resuming after the question's number must still see its stream stop, at the wait.
+    translator = a2a.A2AEvents(RUN, "c1")
+    for e in [
+        status(1, "running"),
+        event(2, "delta", text="Let me "),
+        event(3, "input_required", prompt="Which colour?"),
+        status(4, "input_required", input_prompt="Which colour?"),
+    ]:
+        translator.feed(e)
+    assert translator.stopped_after(3) and not translator.stopped_after(4)
+
+
+def test_a2a_events__an_ended_task_stops_whatever_the_cursor() -> None:
+    # A cursor read after the run ended may be its final event's number: nothing follows it.
+    translator = a2a.A2AEvents(RUN, "c1")
+    for e in A_TURN:
+        translator.feed(e)
+    assert translator.stopped_after(12) and translator.stopped_after(13)
+
+
+def test_a2a_events__one_event_saying_two_responses_gives_the_first_a_cursor() -> None:
+    said = told([status(1, "running"), event(2, "delta", text="Let me "), status(3, "failed", error="x")])
+    cursors = [a2a.cursor_of(r) for r in said]
+    assert cursors == ["1", "2", "3.0", "3"]  # the answer's end, then the end: both of event 3
+    assert [a2a.is_after(3, i, a2a.parse_cursor("3.0") or (0, None)) for i in (0, 1)] == [False, True]
+    assert not a2a.is_after(3, 1, (3, None)) and a2a.is_after(4, 0, (3, None))
+    assert [a2a.parse_cursor(raw) for raw in (7, "7", "7.1", "7.", "x", "-1", True, "1" * 19)] == [
+        (7, None),
+        (7, None),
+        (7, 1),
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]
+
+
+def test_a2a_events__an_answer_that_is_its_last_round_only_continues_the_artifact() -> None:
+    # text, a tool call, more text, and an answer of the last round only (answer_text's rounds)
+    translator = a2a.A2AEvents(RUN, "c1")
+    said = [
+        r
+        for e in [
+            status(1, "running"),
+            event(2, "delta", text="Let me look. "),
+            step(3, "ActionStep", "called the tool"),
+            event(4, "delta", text="It is 4"),
+            step(5, "FinalAnswerStep", "It is 42."),
+        ]
+        for r in translator.feed(e)
+    ]
+    last = said[-1]["artifactUpdate"]
+    assert (last["artifact"]["parts"][0]["text"], last["append"], last["lastChunk"]) == ("2.", True, True)
+    assert translator.outputs["answer"]["parts"][0]["text"] == "Let me look. It is 42."

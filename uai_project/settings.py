@@ -520,6 +520,8 @@ UAI_CONVERSATION_CACHE_SECONDS = _int("UAI_CONVERSATION_CACHE_SECONDS", 3600, mi
 UAI_STREAM_BUFFER = _int("UAI_STREAM_BUFFER", 1000)  # live events a slow reader may lag behind
 # A2A (issue 28): the most tasks one ListTasks page holds (a client's pageSize above is a -32602).
 UAI_A2A_MAX_PAGE_SIZE = _int("UAI_A2A_MAX_PAGE_SIZE", 100)
+# A2A: the most messages a task's history holds when the client names no historyLength (the newest).
+UAI_A2A_MAX_HISTORY = _int("UAI_A2A_MAX_HISTORY", 1000)
 UAI_STREAM_KEEPALIVE_SECONDS = _float("UAI_STREAM_KEEPALIVE_SECONDS", 15.0)
 # How often a process looks for events its streams never received live (one query for all).
 UAI_STREAM_RECHECK_SECONDS = _float("UAI_STREAM_RECHECK_SECONDS", 5.0)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.db import connection, transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 
 from uai.agents import registry
 from uai.agents.events import FINAL_ANSWER_STEP
@@ -261,14 +263,24 @@ def message_files(messages: Sequence[Message]) -> dict[uuid.UUID, list[Artifact]
     return files
 
 
-def run_messages(*, run_id: Any) -> list[Message]:
-    """A turn's messages in order: the user's (its start, its answers) and the agent's steps."""
-    return list(Message.objects.filter(run_id=run_id).order_by("seq"))
+def run_messages(*, run_id: Any, newest: int | None = None) -> list[Message]:
+    """A turn's messages in order: the user's (its start, its answers) and the agent's steps;
+    only the ``newest`` N of them when given."""
+    messages = Message.objects.filter(run_id=run_id)
+    if newest is None:
+        return list(messages.order_by("seq"))
+    return list(reversed(messages.order_by("-seq")[:newest]))
 
 
-def run_messages_of(*, run_ids: list[Any]) -> dict[str, list[Message]]:
-    """``run_messages`` of several turns in one query, by run id (a page of A2A tasks)."""
+def run_messages_of(*, run_ids: list[Any], newest: int | None = None) -> dict[str, list[Message]]:
+    """``run_messages`` of several turns in one query, by run id (a page of A2A tasks); only the
+    ``newest`` N of each when given (sliced in SQL)."""
     found: dict[str, list[Message]] = {str(run_id): [] for run_id in run_ids}
-    for message in Message.objects.filter(run_id__in=run_ids).order_by("run_id", "seq"):
+    messages = Message.objects.filter(run_id__in=run_ids)
+    if newest is not None:
+        messages = messages.annotate(
+            newness=Window(RowNumber(), partition_by=[F("run_id")], order_by=F("seq").desc())
+        ).filter(newness__lte=newest)
+    for message in messages.order_by("run_id", "seq"):
         found[str(message.run_id)].append(message)
     return found

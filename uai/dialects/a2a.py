@@ -54,6 +54,7 @@ from uai_project.errors import ErrorCode
 
 PROTOCOL_VERSION = "1.0"
 VERSION_HEADER = "A2A-Version"
+VERSIONS = ("1.0", "0.3")  # served: 1.0, and 0.3's methods on JSON-RPC
 CHAT_NAME_CHARS = 80  # a new context's chat is named after the start of its first message
 TEXT_MODES = ("text/plain", "text/*", "*/*", "application/json")
 DEFAULT_PAGE_SIZE = 50
@@ -100,6 +101,13 @@ def problem(exc: Exception) -> Problem | None:
         own = exc.code in (ErrorCode.INVALID, ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.GONE)
         return Problem(kind, exc.detail, None if own else errors.http_status(exc))
     return None
+
+
+def check_version(request: Any) -> None:
+    """VersionNotSupported when the ``A2A-Version`` header names a version not served here."""
+    version = request.headers.get(VERSION_HEADER, "").strip()
+    if version and ".".join(version.split(".")[:2]) not in VERSIONS:
+        raise a2a_errors.VersionNotSupportedError(f"A2A version {version} is not served here.")
 
 
 def task_not_found() -> a2a_errors.TaskNotFoundError:
@@ -255,6 +263,18 @@ def _uploads(part: a2a_pb2.Part, number: int) -> UploadedFile:
     return SimpleUploadedFile(name, part.raw, content_type=part.media_type or "application/octet-stream")
 
 
+def whole_numbers(value: Any) -> Any:
+    """``value`` with its whole floats as ints: a data part is a protobuf ``Struct``, whose
+    numbers are all doubles, and {"n": 2} read back as {"n": 2.0}."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(item) for item in value]
+    return value
+
+
 def _content(message: a2a_pb2.Message, agent: Agent) -> tuple[str, list[UploadedFile]]:
     """A user's message as UAI's text and files."""
     if message.role not in (a2a_pb2.ROLE_USER, a2a_pb2.ROLE_UNSPECIFIED):
@@ -266,7 +286,7 @@ def _content(message: a2a_pb2.Message, agent: Agent) -> tuple[str, list[Uploaded
         if kind == "text":
             texts.append(part.text)
         elif kind == "data":
-            texts.append(json.dumps(json_format.MessageToDict(part.data)))
+            texts.append(json.dumps(whole_numbers(json_format.MessageToDict(part.data))))
         elif kind == "raw":
             if not agent.accepts_files:
                 raise a2a_errors.ContentTypeNotSupportedError(f"Agent {agent.name!r} does not take files.")
@@ -323,8 +343,8 @@ def send(user: Any, agent: Agent, request: a2a_pb2.SendMessageRequest) -> Sent:
     history = config.history_length if config.HasField("history_length") else None
     text, files = _content(message, agent)
     push = config.task_push_notification_config if config.HasField("task_push_notification_config") else None
-    if push is not None:  # (refused before a turn starts for nothing)
-        _allowed(push.url)
+    if push is not None:  # every check refused before a turn starts: none after it is committed
+        _push_check(push)
     client_id = message.message_id[:200]
     if message.task_id:
         run = owned_run(user, agent, message.task_id)
@@ -388,12 +408,15 @@ def send_and_wait(user: Any, agent: Agent, request: a2a_pb2.SendMessageRequest, 
 def snapshot(
     run: Run, *, history_length: int | None, base: str, artifacts: bool = True, seq: int | None = None
 ) -> dict[str, Any]:
-    """The task a run is now (``a2a_events.task_of``) from its rows."""
+    """The task a run is now (``a2a_events.task_of``) from its rows: what its events say to A2A
+    (``task_stories``: a stretch of deltas read as one) and its newest messages (sliced in SQL,
+    ``historyLength`` or at most UAI_A2A_MAX_HISTORY)."""
+    newest = history_length if history_length is not None else settings.UAI_A2A_MAX_HISTORY
     return a2a_events.task_of(
         run,
-        events=run_selectors.run_events(run_id=run.id) if artifacts else None,
-        messages=chat_selectors.run_messages(run_id=run.id) if history_length != 0 else None,
-        history_length=history_length,
+        events=run_selectors.task_stories(run_ids=[run.id])[str(run.id)] if artifacts else None,
+        messages=chat_selectors.run_messages(run_id=run.id, newest=newest) if newest != 0 else None,
+        history_length=newest,
         base_url=base,
         seq=seq,
     )
@@ -407,20 +430,35 @@ def get_task(user: Any, agent: Agent, request: a2a_pb2.GetTaskRequest, base: str
     return snapshot(owned_run(user, agent, request.id), history_length=history, base=base)
 
 
-def _offset(token: str) -> int:
+PAGE_TOKEN = "k:"  # a page token: "k:<updated_at ISO 8601>|<run id>" of the page's last task, base64url
+PAGE_TOKEN_CHARS = 200
+
+
+def _key(token: str) -> tuple[datetime.datetime, uuid.UUID] | None:
+    """The key a page token carries (None: the first page); InvalidParams for anything this
+    server did not give."""
     if not token:
-        return 0
+        return None
+    bad = a2a_errors.InvalidParamsError("'pageToken' is not one this server gave.")
+    if len(token) > PAGE_TOKEN_CHARS:
+        raise bad
     try:
-        offset = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("o:"))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise a2a_errors.InvalidParamsError("'pageToken' is not one this server gave.") from None
-    if offset < 0:
-        raise a2a_errors.InvalidParamsError("'pageToken' is not one this server gave.")
-    return offset
+        raw = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode("ascii")
+        if not raw.startswith(PAGE_TOKEN):
+            raise bad
+        at_text, _, id_text = raw.removeprefix(PAGE_TOKEN).partition("|")
+        at = datetime.datetime.fromisoformat(at_text)
+        run_id = uuid.UUID(id_text)
+    except (ValueError, binascii.Error, UnicodeError):
+        raise bad from None
+    if at.tzinfo is None:
+        raise bad
+    return at, run_id
 
 
-def _token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+def _token(run: Run) -> str:
+    key = f"{PAGE_TOKEN}{run.updated_at.isoformat()}|{run.id}"
+    return base64.urlsafe_b64encode(key.encode()).decode()
 
 
 def list_tasks(user: Any, agent: Agent, request: a2a_pb2.ListTasksRequest, base: str) -> dict[str, Any]:
@@ -440,19 +478,19 @@ def list_tasks(user: Any, agent: Agent, request: a2a_pb2.ListTasksRequest, base:
         if request.HasField("status_timestamp_after")
         else None
     )
-    offset = _offset(request.page_token)
-    runs, total = run_selectors.task_page(
+    before = _key(request.page_token)
+    runs, more, total = run_selectors.task_page(
         user=user,
         agent_name=agent.name,
         context_id=request.context_id or None,
         statuses=statuses,
         updated_after=after,
-        offset=offset,
+        before=before,
         limit=size,
     )
     ids = [run.id for run in runs]
-    events = run_selectors.run_events_of(run_ids=ids) if request.include_artifacts else None
-    messages = chat_selectors.run_messages_of(run_ids=ids) if history != 0 else None
+    events = run_selectors.task_stories(run_ids=ids) if request.include_artifacts else None
+    messages = chat_selectors.run_messages_of(run_ids=ids, newest=history) if history != 0 else None
     tasks = [
         a2a_events.task_of(
             run,
@@ -463,10 +501,9 @@ def list_tasks(user: Any, agent: Agent, request: a2a_pb2.ListTasksRequest, base:
         )
         for run in runs
     ]
-    more = offset + len(runs) < total
     return {
         "tasks": tasks,
-        "nextPageToken": _token(offset + len(runs)) if more else "",
+        "nextPageToken": _token(runs[-1]) if more and runs else "",
         "pageSize": size,
         "totalSize": total,
     }
@@ -490,7 +527,7 @@ class Followed:
     """A stream to send: the task's snapshot first, then what its run says after ``after``."""
 
     turn: Run  # the run
-    after: int
+    after: a2a_events.Cursor
     first: dict[str, Any]
     follow: bool = True
 
@@ -498,25 +535,38 @@ class Followed:
 def stream_of(sent: Sent, base: str) -> Followed:
     """``SendStreamingMessage``'s stream: the task as it starts, then its events."""
     first = {"task": snapshot(sent.turn, history_length=sent.history_length, base=base, seq=sent.after)}
-    return Followed(sent.turn, sent.after, first)
+    return Followed(sent.turn, (sent.after, None), first)
 
 
-def subscribe(user: Any, agent: Agent, task_id: str, after: int | None, base: str) -> Followed:
+def subscribe(user: Any, agent: Agent, task_id: str, after: a2a_events.Cursor | None, base: str) -> Followed:
     """``SubscribeToTask``: the task now, then its events after ``after`` (the client's cursor,
     ``metadata.uai.after``; live ones only without one). A task that ended before the cursor is
     UnsupportedOperation, as A2A says of a terminal task; one waiting for input ends its stream
     after the snapshot."""
+    owned_run(user, agent, task_id)  # (whose it is first: another user learns nothing)
+    # The last event number BEFORE the run's row: a run that ends between the two reads is then
+    # seen ended with its final event after the cursor, and its stream says the end; read the
+    # other way round, the cursor was the final event and a stale status never stopped.
+    last = run_selectors.run_last_event(run_id=task_id)
     run = owned_run(user, agent, task_id)
-    last = run_selectors.run_last_event(run_id=run.id)
-    cursor = last if after is None else min(after, last)
-    first = {"task": snapshot(run, history_length=None, base=base, seq=cursor)}
-    if cursor >= last and run.status in Run.TURN_ENDS:
+    cursor: a2a_events.Cursor = (last, None) if after is None or after[0] > last else after
+    first = {"task": snapshot(run, history_length=None, base=base, seq=cursor[0])}
+    if cursor[1] is not None:  # (the snapshot stands between two responses of that event)
+        first["task"]["metadata"]["uai"]["cursor"] = a2a_events.cursor_text(cursor)
+    if cursor == (last, None) and run.status in Run.TURN_ENDS:
         if run.is_terminal:
             raise a2a_errors.UnsupportedOperationError(
                 f"Task {run.id} is {run.status}: nothing more will come."
             )
         return Followed(run, cursor, first, follow=False)
     return Followed(run, cursor, first)
+
+
+def sse_id(item: dict[str, Any], followed: Followed) -> str:
+    """A stream item's SSE ``id``: the cursor after it (the snapshot's: the stream's own)."""
+    if "task" in item:
+        return a2a_events.cursor_text(followed.after)
+    return a2a_events.cursor_of(item)
 
 
 async def events_after(
@@ -530,11 +580,14 @@ async def events_after(
         return
     translator = a2a_events.A2AEvents(followed.turn.id, followed.turn.chat_id, base_url=base)
     after = followed.after
+    # a stop within the cursor's event, after the response it names, is still to be said
+    stop_after = after[0] if after[1] is None else after[0] - 1
 
     def tell(event: StreamEvent) -> list[dict[str, Any]]:
-        return [r for r in translator.feed(event) if a2a_events.seq_of(r) > after]
+        said = translator.feed(event)
+        return [r for i, r in enumerate(said) if a2a_events.is_after(event["seq"], i, after)]
 
-    done: Callable[[], bool] = lambda: translator.stopped_after(after)  # noqa: E731
+    done: Callable[[], bool] = lambda: translator.stopped_after(stop_after)  # noqa: E731
     async for told in ui_events.follow_told(followed.turn.id, tell, done, resume_hint="subscribe again"):
         if told is None or isinstance(told, ui_events.Broken):
             yield told
@@ -543,8 +596,17 @@ async def events_after(
             yield response
 
 
-def resume_point(metadata: Any, header: str | None) -> int | None:
-    """The event number a resuming client saw last: ``metadata.uai.after``, or ``Last-Event-ID``."""
+def last_event_id(request: Any) -> str | None:
+    """What a reconnecting SSE client saw last (``Last-Event-ID`` header, or ``?last_event_id=``
+    as ``sse.last_event_id`` reads it; ``?after=`` too on HTTP+JSON, as documented) — raw: an
+    A2A cursor may be "N.i", which ``resume_point`` reads."""
+    found = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
+    return str(found or request.GET.get("after") or "") or None
+
+
+def resume_point(metadata: Any, header: str | None) -> a2a_events.Cursor | None:
+    """Where a resuming client stands: ``metadata.uai.after``, or ``Last-Event-ID`` — an event
+    number N, or "N.i" (``metadata.uai.cursor`` of a response its event says more after)."""
     raw: Any = None
     if isinstance(metadata, dict) and isinstance(metadata.get("uai"), dict):
         raw = metadata["uai"].get("after")
@@ -552,15 +614,10 @@ def resume_point(metadata: Any, header: str | None) -> int | None:
         raw = header
     if raw is None:
         return None
-    if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise a2a_errors.InvalidParamsError("metadata.uai.after is an event number.")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise a2a_errors.InvalidParamsError("metadata.uai.after is an event number.") from None
-    if not 0 <= value < 2**63:
-        raise a2a_errors.InvalidParamsError("metadata.uai.after is an event number.")
-    return value
+    cursor = a2a_events.parse_cursor(raw)
+    if cursor is None or cursor[0] >= 2**63:
+        raise a2a_errors.InvalidParamsError('metadata.uai.after is an event number N, or "N.i".')
+    return cursor
 
 
 # --- push notification configs ------------------------------------------------------------------------
@@ -584,6 +641,25 @@ def _allowed(url: str) -> None:
         raise a2a_errors.InvalidParamsError(refused.detail) from None
 
 
+def _push_fields(config: a2a_pb2.TaskPushNotificationConfig) -> dict[str, Any]:
+    return {
+        "url": config.url,
+        "format": "a2a",
+        "token": config.token,
+        "auth_scheme": config.authentication.scheme,
+        "auth_credentials": config.authentication.credentials,
+    }
+
+
+def _push_check(config: a2a_pb2.TaskPushNotificationConfig) -> None:
+    """InvalidParams for a push config ``push_create`` would refuse (its URL, token, credentials,
+    lengths, id), before anything is written."""
+    try:
+        webhook_services.webhook_check(**_push_fields(config), name=config.id or uuid.uuid4().hex)
+    except (webhook_services.WebhookRefused, errors.InvalidInput) as refused:
+        raise a2a_errors.InvalidParamsError(refused.detail) from None
+
+
 def push_create(
     user: Any, agent: Agent, run: Run, config: a2a_pb2.TaskPushNotificationConfig
 ) -> dict[str, Any]:
@@ -592,14 +668,7 @@ def push_create(
     _allowed(config.url)
     try:
         webhook = webhook_services.webhook_create(
-            owner_id=user.pk,
-            run=run,
-            url=config.url,
-            format="a2a",
-            name=config.id or uuid.uuid4().hex,
-            token=config.token,
-            auth_scheme=config.authentication.scheme,
-            auth_credentials=config.authentication.credentials,
+            owner_id=user.pk, run=run, name=config.id or uuid.uuid4().hex, **_push_fields(config)
         )
     except webhook_services.WebhookRefused as refused:
         raise a2a_errors.InvalidParamsError(refused.detail) from None

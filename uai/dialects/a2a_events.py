@@ -15,7 +15,8 @@ words (ProtoJSON: camelCase names, enums by name)::
     succeeded / failed / cancelled     →  statusUpdate COMPLETED / FAILED (the error) / CANCELED
 
 Every response carries ``metadata: {"uai": {"seq": N}}``, N the number of the UAI event it came
-from: a client resumes a stream after N (``SubscribeToTask``). ``A2AEvents`` does no I/O and is
+from: a client resumes a stream after N (``SubscribeToTask``). When one event says two responses,
+the first also carries ``"cursor": "N.0"``: resumed after that, the second comes next. ``A2AEvents`` does no I/O and is
 deterministic: fed the same events it says the same, so a resumed stream is the replay with what
 came from events up to N left out. Nothing follows a terminal status.
 
@@ -29,6 +30,7 @@ import uuid
 from typing import Any
 
 from uai.agents import events as ev
+from uai.dialects.answer_text import unsaid
 from uai.runs.stream_events import EventType, StreamEvent
 
 SUBMITTED = "TASK_STATE_SUBMITTED"
@@ -65,6 +67,40 @@ def seq_of(response: dict[str, Any]) -> int:
     """The UAI event number of a ``StreamResponse`` (its one member's metadata)."""
     body = next(iter(response.values()))
     return int(body["metadata"]["uai"]["seq"])
+
+
+# Where a client stands in a task's stream: after every response of event N ("N": (N, None)), or
+# after the response i (from 0) of event N ("N.i": (N, i)) — one event may say two responses (the
+# answer's last chunk and the end, or the question), and a client that dropped between them
+# resumes at the second, not after both.
+Cursor = tuple[int, int | None]
+
+
+def cursor_text(cursor: Cursor) -> str:
+    return str(cursor[0]) if cursor[1] is None else f"{cursor[0]}.{cursor[1]}"
+
+
+def parse_cursor(raw: object) -> Cursor | None:
+    """A cursor a client sends ("N", "N.i", or the number N); None when it is not one."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        return None
+    text = str(raw).strip()
+    head, dot, tail = text.partition(".")
+    if not head.isdigit() or len(head) > 18 or (dot and (not tail.isdigit() or len(tail) > 6)):
+        return None
+    return int(head), int(tail) if dot else None
+
+
+def cursor_of(response: dict[str, Any]) -> str:
+    """The cursor after a ``StreamResponse``: ``metadata.uai.cursor`` when its event says more
+    after it, else its event number (what its SSE ``id`` is, and what a client resumes after)."""
+    uai = next(iter(response.values()))["metadata"]["uai"]
+    return str(uai.get("cursor", uai["seq"]))
+
+
+def is_after(seq: int, index: int, cursor: Cursor) -> bool:
+    """Whether the response ``index`` of event ``seq`` comes after ``cursor``."""
+    return seq > cursor[0] or (seq == cursor[0] and cursor[1] is not None and index > cursor[1])
 
 
 def text_message(
@@ -112,11 +148,15 @@ class A2AEvents:
         self.outputs: dict[str, dict[str, Any]] = {}  # artifactId → the artifact as it stands
         self._answer: str | None = None  # the answer artifact being streamed
         self._rounds = 0  # answer artifacts begun (a question ends one)
+        self._streamed: list[str] = []  # the deltas of the answer artifact being streamed
+        self._round_start = 0  # the index in _streamed of the current round's first delta
+        self._new_round = False  # a step came: the next delta starts a round (answer_text)
 
     def stopped_after(self, after: int) -> bool:
         """Whether the task reached a state where its stream ends (terminal, or waiting for the
-        client) at an event after ``after``."""
-        return self.state in STOPS and self.state_seq > after
+        client) at an event after ``after``. Once the task has ended it has, whatever the cursor:
+        a cursor read after the run ended may be its final event's number, and nothing follows."""
+        return self.done or (self.state in STOPS and self.state_seq > after)
 
     def feed(self, event: StreamEvent) -> list[dict[str, Any]]:
         """The responses one of the run's events says (none after a terminal status)."""
@@ -135,6 +175,7 @@ class A2AEvents:
             if step["step_type"] == ev.FINAL_ANSWER_STEP:
                 self._final(seq, step["content"], out)
             else:
+                self._new_round = True  # the text after a step (a tool call) is a new round
                 meta = uai_meta(seq, type=step["step_type"])
                 out.append(self._status(seq, WORKING, self._agent_text(seq, step["content"], meta)))
         elif event["type"] == EventType.ARTIFACT:
@@ -155,8 +196,14 @@ class A2AEvents:
         elif event["type"] == EventType.STATUS:
             status = event["data"]
             state = STATES.get(status["status"])
-            if state is None or (state == INPUT_REQUIRED and self.state == INPUT_REQUIRED):
-                return out  # (its question said it already)
+            if state is None:
+                return out
+            if state == INPUT_REQUIRED and self.state == INPUT_REQUIRED:
+                # (its question said it already) The wait is stored here, after the question: a
+                # client resuming from the question's number waits at this event, and its stream
+                # must stop here too, not follow the task until someone answers.
+                self.state_seq = seq
+                return out
             if state in TERMINAL:
                 self._close(seq, out)
             message = None
@@ -166,6 +213,8 @@ class A2AEvents:
                 message = self._agent_text(seq, status["error"], uai_meta(seq))
             out.append(self._status(seq, state, message))
             self.done = state in TERMINAL
+        for index, response in enumerate(out[:-1]):  # (the last one's cursor is its event's number)
+            next(iter(response.values()))["metadata"]["uai"]["cursor"] = f"{seq}.{index}"
         return out
 
     # --- the parts of the story -------------------------------------------------------------------
@@ -222,6 +271,11 @@ class A2AEvents:
             self._answer, {"artifactId": self._answer, "name": ANSWER, "parts": [{"text": ""}]}
         )
         whole["parts"][0]["text"] = whole["parts"][0]["text"] + text if append else text
+        if not append:
+            self._streamed, self._round_start, self._new_round = [], 0, False
+        elif self._new_round:
+            self._round_start, self._new_round = len(self._streamed), False
+        self._streamed.append(text)
         whole["metadata"] = uai_meta(seq)
         chunk = {
             "artifactId": self._answer,
@@ -246,14 +300,17 @@ class A2AEvents:
             self._answer = None
 
     def _final(self, seq: int, content: str, out: list[dict[str, Any]]) -> None:
-        """The answer: what its deltas did not say; the whole of it, replacing them, when it
-        does not continue them."""
+        """The answer: what its deltas did not say (``answer_text.unsaid``: all of them, or
+        their last round — an agent's answer is often the text after its last tool call); the
+        whole of it, replacing them, when it continues neither."""
         if self._answer is None:
             self._delta(seq, content, out, last=True)
             return
-        so_far = self.outputs[self._answer]["parts"][0]["text"]
-        if content.startswith(so_far):
-            self._delta(seq, content[len(so_far) :], out, last=True)
+        so_far = "".join(self._streamed)
+        last_round = "".join(self._streamed[self._round_start :])
+        rest = unsaid(content, self._streamed, self._round_start)
+        if content.startswith(so_far) or (last_round and content.startswith(last_round)):
+            self._delta(seq, rest, out, last=True)  # (its last round only, often: said already)
         else:
             self._delta(seq, content, out, last=True, replace=True)
 

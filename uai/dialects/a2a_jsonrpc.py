@@ -34,7 +34,6 @@ from rest_framework.views import APIView
 from uai.dialects import a2a, a2a_rest, sse, ui_events
 from uai.runs.waiting import release_connection
 
-VERSIONS = ("1.0", "0.3")
 STREAMING = {"SendStreamingMessage", "SubscribeToTask", "message/stream", "tasks/resubscribe"}
 V03_MODELS: dict[str, type[pydantic.BaseModel]] = {
     "message/send": v03.SendMessageRequest,
@@ -65,10 +64,10 @@ def failure(request_id: Any, exc: Exception) -> JsonResponse:
 
 
 async def frames(
-    request_id: Any, responses: AsyncIterator[Any], shape: Callable[[dict[str, Any]], Any]
+    request_id: Any, followed: a2a.Followed, base: str, shape: Callable[[dict[str, Any]], Any]
 ) -> AsyncIterator[bytes]:
-    """The stream's SSE frames: one JSON-RPC response each."""
-    async for item in responses:
+    """The stream's SSE frames: one JSON-RPC response each, its ``id`` the cursor after it."""
+    async for item in a2a.events_after(followed, base):
         if item is None:
             yield sse.KEEPALIVE
         elif isinstance(item, ui_events.Broken):
@@ -76,7 +75,8 @@ async def frames(
             yield sse.encode(None, body)
             return
         else:
-            yield sse.encode(None, {"jsonrpc": "2.0", "id": request_id, "result": shape(item)})
+            result = {"jsonrpc": "2.0", "id": request_id, "result": shape(item)}
+            yield sse.encode(a2a.sse_id(item, followed), result)
 
 
 def _v03_stream_item(request_id: Any) -> Callable[[dict[str, Any]], Any]:
@@ -120,9 +120,7 @@ class JsonRpcView(APIView):
             return failure(request_id, a2a_errors.InvalidRequestError("Not a JSON-RPC 2.0 request."))
         method = body["method"]
         try:
-            version = request.headers.get(a2a.VERSION_HEADER, "").strip()
-            if version and ".".join(version.split(".")[:2]) not in VERSIONS:
-                raise a2a_errors.VersionNotSupportedError(f"A2A version {version} is not served here.")
+            a2a.check_version(request)
             found = a2a.agent_of(agent)
             if method in V03_MODELS:
                 return self._v03(request, found, method, body, request_id)
@@ -136,7 +134,7 @@ class JsonRpcView(APIView):
         self, request_id: Any, followed: a2a.Followed, base: str, shape: Callable[[dict[str, Any]], Any]
     ) -> StreamingHttpResponse:
         release_connection()  # the stream must not hold this request's connection
-        return sse.response(frames(request_id, a2a.events_after(followed, base), shape))
+        return sse.response(frames(request_id, followed, base, shape))
 
     def _v10(
         self, request: Request, agent: Any, method: str, params: Any, request_id: Any
@@ -160,7 +158,7 @@ class JsonRpcView(APIView):
             return answer(request_id, cancelled)
         if method == "SubscribeToTask":
             task = a2a.parse(a2a_pb2.SubscribeToTaskRequest(), params)
-            after = a2a.resume_point(params.get("metadata"), request.headers.get("Last-Event-ID"))
+            after = a2a.resume_point(params.get("metadata"), a2a.last_event_id(request))
             followed = a2a.subscribe(user, agent, task.id, after, base)
             return self._stream(request_id, followed, base, lambda item: item)
         if method == "GetExtendedAgentCard":
@@ -191,7 +189,7 @@ class JsonRpcView(APIView):
                 found = a2a.cancel(user, agent, conversions.to_core_cancel_task_request(call), base)
             return answer(request_id, _dump(conversions.to_compat_task(a2a.parse(a2a_pb2.Task(), found))))
         if method == "tasks/resubscribe":
-            after = a2a.resume_point(call.params.metadata, request.headers.get("Last-Event-ID"))
+            after = a2a.resume_point(call.params.metadata, a2a.last_event_id(request))
             followed = a2a.subscribe(user, agent, call.params.id, after, base)
             return self._stream(request_id, followed, base, _v03_stream_item(request_id))
         if method == "agent/getAuthenticatedExtendedCard":

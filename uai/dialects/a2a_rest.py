@@ -108,6 +108,7 @@ class A2AView(APIView):
 
     parser_classes: list[Any] = []
     schema = None  # A2A's own specification documents it
+    checks_version = True  # an A2A-Version header naming another version: VersionNotSupported
 
     def get_exception_handler(self) -> Any:
         return exception_handler
@@ -116,6 +117,11 @@ class A2AView(APIView):
         if isinstance(exc, a2a_errors.A2AError):
             return error_response(exc)
         return super().handle_exception(exc)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if self.checks_version:
+            a2a.check_version(request)  # as the JSON-RPC binding does
 
     def body(self, request: Request) -> dict[str, Any]:
         """The JSON object of the request's body (an empty body: {})."""
@@ -148,7 +154,7 @@ async def _frames(followed: a2a.Followed, base: str) -> Any:
             )
             return
         else:
-            yield sse.encode(None, item)
+            yield sse.encode(a2a.sse_id(item, followed), item)
 
 
 INTS = {"pageSize", "historyLength"}
@@ -225,8 +231,7 @@ class SubscribeView(A2AView):
         return self._follow(request, agent, task_id, self.body(request))
 
     def _follow(self, request: Request, agent: str, task_id: str, body: dict[str, Any]) -> HttpResponseBase:
-        header = request.headers.get("Last-Event-ID") or request.query_params.get("after")
-        after = a2a.resume_point(body.get("metadata"), header)
+        after = a2a.resume_point(body.get("metadata"), a2a.last_event_id(request))
         base = a2a.public_base(request)
         return _stream(a2a.subscribe(request.user, a2a.agent_of(agent), task_id, after, base), base)
 
@@ -273,6 +278,7 @@ class CardView(A2AView):
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
+    checks_version = False  # (public: any client reads it)
 
     def get(self, request: Request, agent: str | None = None) -> HttpResponseBase:
         """The card of the agent the URL names (the default agent's at the root)."""

@@ -17,7 +17,7 @@ from uai_project.api import whole_number
 KEEPALIVE = b": keepalive\n\n"
 
 
-def encode(event_id: int | None, data: Any, event: str | None = None) -> bytes:
+def encode(event_id: int | str | None, data: Any, event: str | None = None) -> bytes:
     """One SSE event."""
     lines = []
     if event_id is not None:

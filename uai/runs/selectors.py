@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+import uuid
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
+from django.db import connection
+from django.db.models import Q
 from django.http import QueryDict
 
 from uai.runs.filters import RunFilter
@@ -96,11 +100,53 @@ def run_events(*, run_id: Any) -> list[StreamEvent]:
     return [event_payload(e) for e in Event.objects.filter(run_id=run_id).order_by("seq")]
 
 
-def run_events_of(*, run_ids: list[Any]) -> dict[str, list[StreamEvent]]:
-    """``run_events`` of several runs in one query, by run id (a page of A2A tasks)."""
+TASK_EVENT_TYPES = (EventType.STATUS, EventType.STEP, EventType.ARTIFACT, EventType.INPUT_REQUIRED)
+
+# A task's story in SQL: its status, step, artifact and question events as stored, and each stretch
+# of deltas between two of them as one delta (texts joined, numbered as its last): as many rows as
+# the run has steps, however many pieces its answers streamed in.
+_STORY_SQL = """
+WITH e AS (
+    SELECT run_id, chat_id, seq, type, data, created_at,
+           MAX(CASE WHEN type <> %(delta)s THEN seq END)
+               OVER (PARTITION BY run_id ORDER BY seq) AS stretch
+    FROM runs_event
+    WHERE run_id = ANY(%(runs)s) AND type = ANY(%(types)s)
+)
+SELECT run_id, MAX(chat_id), MAX(seq) AS seq, %(delta)s,
+       jsonb_build_object('text', string_agg(data->>'text', '' ORDER BY seq)), MAX(created_at)
+FROM e WHERE type = %(delta)s GROUP BY run_id, stretch
+UNION ALL
+SELECT run_id, chat_id, seq, type, data, created_at FROM e WHERE type <> %(delta)s
+ORDER BY 1, 3
+"""
+
+
+def task_stories(*, run_ids: list[Any]) -> dict[str, list[StreamEvent]]:
+    """What an A2A task snapshot replays of each run, in one query: its events that say something
+    to A2A (``TASK_EVENT_TYPES`` and its deltas), each stretch of deltas as one (the same
+    artifacts, in far fewer rows than ``run_events``)."""
     found: dict[str, list[StreamEvent]] = {str(run_id): [] for run_id in run_ids}
-    for event in Event.objects.filter(run_id__in=run_ids).order_by("run_id", "seq"):
-        found[str(event.run_id)].append(event_payload(event))
+    if not run_ids:
+        return found
+    params: dict[str, Any] = {
+        "delta": str(EventType.DELTA),
+        "runs": [uuid.UUID(str(run_id)) for run_id in run_ids],
+        "types": [str(t) for t in (*TASK_EVENT_TYPES, EventType.DELTA)],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_STORY_SQL, params)
+        rows = cursor.fetchall()
+    for run_id, chat_id, seq, kind, data, created_at in rows:
+        event = {
+            "seq": int(seq),
+            "type": kind,
+            "chat_id": chat_id,
+            "run_id": str(run_id),
+            "data": json.loads(data) if isinstance(data, str) else data,
+            "created_at": created_at.isoformat(),
+        }
+        found[str(run_id)].append(cast(StreamEvent, event))
     return found
 
 
@@ -118,11 +164,14 @@ def task_page(
     context_id: str | None = None,
     statuses: list[str] | None = None,
     updated_after: Any = None,
-    offset: int = 0,
+    before: tuple[Any, Any] | None = None,
     limit: int = 50,
-) -> tuple[list[Run], int]:
-    """The user's turns (runs of a chat) with an agent, most recently updated first: the page
-    from ``offset`` of at most ``limit``, and how many there are in all (A2A's ``ListTasks``)."""
+) -> tuple[list[Run], bool, int]:
+    """The user's turns (runs of a chat) with an agent, most recently updated first (A2A's
+    ``ListTasks``): at most ``limit`` of them after the key ``before`` (the ``(updated_at, id)``
+    of the previous page's last, None: from the first), whether more follow, and how many
+    there are in all. A key, unlike an offset, neither repeats nor skips a task that stays put
+    when another is updated between two pages."""
     runs = Run.objects.filter(owner=user, agent_id=agent_name, chat__isnull=False)
     if context_id:
         runs = runs.filter(chat_id=context_id)
@@ -131,4 +180,8 @@ def task_page(
     if updated_after is not None:
         runs = runs.filter(updated_at__gt=updated_after)
     total = runs.count()
-    return list(runs.order_by("-updated_at", "-id")[offset : offset + limit]), total
+    if before is not None:
+        at, run_id = before
+        runs = runs.filter(Q(updated_at__lt=at) | Q(updated_at=at, id__lt=run_id))
+    page = list(runs.order_by("-updated_at", "-id")[: limit + 1])
+    return page[:limit], len(page) > limit, total
