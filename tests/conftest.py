@@ -25,6 +25,7 @@ from django.conf import settings
 from httpx_sse import connect_sse
 
 from tests.openai_server import ScriptedOpenAI
+from tests.receivers import Behaviour, Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_START_SECONDS = 60
@@ -213,6 +214,21 @@ def search_service() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}/search?q={{query}}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def receiver_factory() -> Iterator[Callable[..., Receiver]]:
+    """Receivers of webhooks on loopback (the test servers allow http://127.0.0.1:), closed after
+    the test."""
+    made: list[Receiver] = []
+
+    def make(behaviour: Behaviour = lambda n: "ok") -> Receiver:
+        made.append(Receiver(behaviour))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()
 
 
 @pytest.fixture(scope="session")

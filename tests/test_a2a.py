@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,7 +25,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 
 from tests.agents_a2a import REPORT, TICKS
 from tests.conftest import register, set_password, token_of, wait_for, wait_run
-from tests.test_webhooks import Behaviour, Receiver
+from tests.receivers import Receiver
 
 BINDINGS = [
     pytest.param(TransportProtocol.JSONRPC, id="jsonrpc"),
@@ -690,20 +690,6 @@ async def test_a2a__a_context_reads_the_same_on_uai_surfaces(
 # --- push notifications --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def receivers() -> Iterator[Callable[..., Receiver]]:
-    """Receivers of push notifications on loopback (the live server allows http://127.0.0.1:)."""
-    made: list[Receiver] = []
-
-    def make(behaviour: Behaviour = lambda n: "ok") -> Receiver:
-        made.append(Receiver(behaviour))
-        return made[-1]
-
-    yield make
-    for receiver in made:
-        receiver.close()
-
-
 def verified_bodies(receiver: Receiver, token: str) -> list[dict[str, Any]]:
     """The receiver's bodies, each checked as Standard Webhooks signed with UAI's secret and
     carrying the config's token; a retried body (same ``webhook-id``) counted once."""
@@ -724,10 +710,10 @@ def verified_bodies(receiver: Receiver, token: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("binding", BINDINGS)
 async def test_a2a__push_notifications_are_signed_retried_and_complete(
-    agents: None, live: str, alice: httpx.Client, binding: str, receivers: Any
+    agents: None, live: str, alice: httpx.Client, binding: str, receiver_factory: Any
 ) -> None:
     # the first POST fails: it is retried
-    receiver = receivers(lambda n: 503 if n == 1 else "ok")
+    receiver = receiver_factory(lambda n: 503 if n == 1 else "ok")
     config = a2a_pb2.SendMessageConfiguration(
         task_push_notification_config=a2a_pb2.TaskPushNotificationConfig(
             id="hook-1", url=receiver.url, token="tok-1"
@@ -780,9 +766,9 @@ async def client_stream(
 
 @pytest.mark.parametrize("binding", BINDINGS)
 async def test_a2a__push_config_operations(
-    agents: None, live: str, alice: httpx.Client, bob: httpx.Client, binding: str, receivers: Any
+    agents: None, live: str, alice: httpx.Client, bob: httpx.Client, binding: str, receiver_factory: Any
 ) -> None:
-    receiver = receivers()
+    receiver = receiver_factory()
     async with a2a_client(live, alice, "a2a-asks", binding, streaming=False) as client:
         [asked] = await responses(client, send_request("paint"))
         task_id = asked.task.id

@@ -4,16 +4,13 @@ test runs on loopback; driven by the live server and real workers, in both modes
 from __future__ import annotations
 
 import base64
-import http.server
 import json
 import os
 import re
 import secrets
 import signal
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,87 +20,10 @@ import standardwebhooks
 from django.db import transaction
 
 from tests.conftest import start_worker, wait_for, wait_run
+from tests.receivers import Receiver
 from tests.test_admin_docs import admin_session
 
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-# What the receiver does with the n-th request (from 1): "ok" (200), a status code, "close" (the
-# connection closed without an answer), "hang" (no answer until the sender gives up), "block"
-# (no answer until the test releases it, then 200).
-Behaviour = Callable[[int], Any]
-
-
-class Receiver:
-    """An HTTP server on a free loopback port that records every POST (headers, body, time)."""
-
-    def __init__(self, behaviour: Behaviour = lambda n: "ok") -> None:
-        self.behaviour = behaviour
-        self.requests: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        self.release = threading.Event()
-        self.blocked = threading.Event()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver.lock:
-                    receiver.requests.append(
-                        {
-                            "path": self.path,
-                            "headers": dict(self.headers),
-                            "body": body,
-                            "at": time.monotonic(),
-                        }
-                    )
-                    n = len(receiver.requests)
-                action = receiver.behaviour(n)
-                if action == "close":
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    self.close_connection = True
-                    return
-                if action == "hang":
-                    time.sleep(2)  # beyond UAI_WEBHOOK_TIMEOUT_SECONDS (1 in tests)
-                    self.close_connection = True
-                    return
-                if action == "block":
-                    receiver.blocked.set()
-                    receiver.release.wait(20)
-                status = action if isinstance(action, int) else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def bodies(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return [json.loads(r["body"]) for r in self.requests]
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver_factory() -> Iterator[Callable[..., Receiver]]:
-    made: list[Receiver] = []
-
-    def make(behaviour: Behaviour = lambda n: "ok") -> Receiver:
-        made.append(Receiver(behaviour))
-        return made[-1]
-
-    yield make
-    for receiver in made:
-        receiver.close()
 
 
 @pytest.fixture
