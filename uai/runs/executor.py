@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -35,6 +36,33 @@ from uai.runs.subscriptions import Subscription
 from uai_project import errors
 
 logger = logging.getLogger(__name__)
+
+_UAI_DIR = Path(__file__).resolve().parent.parent
+# Agents' own code and the adapters that run or call them: what raises there is the agent's.
+_AGENT_DIRS = (_UAI_DIR / "agents" / "builtin", _UAI_DIR / "agents" / "adapters")
+
+
+def agent_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is an agent's expected failure (its code raised, a timeout) rather than a
+    fault of UAI's: the first is logged in one line (its traceback at DEBUG), the second whole."""
+    if isinstance(exc, (TimeoutError, RunTimedOut)):
+        return True
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    if last is None:
+        return True
+    path = Path(last.tb_frame.f_code.co_filename).resolve()
+    return _UAI_DIR not in path.parents or any(d in path.parents for d in _AGENT_DIRS)
+
+
+def log_failure(message: str, *args: Any, exc: BaseException) -> None:
+    if agent_failure(exc):
+        logger.warning(message, *args)
+        logger.debug("the agent's traceback:", exc_info=exc)
+    else:
+        logger.warning(message, *args, exc_info=exc)
+
 
 T = TypeVar("T")
 
@@ -341,7 +369,7 @@ class Executor:
             )
             raise Interrupted(f"the database went away during attempt {self.attempt}") from exc
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        logger.warning("run %s attempt %s failed: %s", self.run_id, self.attempt, error, exc_info=exc)
+        log_failure("run %s attempt %s failed: %s", self.run_id, self.attempt, error, exc=exc)
         try:
             await self._flush()
         except (sink_module.StreamGone, IntegrityError):
@@ -457,6 +485,6 @@ async def execute_ephemeral(payload: dict[str, Any]) -> None:
         await asyncio.shield(sink_module.reply(reply_channel, result))
         raise
     except Exception as exc:
-        logger.warning("sessionless call of %s failed", payload.get("agent"), exc_info=True)
         result["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        log_failure("sessionless call of %s failed: %s", payload.get("agent"), result["error"], exc=exc)
     await sink_module.reply(reply_channel, result)

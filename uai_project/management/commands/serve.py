@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from uai_project.startup import port_problem, where_data
 
 SERVERS = ["daphne", "uvicorn"]
 EXIT_AFTER_SECONDS = 2.0  # once the server has stopped, how long threads may take to end
@@ -61,13 +64,23 @@ class Command(BaseCommand):
         host, port = options["host"], options["port"]
         if options["server"] not in SERVERS:  # argparse checks choices on the command line only
             raise CommandError(f"UAI_SERVER must be one of {', '.join(SERVERS)}, not {options['server']!r}")
-        self.stdout.write(f"UAI on http://{host}:{port}/ ({options['server']})")
+        problem = port_problem(host, port)  # before anything slow: the app, the worker
+        if problem:
+            raise CommandError(problem)
         if options["server"] == "uvicorn":
             import uvicorn
 
             from uai_project import uvicorn_http
 
-            uvicorn.run(
+            command = self
+
+            class ReadyServer(uvicorn.Server):
+                async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                    await super().startup(sockets)
+                    if self.started:  # bound and listening
+                        command.announce(host, self.servers[0].sockets[0].getsockname()[1], "uvicorn")
+
+            config = uvicorn.Config(
                 "uai_project.asgi:application",
                 host=host,
                 port=port,
@@ -82,6 +95,18 @@ class Command(BaseCommand):
                 # A number of seconds, for asyncio.timeout: the int of uvicorn's annotation is too narrow.
                 timeout_graceful_shutdown=settings.UAI_SHUTDOWN_GRACE_SECONDS,  # type: ignore[arg-type]
             )
+            uv_server = ReadyServer(config)
+            try:
+                uv_server.run()
+            except SystemExit:
+                # uvicorn exits with 3 on a startup failure (after logging why)
+                if not uv_server.started:
+                    raise CommandError(
+                        f"the server did not start on {host}:{port} (see the line above)"
+                    ) from None
+                raise
+            if not uv_server.started:
+                raise CommandError(f"the server did not start on {host}:{port} (see the line above)")
             exit_soon()
             return
         from daphne.endpoints import build_endpoint_description_strings
@@ -110,6 +135,8 @@ class Command(BaseCommand):
             server.ws_factory.setProtocolOptions(failByDrop=False)
             loop = asyncio.get_event_loop()
             loop.call_soon(embedded.start)
+            # Listening already (Twisted binds a TCP endpoint at once): told once the reactor runs.
+            reactor.callWhenRunning(lambda: self.announce(host, server.listening_addresses[0][1], "daphne"))
             # A zope Interface's methods are declared without self: mypy reads "before" as it.
             reactor.addSystemEventTrigger(
                 "before",
@@ -133,4 +160,17 @@ class Command(BaseCommand):
             websocket_max_frame_size=settings.UAI_WS_MAX_FRAME_BYTES,
         )
         server.run()
+        if not server.listening_addresses:  # daphne logs the listen failure and returns
+            raise CommandError(
+                f"could not listen on {host}:{port}: {port_problem(host, port) or 'see the line above'}"
+            )
         exit_soon()
+
+    def announce(self, host: str, port: int, server: str) -> None:
+        """The ready line, once the port accepts connections, with what to do next."""
+        self.stdout.write(
+            f"UAI ready on http://{host}:{port}/ ({server}); data: {where_data()}\n"
+            f"Next: .venv/bin/python manage.py create_token NAME --password PASSWORD "
+            f"(prints an API token; then sign in at http://{host}:{port}/login/)"
+        )
+        self.stdout.flush()
