@@ -68,11 +68,13 @@ async def test_ws__auth_origin_and_ownership(live: str, alice: httpx.Client, bob
     async with websockets.connect(url + f"?token={token_of(alice)}") as ws:
         await ws.send(json.dumps({"type": "client", "message": "hi", "message_id": "1"}))
         assert (await frames_until_end(ws))[-1]["type"] == "message_end"
+    # Without (good) credentials: accepted, told how to sign in, closed 4401 (tests/test_browser_chat.py).
     for bad in [url, url + "?token=wrong", url + "?token=%00"]:  # a NUL: the lookup failed, a 500
-        with pytest.raises(InvalidStatus) as refused:
-            async with websockets.connect(bad):
-                pass
-        assert refused.value.response.status_code == 403
+        async with websockets.connect(bad) as ws:
+            assert "?token=" in json.loads(await ws.recv())["error"]
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
     with pytest.raises(InvalidStatus):
         async with connect(live, bob, "owned-by-alice"):
             pass

@@ -86,6 +86,10 @@ CLOSE_CODES = errors.transport_table(
 )
 CLOSE_TRY_AGAIN = CLOSE_CODES[ErrorCode.UNAVAILABLE]
 FRAMED_STATUSES = frozenset(Run.TURN_ENDS)  # the statuses a client gets a frame for
+# Said to a connection that came without credentials: accepted, told in an ``agent_error`` frame
+# (and the close frame's reason, where the server carries one: daphne drops it), then closed 4401
+# — a refused handshake (an HTTP 403) tells a client nothing.
+NO_CREDENTIALS_REASON = "Sign in: add ?token=<API token> to the URL, or send the session cookie."
 
 
 def _first(query: dict[str, list[str]], name: str) -> str | None:
@@ -159,6 +163,7 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             await self._stop_following()
 
     accepted = False
+    live = False  # ``?live=1``: the page's frames too (set at connect)
 
     async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
         """Accept the connection (and remember it: a close before acceptance is a refusal)."""
@@ -169,12 +174,21 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         """Authenticate, check the chat id and its owner, then accept."""
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_CODES[ErrorCode.NOT_AUTHENTICATED])
+            await self.accept()
+            hint = {"type": "agent_error", "error": NO_CREDENTIALS_REASON}
+            await self.send(
+                text_data=json.dumps({**hint, "chat_id": self.scope["url_route"]["kwargs"]["chat_id"]})
+            )
+            await self.close(code=CLOSE_CODES[ErrorCode.NOT_AUTHENTICATED], reason=NO_CREDENTIALS_REASON)
             return
         self.user_id: int = user.pk
         self.chat_id: str = self.scope["url_route"]["kwargs"]["chat_id"]
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         self.agent_name = _first(query, "agent")
+        # ``?live=1`` (the chat page): progress, log, artifact and status frames besides seed
+        # 001's, all of them of types the seed does not have (``uai_…``). Without it, the frames
+        # are exactly the seed's.
+        self.live = _first(query, "live") == "1"
         try:
             services.validate_chat_id(self.chat_id)
         except UAIError:
@@ -340,9 +354,19 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         return False
 
     async def _frames(self, event: StreamEvent) -> list[dict[str, Any]]:
-        """Seed 001's frames for one event (most events have none): see ``FRAMES``."""
+        """Seed 001's frames for one event (most events have none): see ``FRAMES``; on a live
+        connection, the page's own frames come first (see ``LIVE_FRAMES``)."""
         translate = FRAMES.get(event["type"])
-        return [] if translate is None else await translate(self, event)
+        frames = [] if translate is None else await translate(self, event)
+        if self.live and event["type"] in LIVE_FRAMES:
+            frames = [self._live_frame(event), *frames]
+        return frames
+
+    def _live_frame(self, event: StreamEvent) -> dict[str, Any]:
+        """The page's frame of an event: ``uai_`` + its type, its data, its run and number."""
+        data: Any = event["data"]
+        kept = {key: data[key] for key in LIVE_FRAMES[event["type"]] if key in data}
+        return {"type": f"uai_{event['type']}", **kept, "run_id": event.get("run_id"), **self._base(event)}
 
     async def _gap_frames(self, event: GapEvent) -> list[dict[str, Any]]:
         return [{"type": "stream_gap", "chat_id": self.chat_id, "seq": event["seq"], **event["data"]}]
@@ -406,4 +430,14 @@ FRAMES: dict[EventType, Callable[[ChatStepConsumer, Any], Awaitable[list[dict[st
     EventType.STEP: ChatStepConsumer._step_frames,
     EventType.INPUT_REQUIRED: ChatStepConsumer._question_frames,
     EventType.STATUS: ChatStepConsumer._status_frames,
+}
+
+
+# The frames of ``?live=1`` (the chat page's working bubble, Stop, and files on their answer):
+# the event types and the fields of their data each frame carries.
+LIVE_FRAMES: dict[str, tuple[str, ...]] = {
+    EventType.STATUS: ("status",),
+    EventType.PROGRESS: ("progress", "current_step"),
+    EventType.LOG: ("level", "message"),
+    EventType.ARTIFACT: ("id", "name", "media_type", "size", "download_url", "created_at"),
 }
