@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import URLPattern, include, path, re_path
+from django.views.generic.base import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
@@ -94,6 +96,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     re_path(r"^healthz/?$", healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on pages without a <link rel=icon> (admin, API docs): no 404.
+    # Unnamed: not an API route (the schema test lists the named ones).
+    path("favicon.ico", RedirectView.as_view(url=static("uai/favicon.svg"), permanent=True)),
     re_path(r"^agents/?$", AgentListView.as_view(), name="agent-list"),
     path("admin/", admin.site.urls),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),

@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 from uai.artifacts import storage
 from uai.artifacts.models import Artifact
 from uai.dialects.native_artifacts import download_response
+from uai_project.admin_ids import IDS_CSS, short_id
 from uai_project.admin_utils import ARTIFACT_FIELDS, read_only_inline, staff_view
 from uai_project.errors import json_error
 
@@ -114,7 +115,7 @@ def artifact_inline(fk_name: str) -> type:
 
 @admin.register(Artifact)
 class ArtifactAdmin(ArtifactPreviewMixin, admin.ModelAdmin[Artifact]):
-    list_display = ("name", "media_type", "size", "origin", "owner", "chat", "run", "created_at")
+    list_display = ("name", "media_type", "size", "origin", "owner", "short_chat", "short_run", "created_at")
     list_filter = ("origin", "media_type", "owner", "created_at")
     list_select_related = ("owner", "chat", "run")
     search_fields = ("name", "chat__id", "run__id", "checksum", "owner__username")
@@ -136,6 +137,17 @@ class ArtifactAdmin(ArtifactPreviewMixin, admin.ModelAdmin[Artifact]):
         "seq",
         "created_at",
     )
+
+    class Media:
+        css = {"all": (IDS_CSS,)}
+
+    @admin.display(description="chat", ordering="chat")
+    def short_chat(self, artifact: Artifact) -> SafeString | str:
+        return short_id(artifact.chat_id)
+
+    @admin.display(description="run", ordering="run")
+    def short_run(self, artifact: Artifact) -> SafeString | str:
+        return short_id(artifact.run_id)
 
     def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name

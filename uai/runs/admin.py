@@ -24,6 +24,7 @@ from uai.artifacts.admin import artifact_inline
 from uai.runs import selectors, services
 from uai.runs.models import Event, Log, Run, Stat
 from uai.runs.presenters import log_data, status_data
+from uai_project.admin_ids import IDS_CSS, short_id
 from uai_project.admin_utils import LOG_FIELDS, ChangedFieldsSaveMixin, read_only_inline, staff_view
 from uai_project.api import whole_number
 from uai_project.errors import Conflict, InvalidInput, UAIError, json_error
@@ -70,7 +71,7 @@ class NewestLog(TypedDict):
 @admin.register(Run)
 class RunAdmin(ChangedFieldsSaveMixin[Run]):
     list_display = (
-        "id",
+        "short_id",
         "agent",
         "kind",
         "owner",
@@ -109,7 +110,11 @@ class RunAdmin(ChangedFieldsSaveMixin[Run]):
 
     class Media:
         js = ("admin_live/run_live.js",)
-        css = {"all": ("admin_live/run_live.css",)}
+        css = {"all": ("admin_live/run_live.css", IDS_CSS)}
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, run: Run) -> SafeString | str:
+        return short_id(run.pk)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WithAnnotations[Run, NewestLog]]:
         # The newest log line of each run for the list, one indexed subquery (run, seq) per row.

@@ -14,9 +14,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils.safestring import SafeString
 
 from uai.webhooks import formats, services
 from uai.webhooks.models import Delivery, Webhook
+from uai_project.admin_ids import IDS_CSS, short_id
 from uai_project.admin_utils import read_only_inline
 from uai_project.errors import UAIError
 
@@ -60,11 +62,11 @@ class WebhookForm(forms.ModelForm[Webhook]):
 @admin.register(Webhook)
 class WebhookAdmin(admin.ModelAdmin[Webhook]):
     list_display = (
-        "id",
+        "short_id",
         "name",
         "url",
         "format",
-        "run",
+        "short_run",
         "owner",
         "status",
         "cursor",
@@ -92,6 +94,17 @@ class WebhookAdmin(admin.ModelAdmin[Webhook]):
         "job_id",
         "created_at",
     )
+
+    class Media:
+        css = {"all": (IDS_CSS,)}
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, obj: Webhook) -> SafeString | str:
+        return short_id(obj.pk)
+
+    @admin.display(description="run", ordering="run")
+    def short_run(self, obj: Webhook) -> SafeString | str:
+        return short_id(obj.run_id)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Webhook]:
         # One query for the list's attempt counts, not one per row.
