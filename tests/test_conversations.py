@@ -118,6 +118,7 @@ def test_inference_internet__uses_the_search_backend(alice: httpx.Client, search
 
     web = Agent.objects.get(name="web")
     web.options = {"search_url": search_service}
+    web.enabled = True  # the test process has no UAI_SEARCH_URL, so its sync left `web` off
     web.save()
     chat = alice.post("/chats/create", json={"name": "net"}).json()
     alice.post(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -59,7 +60,101 @@ def seed_paths(result: dict[str, Any], generator: Any, request: Any, public: boo
     result["paths"] = paths
     add_plain_views(result)
     add_error_responses(result)
+    tag_surfaces(result)
     return result
+
+
+# --- Surfaces ----------------------------------------------------------------------------------
+#
+# Swagger UI groups operations by tag. Each operation gets one tag: the surface its view serves
+# (UAI's own API, a seed document's routes, a standard protocol), named after the view's module
+# in uai/dialects (the table in uai/dialects/__init__.py). The order here is the page's order.
+
+NATIVE = "UAI native"
+SURFACES: dict[str, str] = {
+    NATIVE: "UAI's own API (seed 000): chats, runs, artifacts, their SSE streams, the agents. "
+    "Its WebSocket (`/chat/{chat_id}`, seed 001's frames) is not an HTTP operation: see the README.",
+    "Seed 001 (WebSocket/REST)": "Seed 001's REST routes: a chat's history, one-shot agent runs. "
+    "Its WebSocket `/chat/{chat_id}` is served on the HTTP port (not 8765): see the README.",
+    "Seed 002 workflows": "Seed 002: workflows and the chat playground (rate-limited).",
+    "Seed 003": "Seed 003: `POST /chat/run` and its chunked stream `POST /chat/stream`.",
+    "Seed 004": "Seed 004: chats, conversations and their inference streams.",
+    "OpenAI": "The OpenAI-compatible API under `/v1`: models, chat completions, responses, "
+    "conversations (errors in OpenAI's shape).",
+    "AG-UI": "The AG-UI protocol: `/ag-ui/{agent}` runs as AG-UI events over SSE.",
+    "AI SDK": "The Vercel AI SDK's UI message stream: `/ai-sdk/{agent}`.",
+    "A2A": "A2A 1.0 (`/a2a/{agent}`): its JSON-RPC and HTTP+JSON bindings and agent cards are "
+    "described by A2A's own specification, not here.",
+    "Auth": "Tokens every surface takes: a JWT pair from a user's password.",
+    "Operations": "Health check for load balancers and orchestrators.",
+}
+# A view's module (uai.dialects.<module>) -> its surface; modules sharing a prefix share it.
+MODULE_SURFACES: dict[str, str] = {
+    "native_": NATIVE,
+    "step_socket": "Seed 001 (WebSocket/REST)",
+    "history": "Seed 001 (WebSocket/REST)",
+    "agent_run": "Seed 001 (WebSocket/REST)",
+    "workflows": "Seed 002 workflows",
+    "chat_run": "Seed 003",
+    "conversations": "Seed 004",
+    "openai_": "OpenAI",
+    "agui": "AG-UI",
+    "ai_sdk": "AI SDK",
+    "a2a": "A2A",
+}
+# The views of other packages and the plain views ``add_plain_views`` documents, by their tag.
+OTHER_SURFACES = {
+    "rest_framework_simplejwt.views": "Auth",
+    "chat": NATIVE,
+    "run": NATIVE,
+    "health": "Operations",
+}
+
+
+def surface_of(module: str) -> str | None:
+    """The surface of a view's module (``uai.dialects.workflows`` -> ``Seed 002 workflows``)."""
+    if module in OTHER_SURFACES:
+        return OTHER_SURFACES[module]
+    prefix = "uai.dialects."
+    if not module.startswith(prefix):
+        return None
+    name = module.removeprefix(prefix)
+    for start, surface in MODULE_SURFACES.items():
+        if name == start or (start.endswith("_") and name.startswith(start)) or name.startswith(start + "_"):
+            return surface
+    return None
+
+
+class SurfaceSchema(AutoSchema):
+    """drf-spectacular's AutoSchema, whose operations are tagged with their surface alone.
+
+    ``get_operation`` (not ``get_tags``): a view's ``extend_schema(tags=…)`` replaces
+    ``get_tags``, and the surface must win over those older tags too.
+    """
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation: dict[str, Any] | None = super().get_operation(*args, **kwargs)
+        if operation is not None:
+            surface = surface_of(type(self.view).__module__)
+            if surface is not None:
+                operation["tags"] = [surface]
+        return operation
+
+
+def tag_surfaces(result: dict[str, Any]) -> None:
+    """The plain views' tags as surfaces too; the surfaces described, in order, those used."""
+    used = set()
+    for item in result["paths"].values():
+        for method, operation in item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            tag = (operation.get("tags") or [NATIVE])[0]
+            surface = tag if tag in SURFACES else (surface_of(tag) or NATIVE)
+            operation["tags"] = [surface]
+            used.add(surface)
+    result["tags"] = [
+        {"name": name, "description": description} for name, description in SURFACES.items() if name in used
+    ]
 
 
 ERRORS = {

