@@ -3,6 +3,7 @@ the server's embedded worker."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -326,3 +327,27 @@ async def test_shutdown__landing_while_the_run_starts_puts_it_back_in_the_queue(
     assert run.status == Run.Status.QUEUED and run.failed_attempts == 0
     messages = await db(lambda: list(Log.objects.filter(run_id=run.id).values_list("message", flat=True)))
     assert "The worker stopped during attempt 1; the run will start again." in messages
+
+
+def test_worker__an_agent_imported_for_its_first_turn_does_not_hold_the_other_jobs(
+    live: str, alice: httpx.Client
+) -> None:
+    """The first turn of an agent imports its module (a framework: seconds on a loaded machine).
+    Imported on the worker's event loop, it held every other job's events and the heartbeat: under
+    CI's load the stalled-worker sweep took a worker that was importing for dead."""
+    from uai.agents.models import Agent
+    from uai.runs.models import Event
+
+    import_seconds = 3.0  # tests/slow_import_agent.py's IMPORT_SECONDS (not imported here: it sleeps)
+
+    Agent.objects.create(name="slow-import", target="tests.slow_import_agent:imported")
+    ticking = alice.post("/run/", json={"agent": "slow", "input": {"steps": 40, "delay": 0.1}}).json()[
+        "task_id"
+    ]
+    wait_run(alice, ticking, "running")
+    imported = alice.post("/run/", json={"agent": "slow-import", "input": "go"}).json()["task_id"]
+    wait_run(alice, imported, "succeeded", timeout=30)
+    wait_run(alice, ticking, "succeeded", timeout=30)
+    times = list(Event.objects.filter(run_id=ticking).order_by("seq").values_list("created_at", flat=True))
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    assert len(times) > 40 and max(gaps) < import_seconds / 2, gaps

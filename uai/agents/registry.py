@@ -95,6 +95,12 @@ def build_adapter(agent: Agent) -> AgentAdapter:
     return adapter
 
 
+def cached_adapter(agent: Agent) -> AgentAdapter | None:
+    """The adapter already built for this version of the row, or None (building it imports its
+    framework: seconds of CPU, which a caller on an event loop does in a thread)."""
+    return _cache.get((agent.name, agent.updated_at))
+
+
 def adapter_options(agent: Agent) -> dict[str, Any]:
     """The options an adapter is built with: its kind's limits from settings, then the entry's."""
     defaults = {

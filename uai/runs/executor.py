@@ -26,7 +26,7 @@ from uai.agents import events as ev
 from uai.agents import registry
 from uai.agents.adapters import jsonable
 from uai.agents.models import Agent
-from uai.agents.protocol import AgentContext, AgentRequest, Answer, InputFile
+from uai.agents.protocol import AgentAdapter, AgentContext, AgentRequest, Answer, InputFile
 from uai.runs import services
 from uai.runs import sink as sink_module
 from uai.runs.dbcall import db
@@ -128,7 +128,7 @@ class Executor:
         limit: float | None = self.spec.agent.timeout_seconds
         limit = settings.UAI_RUN_TIMEOUT_SECONDS if limit is None else limit
         try:
-            adapter = registry.build_adapter(self.spec.agent)
+            adapter = await _adapter(self.spec.agent)
             try:
                 async with asyncio.timeout(limit or None) as budget:
                     self._budget = budget
@@ -422,6 +422,13 @@ async def execute_run(
 # --- sessionless calls (POST /chat/next, POST /agent/run): nothing is stored ----------------------
 
 
+async def _adapter(agent: Agent) -> AgentAdapter:
+    """The agent's adapter; the first build (its framework's import, seconds on a busy machine) in
+    a thread: on the worker's loop it held every other job's events and the worker's heartbeat,
+    and a sweep took the worker for dead."""
+    return registry.cached_adapter(agent) or await asyncio.to_thread(registry.build_adapter, agent)
+
+
 def _load_agent(name: str) -> Agent:
     return Agent.objects.get(name=name)
 
@@ -450,7 +457,7 @@ async def execute_ephemeral(payload: dict[str, Any]) -> None:
             options=dict(agent.options or {}),
         )
         context = AgentContext(run_id=None, chat_id=None, ask=None, loop=asyncio.get_running_loop())
-        async for yielded in registry.build_adapter(agent).stream(request, context):
+        async for yielded in (await _adapter(agent)).stream(request, context):
             event = ev.as_answer(yielded)
             match event:
                 case ev.Step():
