@@ -426,7 +426,10 @@ async def _adapter(agent: Agent) -> AgentAdapter:
     """The agent's adapter; the first build (its framework's import, seconds on a busy machine) in
     a thread: on the worker's loop it held every other job's events and the worker's heartbeat,
     and a sweep took the worker for dead."""
-    return registry.cached_adapter(agent) or await asyncio.to_thread(registry.build_adapter, agent)
+    adapter = registry.cached_adapter(agent)
+    if adapter is None:
+        adapter = await asyncio.to_thread(registry.build_adapter, agent)
+    return adapter
 
 
 def _load_agent(name: str) -> Agent:
