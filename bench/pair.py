@@ -1,6 +1,7 @@
 """Paired A/B: this checkout against another commit, turn by turn, on the same machine at once.
 
     python bench/pair.py BASE [--figures rest,ws,sse] [--turns 300] [--server daphne] [--base-server uvicorn]
+                              [--idempotency-key]
 
 BASE is a git revision (checked out into a temporary worktree, removed at the end) or the path
 of another checkout (``.`` with ``--base-server`` compares the two ASGI servers). Both servers run at the same time, each on a fresh database of its own (on
@@ -10,7 +11,8 @@ machine at the same moment. A 1–2 ms change shows through a machine whose spee
 ±20 % from minute to minute, which two separate ``bench/run.py`` runs cannot promise.
 Prints p50 / p90 / mean of each figure for both and the difference, and each server process's
 CPU per turn (steadier than latency: it does not wait on the machine's other work); writes the
-latencies to ``bench/results/pair-<time>.json``.
+latencies to ``bench/results/pair-<time>.json``. ``--idempotency-key``: each REST turn carries a
+fresh ``Idempotency-Key`` (what a retrying client sends; a side without the feature ignores it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import os
 import statistics
 import subprocess
 import sys
@@ -43,6 +46,7 @@ from bench.common import Proc  # noqa: E402
 FIGURES = ("rest", "ws", "sse")
 WARM_TURNS = 10
 TURN_TIMEOUT_SECONDS = 30.0
+SEND_IDEMPOTENCY_KEY = False  # --idempotency-key
 
 
 def log(message: str) -> None:
@@ -74,8 +78,12 @@ def checkout(base: str) -> Iterator[Path]:
 
 
 def fresh_database(name: str) -> uai_figures.Database:
-    """A new, empty database called ``name`` where the bench would put its own (dropped first)."""
+    """A new, empty database called ``name`` where the bench would put its own (dropped first);
+    with ``BENCH_DATABASE_URL``, named after that one (``<it>_pair_a``): benches of several
+    checkouts on one server at once do not drop each other's."""
     database = uai_figures.bench_database(smoke=False)
+    if os.environ.get("BENCH_DATABASE_URL"):
+        name = f"{database.name}_{name.removeprefix('uai_')}"
     if database.embedded:
         database = uai_figures.Database(name, {**database.env, "UAI_DATABASE_NAME": name}, embedded=True)
     else:
@@ -142,7 +150,8 @@ async def rest_turns(side: Side, stack: contextlib.AsyncExitStack) -> Turn:
 
     async def turn(i: int) -> float:
         started = time.perf_counter()
-        await uai_figures.rest_turn(connection, session, f"hello {i}")
+        headers = {"Idempotency-Key": uuid.uuid4().hex} if SEND_IDEMPOTENCY_KEY else None
+        await uai_figures.rest_turn(connection, session, f"hello {i}", headers)
         return time.perf_counter() - started
 
     return turn
@@ -249,6 +258,7 @@ async def measure(args: argparse.Namespace, base: Path) -> dict[str, Any]:
             "turns": args.turns,
             "server": args.server,
             "base_server": args.base_server or args.server,
+            "idempotency_key": SEND_IDEMPOTENCY_KEY,
             "cpu_count": len(common.ALL_CORES),
             "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         },
@@ -275,7 +285,12 @@ def main(argv: list[str] | None = None) -> int:
         "--base-server", choices=("daphne", "uvicorn"), default=None, help="B's server if not --server's"
     )
     parser.add_argument("--json", type=Path, default=None, help="where to write the results")
+    parser.add_argument(
+        "--idempotency-key", action="store_true", help="a fresh Idempotency-Key on each REST turn"
+    )
     args = parser.parse_args(argv)
+    global SEND_IDEMPOTENCY_KEY  # (read by the REST turns of both sides)
+    SEND_IDEMPOTENCY_KEY = args.idempotency_key
     if args.turns < 1:
         parser.error("--turns: at least 1")
     args.figures = [f.strip() for f in args.figures.split(",") if f.strip()]

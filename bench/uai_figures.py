@@ -196,8 +196,9 @@ def uai_env(database: Database, redis_url: str | None) -> dict[str, str]:
     """The environment of every UAI process: UAI's defaults, the bench database and agents.
 
     Inherited ``UAI_*`` settings are dropped (the figures are for a default install), except the
-    data folder. The seed 002 rate limit is lifted: the history figure polls chatData far faster
-    than 120 times a minute.
+    data folder. The rate limits are lifted (seed 002's, the OpenAI facade's, the user's): the
+    history figure polls chatData far faster than 120 times a minute, and every figure is one
+    user's.
     """
     keep = {"UAI_DATA_DIR"}
     env = {
@@ -215,6 +216,7 @@ def uai_env(database: Database, redis_url: str | None) -> dict[str, str]:
         UAI_AGENTS_FILE=str(AGENTS_FILE),
         UAI_WORKFLOW_RATE="1000000/min",
         UAI_OPENAI_RATE="",  # (the facade figure makes far more than 600 calls a minute)
+        UAI_USER_RATE="",  # (so does every figure of the one bench user; and 32 turns at once)
         UAI_CHANNEL_PREFIX=prefix,
         UAI_CACHE_PREFIX=prefix,
         PYTHONUNBUFFERED="1",
@@ -305,9 +307,12 @@ async def new_chat(connection: Connection, agent: str = "echo") -> str:
     return (await connection.request("POST", "/chat/", {"agent": agent})).expect(201).json()["session_id"]
 
 
-async def rest_turn(connection: Connection, session: str, text: str) -> None:
+async def rest_turn(
+    connection: Connection, session: str, text: str, headers: dict[str, str] | None = None
+) -> None:
     """One REST turn, awaited: ``POST /chat/{id}`` answers once the agent has replied."""
-    body = (await connection.request("POST", f"/chat/{session}", {"text": text})).expect(200).json()
+    answer = await connection.request("POST", f"/chat/{session}", {"text": text}, headers=headers)
+    body = answer.expect(200).json()
     if body["status"] != "succeeded" or body["messages"][-1]["content"] != text:
         raise common.HttpError(f"unexpected turn: {body}")
 

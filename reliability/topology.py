@@ -366,6 +366,10 @@ class Topology:
             UAI_STREAM_RECHECK_SECONDS="1",
             UAI_WORKER_CONCURRENCY="20",
             UAI_WORKFLOW_RATE="1000000/min",
+            # One user sends every turn (200 chats at once in ws-chats): no per-user limit.
+            UAI_USER_RATE="",
+            UAI_USER_MAX_CONCURRENT_RUNS="0",
+            UAI_USER_MAX_CONCURRENT_TURNS="0",
             UAI_LOG_LEVEL="info",
             PYTHONUNBUFFERED="1",
         )

@@ -42,10 +42,16 @@ TEST_ENV = {
     # Users are made anew for each test with the same ids (sequences are reset), so the cache's
     # per-user count of /v1 calls would run on across tests: the 429 has a server of its own.
     "UAI_OPENAI_RATE": "100000/min",
+    # The same for every user's own rate, and their unfinished runs and turns: tests/test_limits.py
+    # gives its users limits of their own (and has a server of its own for the defaults).
+    "UAI_USER_RATE": "100000/min",
+    "UAI_USER_MAX_CONCURRENT_RUNS": "0",
+    "UAI_USER_MAX_CONCURRENT_TURNS": "0",
     "UAI_CORS_ALLOWED_ORIGINS": "http://localhost:3000",  # a front end's dev server: tests/test_cors.py
     # Webhooks: receivers the tests run on loopback (only 127.0.0.1: "localhost" stays refused),
     # retried and given up on fast; a job whose run waits ends and comes back within a second.
     "UAI_WEBHOOK_ALLOWED_URLS": "http://127.0.0.1:",
+    "UAI_WEBHOOK_PRIVATE_NETWORKS": "127.0.0.0/8",  # loopback is not public: allowed for the receivers
     "UAI_WEBHOOK_ATTEMPTS": "4",
     "UAI_WEBHOOK_BACKOFF_SECONDS": "0.2",
     "UAI_WEBHOOK_TIMEOUT_SECONDS": "1",

@@ -13,7 +13,7 @@ from typing import Any
 
 # What the receiver does with the n-th request (from 1): "ok" (200), a status code, "close" (the
 # connection closed without an answer), "hang" (no answer until the sender gives up), "block"
-# (no answer until the test releases it, then 200).
+# (no answer until the test releases it, then 200), or (status code, body bytes).
 Behaviour = Callable[[int], Any]
 
 
@@ -53,10 +53,14 @@ class Receiver:
                 if action == "block":
                     receiver.blocked.set()
                     receiver.release.wait(20)
+                answer = b""
+                if isinstance(action, tuple):
+                    action, answer = action
                 status = action if isinstance(action, int) else 200
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
+                self.wfile.write(answer)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -68,7 +68,9 @@ def _relations() -> tuple[set[str], set[str]]:
                 reverse.add(field.get_accessor_name())  # type: ignore[union-attr]
             else:
                 forward.add(field.name)
-    return forward - plain, reverse
+    # ``user``: uai.limits' UserLimits.user, and every view's ``request.user`` (Django's, loaded
+    # by authentication before the view runs): the dialects never touch a limits row.
+    return forward - plain - {"user"}, reverse
 
 
 def queries_in(source: str, filename: str = "<dialect>") -> list[str]:

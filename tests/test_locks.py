@@ -223,3 +223,93 @@ def test_chat_delete__waits_for_a_writer_of_the_chat_and_takes_its_rows_too() ->
     assert errors == [], errors
     assert not Chat.objects.filter(pk=chat.id).exists()
     assert not Message.objects.filter(chat_id=chat.id).exists()
+
+
+@pytest.mark.parametrize("strategy", ["interrupt", "rollback", "reject"])
+@pytest.mark.django_db(transaction=True)
+def test_chat_send__double_texting_locks_the_going_turns_before_the_chat(strategy: str) -> None:
+    """A message that interrupts (or rolls back, or is refused by) a going turn, while that
+    turn's executor writes: the going turns are locked before the chat, as the executor takes
+    them — the other way round, each would wait for the other."""
+    from uai.chats.models import Chat, Message
+    from uai.chats.services import chat_send
+    from uai_project.errors import Conflict
+
+    chat, (running,) = _chat_with_runs(f"double-{strategy}", 1)
+    Run.objects.filter(pk=running.pk).update(status=Run.Status.RUNNING)
+
+    refused: list[Conflict] = []
+
+    def send() -> None:
+        try:
+            chat_send(chat=Chat.objects.get(pk=chat.pk), text="again", double_texting=strategy)
+        except Conflict as exc:
+            refused.append(exc)
+
+    _as_the_executor(running.id, chat.id, send)
+    assert [exc.extra for exc in refused] == ([{"run_id": str(running.id)}] if strategy == "reject" else [])
+    texts = list(Message.objects.filter(chat_id=chat.id).values_list("content", flat=True))
+    statuses = list(
+        Run.objects.filter(chat_id=chat.id).order_by("created_at").values_list("status", flat=True)
+    )
+    assert {
+        "interrupt": (["turn 0", "again"], ["cancelled", "queued"]),
+        "rollback": (["again"], ["queued"]),
+        "reject": (["turn 0"], ["running"]),
+    }[strategy] == (texts, statuses)
+
+
+@pytest.mark.parametrize("strategy", ["interrupt", "reject"])
+@pytest.mark.django_db(transaction=True)
+def test_chat_send__a_turn_added_between_the_two_locks_is_found(strategy: str) -> None:
+    """Two messages at once: the first (enqueued) holds the chat while its turn is not yet
+    committed; the second has locked the going turns (none it could see) and waits for the chat.
+    Once the first commits, the second must see its turn — refuse it (reject), or lock and
+    cancel it (interrupt) — never start a turn beside it."""
+    from django.db import transaction
+
+    from uai.chats.models import Chat
+    from uai.chats.services import chat_send
+    from uai_project.errors import Conflict
+
+    chat, _runs = _chat_with_runs(f"between-{strategy}", 0)
+    connection.ensure_connection()
+    dsn = connection.connection.info.dsn
+    sent = threading.Event()
+    results: dict[str, Any] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                results["first"] = chat_send(chat=Chat.objects.get(pk=chat.pk), text="first")[0].id
+                sent.set()
+                deadline = time.monotonic() + 10
+                while not _waiting_on_a_lock(dsn) and time.monotonic() < deadline:
+                    time.sleep(0.02)  # until the second one waits for the chat
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            results["second"] = chat_send(
+                chat=Chat.objects.get(pk=chat.pk), text="second", double_texting=strategy
+            )[0].id
+        except Conflict as exc:
+            results["second"] = exc
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert sent.wait(10)
+    two = threading.Thread(target=second)
+    two.start()
+    one.join(15)
+    two.join(15)
+    statuses = dict(Run.objects.filter(chat_id=chat.id).values_list("id", "status"))
+    if strategy == "reject":
+        assert isinstance(results["second"], Conflict)
+        assert results["second"].extra == {"run_id": str(results["first"])}
+        assert statuses == {results["first"]: "queued"}
+    else:
+        assert statuses == {results["first"]: "cancelled", results["second"]: "queued"}

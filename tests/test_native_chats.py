@@ -221,6 +221,7 @@ def test_chat__next_is_sessionless_and_stores_nothing(alice: httpx.Client) -> No
     assert with_file["artifacts"][0]["content_base64"] == "YSxiCjEsMgo="
     # A form's text that JSON would read as a number (or true, null…) is the text typed: it was
     # refused ("user_input must be text").
+    assert alice.post("/chat/next", json={"user_input": None}).status_code == 400  # JSON's null: no text
     for typed in ["42", "true", "null", "[1]"]:
         as_text = alice.post("/chat/next", data={"user_input": typed}, files=[("files", ("n.txt", b"n"))])
         assert as_text.status_code == 200, as_text.text

@@ -52,6 +52,22 @@ def test_periodic__stalled_run_recovery_is_scheduled() -> None:
     assert "uai.recover_stalled" in periodic
 
 
+def test_periodic__the_schedule_tick_is_on_a_queue_served_by_default() -> None:
+    """Every worker's deferrer defers the tick (procrastinate keeps one job per tick time), and
+    the queue it is on is one the embedded worker and `make worker` serve by default."""
+    from django.conf import settings
+    from procrastinate.contrib.django import app
+
+    from uai.schedules.tasks import tick_cron
+
+    ticks = [p for p in app.periodic_registry.periodic_tasks.values() if p.task.name == "uai.fire_schedules"]
+    assert [(p.cron, p.task.queue) for p in ticks] == [
+        (tick_cron(settings.UAI_SCHEDULE_TICK_SECONDS), "maintenance")
+    ]
+    assert "maintenance" in settings.UAI_WORKER_QUEUES
+    assert tick_cron(60) == "* * * * *" and tick_cron(5) == "* * * * * */5"
+
+
 def test_settings_agents__are_all_importable() -> None:
     from django.conf import settings
 
@@ -112,6 +128,8 @@ def _without_companions() -> dict[str, str]:
         ("UAI_DATA_DIR", "/proc/uai-data", "UAI_DATA_DIR '/proc/uai-data' cannot be created"),
         ("UAI_SHUTDOWN_GRACE_SECONDS", "-1", "UAI_SHUTDOWN_GRACE_SECONDS must be a number 0 or more"),
         ("UAI_RUN_TIMEOUT_SECONDS", "soon", "UAI_RUN_TIMEOUT_SECONDS must be a number, not 'soon'"),
+        ("UAI_SCHEDULE_TICK_SECONDS", "7", "UAI_SCHEDULE_TICK_SECONDS must divide 60"),
+        ("UAI_SCHEDULE_TICK_SECONDS", "120", "UAI_SCHEDULE_TICK_SECONDS must be at most 60, not 120"),
     ],
 )
 def test_settings__a_bad_value_stops_start_up_naming_the_setting(name: str, value: str, says: str) -> None:

@@ -113,6 +113,7 @@ def test_query_counts__a_list_runs_as_many_queries_for_12_rows_as_for_2(
 ) -> None:
     counts = {}
     strays: list[str] = []
+    client.get(path)  # once before: the user's own limits are read, then cached (uai.limits)
     for added, rows in ((2, 2), (10, 12)):
         add_chats(owner, agent, added)
         with recorded() as seen:

@@ -100,6 +100,12 @@ def test_an_unreachable_database_is_one_line_within_seconds(command: str) -> Non
     [
         ("UAI_LISTEN_BACKLOG", "abc", "UAI_LISTEN_BACKLOG must be a whole number, not 'abc'"),
         ("UAI_LOG_LEVEL", "loud", "UAI_LOG_LEVEL must be one of"),
+        (
+            "UAI_METRICS_ALLOWED_NETWORKS",
+            "10.0.0.0/33",
+            "UAI_METRICS_ALLOWED_NETWORKS: '10.0.0.0/33' does not",
+        ),
+        ("OTEL_TRACES_EXPORTER", "jaeger", "OTEL_TRACES_EXPORTER must be one of otlp, console, none"),
     ],
 )
 def test_a_bad_setting_is_its_message_alone(name: str, value: str, says: str) -> None:

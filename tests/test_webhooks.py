@@ -30,6 +30,7 @@ SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 def allowed(settings: Any) -> None:
     """The test process (which makes the webhooks) allows what the server's TEST_ENV allows."""
     settings.UAI_WEBHOOK_ALLOWED_URLS = ["http://127.0.0.1:"]
+    settings.UAI_WEBHOOK_PRIVATE_NETWORKS = ["127.0.0.0/8"]
 
 
 def start_run(client: httpx.Client, agent: str, run_input: object) -> str:
@@ -178,6 +179,7 @@ def test_webhook__urls_not_allowed_are_refused_and_never_called(
 
     receiver = receiver_factory()
     task = start_run(alice, "echo", "hi")
+    settings.UAI_WEBHOOK_PRIVATE_NETWORKS = ["127.0.0.0/8"]  # as the server's (TEST_ENV)
     settings.UAI_WEBHOOK_ALLOWED_URLS = []  # the default: nothing allowed
     with pytest.raises(services.WebhookRefused) as refused:
         make_webhook(alice, task, receiver.url)

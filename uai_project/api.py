@@ -47,9 +47,12 @@ class AnyJSONField(serializers.JSONField):
     def to_internal_value(self, data: Any) -> Any:
         if getattr(data, "is_json_string", False):  # a form field DRF wants to decode
             try:
-                return parsers.loads(data)
+                value = parsers.loads(data)
             except json.JSONDecodeError:
                 return str(data)
+            if value is None and not self.allow_null:  # (a form's "null": DRF checks only JSON's)
+                self.fail("null")
+            return value
         return super().to_internal_value(data)
 
 

@@ -12,8 +12,12 @@ class UaiProjectConfig(AppConfig):
     verbose_name = "UAI"
 
     def ready(self) -> None:
-        """Register the OpenAPI extensions and the deployment checks."""
-        from uai_project import schema  # noqa: F401
+        """Register the OpenAPI extensions and the deployment checks; set up metrics and traces
+        (before Django loads its middleware: the tracing's goes first)."""
+        from uai_project import metrics, schema, tracing  # noqa: F401
+
+        metrics.setup()
+        tracing.setup()
 
         checks.register(workers_reach_the_server, checks.Tags.compatibility)
 

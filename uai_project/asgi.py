@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "uai_project.settings")
 
@@ -16,24 +16,23 @@ if TYPE_CHECKING:
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.core import signals  # noqa: E402
 from django.db import close_old_connections, reset_queries  # noqa: E402
 
 from uai.runs import embedded, waiting  # noqa: E402
-from uai_project import gc_tuning  # noqa: E402
+from uai_project import gc_tuning, metrics  # noqa: E402
 from uai_project.auth import UAIOriginValidator, WebSocketAuthMiddleware  # noqa: E402
 from uai_project.body_limit import BodyLimit  # noqa: E402
 from uai_project.routing import websocket_urlpatterns  # noqa: E402
 
-router = ProtocolTypeRouter(
-    {
-        "http": BodyLimit(django_asgi_app),
-        # Clients bring a token; a browser signed in to the pages brings its session cookie.
-        "websocket": UAIOriginValidator(
-            WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))  # type: ignore[arg-type]  # see routing
-        ),
-    }
+# Clients bring a token; a browser signed in to the pages brings its session cookie.
+websocket_app: Any = UAIOriginValidator(
+    WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))  # type: ignore[arg-type]  # see routing
 )
+if settings.UAI_METRICS_ENABLED:
+    websocket_app = metrics.LiveSockets(websocket_app)
+router = ProtocolTypeRouter({"http": BodyLimit(django_asgi_app), "websocket": websocket_app})
 
 
 # Django closes a thread's old connections when a request starts (and when it ends). Under ASGI

@@ -85,17 +85,29 @@ class UAIError(Exception):
     """Base of every error UAI reports to a client: a ``detail`` for people, a ``code`` for programs.
 
     ``status``: the HTTP status when it is not the code's own (a URL too long is a 414
-    ``too_large``, not a 413).
+    ``too_large``, not a 413). ``extra``: fields the body carries besides ``detail`` and ``code``
+    (a refused turn's ``run_id``: the turn still going). ``retry_after``: seconds a client should
+    wait before it tries again (HTTP's ``Retry-After``: a user's rate or concurrency limit).
     """
 
     code: ErrorCode = ErrorCode.INVALID
 
-    def __init__(self, detail: str, *, code: ErrorCode | None = None, status: int | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: ErrorCode | None = None,
+        status: int | None = None,
+        extra: dict[str, Any] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         if code is not None:
             self.code = code
         self.status = status
+        self.extra = extra or {}
+        self.retry_after = retry_after
 
 
 class InvalidInput(UAIError):
@@ -225,9 +237,10 @@ def http_status(error: UAIError) -> int:
     return error.status or HTTP_STATUS[error.code]
 
 
-def error_body(error: UAIError) -> dict[str, str]:
-    """``{"detail", "code"}``: every REST error's body (and the native SSE ``error`` event's data)."""
-    return {"detail": error.detail, "code": error.code.value}
+def error_body(error: UAIError) -> dict[str, Any]:
+    """``{"detail", "code"}``: every REST error's body (and the native SSE ``error`` event's data),
+    with the error's ``extra`` fields."""
+    return {"detail": error.detail, "code": error.code.value, **error.extra}
 
 
 # A dialect that answers errors in a shape of its own registers it for its path prefix (OpenAI's
@@ -249,11 +262,16 @@ def _shaped(error: UAIError, path: str) -> tuple[int, dict[str, Any]]:
     return http_status(error), error_body(error)
 
 
+def retry_headers(error: UAIError) -> dict[str, str] | None:
+    """``Retry-After`` when the error says how long to wait."""
+    return None if error.retry_after is None else {"Retry-After": str(error.retry_after)}
+
+
 def error_response(error: UAIError, path: str = "") -> JsonResponse:
     """The answer to ``error`` outside DRF (plain Django views, middleware, handlers); ``path``:
     the request's, when a dialect there has its own shape."""
     answer, body = _shaped(error, path)
-    return JsonResponse(body, status=answer)
+    return JsonResponse(body, status=answer, headers=retry_headers(error))
 
 
 def error_bytes(error: UAIError, path: str = "") -> bytes:
@@ -354,7 +372,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Jso
     """DRF exception handler: every error becomes ``{"detail", "code"}`` with a fitting status
     (a 503 is the same response plain views get, which DRF takes as it is)."""
     if isinstance(exc, UAIError):
-        return Response(error_body(exc), status=http_status(exc))
+        return Response(error_body(exc), status=http_status(exc), headers=retry_headers(exc))
     if service := outage(exc):
         return unavailable(service, context["request"].path)
     if isinstance(exc, django_exceptions.RequestDataTooBig):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
@@ -163,10 +164,10 @@ ERRORS = {
     "404": "Not found, or not this user's.",
     "413": "The body, or one of its files, is larger than the limits allow (`detail` names the limit).",
     "415": "A body of a media type the route does not take (it takes those listed under requestBody).",
-    "429": "Too many requests (`Retry-After` says when to come back).",
+    "429": "Too many requests, or too many unfinished runs or turns: the user's limits (`Retry-After` "
+    "says when to come back).",
     "503": "The database or Redis cannot be reached at the moment: try again (after `Retry-After`).",
 }
-THROTTLED = ("/api/workflows", "/api/chat/playground")  # seed 002's routes are rate-limited
 ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 OPENAI_PREFIX = "/v1/"  # the OpenAI-compatible routes: their errors in OpenAI's shape, rate-limited
 OPENAI_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/OpenAIError"}}}
@@ -183,14 +184,12 @@ def add_error_responses(result: dict[str, Any]) -> None:
             if operation.get("security") == [{}]:
                 continue  # public and without input (the health check)
             responses = operation.setdefault("responses", {})
-            wanted = ["400", "401", "503"]
+            wanted = ["400", "401", "429", "503"]  # (429: every user's rate, UAI_USER_RATE)
             if "{" in path:
                 wanted.append("404")
             if "requestBody" in operation:
                 wanted += ["413", "415"]
             openai = path.startswith(OPENAI_PREFIX)
-            if path.startswith(THROTTLED) or openai:
-                wanted.append("429")
             for code in wanted:
                 response = {
                     "description": ERRORS[code],
@@ -443,6 +442,47 @@ def add_plain_views(result: dict[str, Any]) -> None:
                 "503": {
                     "description": "Starting (no worker yet) or the database is unreachable.",
                     "content": {"application/json": {"schema": health}},
+                },
+            },
+        }
+    }
+
+    if settings.UAI_METRICS_ENABLED:
+        result["paths"]["/metrics"] = _metrics_path()
+
+
+def _metrics_path() -> dict[str, Any]:
+    """GET /metrics: Prometheus's text format (README "Metrics and traces")."""
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    names = {
+        "name": "name[]",
+        "in": "query",
+        "required": False,
+        "description": "Only these metrics (by name).",
+        "schema": {"type": "array", "items": {"type": "string", "pattern": "^[a-zA-Z_:][a-zA-Z0-9_:]*$"}},
+        "style": "form",
+        "explode": True,
+    }
+    return {
+        "get": {
+            "operationId": "metrics",
+            "summary": "Prometheus metrics",
+            "description": "Requests, runs and turns, queues, workers, live streams and webhook "
+            "deliveries, in Prometheus's text format (OpenMetrics when the Accept header asks). "
+            "Answered to UAI_METRICS_ALLOWED_NETWORKS, with UAI_METRICS_TOKEN when one is set.",
+            "tags": ["health"],
+            "security": [{}, {"bearerAuth": []}],
+            "parameters": [names],
+            "responses": {
+                "200": {"description": "The metrics.", "content": text},
+                "400": {"description": "An unknown parameter or a bad name.", "content": ERROR_CONTENT},
+                "401": {
+                    "description": "UAI_METRICS_TOKEN is set and none was sent.",
+                    "content": ERROR_CONTENT,
+                },
+                "403": {
+                    "description": "Another token, or an address outside UAI_METRICS_ALLOWED_NETWORKS.",
+                    "content": ERROR_CONTENT,
                 },
             },
         }

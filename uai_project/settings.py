@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import math
 import os
 import re
@@ -155,6 +156,9 @@ INSTALLED_APPS = [
     "uai.runs",
     "uai.artifacts",
     "uai.webhooks",
+    "uai.limits",  # after django.contrib.auth: its admin adds the limits to the user's page
+    "uai.idempotency",
+    "uai.schedules",
 ]
 
 # Django's usual stack, as subclasses that call their hooks without a thread hop under ASGI
@@ -171,6 +175,9 @@ MIDDLEWARE = [
     "uai_project.middleware.MessageMiddleware",
     "uai_project.middleware.XFrameOptionsMiddleware",
     "uai_project.errors.OutageMiddleware",
+    # last: its process_view sees the route and the user's credential (a creating POST with an
+    # Idempotency-Key runs once per key; anything else passes on the event loop)
+    "uai.idempotency.middleware.IdempotencyMiddleware",
 ]
 
 if UAI_CORS_ALLOWED_ORIGINS:  # (only then: every request would pay for it)
@@ -364,6 +371,20 @@ PROCRASTINATE_WORKER_DEFAULTS = {
     "fetch_job_polling_interval": _float("UAI_WORKER_POLL_SECONDS", 0.5),
 }
 
+# --- Schedules: an agent run on a cron expression, in a time zone (uai/schedules/) -------------------
+# How often workers look for due schedules (a procrastinate periodic job on the maintenance
+# queue, deferred once per tick however many workers run): a whole number of seconds dividing 60.
+# A schedule fires at the first tick at or after its time.
+UAI_SCHEDULE_TICK_SECONDS = _int("UAI_SCHEDULE_TICK_SECONDS", 60, maximum=60)
+if 60 % UAI_SCHEDULE_TICK_SECONDS:
+    raise ImproperlyConfigured(
+        f"UAI_SCHEDULE_TICK_SECONDS must divide 60 (1, 2, 5, 10, 15, 30, 60…), not {UAI_SCHEDULE_TICK_SECONDS}"
+    )
+# The shortest time a schedule may leave between two firings (a cron expression firing more
+# often is refused, 400); seconds.
+UAI_SCHEDULE_MIN_INTERVAL_SECONDS = _int("UAI_SCHEDULE_MIN_INTERVAL_SECONDS", 60, maximum=86400)
+UAI_MAX_SCHEDULES_PER_USER = _int("UAI_MAX_SCHEDULES_PER_USER", 100)
+
 # --- Webhooks: every event of a run POSTed, signed, to a URL (uai/webhooks/) ------------------------
 # The URLs UAI may call, comma-separated: prefixes ("https://hooks.example.com/"), or regexes the
 # whole URL must match ("re:https://[a-z]+\\.example\\.com/.*"). Empty: none (webhooks are refused).
@@ -379,6 +400,22 @@ for _allowed in UAI_WEBHOOK_ALLOWED_URLS:
             raise ImproperlyConfigured(
                 f"UAI_WEBHOOK_ALLOWED_URLS: {_allowed!r} is not a regex ({_exc})"
             ) from None
+# Networks a webhook may reach although they are not public (loopback, private, link-local,
+# reserved), comma-separated addresses or CIDRs ("10.0.0.0/8,127.0.0.1"). Empty, the default: a
+# webhook's host must resolve to public addresses only, checked when it is made and before each POST.
+UAI_WEBHOOK_PRIVATE_NETWORKS = [
+    n.strip() for n in env.get("UAI_WEBHOOK_PRIVATE_NETWORKS", "").split(",") if n.strip()
+]
+# How long a rotated-out endpoint secret keeps signing beside the new one (the default grace).
+UAI_WEBHOOK_ROTATION_GRACE_SECONDS = _int(
+    "UAI_WEBHOOK_ROTATION_GRACE_SECONDS", 86400, minimum=0, maximum=30 * 86400
+)
+UAI_WEBHOOK_MAX_ENDPOINTS = _int("UAI_WEBHOOK_MAX_ENDPOINTS", 20)  # endpoints one user may register
+# An endpoint's knowledge of which users have endpoints is cached (each run's status would
+# otherwise ask the database); changed at once when an endpoint is, this is only its lifetime.
+UAI_WEBHOOK_ENDPOINT_CACHE_SECONDS = _int("UAI_WEBHOOK_ENDPOINT_CACHE_SECONDS", 300)
+# A run's output is in an event's body while its JSON is at most this long (else output_truncated).
+UAI_WEBHOOK_OUTPUT_CHARS = _int("UAI_WEBHOOK_OUTPUT_CHARS", 4000, minimum=0)
 # The Standard Webhooks secret ("whsec_<base64>", or any string: its bytes are the key) webhooks
 # without their own sign with; empty: one derived from SECRET_KEY.
 UAI_WEBHOOK_SECRET = env.get("UAI_WEBHOOK_SECRET", "")
@@ -414,6 +451,21 @@ if UAI_OPENAI_RATE is not None and not re.fullmatch(r"[1-9]\d*/[smhd][a-z]*", UA
     raise ImproperlyConfigured(
         f"UAI_OPENAI_RATE must look like 600/min (or be empty), not {UAI_OPENAI_RATE!r}"
     )
+# Limits per user (uai/limits/), each overridable per user in the admin (Users → a user →
+# "Limits"). A rate is "N/period" (DRF's: "600/min"), or "N/<k><unit>" ("30/10s"); empty: none.
+# Counted in the cache, like the scopes above (Redis when set: across processes).
+_RATE = r"[1-9]\d*/([1-9]\d*)?[smhd][a-z]*"
+UAI_USER_RATE = env.get("UAI_USER_RATE", "600/min").strip() or None
+if UAI_USER_RATE is not None and not re.fullmatch(_RATE, UAI_USER_RATE):
+    raise ImproperlyConfigured(
+        f"UAI_USER_RATE must look like 600/min or 30/10s (or be empty), not {UAI_USER_RATE!r}"
+    )
+# Unfinished runs (tasks) and turns a user may have at once: queued, running or waiting for
+# input all count (each holds, or will hold, a worker slot). 0: no limit.
+UAI_USER_MAX_CONCURRENT_RUNS = _int("UAI_USER_MAX_CONCURRENT_RUNS", 100, minimum=0)
+UAI_USER_MAX_CONCURRENT_TURNS = _int("UAI_USER_MAX_CONCURRENT_TURNS", 100, minimum=0)
+# Bytes of files (uploads and agents' artifacts) a user may have stored. 0: no limit.
+UAI_USER_MAX_STORED_BYTES = _int("UAI_USER_MAX_STORED_BYTES", 0, minimum=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "uai_project.auth.BearerAuthentication",
@@ -432,6 +484,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "uai_project.errors.exception_handler",
     # Seed 002: 120 requests a minute per user across its routes, counted in the cache.
     "DEFAULT_THROTTLE_RATES": {"workflows": UAI_WORKFLOW_RATE, "openai": UAI_OPENAI_RATE},
+    # Every API view: UAI_USER_RATE per user (or the user's own), besides any scope of its own.
+    "DEFAULT_THROTTLE_CLASSES": ["uai.limits.throttling.UserRateThrottle"],
     "UNAUTHENTICATED_USER": None,
 }
 SIMPLE_JWT = {
@@ -497,6 +551,10 @@ UAI_MAX_LOG_CHARS = _int("UAI_MAX_LOG_CHARS", 100_000)
 UAI_MAX_RUN_LIST = _int("UAI_MAX_RUN_LIST", 500)
 UAI_TURN_WAIT_SECONDS = _float("UAI_TURN_WAIT_SECONDS", 300.0)  # a waiting REST turn gives up after
 UAI_DEFAULT_AGENT = env.get("UAI_DEFAULT_AGENT", "echo")
+# What a message does to a chat whose turn is still going, unless the chat or the request says:
+# enqueue (its turn runs after), reject (409), interrupt (cancel the running turn, keep what it did),
+# rollback (cancel it and delete what it did). See README "Double-texting".
+UAI_DOUBLE_TEXTING = _choice("UAI_DOUBLE_TEXTING", "enqueue", ["enqueue", "reject", "interrupt", "rollback"])
 UAI_SEARCH_AGENT = env.get("UAI_SEARCH_AGENT", "web")  # the agent of /conversations/inference_internet
 UAI_HISTORY_MESSAGES = _int("UAI_HISTORY_MESSAGES", 200)  # earlier messages an agent is shown
 # The working time one attempt of a run may take (time waiting for input does not count), unless
@@ -533,6 +591,15 @@ UAI_DELTA_FLUSH_SECONDS = _float("UAI_DELTA_FLUSH_SECONDS", 0.05, zero=True)
 # Events an agent emits while the previous ones are being written go in one transaction; at
 # most this many wait before the agent is held up (a runaway agent cannot fill the memory).
 UAI_EVENT_BATCH_MAX = _int("UAI_EVENT_BATCH_MAX", 200)
+# Idempotency keys (README, "Retries: Idempotency-Key"): a key is kept this long per user; its
+# longest length; how long a retry waits for the first request's answer before a 409 (0: not at
+# all); the largest answer kept to replay (a larger one makes retries a 409).
+UAI_IDEMPOTENCY_TTL_SECONDS = _int("UAI_IDEMPOTENCY_TTL_SECONDS", 24 * 3600, maximum=_CENTURY_DAYS * 86400)
+UAI_IDEMPOTENCY_KEY_MAX_CHARS = _int("UAI_IDEMPOTENCY_KEY_MAX_CHARS", 255, maximum=255)
+UAI_IDEMPOTENCY_WAIT_SECONDS = _float(
+    "UAI_IDEMPOTENCY_WAIT_SECONDS", UAI_TURN_WAIT_SECONDS, zero=True, maximum=_CENTURY_DAYS * 86400.0
+)
+UAI_IDEMPOTENCY_MAX_BODY_BYTES = _int("UAI_IDEMPOTENCY_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UAI_MAX_JSON_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
@@ -617,3 +684,71 @@ LOGGING = {
 # --- Start-up (manage.py, uai_project/startup.py) -----------------------------------------------
 # How long `make run` (migrate, serve) waits for the database before it stops with one line.
 UAI_DB_CHECK_TIMEOUT_SECONDS = _float("UAI_DB_CHECK_TIMEOUT_SECONDS", 5.0, maximum=600)
+
+# --- Metrics (Prometheus) and traces (OpenTelemetry): uai_project/metrics.py, tracing.py --------------
+# GET /metrics and the counting behind it; off: /metrics is a 404 and nothing is counted.
+UAI_METRICS_ENABLED = _bool("UAI_METRICS_ENABLED", True)
+# When set, a scrape must send ``Authorization: Bearer <token>`` (from any address, unless
+# UAI_METRICS_ALLOWED_NETWORKS says otherwise).
+UAI_METRICS_TOKEN = env.get("UAI_METRICS_TOKEN", "").strip()
+# The addresses /metrics answers, comma-separated networks ("10.0.0.0/8,::1"); by default
+# loopback only without a token, any address with one. Behind a proxy on the same machine every
+# request comes from loopback: set a token.
+_networks = env.get("UAI_METRICS_ALLOWED_NETWORKS", "" if UAI_METRICS_TOKEN else "127.0.0.0/8,::1/128")
+try:
+    UAI_METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(n.strip(), strict=False) for n in _networks.split(",") if n.strip()
+    ]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"UAI_METRICS_ALLOWED_NETWORKS: {_exc}") from None
+# prometheus-client's multiprocess mode (it reads the variable itself): a folder every process of
+# a machine (servers, workers) shares, empty when they start; unset, each process counts alone.
+PROMETHEUS_MULTIPROC_DIR = env.get("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR:
+    try:
+        Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as _exc:
+        raise ImproperlyConfigured(
+            f"PROMETHEUS_MULTIPROC_DIR {PROMETHEUS_MULTIPROC_DIR!r} cannot be created: {_exc.strerror}"
+        ) from None
+if UAI_METRICS_ENABLED:  # first: every answer counted, the refusals of the others too
+    MIDDLEWARE.insert(0, "uai_project.metrics.MetricsMiddleware")
+# Traces: on when OpenTelemetry's own variables name an exporter (OTEL_TRACES_EXPORTER=otlp or
+# console) or an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+# OTEL_SDK_DISABLED=true turns them off. Needs the ``otel`` extra (pip install -e '.[otel]').
+# The SDK reads the rest itself (OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_HEADERS, the sampler…).
+UAI_TRACES_EXPORTER = _choice(
+    "OTEL_TRACES_EXPORTER",
+    "otlp"
+    if (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    else "none",
+    ["otlp", "console", "none"],
+)
+if _bool("OTEL_SDK_DISABLED", False):
+    UAI_TRACES_EXPORTER = "none"
+UAI_TRACING = UAI_TRACES_EXPORTER != "none"
+UAI_TRACES_SERVICE_NAME = env.get("OTEL_SERVICE_NAME", "").strip() or "uai"
+if UAI_TRACING:
+    _protocol = (
+        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+    if UAI_TRACES_EXPORTER == "otlp" and _protocol.strip() != "http/protobuf":
+        raise ImproperlyConfigured(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf (UAI exports OTLP over HTTP), not {_protocol!r}"
+        )
+    import importlib.util
+
+    try:
+        _found = all(
+            importlib.util.find_spec(module) is not None
+            for module in ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http")
+        )
+    except ModuleNotFoundError:  # (not even opentelemetry's namespace)
+        _found = False
+    if not _found:
+        raise ImproperlyConfigured(
+            "traces are configured (OTEL_TRACES_EXPORTER / OTEL_EXPORTER_OTLP_ENDPOINT) but OpenTelemetry's "
+            "SDK is not installed: pip install -e '.[otel]'"
+        )

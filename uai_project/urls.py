@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
@@ -19,7 +20,9 @@ from uai.dialects import (
     history,
     native_chats,
     native_runs,
+    native_schedules,
     native_streams,
+    native_webhooks,
     openai_chat,
     openai_common,
     openai_conversations,
@@ -35,6 +38,7 @@ from uai.dialects.native_artifacts import (
     ArtifactListView,
     ScopeResolver,
 )
+from uai_project.metrics import metrics_view
 from uai_project.views import healthz
 
 handler400 = "uai_project.errors.handler400"
@@ -44,6 +48,8 @@ handler500 = "uai_project.errors.handler500"
 
 CHAT = r"^chat/(?P<session_id>[^/]+)"
 RUN = r"^run/(?P<task_id>[^/]+)"
+ENDPOINT = r"^webhooks/(?P<endpoint_id>[^/]+)"
+SCHEDULE = r"^schedules/(?P<schedule_id>[^/]+)"
 ARTIFACT = r"/artifacts/(?P<artifact_id>[^/]+)"
 WORKFLOW = r"^api/workflows/(?P<workflow_id>[^/]+)"
 WORKFLOW_PLAYGROUND = r"^api/chat/playground/(?P<workflow_id>[^/]+)"
@@ -96,6 +102,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     re_path(r"^healthz/?$", healthz, name="healthz"),
+    *([re_path(r"^metrics/?$", metrics_view, name="metrics")] if settings.UAI_METRICS_ENABLED else []),
     # Browsers ask for /favicon.ico on pages without a <link rel=icon> (admin, API docs): no 404.
     # Unnamed: not an API route (the schema test lists the named ones).
     path("favicon.ico", RedirectView.as_view(url=static("uai/favicon.svg"), permanent=True)),
@@ -122,6 +129,30 @@ urlpatterns = [
     re_path(RUN + r"/logs/?$", native_runs.RunLogsView.as_view(), name="run-logs"),
     re_path(RUN + r"/stream/?$", native_streams.run_stream, name="run-stream"),
     *artifact_routes(RUN, native_runs.run_scope, "run"),
+    # webhook endpoints a user registers (not in a seed)
+    re_path(r"^webhooks/?$", native_webhooks.EndpointListCreateView.as_view(), name="webhook-list"),
+    re_path(ENDPOINT + r"/?$", native_webhooks.EndpointDetailView.as_view(), name="webhook-detail"),
+    re_path(
+        ENDPOINT + r"/rotate-secret/?$", native_webhooks.RotateSecretView.as_view(), name="webhook-rotate"
+    ),
+    re_path(ENDPOINT + r"/test/?$", native_webhooks.TestView.as_view(), name="webhook-test"),
+    re_path(
+        ENDPOINT + r"/deliveries/?$", native_webhooks.DeliveryListView.as_view(), name="webhook-deliveries"
+    ),
+    re_path(
+        ENDPOINT + r"/deliveries/(?P<delivery_id>[^/]+)/?$",
+        native_webhooks.DeliveryDetailView.as_view(),
+        name="webhook-delivery",
+    ),
+    re_path(
+        ENDPOINT + r"/deliveries/(?P<delivery_id>[^/]+)/redeliver/?$",
+        native_webhooks.RedeliverView.as_view(),
+        name="webhook-redeliver",
+    ),
+    # scheduled runs
+    re_path(r"^schedules/?$", native_schedules.ScheduleListCreateView.as_view(), name="schedule-list"),
+    re_path(SCHEDULE + r"/?$", native_schedules.ScheduleDetailView.as_view(), name="schedule-detail"),
+    re_path(SCHEDULE + r"/runs/?$", native_schedules.ScheduleRunsView.as_view(), name="schedule-runs"),
     # seed 001 — REST beside the WebSocket
     re_path(r"^history/(?P<chat_id>[^/]+)/?$", history.HistoryView.as_view(), name="history"),
     re_path(r"^agent/run/?$", agent_run.AgentRunView.as_view(), name="agent-run"),

@@ -6,6 +6,7 @@ is written by whichever of them records it (the sink, for the artifacts that go 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -18,8 +19,10 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
+from django.db import connection, transaction
 
 from uai.artifacts.models import Artifact
+from uai.limits import services as limit_services
 from uai_project.errors import TooLarge
 
 logger = logging.getLogger(__name__)
@@ -94,9 +97,14 @@ def stored(
 
 
 def insert(artifact: Artifact) -> Artifact:
-    """Save a ``stored`` artifact's row; its file goes when the row cannot be written."""
+    """Save a ``stored`` artifact's row, within its owner's storage quota (413 past it); its file
+    goes when the row cannot be written."""
     try:
-        artifact.save(force_insert=True)
+        with contextlib.nullcontext() if connection.in_atomic_block else transaction.atomic():
+            limit_services.storage_allowed(
+                owner_id=artifact.owner_id, adding=artifact.size, name=artifact.name
+            )
+            artifact.save(force_insert=True)
     except Exception:
         delete_files([artifact.file.name] if artifact.file else [])
         raise

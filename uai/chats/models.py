@@ -22,6 +22,15 @@ class Chat(models.Model):
         RUNNING = "running"
         STOPPED = "stopped"
 
+    class DoubleTexting(models.TextChoices):
+        """What a message does when it arrives while the chat's turn is going (LangGraph's
+        ``multitask_strategy`` values)."""
+
+        ENQUEUE = "enqueue"  # its turn runs after the others
+        REJECT = "reject"  # refused (409, with the going turn's id)
+        INTERRUPT = "interrupt"  # the going turns are cancelled (what they did stays); its turn runs
+        ROLLBACK = "rollback"  # the going turns are cancelled and deleted; its turn runs
+
     id = models.CharField(primary_key=True, max_length=64, default=new_chat_id)
     # Indexed by the Meta index that starts with it (an index of its own only costs writes).
     owner = models.ForeignKey(
@@ -35,6 +44,8 @@ class Chat(models.Model):
     state = models.JSONField(default=dict, blank=True, help_text="What the agent keeps between turns.")
     metadata = models.JSONField(default=dict, blank=True)
     tags = models.JSONField(default=list, blank=True)
+    # Blank: the server's UAI_DOUBLE_TEXTING.
+    double_texting = models.CharField(max_length=16, choices=DoubleTexting.choices, blank=True, default="")
     # The last sequence number handed out in this chat's event stream (see runs.sink).
     last_seq = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from uai.artifacts.models import Artifact
 from uai.artifacts.presenters import artifact_data
 from uai.chats.models import Chat, Message
@@ -41,6 +43,8 @@ def chat_data(chat: Chat) -> dict[str, Any]:
         "metadata": chat.metadata,
         "tags": chat.tags,
         "state": chat.state,
+        # The strategy its messages follow: its own, else the server's.
+        "double_texting": chat.double_texting or settings.UAI_DOUBLE_TEXTING,
         "created_at": chat.created_at.isoformat() if chat.created_at else None,
         "updated_at": chat.updated_at.isoformat() if chat.updated_at else None,
     }

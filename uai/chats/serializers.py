@@ -7,7 +7,26 @@ from typing import Any
 from rest_framework import serializers
 
 from uai.artifacts.serializers import ArtifactOut
+from uai.chats.models import Chat
 from uai_project.api import AnyJSONField, JSONObjectField, StrictCharField
+
+DOUBLE_TEXTING_HELP = (
+    "What a message does while the chat's turn is going: enqueue (it runs after), reject (409 "
+    "with the going turn's run_id), interrupt (cancel that turn, keep what it did), rollback "
+    "(cancel it and delete what it did). Omitted or null: the chat's, else UAI_DOUBLE_TEXTING."
+)
+
+
+def double_texting_field() -> serializers.ChoiceField:
+    """The optional ``double_texting`` of a chat or a turn request (null as omitted)."""
+    choices = ", ".join(Chat.DoubleTexting.values)
+    return serializers.ChoiceField(
+        choices=Chat.DoubleTexting.values,
+        required=False,
+        allow_null=True,
+        help_text=DOUBLE_TEXTING_HELP,
+        error_messages={"invalid_choice": f"double_texting must be one of {choices}, not {{input!r}}."},
+    )
 
 
 class ChatCreateIn(serializers.Serializer[Any]):
@@ -15,6 +34,13 @@ class ChatCreateIn(serializers.Serializer[Any]):
     agent = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
     name = StrictCharField(required=False, allow_blank=True, max_length=200, default="")
     metadata = JSONObjectField(required=False, default=dict)
+    double_texting = double_texting_field()
+
+
+class ChatUpdateIn(serializers.Serializer[Any]):
+    name = StrictCharField(required=False, allow_blank=True, max_length=200)
+    metadata = JSONObjectField(required=False)
+    double_texting = double_texting_field()
 
 
 class ChatSendIn(serializers.Serializer[Any]):
@@ -23,10 +49,18 @@ class ChatSendIn(serializers.Serializer[Any]):
     wait = serializers.BooleanField(required=False, default=True)
 
 
+class ChatSendDoc(ChatSendIn):
+    """``ChatSendIn`` as documented: ``double_texting`` is read from the body as it is and
+    checked by the service (a field here is copied for every request: ~0.1 ms of each turn)."""
+
+    double_texting = double_texting_field()
+
+
 class ChatNextIn(serializers.Serializer[Any]):
     # null as omitted (the default agent), as on every route: typed clients send unset fields as null.
     agent = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
-    user_input = AnyJSONField()
+    # (null let through: a form's "null" is the text typed, and the view refuses JSON's null)
+    user_input = AnyJSONField(allow_null=True)
     state = JSONObjectField(required=False, default=dict)
 
 
@@ -41,6 +75,7 @@ class ChatOut(serializers.Serializer[Any]):
     metadata = serializers.JSONField()
     tags = serializers.ListField(child=serializers.CharField())
     state = serializers.JSONField()
+    double_texting = serializers.ChoiceField(choices=Chat.DoubleTexting.values, help_text=DOUBLE_TEXTING_HELP)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

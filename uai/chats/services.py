@@ -23,13 +23,14 @@ from uai.chats import cache as conversation_cache
 from uai.chats import selectors
 from uai.chats.models import Chat, Message
 from uai.chats.validators import validate_chat_id, validate_text
+from uai.limits import services as limit_services
 from uai.runs import queues
 from uai.runs import services as run_services
 from uai.runs import sink as sink_module
 from uai.runs.models import Run
 from uai.runs.subscriptions import Subscription
 from uai_project.api import parse_uuid
-from uai_project.errors import Conflict, InvalidInput, Timeout
+from uai_project.errors import Conflict, InvalidInput, NotFound, Timeout
 
 __all__ = ["Conflict", "validate_chat_id"]  # for the dialects that create chats by id
 
@@ -45,9 +46,11 @@ def chat_create(
     mode: str = "",
     metadata: dict[str, Any] | None = None,
     tags: list[str] | None = None,
+    double_texting: str = "",
 ) -> Chat:
     """Create a chat for ``owner`` with the named agent (the default agent when none is named),
-    or with ``agent`` when the caller has read it already."""
+    or with ``agent`` when the caller has read it already. ``double_texting``: what a message
+    does while its turn is going (blank: the server's UAI_DOUBLE_TEXTING)."""
     agent = agent or agent_selectors.agent_get(name=agent_name)
     fields: dict[str, Any] = {
         "owner_id": owner_id,
@@ -58,6 +61,8 @@ def chat_create(
         "metadata": metadata or {},
         "tags": tags or [],
     }
+    if double_texting:
+        fields["double_texting"] = double_texting
     if chat_id is None:
         # A server-made id collides with nothing: one INSERT, without a transaction of its own
         # (BEGIN and COMMIT were two of a stateless OpenAI call's round trips).
@@ -129,6 +134,7 @@ def chat_send(
     before: list[tuple[str, str]] | None = None,
     request: dict[str, Any] | None = None,
     new: bool = False,
+    double_texting: str | None = None,
 ) -> tuple[Run, Message]:
     """Add the user's message to the chat and start a turn — or, when the chat's agent is waiting
     for input, hand the message to it as that input. Returns the run and the message.
@@ -139,7 +145,10 @@ def chat_send(
     (the history a stateless client sends, instructions as a system message): the agent sees them.
     ``request``: how the dialect was asked for a new turn (``Run.request``).
     ``new``: ``chat`` is not stored yet: it is inserted in the turn's transaction (``chat_start``).
+    ``double_texting``: what the message does to the chat's turns still going (``make_way``);
+    None: the chat's own choice, else the server's (UAI_DOUBLE_TEXTING).
     """
+    strategy = double_texting_of(chat, double_texting)
     validate_text(text)
     before = before or []
     for _, content in before:
@@ -157,6 +166,11 @@ def chat_send(
                 if waiting is None or waiting.status != Run.Status.INPUT_REQUIRED:
                     status = waiting.status if waiting is not None else "deleted"
                     raise Conflict(f"Run is not waiting for input (status: {status}).")
+            elif strategy != Chat.DoubleTexting.ENQUEUE and not new:
+                # The user's lock of their turn limit first (run_new takes it again, below): the
+                # order chat_answer takes them in, so neither waits on the other's chat lock.
+                limit_services.hold_starts(owner_id=chat.owner_id, kind=Run.Kind.TURN)
+                waiting = make_way(chat, strategy)
             elif chat.status == Chat.Status.RUNNING:
                 waiting = (
                     Run.objects.select_for_update()
@@ -199,6 +213,131 @@ def chat_send(
             storage.delete_files(sink.written)
         raise
     return run, message
+
+
+_RACE_TRIES = 5  # a sender that keeps finding new turns (others' sends) gives up with a 409
+
+
+class _Raced(Exception):
+    """A turn was added to the chat between the lock of its going turns and the chat's: the
+    sender tries again (with that turn locked too)."""
+
+
+_STRATEGIES = frozenset(Chat.DoubleTexting.values)  # (the enum's ``values`` is rebuilt per call)
+
+
+def double_texting_of(chat: Chat, asked: Any = None) -> str:
+    """The strategy a message to ``chat`` follows: the request's, else the chat's, else the
+    server's (UAI_DOUBLE_TEXTING). An unknown value is a 400."""
+    if asked is None and not chat.double_texting:
+        return settings.UAI_DOUBLE_TEXTING  # (checked at start-up) the usual case, on every turn
+    strategy = asked or chat.double_texting or settings.UAI_DOUBLE_TEXTING
+    if not isinstance(strategy, str) or strategy not in _STRATEGIES:
+        choices = ", ".join(Chat.DoubleTexting.values)
+        raise InvalidInput(f"double_texting must be one of {choices}, not {strategy!r}.")
+    return strategy
+
+
+def make_way(chat: Chat, strategy: str) -> Run | None:
+    """Deal with the chat's turns still going before a new message starts one, by ``strategy``
+    (not ``enqueue``, which leaves them be: the new turn runs after them). Returns the turn
+    waiting for input, if any: the message is that input, whatever the strategy.
+
+    ``reject``: a 409 ``Conflict`` whose ``run_id`` is the going turn (the running one, else the
+    oldest queued). ``interrupt``: every going turn is cancelled — what it did stays in the
+    chat — and its job aborted; the new turn starts once the worker has stopped it (turns of a
+    chat hold one queue lock). ``rollback``: cancelled, then deleted with everything it added
+    (``roll_back``).
+
+    Locks the going turns, then the chat (the lock order everywhere), held to commit: of two
+    messages sent at once, the second waits for the first to commit and then finds its turn.
+    A turn added between the two locks is not locked: they are taken again (``_Raced``).
+    """
+    going = lock_going(chat, strategy)
+    waiting = next((run for run in going if run.status == Run.Status.INPUT_REQUIRED), None)
+    if waiting is None:
+        settle_going(chat, strategy, going)
+    return waiting
+
+
+def lock_going(chat: Chat, strategy: str) -> list[Run]:
+    """The chat's going turns, oldest first, locked, and then the chat locked (see ``make_way``).
+    Call it inside the caller's transaction, before it has locked anything of the chat."""
+    for _ in range(_RACE_TRIES):
+        try:
+            # A savepoint: rolled back, the locks taken in it go too, and the next try takes the
+            # new turn's lock before the chat's.
+            with transaction.atomic():
+                return _lock_going(chat, strategy)
+        except _Raced:
+            continue
+    raise Conflict("The chat's turns kept changing; send the message again.")
+
+
+def _lock_going(chat: Chat, strategy: str) -> list[Run]:
+    going = list(
+        Run.objects.select_for_update()
+        .filter(chat_id=chat.id, status__in=Run.ACTIVE)
+        .order_by("created_at")
+        .only("id", "status", "job_id", "chat_id", "agent_id")
+    )
+    if not Chat.objects.select_for_update().filter(pk=chat.id).values_list("pk", flat=True):
+        raise NotFound("Chat not found.")
+    now = list(
+        Run.objects.filter(chat_id=chat.id, status__in=Run.ACTIVE)
+        .order_by("created_at")
+        .values_list("id", "status")
+    )
+    locked = {run.id for run in going}
+    if any(run_id not in locked for run_id, _ in now):
+        if strategy == Chat.DoubleTexting.REJECT:  # refused whatever the new turn is: no retry
+            _reject([run_id for run_id, status in now if status == Run.Status.RUNNING] or [now[0][0]])
+        raise _Raced
+    return going
+
+
+def settle_going(chat: Chat, strategy: str, going: list[Run]) -> None:
+    """Reject the new message, or cancel (and roll back) the ``going`` turns (see ``make_way``)."""
+    if not going or strategy == Chat.DoubleTexting.ENQUEUE:
+        return
+    if strategy == Chat.DoubleTexting.REJECT:
+        _reject([run.id for run in going if run.status == Run.Status.RUNNING] or [going[0].id])
+    for run in going:
+        run_services.run_cancel(run=run)
+    if strategy == Chat.DoubleTexting.ROLLBACK:
+        roll_back(chat, [run.id for run in going])
+
+
+def _reject(run_ids: list[Any]) -> None:
+    raise Conflict(
+        f"The chat's turn {run_ids[0]} is still going (double_texting: reject).",
+        extra={"run_id": str(run_ids[0])},
+    )
+
+
+# What a request that started a turn learns when a newer message rolled that turn back.
+ROLLED_BACK = "The turn was rolled back: a newer message replaced it (double_texting: rollback)."
+
+
+def roll_back(chat: Chat, run_ids: list[Any]) -> None:
+    """Delete cancelled turns and everything they added: their messages (the user's that started
+    them too), files, events, logs and figures, and the runs themselves. The chat's stream says
+    which messages went (``message.deleted``, at new numbers); the numbers of the deleted events
+    are never used again, so a client resuming after one of them gets what followed it."""
+    messages = list(Message.objects.filter(chat_id=chat.id, run_id__in=run_ids).values_list("id", flat=True))
+    artifacts = Artifact.objects.filter(run_id__in=run_ids)
+    names = [name for name in artifacts.values_list("file", flat=True) if name]
+    artifacts.delete()
+    Message.objects.filter(pk__in=messages).delete()
+    Run.objects.filter(pk__in=run_ids).delete()  # their events, logs and stats go with them
+    if messages:
+        sink = sink_module.EventSink(chat_id=chat.id)
+        with sink.batch():
+            first = sink.reserve(len(messages))
+            for offset, message_id in enumerate(messages):
+                sink.message_deleted(message_id, seq=first + offset)
+    transaction.on_commit(lambda: storage.delete_files(names))
+    transaction.on_commit(lambda: conversation_cache.forget(chat.id, chat.created_at))
 
 
 def _cancel_active_runs(chat: Chat) -> None:
@@ -289,7 +428,8 @@ def _default_state(state: dict[str, Any], text: str, result: dict[str, Any]) -> 
 
 
 def chat_update(*, chat: Chat, fields: dict[str, Any]) -> Chat:
-    """Change a chat's descriptive fields (name, description, tags, metadata, mode)."""
+    """Change a chat's descriptive fields (name, description, tags, metadata, mode) or its
+    ``double_texting``."""
     for name, value in fields.items():
         setattr(chat, name, value)
     chat.save(update_fields=[*fields, "updated_at"])
@@ -388,7 +528,9 @@ def chat_create_with_messages(
     return chat
 
 
-def chat_answer(*, chat: Chat, agent: Any = None, resuming: bool = False) -> tuple[Run, int, bool]:
+def chat_answer(
+    *, chat: Chat, agent: Any = None, resuming: bool = False, double_texting: str | None = None
+) -> tuple[Run, int, bool]:
     """The run of the agent (the chat's, or ``agent``) on the chat's latest user message: a new
     one, unless that agent has already answered it or is answering it — or failed or was
     cancelled, and the client is ``resuming`` a stream of it (asked afresh, it tries again).
@@ -396,9 +538,20 @@ def chat_answer(*, chat: Chat, agent: Any = None, resuming: bool = False) -> tup
     Returns the run, the chat's event number to stream its answer from, and whether the run is
     new. A GET (seed 004's SSE inference) is asked again whenever an ``EventSource`` reconnects:
     it must not store one more answer each time.
+
+    A new run deals with the chat's other turns still going by ``double_texting`` (see
+    ``chat_send``): an answer already given or going is no new turn, whatever the strategy.
     """
     agent = agent or chat.agent
+    strategy = double_texting_of(chat, double_texting)
     with transaction.atomic():
+        # The user's lock of their turn limit before the chat, in the order chat_send takes them
+        # (run_new counts under the user's lock, then the sink locks the chat): the other way
+        # round, a turn sent meanwhile and this answer could each wait for the other.
+        limit_services.hold_starts(owner_id=chat.owner_id, kind=Run.Kind.TURN)
+        # With a strategy other than enqueue, the chat's going turns are locked next, then the
+        # chat (the lock order).
+        going = lock_going(chat, strategy) if strategy != Chat.DoubleTexting.ENQUEUE else []
         # The chat first: two requests at once answer a message once (runs are only inserted).
         after = Chat.objects.select_for_update().filter(pk=chat.id).values_list("last_seq", flat=True).get()
         latest = chat.messages.filter(role=Message.Role.USER).order_by("-seq").first()
@@ -413,6 +566,14 @@ def chat_answer(*, chat: Chat, agent: Any = None, resuming: bool = False) -> tup
         failed = answering is not None and answering.status in (Run.Status.FAILED, Run.Status.CANCELLED)
         if answering is not None and (resuming or not failed):
             return answering, latest.seq, False
+        if going:
+            settle_going(chat, strategy, going)
+            if strategy == Chat.DoubleTexting.ROLLBACK:
+                # The rolled-back turn may have been this message's (another agent's answer).
+                latest = chat.messages.filter(role=Message.Role.USER).order_by("-seq").first()
+                if latest is None:
+                    raise InvalidInput("The chat has no Human message to answer.")
+            after = Chat.objects.filter(pk=chat.id).values_list("last_seq", flat=True).get()
         run = run_services.run_create(owner_id=chat.owner_id, agent=agent, input=latest.content, chat=chat)
         # The message is this run's question (unless an earlier run already answered it).
         Message.objects.filter(pk=latest.pk, run__isnull=True).update(run=run)

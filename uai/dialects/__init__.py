@@ -10,6 +10,8 @@ through ``uai.runs.streams`` and never queries, stores or publishes on its own.
 | ``native_artifacts`` | ``…/artifacts/…`` of a chat or a run | 000 |
 | ``native_streams`` | SSE ``/chat/{id}/stream`` and ``/run/{id}/stream`` | 000 |
 | ``native_agents`` | ``GET /agents`` | — |
+| ``native_webhooks`` | ``/webhooks/…``: a user's webhook endpoints, their deliveries, redelivery | — |
+| ``native_schedules`` | ``/schedules/…``: scheduled runs | — |
 | ``step_socket`` | WebSocket ``/chat/{chat_id}`` | 001 |
 | ``history`` | ``GET /history/{chat_id}`` | 001 |
 | ``agent_run`` | ``POST /agent/run`` | 001 |

@@ -100,7 +100,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Jso
     code = errors.ErrorCode(data.get("code") or errors.code_of_status(answer.status_code))
     error = errors.EXCEPTIONS[code](str(data.get("detail", "")), status=answer.status_code)
     status, body = shape(error)
-    return JsonResponse(body, status=status)
+    retry_after = answer.headers.get("Retry-After")  # a user's rate limit: when to come back
+    return JsonResponse(body, status=status, headers={"Retry-After": retry_after} if retry_after else None)
 
 
 class A2AView(APIView):

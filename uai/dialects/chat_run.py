@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from uai.chats import selectors, services
 from uai.chats.models import Chat
+from uai.chats.serializers import double_texting_field
 from uai.dialects import reply_chunks, sse
 from uai.runs import selectors as run_selectors
 from uai.runs.models import Run
@@ -35,6 +36,7 @@ class ConversationIn(serializers.Serializer[Any]):
     # null as omitted: typed clients send their unset optional fields as null.
     conversation_id = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
     agent = StrictCharField(required=False, allow_blank=True, allow_null=True, max_length=64)
+    double_texting = double_texting_field()
 
 
 class ChatRunOut(serializers.Serializer[Any]):
@@ -68,7 +70,7 @@ class ChatRunView(APIView):
                 {
                     404: "The conversation is another user's, or was deleted while the turn ran.",
                     409: "The turn was stopped or cancelled before the agent answered (or its agent "
-                    "was disabled).",
+                    "was disabled, or a turn is going and double_texting is reject: `run_id`).",
                     502: "The agent failed (`detail` says how).",
                     504: "The agent did not answer within UAI_TURN_WAIT_SECONDS.",
                 }
@@ -84,11 +86,15 @@ class ChatRunView(APIView):
             conversation_id=data.get("conversation_id") or "",
             agent=data.get("agent") or "",
         )
-        run, _ = services.chat_send(chat=chat, text=data["message"])
+        run, _ = services.chat_send(
+            chat=chat, text=data["message"], double_texting=data.get("double_texting")
+        )
         wait_for_run(run.id, chat_id=chat.id, timeout=settings.UAI_TURN_WAIT_SECONDS, until=Run.TURN_ENDS)
         ended = run_selectors.run_find(run_id=run.id)
         if ended is None:
-            raise NotFound("Conversation not found: it was deleted.")
+            if selectors.chat_find(chat_id=chat.id) is None:
+                raise NotFound("Conversation not found: it was deleted.")
+            raise Conflict(services.ROLLED_BACK, extra={"run_id": str(run.id)})  # by a newer message
         if ended.status == Run.Status.CANCELLED:  # stopped (seed 002) or cancelled (/run/{id})
             raise Conflict("The turn was cancelled before the agent answered.")
         if ended.status == Run.Status.FAILED:
@@ -107,7 +113,8 @@ class ChatStreamView(APIView):
             **errors(
                 {
                     404: "The conversation is another user's.",
-                    409: "The conversation's agent was disabled.",
+                    409: "The conversation's agent was disabled, or a turn is going and "
+                    "double_texting is reject (`run_id`: that turn).",
                 }
             ),
         },
@@ -121,6 +128,8 @@ class ChatStreamView(APIView):
             conversation_id=data.get("conversation_id") or "",
             agent=data.get("agent") or "",
         )
-        run, message = services.chat_send(chat=chat, text=data["message"])
+        run, message = services.chat_send(
+            chat=chat, text=data["message"], double_texting=data.get("double_texting")
+        )
         release_connection()  # the stream must not hold this request's connection
         return sse.response(reply_chunks.chunks(chat_id=chat.id, run_id=str(run.id), after_seq=message.seq))

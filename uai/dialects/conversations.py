@@ -21,6 +21,7 @@ from uai.agents import events as ev
 from uai.agents import selectors as agent_selectors
 from uai.chats import selectors, services
 from uai.chats.models import Chat, Message
+from uai.chats.serializers import DOUBLE_TEXTING_HELP
 from uai.dialects import sse
 from uai.dialects.reply_chunks import chunks
 from uai.runs import selectors as run_selectors
@@ -174,6 +175,11 @@ class InferenceView(APIView):
                 description="Resume after this chunk's `id` (browsers send it on reconnect).",
             ),
             OpenApiParameter("last_event_id", {"type": "integer", "minimum": 0}, description="The same."),
+            OpenApiParameter(
+                "double_texting",
+                {"type": "string", "enum": list(Chat.DoubleTexting.values)},
+                description=DOUBLE_TEXTING_HELP,
+            ),
         ],
         responses={
             (200, "text/event-stream"): CHUNK_SSE,
@@ -181,7 +187,8 @@ class InferenceView(APIView):
             **errors(
                 {
                     400: "The chat has no Human message to answer, or `Last-Event-ID` is not a number.",
-                    409: "The chat's agent was disabled.",
+                    409: "The chat's agent was disabled, or another turn is going and "
+                    "double_texting is reject (`run_id`: that turn).",
                 }
             ),
         },
@@ -191,7 +198,12 @@ class InferenceView(APIView):
         resume = sse.last_event_id(request)
         chat = selectors.chat_get(user=request.user, chat_id=chat_id)
         agent = agent_selectors.agent_get(name=settings.UAI_SEARCH_AGENT) if self.internet else None
-        run, after, new = services.chat_answer(chat=chat, agent=agent, resuming=resume is not None)
+        run, after, new = services.chat_answer(
+            chat=chat,
+            agent=agent,
+            resuming=resume is not None,
+            double_texting=request.query_params.get("double_texting") or None,
+        )
         if not new:  # asked again (an EventSource reconnecting): the answer already given, or going
             after = resume if resume is not None else after
         ended = not new and run_selectors.run_stream_ended(run=run, after=after)

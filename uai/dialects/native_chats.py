@@ -22,7 +22,9 @@ from uai.chats.serializers import (
     ChatNextIn,
     ChatNextOut,
     ChatOut,
+    ChatSendDoc,
     ChatSendIn,
+    ChatUpdateIn,
     MessageOut,
     TurnOut,
 )
@@ -31,7 +33,7 @@ from uai.runs import selectors as run_selectors
 from uai.runs.models import Run
 from uai.runs.waiting import TurnWatch, release_connection
 from uai_project.api import base_url, flag, uploaded_files, user_id, validated, whole_number
-from uai_project.errors import AgentFailed, InvalidInput, NotFound
+from uai_project.errors import AgentFailed, Conflict, InvalidInput
 from uai_project.schema import NATIVE_SSE, errors
 
 
@@ -55,6 +57,7 @@ class ChatListCreateView(APIView):
             agent_name=data.get("agent") or None,
             name=data["name"],
             metadata=data["metadata"],
+            double_texting=data.get("double_texting") or "",
         )
         return Response(chat_data(chat), status=status.HTTP_201_CREATED)
 
@@ -65,15 +68,30 @@ class ChatDetailView(APIView):
         """One chat."""
         return Response(chat_data(selectors.chat_get(user=request.user, chat_id=session_id)))
 
+    @extend_schema(request=ChatUpdateIn, responses=ChatOut)
+    def patch(self, request: Request, session_id: str) -> Response:
+        """Change the chat's name, metadata or ``double_texting`` (null: the server's default)."""
+        chat = selectors.chat_get(user=request.user, chat_id=session_id)
+        data = validated(ChatUpdateIn, request.data)
+        fields = {name: value for name, value in data.items() if name != "double_texting"}
+        if "double_texting" in data:
+            fields["double_texting"] = data["double_texting"] or ""
+        return Response(chat_data(services.chat_update(chat=chat, fields=fields)))
+
     @extend_schema(
-        request={"application/json": ChatSendIn, "multipart/form-data": ChatSendIn},
+        request={"application/json": ChatSendDoc, "multipart/form-data": ChatSendDoc},
         parameters=[OpenApiParameter("wait", bool, description="Wait for the turn (default true).")],
         responses={
             (200, "application/json"): TurnOut,
             # With ``Accept: text/event-stream``: the turn's events, to its end.
             (200, "text/event-stream"): NATIVE_SSE,
             (202, "application/json"): TurnOut,
-            **errors({409: "The chat's agent was disabled."}),
+            **errors(
+                {
+                    409: "The chat's agent was disabled, or a turn is going and the message's "
+                    "double_texting is reject (`run_id`: that turn)."
+                }
+            ),
         },
         operation_id="chat_send",
     )
@@ -87,6 +105,7 @@ class ChatDetailView(APIView):
             "text": data["text"],
             "files": uploaded_files(request),
             "client_message_id": data["message_id"],
+            "double_texting": request.data.get("double_texting"),  # (checked by the service)
         }
         if "text/event-stream" in request.headers.get("Accept", ""):
             # The turn's events as they happen, from the user's message to the turn's end.
@@ -124,9 +143,9 @@ class ChatDetailView(APIView):
 def turn_response(request: Request, *, chat_id: str, run_id: Any, after_seq: int) -> Response:
     """The messages and artifacts a turn added since ``after_seq``; 202 while it is still going."""
     run = run_selectors.run_find(run_id=run_id)
-    if run is None:  # the chat was deleted while the request waited for its turn
-        raise NotFound("Chat not found.")
-    chat = selectors.chat_get(user=request.user, chat_id=chat_id)
+    chat = selectors.chat_get(user=request.user, chat_id=chat_id)  # deleted while the turn ran: 404
+    if run is None:  # the chat is there: a newer message rolled the turn back
+        raise Conflict(services.ROLLED_BACK, extra={"run_id": str(run_id)})
     base = base_url(request)
     messages = selectors.message_list(chat=chat, after_seq=after_seq, run_id=run_id)
     files = selectors.message_files(messages)

@@ -34,13 +34,14 @@ class RunListCreateView(APIView):
             OpenApiParameter("status", str, many=True, enum=Run.Status.values),
             OpenApiParameter("agent", str),
             OpenApiParameter("kind", str, enum=Run.Kind.values),
+            OpenApiParameter("schedule", OpenApiTypes.UUID, description="Only the runs of this schedule."),
             OpenApiParameter("created_after", OpenApiTypes.DATETIME),
             OpenApiParameter("created_before", OpenApiTypes.DATETIME),
         ],
         responses=RunOut(many=True),
     )
     def get(self, request: Request) -> Response:
-        """The user's runs, newest first (at most UAI_MAX_RUN_LIST), filtered by status, agent or kind."""
+        """The user's runs, newest first (at most UAI_MAX_RUN_LIST), filtered by status, agent, kind or schedule."""
         runs = selectors.run_list(user=request.user, filters=request.query_params)
         return Response([run_data(r) for r in runs])
 

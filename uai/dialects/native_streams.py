@@ -19,6 +19,7 @@ from rest_framework import exceptions
 
 from uai.chats import selectors as chat_selectors
 from uai.dialects.sse import KEEPALIVE, encode, last_event_id, response
+from uai.limits import throttling
 from uai.runs import selectors as run_selectors
 from uai.runs import streams
 from uai.runs.models import Run
@@ -123,6 +124,7 @@ def _look_up(request: HttpRequest, find: Callable[[Any, int | None], T], after: 
         if user is None:
             refusal = errors.NotAuthenticated("Authentication credentials were not provided.")
             raise _Refused(errors.error_response(refusal))
+        throttling.hit(user.pk)  # UAI_USER_RATE, as on the API views (a 429 before the stream)
         return find(user, after)
     finally:
         release_connection()

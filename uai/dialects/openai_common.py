@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from uai.agents import selectors as agent_selectors
 from uai.agents.models import Agent
+from uai.limits.throttling import UserRateThrottle
 from uai_project import errors
 from uai_project.errors import ErrorCode, UAIError
 
@@ -142,7 +143,7 @@ class OpenAIView(APIView):
     """Base of every ``/v1`` view: OpenAI's errors, the ``openai`` throttle scope."""
 
     # UAI_OPENAI_RATE per user across /v1, counted in the cache (Redis when distributed).
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [UserRateThrottle, ScopedRateThrottle]  # (UAI_USER_RATE too)
     throttle_scope = "openai"
 
     def get_exception_handler(self) -> Any:

@@ -1,7 +1,8 @@
 """The WebSocket step protocol of seed 001, at ``/chat/{chat_id}``.
 
 Client → server: ``{"type": "client", "message", "message_id"}`` starts a turn (or answers the
-agent's question); ``{"type": "resume", "after_seq": N}`` replays what came after N (an N past the
+agent's question; an optional ``double_texting`` says what it does while a turn is going — a
+refused one gets an ``agent_error`` with ``code`` ``conflict`` and the going turn's ``run_id``); ``{"type": "resume", "after_seq": N}`` replays what came after N (an N past the
 chat's last number gets an ``agent_error`` whose ``seq`` is that number, and the socket follows
 from there: the next turn's frames come as usual).
 Server → client: ``agent_step`` frames, then ``message_end``; ``agent_error`` when the agent fails
@@ -36,7 +37,8 @@ from django.db import DatabaseError
 from uai.agents import events as ev
 from uai.agents import selectors as agent_selectors
 from uai.chats import selectors, services
-from uai.chats.models import Message
+from uai.chats.models import Chat, Message
+from uai.limits import throttling
 from uai.runs import streams
 from uai.runs.dbcall import db
 from uai.runs.models import Run
@@ -114,11 +116,22 @@ def _agent_exists(name: str) -> bool:
     return True
 
 
-def _send_turn(*, user_id: int, chat_id: str, agent_name: str | None, text: str, message_id: str) -> str:
+def _send_turn(
+    *,
+    user_id: int,
+    chat_id: str,
+    agent_name: str | None,
+    text: str,
+    message_id: str,
+    double_texting: str | None = None,
+) -> str:
+    throttling.hit(user_id)  # a turn sent is a request: UAI_USER_RATE (an agent_error past it)
     chat = services.chat_find_or_create(owner_id=user_id, chat_id=chat_id, agent_name=agent_name)
     if chat.owner_id != user_id:
         raise Conflict("This chat belongs to another user.")
-    run, _ = services.chat_send(chat=chat, text=text, client_message_id=message_id)
+    run, _ = services.chat_send(
+        chat=chat, text=text, client_message_id=message_id, double_texting=double_texting
+    )
     return str(run.id)
 
 
@@ -282,6 +295,11 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         if not isinstance(message_id, str) or not message_id:
             await self._error("'message_id' is required and must be a non-empty string.")
             return
+        double_texting = frame.get("double_texting")
+        if double_texting is not None and double_texting not in Chat.DoubleTexting.values:
+            choices = ", ".join(Chat.DoubleTexting.values)
+            await self._error(f"'double_texting' must be one of {choices}.", message_id, code="invalid")
+            return
         if self.follower is None:  # a first frame that is not a resume: go live now
             self._follow(None)
         try:
@@ -292,9 +310,11 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
                 agent_name=self.agent_name,
                 text=message,
                 message_id=message_id,
+                double_texting=double_texting,
             )
         except UAIError as exc:
-            await self._error(exc.detail, message_id)
+            # (a turn refused by double_texting reject: its code, and the going turn's run_id)
+            await self._error(exc.detail, message_id, code=exc.code.value, **exc.extra)
             return
         self.message_ids.setdefault(run_id, message_id)
 
@@ -413,8 +433,19 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             self.message_ids.update(await db(selectors.client_message_ids, run_ids=[run_id]))
         return self.message_ids.get(run_id)
 
-    async def _error(self, error: str, message_id: Any = None, *, seq: int | None = None) -> None:
+    async def _error(
+        self,
+        error: str,
+        message_id: Any = None,
+        *,
+        seq: int | None = None,
+        code: str | None = None,
+        **extra: Any,
+    ) -> None:
         frame: dict[str, Any] = {"type": "agent_error", "error": error, "chat_id": self.chat_id}
+        if code is not None:
+            frame["code"] = code
+        frame.update(extra)
         if isinstance(message_id, str):
             frame["message_id"] = message_id
         if seq is not None:

@@ -22,6 +22,7 @@ from uai.artifacts.models import Artifact
 from uai.artifacts.presenters import download_path
 from uai.chats import selectors, services
 from uai.chats.models import Chat, Message
+from uai.limits.throttling import UserRateThrottle
 from uai.runs import selectors as run_selectors
 from uai.runs.models import Log, Run, Stat
 from uai_project.api import (
@@ -285,7 +286,7 @@ FOREIGN = {403: "The workflow is another user's."}
 class Throttled(APIView):
     """Every seed 002 route shares one per-user rate limit (UAI_WORKFLOW_RATE, in the cache)."""
 
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [UserRateThrottle, ScopedRateThrottle]  # (UAI_USER_RATE too)
     throttle_scope = "workflows"
 
 

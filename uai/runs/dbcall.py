@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection
 
 from uai.runs import sink as sink_module
+from uai_project import tracing
 
 T = TypeVar("T")
 
@@ -39,11 +40,13 @@ def _db_executor() -> concurrent.futures.ThreadPoolExecutor:
 
 
 async def db(fn: Callable[..., T], **kwargs: Any) -> T:
-    """Run a sync service in a DB thread, publishing what it committed once it returns."""
-    with sink_module.collect() as box:
-        context = contextvars.copy_context()  # carries the outbox into the thread
-        result = await asyncio.get_running_loop().run_in_executor(
-            _db_executor(), context.run, _call_and_release, fn, kwargs
-        )
-    await sink_module.publish_all(box)
+    """Run a sync service in a DB thread, publishing what it committed once it returns (a span
+    named for the service when tracing is on: a run's writes, each event batch, its end)."""
+    with tracing.span(f"uai.{fn.__name__}"):
+        with sink_module.collect() as box:
+            context = contextvars.copy_context()  # carries the outbox (and the span) into the thread
+            result = await asyncio.get_running_loop().run_in_executor(
+                _db_executor(), context.run, _call_and_release, fn, kwargs
+            )
+        await sink_module.publish_all(box)
     return result

@@ -33,7 +33,7 @@ from uai.runs.dbcall import db
 from uai.runs.models import Run
 from uai.runs.stream_events import ToolCallData
 from uai.runs.subscriptions import Subscription
-from uai_project import errors
+from uai_project import errors, tracing
 
 logger = logging.getLogger(__name__)
 
@@ -138,14 +138,17 @@ class Executor:
                     # scopes, contextvars); left to the garbage collector, they unwind in another
                     # task and the job never ends.
                     async with contextlib.aclosing(adapter.stream(self.spec.request, context)) as stream:
-                        async for event in stream:
-                            if self._first_event_at is None:
-                                self._first_event_at = time.monotonic()
-                            event = ev.as_answer(event)
-                            if isinstance(event, ev.FinalAnswer):
-                                final = event
-                                continue
-                            await self._handle(event)
+                        with tracing.span(
+                            "uai.agent", agent=self.spec.agent.name, adapter=self.spec.agent.adapter
+                        ):
+                            async for event in stream:
+                                if self._first_event_at is None:
+                                    self._first_event_at = time.monotonic()
+                                event = ev.as_answer(event)
+                                if isinstance(event, ev.FinalAnswer):
+                                    final = event
+                                    continue
+                                await self._handle(event)
             except TimeoutError as exc:
                 if budget.expired():
                     raise RunTimedOut(f"the run worked longer than its limit of {limit:g} s") from exc
@@ -323,6 +326,8 @@ class Executor:
     async def _finish_cancelled(self) -> None:
         try:
             await self._flush()
+        except sink_module.StreamGone:  # deleted with its cancel (a double-texting rollback)
+            logger.info("run %s: deleted as it was cancelled; its last events are dropped", self.run_id)
         except Exception:
             logger.warning("run %s: could not write its last events", self.run_id, exc_info=True)
         try:
@@ -377,7 +382,9 @@ class Executor:
         except Exception:
             # Its events are lost, not its end: the run still fails, with the agent's error.
             logger.warning("run %s: could not write its last events", self.run_id, exc_info=True)
-        if self._failed_before() + 1 < self.max_attempts and not self._unanswered:
+        # (Nor is a refusal another attempt would meet again: an artifact over the storage quota.)
+        retryable = getattr(exc, "retryable", True)
+        if self._failed_before() + 1 < self.max_attempts and not self._unanswered and retryable:
             # (A question nobody answered is not the agent's failure: another attempt would do the
             # work again and ask again, for another UAI_INPUT_TIMEOUT_SECONDS.)
             await db(

@@ -45,6 +45,16 @@ class Run(models.Model):
         "chats.Chat", on_delete=models.CASCADE, null=True, blank=True, related_name="runs", db_index=False
     )
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.TASK)
+    # The schedule whose firing made this run (uai.schedules); kept, unset, when it is deleted.
+    # Indexed by run_schedule_created (most runs have none).
+    schedule = models.ForeignKey(
+        "schedules.Schedule",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="runs",
+        db_index=False,
+    )
     input = models.JSONField(default=dict, blank=True)
     # How a dialect was asked for this run, beyond its input (an OpenAI response's instructions,
     # metadata, background…): what that dialect echoes back. Never shown to the agent.
@@ -76,6 +86,11 @@ class Run(models.Model):
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["status"]),
             models.Index(fields=["chat", "status"]),
+            models.Index(
+                fields=["schedule", "-created_at"],
+                condition=models.Q(schedule__isnull=False),
+                name="run_schedule_created",
+            ),
         ]
 
     def __str__(self) -> str:

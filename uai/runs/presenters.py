@@ -19,6 +19,7 @@ def run_data(run: Run) -> dict[str, Any]:
         "agent": run.agent_id,
         "kind": run.kind,
         "chat_id": run.chat_id,
+        "schedule_id": str(run.schedule_id) if run.schedule_id else None,
         "status": run.status,
         "progress": run.progress,
         "current_step": run.current_step,

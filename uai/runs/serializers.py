@@ -40,6 +40,7 @@ class RunOut(serializers.Serializer[Any]):
     agent = serializers.CharField()
     kind = serializers.ChoiceField(choices=Run.Kind.choices)
     chat_id = serializers.CharField(allow_null=True)
+    schedule_id = serializers.UUIDField(allow_null=True, help_text="The schedule whose firing made it.")
     status = serializers.ChoiceField(choices=Run.Status.choices)
     progress = serializers.FloatField()
     current_step = serializers.CharField()

@@ -34,6 +34,7 @@ from uai.artifacts.models import Artifact
 from uai.chats import cache as conversation_cache
 from uai.chats.models import Chat
 from uai.chats.validators import validate_text
+from uai.limits import services as limit_services
 from uai.runs import queues
 from uai.runs import sink as sink_module
 from uai.runs.models import Log, Run
@@ -59,13 +60,17 @@ def run_create(
     input: Any,
     chat: Chat | None = None,
     run_id: uuid.UUID | None = None,
+    schedule_id: Any = None,
 ) -> Run:
     """Create a run (a task, or a chat turn when ``chat`` is given) and defer its job.
 
     The job is deferred inside the same transaction as the run, so neither exists without the other.
+    ``schedule_id``: the schedule whose firing made it.
     """
     with transaction.atomic():
-        run = run_new(owner_id=owner_id, agent=agent, input=input, chat=chat, run_id=run_id)
+        run = run_new(
+            owner_id=owner_id, agent=agent, input=input, chat=chat, run_id=run_id, schedule_id=schedule_id
+        )
         sink_for(run).status(run)
     return run
 
@@ -78,12 +83,15 @@ def run_new(
     chat: Chat | None = None,
     run_id: uuid.UUID | None = None,
     request: dict[str, Any] | None = None,
+    schedule_id: Any = None,
 ) -> Run:
     """``run_create`` without its first status event, for callers that number it with their own
     events (in their transaction)."""
     if not agent.enabled:
         # Taken offline by an operator: chats made with it before keep their agent, not its use.
         raise Conflict(f"Agent {agent.name!r} is disabled.")
+    # The user's limit of unfinished runs or turns (429 past it), counted under their lock.
+    limit_services.start_allowed(owner_id=owner_id, kind=Run.Kind.TURN if chat else Run.Kind.TASK)
     run_id = run_id or uuid.uuid4()
     eta = timezone.now() + datetime.timedelta(seconds=registry.estimate_seconds(agent, input))
     job_id = queues.defer_run(
@@ -103,6 +111,7 @@ def run_new(
         request=request or {},
         job_id=job_id,
         estimated_completion_time=eta,
+        schedule_id=schedule_id,
     )
 
 
@@ -184,7 +193,9 @@ def run_begin(*, run_id: str, attempt: int) -> RunSpec | None:
             return None
         sink = sink_for(run)
         with sink.batch():
-            sink.status(run, seq=sink.reserve(1, chat_status=Chat.Status.RUNNING if run.chat_id else None))
+            sink.status(
+                run, seq=sink.reserve(1, chat_status=Chat.Status.RUNNING if run.chat_id else None), begun=True
+            )
     agent = registry.agent_row(run.agent_id, run.agent_updated_at)
     return RunSpec(
         run_id=str(run.id),
@@ -251,13 +262,19 @@ def run_apply(*, run_id: str, chat_id: str | None, owner_id: int, batch: list[ev
         return
     sink = sink_module.EventSink(chat_id=chat_id, run_id=run_id)
     try:
-        _apply(sink, run_id=run_id, owner_id=owner_id, batch=batch)
+        refused = _apply(sink, run_id=run_id, owner_id=owner_id, batch=batch)
     except BaseException:
         storage.delete_files(sink.written)  # a batch rolled back takes its files along
         raise
+    if refused is not None:
+        # The batch is kept, the file's place taken by an error log line; the run fails with it.
+        raise refused
 
 
-def _apply(sink: sink_module.EventSink, *, run_id: str, owner_id: int, batch: list[ev.AgentEvent]) -> None:
+def _apply(
+    sink: sink_module.EventSink, *, run_id: str, owner_id: int, batch: list[ev.AgentEvent]
+) -> limit_services.StorageQuotaExceeded | None:
+    refused = None
     with transaction.atomic(), sink.batch():
         # Lock order everywhere: the run, then its chat (taken by reserve).
         if not Run.objects.select_for_update().filter(pk=run_id).exists():
@@ -278,14 +295,18 @@ def _apply(sink: sink_module.EventSink, *, run_id: str, owner_id: int, batch: li
                     level = event.level if event.level in Log.Level.values else Log.Level.INFO
                     sink.log(level=level, message=event.message, data=event.data, seq=seq)
                 case ev.Artifact():
-                    sink.artifact(
-                        owner_id=owner_id,
-                        name=event.name,
-                        content=event.content,
-                        data=event.data,
-                        media_type=event.media_type,
-                        seq=seq,
-                    )
+                    try:
+                        sink.artifact(
+                            owner_id=owner_id,
+                            name=event.name,
+                            content=event.content,
+                            data=event.data,
+                            media_type=event.media_type,
+                            seq=seq,
+                        )
+                    except limit_services.StorageQuotaExceeded as exc:  # refused before its row
+                        refused = refused or exc
+                        sink.log(level=Log.Level.ERROR, source=Log.Source.SYSTEM, message=exc.detail, seq=seq)
                 case ev.Progress():
                     run_fields["progress"] = max(0.0, min(100.0, float(event.percent)))
                     if event.current_step:
@@ -312,6 +333,7 @@ def _apply(sink: sink_module.EventSink, *, run_id: str, owner_id: int, batch: li
                     raise TypeError(f"run_apply cannot persist {type(event).__name__}")
         if run_fields:
             Run.objects.filter(pk=run_id).update(**run_fields, updated_at=timezone.now())
+    return refused
 
 
 def run_request_input(*, run_id: str, prompt: str, tool_call: ToolCallData | None = None) -> None:

@@ -43,6 +43,8 @@ from uai.runs.stream_events import (
     ToolCallData,
 )
 from uai.runs.subscriptions import channel_layer
+from uai.webhooks import events as webhook_events
+from uai_project import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -269,9 +271,16 @@ class EventSink:
 
     # --- the events of a stream, each with the rows that go with it ------------------------------
 
-    def status(self, run: Run, *, seq: int | None = None) -> None:
-        """The run's status as it is now."""
+    def status(self, run: Run, *, seq: int | None = None, begun: bool = False) -> None:
+        """The run's status as it is now (``begun``: an attempt of it starts), and the webhook
+        events it makes for its owner's endpoints (nothing to do for most: see uai.webhooks.events);
+        an end is counted, once committed (uai_project.metrics)."""
         self.emit(EventType.STATUS, status_data(run), seq=seq)
+        webhook_events.run_status(run, begun=begun)
+        if run.status in Run.TERMINAL:
+            metrics.run_ended(
+                kind=run.kind, status=run.status, created_at=run.created_at, finished_at=run.finished_at
+            )
 
     def step_messages(self, steps: Sequence[tuple[int, ev.Step]]) -> dict[int, Message]:
         """In a chat, the messages of a batch's steps (numbered as given), inserted in one
@@ -403,9 +412,9 @@ class EventSink:
         self.emit(EventType.MESSAGE, {"message": message_data(message, files=files)}, seq=seq)
         return message, files
 
-    def message_deleted(self, message_id: Any) -> None:
+    def message_deleted(self, message_id: Any, *, seq: int | None = None) -> None:
         """A message was removed from the chat."""
-        self.emit(EventType.MESSAGE_DELETED, {"message_id": str(message_id)})
+        self.emit(EventType.MESSAGE_DELETED, {"message_id": str(message_id)}, seq=seq)
 
     def file_deleted(self, *, message_id: Any, artifact_id: Any) -> None:
         """A file was removed from a message."""

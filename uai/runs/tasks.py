@@ -16,6 +16,7 @@ from procrastinate.jobs import Job
 from uai.runs import executor, recovery, retention
 from uai.runs.dbcall import db
 from uai.runs.queues import EPHEMERAL_TASK_NAME, MAINTENANCE_QUEUE, RUN_TASK_NAME, TASK_QUEUE, TURN_QUEUE
+from uai_project import tracing
 
 
 class AgentRetryStrategy(retry_module.BaseRetryStrategy):
@@ -39,20 +40,26 @@ async def run_agent(
     chat_id: str | None = None,
     max_attempts: int = 1,
     retry_delay_seconds: int = 0,
+    traceparent: str = "",
 ) -> None:
-    """Execute one attempt of a run (a task or a chat turn)."""
-    await executor.execute_run(
-        run_id=run_id,
-        attempt=context.job.attempts + 1,
-        max_attempts=max_attempts,
-        shutting_down=lambda: context.abort_reason() == AbortReason.SHUTDOWN,
-    )
+    """Execute one attempt of a run (a task or a chat turn); ``traceparent``: the trace of the
+    request that deferred it, when tracing is on."""
+    attempt = context.job.attempts + 1
+    with tracing.job_span(RUN_TASK_NAME, traceparent, run_id=run_id, chat_id=chat_id, attempt=attempt):
+        await executor.execute_run(
+            run_id=run_id,
+            attempt=attempt,
+            max_attempts=max_attempts,
+            shutting_down=lambda: context.abort_reason() == AbortReason.SHUTDOWN,
+        )
 
 
 @app.task(name=EPHEMERAL_TASK_NAME, queue=TURN_QUEUE)
 async def run_ephemeral(**payload: Any) -> None:
     """Execute a sessionless call: results go to a reply channel, nothing is stored."""
-    await executor.execute_ephemeral(payload)
+    parent = payload.pop("traceparent", "")
+    with tracing.job_span(EPHEMERAL_TASK_NAME, parent, agent=payload.get("agent")):
+        await executor.execute_ephemeral(payload)
 
 
 @app.periodic(cron="* * * * *", periodic_id="uai-recover-stalled")

@@ -1,4 +1,6 @@
-"""Admin: webhooks with their deliveries (every attempt and its outcome) inline, read only.
+"""Admin: webhooks with their deliveries (every attempt and its outcome) inline, read only; the
+endpoints users registered, with their deliveries inline, each delivery with its attempts and
+"Redeliver".
 
 A webhook made here goes through ``services.webhook_create`` (the URL checked against
 UAI_WEBHOOK_ALLOWED_URLS, its delivery job deferred); once made, it is not edited: delete it, or
@@ -17,13 +19,21 @@ from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from uai.webhooks import formats, services
-from uai.webhooks.models import Delivery, Webhook
+from uai.webhooks.models import Delivery, Endpoint, EndpointDelivery, Webhook
 from uai_project.admin_ids import IDS_CSS, short_id
 from uai_project.admin_utils import read_only_inline
 from uai_project.errors import UAIError
 
 DELIVERY_FIELDS = ("created_at", "seq", "index", "attempt", "outcome", "status_code", "duration_ms", "error")
 DeliveryInline = read_only_inline(Delivery, fk_name="webhook", fields=DELIVERY_FIELDS, ordering="id")
+ATTEMPT_FIELDS = ("created_at", "attempt", "outcome", "status_code", "duration_ms", "error", "response")
+AttemptInline = read_only_inline(Delivery, fk_name="endpoint_delivery", fields=ATTEMPT_FIELDS, ordering="id")
+EndpointDeliveryInline = read_only_inline(
+    EndpointDelivery,
+    fk_name="endpoint",
+    fields=("created_at", "event_type", "status", "tries", "error", "run_id"),
+    ordering="-created_at",
+)
 CREATE_FIELDS = (
     "owner",
     "run",
@@ -178,6 +188,7 @@ class DeliveryAdmin(admin.ModelAdmin[Delivery]):
     list_display = (
         "created_at",
         "webhook",
+        "endpoint_delivery",
         "seq",
         "index",
         "attempt",
@@ -186,9 +197,9 @@ class DeliveryAdmin(admin.ModelAdmin[Delivery]):
         "duration_ms",
     )
     list_filter = ("outcome", "created_at")
-    search_fields = ("webhook__id", "webhook__url", "error")
-    list_select_related = ("webhook",)
-    fields = ("webhook", *DELIVERY_FIELDS)
+    search_fields = ("webhook__id", "webhook__url", "endpoint_delivery__id", "error")
+    list_select_related = ("webhook", "endpoint_delivery")
+    fields = ("webhook", "endpoint_delivery", *DELIVERY_FIELDS, "response")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -196,3 +207,107 @@ class DeliveryAdmin(admin.ModelAdmin[Delivery]):
 
     def has_change_permission(self, request: HttpRequest, obj: Delivery | None = None) -> bool:
         return False
+
+
+@admin.register(Endpoint)
+class EndpointAdmin(admin.ModelAdmin[Endpoint]):
+    """The endpoints users registered (``/webhooks``): their filters, newest deliveries inline.
+    Users make them through the API; here an operator can disable, describe or delete one."""
+
+    list_display = (
+        "short_id",
+        "url",
+        "owner",
+        "enabled",
+        "event_types",
+        "agents",
+        "description",
+        "created_at",
+    )
+    list_filter = ("enabled", "created_at")
+    search_fields = ("id", "url", "description", "owner__username")
+    list_select_related = ("owner",)
+    inlines = [EndpointDeliveryInline]
+    fields = (
+        "id",
+        "owner",
+        "url",
+        "description",
+        "enabled",
+        "event_types",
+        "agents",
+        "previous_secret_expires_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = tuple(f for f in fields if f not in ("description", "enabled"))
+
+    class Media:
+        css = {"all": (IDS_CSS,)}
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, obj: Endpoint) -> SafeString | str:
+        return short_id(obj.pk)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Endpoint, form: Any, change: bool) -> None:
+        fields = {f: form.cleaned_data[f] for f in form.changed_data if f in ("description", "enabled")}
+        services.endpoint_update(endpoint=obj, fields=fields)  # drops the owner's cached endpoints
+
+    def delete_model(self, request: HttpRequest, obj: Endpoint) -> None:
+        services.endpoint_delete(endpoint=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
+        for endpoint in queryset:
+            services.endpoint_delete(endpoint=endpoint)
+
+
+@admin.register(EndpointDelivery)
+class EndpointDeliveryAdmin(admin.ModelAdmin[EndpointDelivery]):
+    """Every event sent to an endpoint, with every attempt inline (status, answer, error,
+    duration); "Redeliver" sends delivered or failed ones again."""
+
+    list_display = ("short_id", "event_type", "endpoint", "status", "tries", "run_id", "created_at")
+    list_filter = ("status", "event_type", "created_at")
+    search_fields = ("id", "endpoint__id", "endpoint__url", "run_id", "error")
+    list_select_related = ("endpoint",)
+    inlines = [AttemptInline]
+    actions = ["redeliver"]
+    fields = (
+        "id",
+        "endpoint",
+        "event_type",
+        "status",
+        "tries",
+        "error",
+        "run_id",
+        "payload",
+        "job_id",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": (IDS_CSS,)}
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, obj: EndpointDelivery) -> SafeString | str:
+        return short_id(obj.pk)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(
+        description="Redeliver (delivered or failed ones: a new set of attempts)", permissions=["change"]
+    )
+    def redeliver(self, request: HttpRequest, queryset: QuerySet[EndpointDelivery]) -> None:
+        sent = 0
+        for delivery in queryset.select_related("endpoint"):
+            try:
+                services.delivery_redeliver(delivery=delivery)
+                sent += 1
+            except UAIError as exc:
+                self.message_user(request, f"{delivery.pk}: {exc.detail}", messages.WARNING)
+        self.message_user(request, f"Redelivering {sent} delivery(ies).", messages.SUCCESS)

@@ -22,6 +22,7 @@ body, so a receiver can drop a repeat.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -34,13 +35,15 @@ from uai.runs import streams
 from uai.runs.dbcall import db
 from uai.runs.models import Run
 from uai.runs.stream_events import EventType
-from uai.webhooks import formats, selectors, services, signing
-from uai.webhooks.models import Delivery, Webhook
+from uai.webhooks import formats, network, selectors, services, signing
+from uai.webhooks.models import Delivery, EndpointDelivery, Webhook
+from uai_project import metrics
 
 logger = logging.getLogger(__name__)
 
 IDLE_TICK_SECONDS = 5.0  # how often a job with nothing new looks whether its run ended unseen
 MAX_ERROR_CHARS = 500  # of an exception's text kept on a Delivery row
+RESPONSE_CHARS = 1000  # of a receiver's answer kept on a Delivery row
 
 
 class _Stop(Exception):
@@ -149,20 +152,30 @@ class _Sender:
         while True:
             attempt += 1
             # Checked before each POST (the operator's list may have changed since), and the POST
-            # goes to exactly the parsed, normalised URL that was checked.
+            # goes to exactly the parsed, normalised URL that was checked, at the address checked.
             target = services.allowed_url(webhook.url)
-            if target is None:
+            result = (
+                await self._post(target, content, message_id)
+                if target is not None
+                else Attempt(refused=f"{webhook.url} is no longer among UAI_WEBHOOK_ALLOWED_URLS.")
+            )
+            if result.refused:
+                metrics.webhook_posted(outcome=Delivery.Outcome.REFUSED, seconds=None)
                 await self._record(
-                    seq, index, attempt, Delivery.Outcome.REFUSED, error="URL no longer allowed"
+                    seq,
+                    index,
+                    attempt,
+                    Delivery.Outcome.REFUSED,
+                    error="URL no longer allowed" if target is None else result.refused,
                 )
                 await db(
                     services.webhook_finish,
                     webhook_id=webhook.id,
                     status=Webhook.Status.FAILED,
-                    error=f"{webhook.url} is no longer among UAI_WEBHOOK_ALLOWED_URLS.",
+                    error=result.refused,
                 )
                 return False
-            status_code, error, duration_ms = await self._post(target, content, message_id)
+            status_code, error, duration_ms = result.status_code, result.error, result.duration_ms
             delivered = status_code is not None and 200 <= status_code < 300
             # A dead worker's attempts count; "Deliver again" after a failure gives a new set.
             tries = spent + attempt - done
@@ -171,8 +184,16 @@ class _Sender:
                 outcome = Delivery.Outcome.DELIVERED
             else:
                 outcome = Delivery.Outcome.FAILED if last else Delivery.Outcome.RETRYING
+            metrics.webhook_posted(outcome=outcome, seconds=duration_ms / 1000)
             await self._record(
-                seq, index, attempt, outcome, status_code=status_code, error=error, duration_ms=duration_ms
+                seq,
+                index,
+                attempt,
+                outcome,
+                status_code=status_code,
+                error=error,
+                duration_ms=duration_ms,
+                response=result.response,
             )
             if delivered:
                 return True
@@ -186,33 +207,14 @@ class _Sender:
                 return False
             await asyncio.sleep(backoff_seconds(tries))
 
-    async def _post(self, url: httpx.URL, content: bytes, message_id: str) -> tuple[int | None, str, int]:
+    async def _post(self, url: httpx.URL, content: bytes, message_id: str) -> Attempt:
         webhook = self.webhook
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "UAI-Webhooks",
-            **signing.signed_headers(secret=webhook.secret, message_id=message_id, body=content),
-        }
+        headers = signing.signed_headers(secret=webhook.secret, message_id=message_id, body=content)
         if webhook.token:
             headers["X-A2A-Notification-Token"] = webhook.token
         if webhook.auth_scheme or webhook.auth_credentials:
             headers["Authorization"] = f"{webhook.auth_scheme} {webhook.auth_credentials}".strip()
-        started = time.monotonic()
-        status_code: int | None = None
-        error = ""
-        try:
-            # httpx's timeout bounds each read; this bounds the whole POST (a receiver that
-            # trickles its answer a byte at a time). The answer's body is not read.
-            async with asyncio.timeout(settings.UAI_WEBHOOK_TIMEOUT_SECONDS):
-                async with self.client.stream("POST", url, content=content, headers=headers) as response:
-                    status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}"
-        except TimeoutError:
-            error = f"no answer within {settings.UAI_WEBHOOK_TIMEOUT_SECONDS:g} s"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-        return status_code, error, int((time.monotonic() - started) * 1000)
+        return await post(self.client, url, content, headers)
 
     async def _record(self, seq: int, index: int, attempt: int, outcome: str, **fields: Any) -> None:
         if not await db(
@@ -227,7 +229,95 @@ class _Sender:
             raise _Stop
 
 
-def backoff_seconds(failures: int) -> float:
-    """The wait after the ``failures``-th failed POST of a body: doubling, capped."""
-    base: float = settings.UAI_WEBHOOK_BACKOFF_SECONDS
-    return float(min(base * 2 ** min(failures - 1, 30), settings.UAI_WEBHOOK_BACKOFF_MAX_SECONDS))
+backoff_seconds = services.backoff_seconds
+
+
+@dataclasses.dataclass
+class Attempt:
+    """What one POST got: the status code (None: no answer), why it failed, how long it took, the
+    start of the answer's body; ``refused``: why it was not sent at all (a refused address)."""
+
+    status_code: int | None = None
+    error: str = ""
+    duration_ms: int = 0
+    response: str = ""
+    refused: str = ""
+
+
+async def post(client: httpx.AsyncClient, url: httpx.URL, content: bytes, headers: dict[str, str]) -> Attempt:
+    """POST ``content`` to ``url`` (an allowed URL, as ``services.allowed_url`` gave it) at the
+    address its host was checked to have (``network.pinned``), within UAI_WEBHOOK_TIMEOUT_SECONDS
+    all in; the answer's first RESPONSE_CHARS characters are kept."""
+    timeout = settings.UAI_WEBHOOK_TIMEOUT_SECONDS
+    started = time.monotonic()
+    try:
+        connect_url, host_headers, extensions = await network.pinned(url)
+    except PermissionError as exc:
+        return Attempt(refused=str(exc))
+    except network.Unresolved as exc:  # tried again, as a receiver that does not answer is
+        return Attempt(error=str(exc)[:MAX_ERROR_CHARS], duration_ms=int((time.monotonic() - started) * 1000))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "UAI-Webhooks",
+        **headers,
+        **host_headers,
+    }
+    status_code: int | None = None
+    error = ""
+    excerpt = b""
+    try:
+        # httpx's timeout bounds each read; this bounds the whole POST (a receiver that trickles
+        # its answer a byte at a time). Only the start of the answer's body is read.
+        async with asyncio.timeout(timeout):
+            async with client.stream(
+                "POST", connect_url, content=content, headers=headers, extensions=extensions
+            ) as response:
+                status_code = response.status_code
+                async for chunk in response.aiter_raw():
+                    excerpt += chunk
+                    if len(excerpt) >= RESPONSE_CHARS:
+                        break
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"
+    except TimeoutError:
+        error = f"no answer within {timeout:g} s"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+    return Attempt(
+        status_code=status_code,
+        error=error,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        response=excerpt[:RESPONSE_CHARS].decode("utf-8", "replace").replace("\x00", ""),
+    )
+
+
+async def deliver_endpoint(*, delivery_id: str) -> None:
+    """One POST of an endpoint's delivery, recorded; the next after the backoff is deferred with
+    the record (or the delivery ends: delivered, or failed)."""
+    delivery = await db(selectors.endpoint_delivery_find, delivery_id=delivery_id)
+    if delivery is None or delivery.status != EndpointDelivery.Status.PENDING:
+        return
+    endpoint = delivery.endpoint
+    if not endpoint.enabled:
+        await db(services.endpoint_delivery_end, delivery_id=delivery_id, error="The endpoint is disabled.")
+        return
+    content = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    headers = signing.signed_headers_many(
+        secrets=services.endpoint_secrets(endpoint), message_id=str(delivery.id), body=content
+    )
+    target = services.allowed_url(endpoint.url)
+    if target is None:
+        result = Attempt(refused=f"{endpoint.url} is no longer among UAI_WEBHOOK_ALLOWED_URLS.")
+    else:
+        timeout = httpx.Timeout(settings.UAI_WEBHOOK_TIMEOUT_SECONDS)
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            result = await post(client, target, content, headers)
+    await db(
+        services.endpoint_attempt_record,
+        delivery_id=delivery_id,
+        status_code=result.status_code,
+        error=result.refused or result.error,
+        refused=bool(result.refused),
+        duration_ms=result.duration_ms,
+        response=result.response,
+    )

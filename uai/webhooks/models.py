@@ -1,4 +1,6 @@
-"""Webhooks (a URL that receives every event of one run, POSTed and signed) and their deliveries."""
+"""Webhooks and their deliveries: per-run webhooks (a URL that receives every event of one run,
+POSTed and signed), and endpoints a user registers for events of all their runs (``run.started``,
+``turn.finished``, …), each event one delivery, each POST of it one attempt (a ``Delivery`` row)."""
 
 from __future__ import annotations
 
@@ -62,8 +64,83 @@ class Webhook(models.Model):
         return f"{self.name or self.id} → {self.url}"
 
 
+class Endpoint(models.Model):
+    """A URL a user registers for events of their runs: which events (``event_types``, empty: all),
+    of which agents (``agents``, empty: all). Each matching event is one ``EndpointDelivery``.
+
+    Secret rotation: the new secret signs at once; the old one (``previous_secret``) signs too,
+    beside it, until ``previous_secret_expires_at``, so receivers can switch without a gap.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Indexed by (owner, created_at).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_endpoints", db_index=False
+    )
+    url = models.CharField(max_length=2000)
+    description = models.CharField(max_length=500, blank=True)
+    event_types = models.JSONField(default=list, blank=True, help_text="Event types; empty: every one.")
+    agents = models.JSONField(default=list, blank=True, help_text="Agent names; empty: every agent.")
+    enabled = models.BooleanField(default=True)
+    secret = models.CharField(max_length=200)
+    previous_secret = models.CharField(max_length=200, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name = "webhook endpoint"
+        indexes = [models.Index(fields=["owner", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.description or self.id} → {self.url}"
+
+
+class EndpointDelivery(models.Model):
+    """One event sent to one endpoint: its body (kept, so a redelivery sends the same), and where
+    it stands. Its POSTs are ``Delivery`` rows (``attempts``).
+
+    Lifecycle::
+
+        pending → delivered   (a 2xx answer)
+        pending → failed      (UAI_WEBHOOK_ATTEMPTS failed POSTs, a refused URL, a disabled endpoint)
+        delivered | failed → pending   (redelivered: a new set of attempts)
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    # Also the ``webhook-id`` header of every POST of it (retries and redeliveries alike).
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Indexed by (endpoint, created_at).
+    endpoint = models.ForeignKey(
+        Endpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
+    event_type = models.CharField(max_length=40)
+    payload = models.JSONField()
+    run_id = models.UUIDField(null=True, blank=True, help_text="The run the event is of (none for a test).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    tries = models.IntegerField(default=0, help_text="Failed POSTs since it was last (re)delivered.")
+    error = models.TextField(blank=True)
+    job_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "endpoint deliveries"
+        indexes = [models.Index(fields=["endpoint", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.id} ({self.status})"
+
+
 class Delivery(models.Model):
-    """One attempt to POST one body of a webhook: what the receiver answered, and how long it took."""
+    """One attempt to POST one body: of a webhook (its event ``seq``, body ``index``), or of an
+    endpoint's delivery. What the receiver answered, and how long it took."""
 
     class Outcome(models.TextChoices):
         DELIVERED = "delivered"  # a 2xx answer
@@ -72,20 +149,34 @@ class Delivery(models.Model):
         REFUSED = "refused"  # not sent: the URL is no longer allowed (UAI_WEBHOOK_ALLOWED_URLS)
 
     # Indexed by (webhook, id).
-    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
-    seq = models.BigIntegerField(help_text="The event's number.")
-    index = models.IntegerField(help_text="Which body of that event (from 1).")
+    webhook = models.ForeignKey(
+        Webhook, on_delete=models.CASCADE, related_name="deliveries", db_index=False, null=True, blank=True
+    )
+    # Indexed by (endpoint_delivery, id).
+    endpoint_delivery = models.ForeignKey(
+        EndpointDelivery,
+        on_delete=models.CASCADE,
+        related_name="attempts",
+        db_index=False,
+        null=True,
+        blank=True,
+    )
+    seq = models.BigIntegerField(default=0, help_text="The event's number (a webhook's).")
+    index = models.IntegerField(default=0, help_text="Which body of that event (from 1).")
     attempt = models.IntegerField()
     status_code = models.IntegerField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     error = models.TextField(blank=True)
+    response = models.TextField(blank=True, help_text="The start of the receiver's answer.")
     duration_ms = models.IntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
         verbose_name_plural = "deliveries"
-        indexes = [models.Index(fields=["webhook", "id"])]
+        indexes = [models.Index(fields=["webhook", "id"]), models.Index(fields=["endpoint_delivery", "id"])]
 
     def __str__(self) -> str:
+        if self.endpoint_delivery_id:
+            return f"attempt {self.attempt}: {self.outcome}"
         return f"#{self.seq}.{self.index} attempt {self.attempt}: {self.outcome}"

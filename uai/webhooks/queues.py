@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import procrastinate
 from procrastinate import exceptions
 from procrastinate.contrib.django import app
+from procrastinate.contrib.django.django_connector import DjangoConnector
+from procrastinate.contrib.django.settings import settings as procrastinate_settings
 
 DELIVER_TASK_NAME = "uai.webhook_deliver"
 WEBHOOK_QUEUE = "webhooks"
@@ -42,6 +46,37 @@ async def defer_delivery_async(
         job_id: int = await _deferrer(worker_app, webhook_id, schedule_in_seconds).defer_async(
             webhook_id=str(webhook_id)
         )
+        return job_id
+    except exceptions.AlreadyEnqueued:
+        return None
+
+
+ENDPOINT_TASK_NAME = "uai.endpoint_deliver"
+
+
+@functools.cache
+def _on_django_connection() -> procrastinate.App:
+    """An app whose sync defers write through Django's connection, in the caller's transaction,
+    in every process: ``procrastinate worker`` replaces the Django app's connector with its own
+    (its sync defers would commit on a connection of their own, and a job deferred by a run's
+    status in a worker could start before the delivery it sends was committed)."""
+    return procrastinate.App(connector=DjangoConnector(alias=procrastinate_settings.DATABASE_ALIAS))
+
+
+def defer_endpoint_delivery(*, delivery_id: Any, schedule_in_seconds: float = 0) -> int | None:
+    """Defer the job of one endpoint delivery: its next POST (call inside the transaction that
+    makes, retries or redelivers it: the job exists once that commits, not before). None when one
+    is already waiting."""
+    deferrer = _on_django_connection().configure_task(
+        ENDPOINT_TASK_NAME,
+        allow_unknown=True,  # (this app knows no task: it only writes the job's row)
+        queue=WEBHOOK_QUEUE,
+        lock=f"endpoint-delivery:{delivery_id}",
+        queueing_lock=f"endpoint-delivery:{delivery_id}",
+        schedule_in={"seconds": schedule_in_seconds} if schedule_in_seconds else None,
+    )
+    try:
+        job_id: int = deferrer.defer(delivery_id=str(delivery_id))
         return job_id
     except exceptions.AlreadyEnqueued:
         return None

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Prefetch
+
 from uai.runs.models import Event, Run
-from uai.webhooks.models import Delivery, Webhook
+from uai.webhooks.models import Delivery, Endpoint, EndpointDelivery, Webhook
+from uai_project import errors
+from uai_project.api import parse_uuid
 
 
 def webhook_list(*, run: Any) -> list[Webhook]:
@@ -52,3 +56,53 @@ def delivery_attempts(*, webhook_id: Any, seq: int, index: int) -> tuple[int, in
         i for i, outcome in enumerate(rows) if outcome in (Delivery.Outcome.FAILED, Delivery.Outcome.REFUSED)
     ]
     return len(rows), len(rows) - (ended[-1] + 1 if ended else 0)
+
+
+def endpoint_list(*, user: Any) -> list[Endpoint]:
+    """The user's endpoints, oldest first."""
+    return list(Endpoint.objects.filter(owner_id=user.pk).order_by("created_at"))
+
+
+def endpoint_get(*, user: Any, endpoint_id: str) -> Endpoint:
+    """The user's endpoint of that id; 404 when there is none (or it is another user's)."""
+    pk = parse_uuid(endpoint_id, "endpoint id")
+    endpoint = Endpoint.objects.filter(pk=pk, owner_id=user.pk).first()
+    if endpoint is None:
+        raise errors.NotFound("No such webhook endpoint.")
+    return endpoint
+
+
+def endpoint_count(*, user_id: Any) -> int:
+    return Endpoint.objects.filter(owner_id=user_id).count()
+
+
+def endpoint_delivery_list(
+    *, endpoint: Endpoint, limit: int, status: str | None = None
+) -> list[EndpointDelivery]:
+    """The endpoint's deliveries, newest first, with their attempts."""
+    deliveries = EndpointDelivery.objects.filter(endpoint=endpoint)
+    if status:
+        deliveries = deliveries.filter(status=status)
+    return list(
+        deliveries.order_by("-created_at", "-id").prefetch_related(
+            Prefetch("attempts", queryset=Delivery.objects.order_by("id"))
+        )[:limit]
+    )
+
+
+def endpoint_delivery_get(*, endpoint: Endpoint, delivery_id: str) -> EndpointDelivery:
+    """One of the endpoint's deliveries with its attempts; 404 when it has none of that id."""
+    pk = parse_uuid(delivery_id, "delivery id")
+    delivery = (
+        EndpointDelivery.objects.filter(pk=pk, endpoint=endpoint)
+        .prefetch_related(Prefetch("attempts", queryset=Delivery.objects.order_by("id")))
+        .first()
+    )
+    if delivery is None:
+        raise errors.NotFound("No such delivery of this endpoint.")
+    return delivery
+
+
+def endpoint_delivery_find(*, delivery_id: Any) -> EndpointDelivery | None:
+    """The delivery of that id with its endpoint (the delivery job's read), None once deleted."""
+    return EndpointDelivery.objects.filter(pk=delivery_id).select_related("endpoint").first()

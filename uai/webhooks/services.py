@@ -1,20 +1,26 @@
-"""Writes of webhooks: create (the URL checked against the operator's list), delete, and the
-delivery job's records (each attempt, the cursor, the end)."""
+"""Writes of webhooks: create (the URL checked against the operator's list and its host's
+addresses), delete, and the delivery job's records (each attempt, the cursor, the end); and of
+the endpoints users register: create, change, rotate the secret, delete, redeliver, test."""
 
 from __future__ import annotations
 
+import datetime
 import re
 import urllib.parse
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
+from django.utils import timezone
 
-from uai.webhooks import formats, queues, signing
-from uai.webhooks.models import Delivery, Webhook
-from uai_project import errors
+from uai.agents.models import Agent
+from uai.webhooks import events, formats, network, queues, signing
+from uai.webhooks.models import Delivery, Endpoint, EndpointDelivery, Webhook
+from uai_project import errors, metrics
 
 
 class WebhookRefused(errors.Forbidden):
@@ -142,8 +148,12 @@ def check_url(url: str) -> None:
     """Raise WebhookRefused unless UAI may call ``url``."""
     if not isinstance(url, str) or not url or len(url) > _max_length("url"):
         raise WebhookRefused("The webhook URL is missing or too long.", code=errors.ErrorCode.INVALID)
-    if not url_allowed(url):
+    parsed = allowed_url(url)
+    if parsed is None:
         raise WebhookRefused(f"UAI does not call {url}: it is not among the URLs the operator allows.")
+    reason = network.refusal(parsed)
+    if reason is not None:
+        raise WebhookRefused(f"UAI does not call {url}: {reason}")
 
 
 def webhook_check(
@@ -258,6 +268,7 @@ def delivery_record(
     status_code: int | None = None,
     error: str = "",
     duration_ms: int = 0,
+    response: str = "",
 ) -> bool:
     """Record one attempt; a delivered one moves the cursor to (seq, index), in the same
     transaction. False when the webhook is gone or no longer active (its job stops)."""
@@ -272,6 +283,7 @@ def delivery_record(
             outcome=outcome,
             status_code=status_code,
             error=error[:10_000],
+            response=response,
             duration_ms=duration_ms,
         )
         if outcome == Delivery.Outcome.DELIVERED:
@@ -291,3 +303,232 @@ def webhook_set_job(*, webhook_id: Any, job_id: int | None) -> None:
     """Remember the webhook's latest delivery job (the admin links it)."""
     if job_id is not None:
         Webhook.objects.filter(pk=webhook_id).update(job_id=job_id)
+
+
+def backoff_seconds(failures: int) -> float:
+    """The wait after the ``failures``-th failed POST of a body: doubling, capped."""
+    base: float = settings.UAI_WEBHOOK_BACKOFF_SECONDS
+    return float(min(base * 2 ** min(failures - 1, 30), settings.UAI_WEBHOOK_BACKOFF_MAX_SECONDS))
+
+
+# --- Endpoints: URLs users register for the events of all their runs --------------------------------
+
+
+def _endpoint_url(url: Any) -> str:
+    """``url`` when UAI may call it; 400 saying why not (a user's input, not an operator's)."""
+    try:
+        check_url(url)
+    except WebhookRefused as exc:
+        raise errors.InvalidInput(exc.detail) from None
+    return str(url)
+
+
+def _event_types(values: Iterable[str]) -> list[str]:
+    types = list(dict.fromkeys(values))
+    unknown = [t for t in types if t not in events.EVENT_TYPES]
+    if unknown:
+        raise errors.InvalidInput(
+            f"Unknown event type(s) {', '.join(map(repr, unknown))}; one of: {', '.join(events.EVENT_TYPES)}."
+        )
+    return types
+
+
+def _agents(values: Iterable[str]) -> list[str]:
+    names = list(dict.fromkeys(values))
+    known = set(Agent.objects.filter(name__in=names).values_list("name", flat=True))
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise errors.InvalidInput(f"Unknown agent(s): {', '.join(map(repr, unknown))}.")
+    return names
+
+
+def _secret(secret: str | None) -> str:
+    return signing.normalize_secret(secret) if secret else signing.new_secret()
+
+
+def endpoint_create(
+    *,
+    owner_id: Any,
+    url: str,
+    event_types: Iterable[str] = (),
+    agents: Iterable[str] = (),
+    description: str = "",
+    enabled: bool = True,
+    secret: str | None = None,
+) -> Endpoint:
+    """Register an endpoint for the owner's events (all types, all agents when the lists are
+    empty). 400 for a URL UAI may not call, an unknown event type or agent, a bad secret, or one
+    endpoint too many (UAI_WEBHOOK_MAX_ENDPOINTS)."""
+    url = _endpoint_url(url)
+    types, names, key = _event_types(event_types), _agents(agents), _secret(secret)
+    with transaction.atomic():
+        # The owner's row locked: two requests at once cannot both pass the count.
+        get_user_model().objects.select_for_update().filter(pk=owner_id).exists()
+        if Endpoint.objects.filter(owner_id=owner_id).count() >= settings.UAI_WEBHOOK_MAX_ENDPOINTS:
+            raise errors.InvalidInput(
+                f"At most {settings.UAI_WEBHOOK_MAX_ENDPOINTS} webhook endpoints per user "
+                "(UAI_WEBHOOK_MAX_ENDPOINTS); delete one first."
+            )
+        endpoint = Endpoint.objects.create(
+            owner_id=owner_id,
+            url=url,
+            event_types=types,
+            agents=names,
+            description=description,
+            enabled=enabled,
+            secret=key,
+        )
+        events.forget(owner_id)
+    return endpoint
+
+
+def endpoint_update(*, endpoint: Endpoint, fields: dict[str, Any]) -> Endpoint:
+    """Change an endpoint's ``url``, ``event_types``, ``agents``, ``description`` or ``enabled``
+    (those given); checked as when it is made."""
+    if "url" in fields:
+        endpoint.url = _endpoint_url(fields["url"])
+    if "event_types" in fields:
+        endpoint.event_types = _event_types(fields["event_types"])
+    if "agents" in fields:
+        endpoint.agents = _agents(fields["agents"])
+    if "description" in fields:
+        endpoint.description = fields["description"]
+    if "enabled" in fields:
+        endpoint.enabled = bool(fields["enabled"])
+    with transaction.atomic():
+        endpoint.save()
+        events.forget(endpoint.owner_id)
+    return endpoint
+
+
+def endpoint_delete(*, endpoint: Endpoint) -> None:
+    """Delete an endpoint with its deliveries (a job of one ends when it finds it gone)."""
+    with transaction.atomic():
+        Endpoint.objects.filter(pk=endpoint.pk).delete()
+        events.forget(endpoint.owner_id)
+
+
+def endpoint_rotate_secret(
+    *, endpoint: Endpoint, secret: str | None = None, grace_seconds: int | None = None
+) -> Endpoint:
+    """A new secret (given, or made) signs from now on; the old one also signs, beside it, for
+    ``grace_seconds`` (UAI_WEBHOOK_ROTATION_GRACE_SECONDS by default; 0: not at all)."""
+    grace = settings.UAI_WEBHOOK_ROTATION_GRACE_SECONDS if grace_seconds is None else grace_seconds
+    with transaction.atomic():
+        endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
+        if grace > 0:
+            endpoint.previous_secret = endpoint.secret
+            endpoint.previous_secret_expires_at = timezone.now() + datetime.timedelta(seconds=grace)
+        else:
+            endpoint.previous_secret, endpoint.previous_secret_expires_at = "", None
+        endpoint.secret = _secret(secret)
+        endpoint.save()
+    return endpoint
+
+
+def endpoint_secrets(endpoint: Endpoint) -> list[str]:
+    """The secrets that sign an endpoint's POSTs now: its secret, and the previous one during
+    its grace period."""
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires is not None and expires > timezone.now():
+        return [endpoint.secret, endpoint.previous_secret]
+    return [endpoint.secret]
+
+
+def endpoint_test(*, endpoint: Endpoint) -> EndpointDelivery:
+    """A ``webhook.test`` event to the endpoint (whatever its filters), delivered like any other.
+    409 when the endpoint is disabled."""
+    if not endpoint.enabled:
+        raise errors.Conflict("The endpoint is disabled: enable it first.")
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = EndpointDelivery.objects.create(
+            endpoint=endpoint,
+            event_type=events.WEBHOOK_TEST,
+            payload={
+                "type": events.WEBHOOK_TEST,
+                "timestamp": now.isoformat(),
+                "data": {"endpoint_id": str(endpoint.pk), "url": endpoint.url},
+            },
+        )
+        events.delivery_defer(delivery)
+    return delivery
+
+
+def delivery_redeliver(*, delivery: EndpointDelivery) -> EndpointDelivery:
+    """Send a delivered or failed delivery again, the same body under the same ``webhook-id``,
+    with a new set of attempts. 409 while it is still pending, or when its endpoint is disabled."""
+    if not delivery.endpoint.enabled:
+        raise errors.Conflict("The endpoint is disabled: enable it first.")
+    with transaction.atomic():
+        updated = (
+            EndpointDelivery.objects.filter(pk=delivery.pk)
+            .exclude(status=EndpointDelivery.Status.PENDING)
+            .update(status=EndpointDelivery.Status.PENDING, tries=0, error="", updated_at=timezone.now())
+        )
+        if not updated:
+            raise errors.Conflict("The delivery is still pending: it is being sent.")
+        events.delivery_defer(delivery)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def endpoint_delivery_end(*, delivery_id: Any, error: str) -> None:
+    """A pending delivery fails without a POST (its endpoint was disabled meanwhile)."""
+    EndpointDelivery.objects.filter(pk=delivery_id, status=EndpointDelivery.Status.PENDING).update(
+        status=EndpointDelivery.Status.FAILED, error=error, updated_at=timezone.now()
+    )
+
+
+def endpoint_attempt_record(
+    *,
+    delivery_id: Any,
+    status_code: int | None,
+    error: str,
+    refused: bool,
+    duration_ms: int,
+    response: str = "",
+) -> None:
+    """Record one POST of a delivery and decide what follows, in one transaction: delivered (a
+    2xx); failed (refused, or its UAI_WEBHOOK_ATTEMPTS-th failure: said in ``error``); else
+    ``retrying``, its next job deferred after the backoff."""
+    with transaction.atomic():
+        delivery = (
+            EndpointDelivery.objects.select_for_update()
+            .filter(pk=delivery_id, status=EndpointDelivery.Status.PENDING)
+            .first()
+        )
+        if delivery is None:
+            return  # deleted, or redelivered and sent meanwhile
+        number = (delivery.attempts.aggregate(last=Max("attempt"))["last"] or 0) + 1
+        delivered = status_code is not None and 200 <= status_code < 300
+        if delivered:
+            outcome = Delivery.Outcome.DELIVERED
+            delivery.status = EndpointDelivery.Status.DELIVERED
+            delivery.error = ""
+        elif refused:
+            outcome = Delivery.Outcome.REFUSED
+            delivery.status = EndpointDelivery.Status.FAILED
+            delivery.error = error
+        else:
+            delivery.tries += 1
+            if delivery.tries >= settings.UAI_WEBHOOK_ATTEMPTS:
+                outcome = Delivery.Outcome.FAILED
+                delivery.status = EndpointDelivery.Status.FAILED
+                delivery.error = f"Failed {delivery.tries} attempts: {error}"
+            else:
+                outcome = Delivery.Outcome.RETRYING
+                delivery.error = error
+        Delivery.objects.create(
+            endpoint_delivery=delivery,
+            attempt=number,
+            outcome=outcome,
+            status_code=status_code,
+            error=error[:10_000],
+            response=response,
+            duration_ms=duration_ms,
+        )
+        delivery.save(update_fields=["status", "tries", "error", "updated_at"])
+        metrics.webhook_posted(outcome=outcome, seconds=None if refused else duration_ms / 1000)
+        if outcome == Delivery.Outcome.RETRYING:
+            events.delivery_defer(delivery, schedule_in_seconds=backoff_seconds(delivery.tries))

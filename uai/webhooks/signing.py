@@ -7,6 +7,7 @@ import binascii
 import datetime
 import hashlib
 import hmac
+import secrets
 
 import standardwebhooks
 from django.conf import settings
@@ -53,4 +54,23 @@ def signed_headers(*, secret: str, message_id: str, body: bytes) -> dict[str, st
         "webhook-id": message_id,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": signature,
+    }
+
+
+def new_secret() -> str:
+    """A fresh endpoint secret: ``whsec_`` and 24 random bytes in base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def signed_headers_many(*, secrets: list[str], message_id: str, body: bytes) -> dict[str, str]:
+    """``signed_headers`` with one signature per secret, space-separated in ``webhook-signature``
+    (as Standard Webhooks allows): a receiver holding any of the secrets verifies the POST."""
+    now = datetime.datetime.now(tz=datetime.UTC)
+    signatures = [
+        standardwebhooks.Webhook(normalize_secret(secret)).sign(message_id, now, body) for secret in secrets
+    ]
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": " ".join(signatures),
     }

@@ -14,7 +14,7 @@ from uai.runs import recovery
 from uai.runs.dbcall import db
 from uai.webhooks import delivery, services
 from uai.webhooks.models import Webhook
-from uai.webhooks.queues import DELIVER_TASK_NAME, WEBHOOK_QUEUE
+from uai.webhooks.queues import DELIVER_TASK_NAME, ENDPOINT_TASK_NAME, WEBHOOK_QUEUE
 
 logger = logging.getLogger(__name__)
 
@@ -54,3 +54,12 @@ async def deliver_webhook(context: JobContext, *, webhook_id: str) -> None:
             status=Webhook.Status.FAILED,
             error=f"The delivery job failed {ERROR_RETRIES} times: {type(exc).__name__}: {exc}",
         )
+
+
+recovery.RESUMABLE_TASK_NAMES.add(ENDPOINT_TASK_NAME)
+
+
+@app.task(name=ENDPOINT_TASK_NAME, queue=WEBHOOK_QUEUE, retry=DeliveryRetryStrategy())
+async def deliver_endpoint(*, delivery_id: str) -> None:
+    """One POST of an endpoint's delivery (its next one, after the backoff, is deferred by it)."""
+    await delivery.deliver_endpoint(delivery_id=delivery_id)

@@ -1,5 +1,6 @@
 // The runs page: start a run, follow it live over SSE (/run/{id}/stream: status with progress
-// and current step, logs, artifacts), answer it when it asks, cancel it.
+// and current step, logs, artifacts), answer it when it asks, cancel it; schedule an agent
+// (/schedules/) and see which runs a schedule made.
 "use strict";
 
 (() => {
@@ -7,6 +8,7 @@
   const $ = (id) => document.getElementById(id);
   const ACTIVE = new Set(["queued", "running", "input_required"]);
   let current = null; // {id, source, view}
+  let schedules = new Map(); // id -> schedule
 
   function parseInput(text) {
     const trimmed = text.trim();
@@ -31,10 +33,88 @@
           el("a", { href: `#run=${r.id}` }, r.agent),
           " ",
           el("span", { class: `status-badge ${r.status}` }, r.status),
+          r.schedule_id
+            ? el("span", { class: "scheduled", role: "img", title: scheduleLabel(r.schedule_id), "aria-label": scheduleLabel(r.schedule_id) }, "⏰")
+            : null,
           el("span", { class: "hint" }, " " + new Date(r.created_at).toLocaleTimeString()),
         ),
       ),
     );
+  }
+
+  function scheduleLabel(id) {
+    const s = schedules.get(id);
+    return s ? `From schedule ${s.name || s.agent} (${s.cron}, ${s.timezone})` : "From a schedule";
+  }
+
+  async function loadSchedules() {
+    schedules = new Map((await api("GET", "/schedules/")).map((s) => [s.id, s]));
+    const items = [...schedules.values()].map((s) =>
+      el(
+        "li",
+        {},
+        el("span", { class: "schedule-what" }, el("strong", {}, s.name || s.agent), ` ${s.cron} (${s.timezone})`),
+        el(
+          "span",
+          { class: "hint" },
+          s.enabled && s.next_fire_at ? `next ${new Date(s.next_fire_at).toLocaleString()}` : "off",
+          s.last_error ? ` · ${s.last_error}` : "",
+        ),
+        el(
+          "span",
+          { class: "schedule-actions" },
+          el("a", { href: `#schedule=${s.id}` }, "runs"),
+          el(
+            "button",
+            {
+              type: "button",
+              "aria-label": `${s.enabled ? "Pause" : "Resume"} ${s.name || s.agent}`,
+              onclick: () => api("PATCH", `/schedules/${s.id}`, { enabled: !s.enabled }).then(loadSchedules, showScheduleError),
+            },
+            s.enabled ? "Pause" : "Resume",
+          ),
+          el(
+            "button",
+            {
+              type: "button",
+              class: "danger",
+              "aria-label": `Delete ${s.name || s.agent}`,
+              onclick: () => api("DELETE", `/schedules/${s.id}`).then(loadSchedules, showScheduleError),
+            },
+            "Delete",
+          ),
+        ),
+      ),
+    );
+    $("schedules").replaceChildren(...(items.length ? items : [el("li", { class: "hint" }, "none yet")]));
+  }
+
+  function showScheduleError(error) {
+    $("schedule-error").textContent = error.message;
+    $("schedule-error").hidden = false;
+  }
+
+  async function createSchedule(event) {
+    event.preventDefault();
+    $("schedule-error").hidden = true;
+    try {
+      await api("POST", "/schedules/", {
+        agent: $("run-agent").value,
+        input: parseInput($("schedule-input").value),
+        cron: $("schedule-cron").value,
+        timezone: $("schedule-timezone").value,
+        name: $("schedule-name").value,
+      });
+      $("new-schedule").reset();
+      $("schedule-timezone").value = browserZone();
+      await loadSchedules();
+    } catch (error) {
+      showScheduleError(error);
+    }
+  }
+
+  function browserZone() {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   }
 
   async function start(event) {
@@ -125,6 +205,11 @@
     root.replaceChildren($("run-template").content.cloneNode(true));
     root.querySelector(".run-agent").textContent = run.agent;
     root.querySelector(".run-id").textContent = run.id;
+    if (run.schedule_id) {
+      const line = root.querySelector(".run-schedule");
+      line.textContent = scheduleLabel(run.schedule_id);
+      line.hidden = false;
+    }
     showStatus(root, run);
     current = { id, source: null };
     loadArtifacts(root, id);
@@ -174,13 +259,44 @@
     }
   }
 
+  // One schedule's runs, in the detail pane.
+  async function openSchedule(id) {
+    close();
+    const runs = await api("GET", `/schedules/${id}/runs`);
+    $("run-detail").replaceChildren(
+      el("h2", {}, scheduleLabel(id)),
+      el(
+        "ul",
+        { class: "run-list" },
+        ...(runs.length
+          ? runs.map((r) =>
+              el(
+                "li",
+                {},
+                el("a", { href: `#run=${r.id}` }, new Date(r.created_at).toLocaleString()),
+                " ",
+                el("span", { class: `status-badge ${r.status}` }, r.status),
+              ),
+            )
+          : [el("li", { class: "hint" }, "no runs yet")]),
+      ),
+    );
+  }
+
   function route() {
     const match = location.hash.match(/^#run=([\w-]+)$/);
     if (match) open(match[1]).catch((e) => ($("run-detail").textContent = e.message));
+    const scheduled = location.hash.match(/^#schedule=([\w-]+)$/);
+    if (scheduled) openSchedule(scheduled[1]).catch((e) => ($("run-detail").textContent = e.message));
   }
 
+  $("schedule-timezone").value = browserZone();
+  $("new-schedule").addEventListener("submit", createSchedule);
   $("start-run").addEventListener("submit", start);
   window.addEventListener("hashchange", route);
-  uai.loadAgents($("run-agent")).then(loadRuns).then(route);
+  uai.loadAgents($("run-agent"))
+    .then(() => loadSchedules().catch(() => {}))
+    .then(loadRuns)
+    .then(route);
   setInterval(() => document.visibilityState === "visible" && loadRuns().catch(() => {}), 5000);
 })();

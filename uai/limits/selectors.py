@@ -1,0 +1,52 @@
+"""Reads of a user's own limits that every request makes: cached, forgotten when they change.
+
+Only the request rate is read this way (``throttling`` asks on every request); the concurrency and
+storage checks read the row itself, in the transaction they guard (``services``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.conf import settings
+from django.core.cache import cache
+
+from uai.limits import rates
+from uai.limits.models import UserLimits
+
+# How long a user's own rate is kept in the cache. Changes through the admin forget it at once;
+# this only bounds a change made behind its back (SQL, a restored backup).
+CACHE_SECONDS = 60
+
+
+def cache_key(user_id: int) -> str:
+    """Where a user's own rate (``""``: none of their own) is cached."""
+    return f"uai-limits:{user_id}"
+
+
+def own_rate(user_id: int) -> str:
+    """The user's own rate as written in the admin (``""``: the default), from the database;
+    cached for the next request."""
+    own = UserLimits.objects.filter(user_id=user_id).values_list("rate", flat=True).first() or ""
+    cache.set(cache_key(user_id), own, CACHE_SECONDS)
+    return own
+
+
+def forget(user_id: int) -> None:
+    """Drop the cached limits of a user whose limits changed."""
+    cache.delete(cache_key(user_id))
+
+
+@functools.cache
+def _parsed(text: str) -> rates.Rate:
+    return rates.parse_rate(text)
+
+
+def rate_of(own: str) -> rates.Rate | None:
+    """The rate in force for a user whose own rate is ``own``: theirs, else UAI_USER_RATE; None:
+    no limit."""
+    own = own.strip()
+    if own.lower() == rates.NO_LIMIT:
+        return None
+    text = own or settings.UAI_USER_RATE
+    return _parsed(text) if text else None
