@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,20 @@ def _leaves(value: Any) -> list[Any]:
     return [value]
 
 
+def _server_logs(since: float) -> str:
+    """The end of each process log of the bench runs started since then (a 500's traceback)."""
+    parts = []
+    for run_dir in sorted((ROOT / "bench" / "results" / "logs").glob("*")):
+        if run_dir.stat().st_mtime < since:
+            continue
+        for log in sorted(run_dir.glob("*.log")):
+            parts.append(f"\n--- {log} ---\n{log.read_text(errors='replace')[-6000:]}")
+    return "".join(parts)
+
+
 def test_bench__smoke_measures_every_uai_figure(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
+    started = time.time()
     args = [
         sys.executable,
         "bench/run.py",
@@ -62,7 +75,7 @@ def test_bench__smoke_measures_every_uai_figure(tmp_path: Path) -> None:
     done = subprocess.run(
         args, cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=SMOKE_TIMEOUT_SECONDS
     )
-    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.returncode == 0, done.stderr[-4000:] + _server_logs(started)
     results = json.loads(out.read_text())
 
     figures = results["uai"]["daphne"]

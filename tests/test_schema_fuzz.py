@@ -148,14 +148,25 @@ def _body(message: dict[str, Any]) -> bytes:
 ALLOWED: list[Callable[[dict[str, Any], dict[str, Any], Any], bool]] = []
 
 
+def _interpreter_fault(error: dict[str, Any]) -> bool:
+    """A fault of the fuzzer's own Python while it builds a case, not an answer of the server:
+    CPython 3.11 before 3.11.8 can raise ``SystemError: AST constructor recursion depth mismatch``
+    in a threaded program (python/cpython#106905); CI's 3.11.7 did, once, in the coverage phase.
+    The scenario it broke is not counted as failed; every other scenario's answers still are."""
+    value = error.get("value") or {}
+    return value.get("type") == "SystemError" and "recursion depth mismatch" in value.get("message", "")
+
+
 def unexplained_failures(report_dir: Path) -> tuple[int, list[str]]:
     """How many requests the run made, and each failure or error no entry of ALLOWED explains."""
-    requests, found = 0, []
+    requests, found, fuzzer_faults = 0, [], set()
     for path in report_dir.glob("*.ndjson"):
         for line in path.read_text().splitlines():
             event = json.loads(line)
             name, data = next(iter(event.items()))
-            if "Error" in name:
+            if "Error" in name and _interpreter_fault(data):
+                fuzzer_faults.add(data.get("label"))
+            elif "Error" in name:
                 found.append(f"{name}: {json.dumps(data)[:2000]}")
             if name != "ScenarioFinished":
                 continue
@@ -163,7 +174,7 @@ def unexplained_failures(report_dir: Path) -> tuple[int, list[str]]:
             # (every case generated for it filtered out) has no "interactions" and no "checks".
             recorder = data["recorder"]
             requests += len(recorder.get("interactions", {}))
-            if data["status"] == "error":
+            if data["status"] == "error" and recorder["label"] not in fuzzer_faults:
                 found.append(f"{recorder['label']}: error {json.dumps(data)[:2000]}")
             for case_id, checks in recorder.get("checks", {}).items():
                 interaction = recorder.get("interactions", {}).get(case_id, {})

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
 from uai_project import errors
+from uai_project.middleware_base import AnyModeMiddleware
 
 # Methods some view may serve (in the order DRF's ``Allow`` lists them); any other (TRACE,
 # CONNECT, made-up ones) is never served.
@@ -70,22 +70,8 @@ def refusal(request: HttpRequest, callback: Any) -> HttpResponse | None:
     return response
 
 
-class AllowedMethodsMiddleware:
+class AllowedMethodsMiddleware(AnyModeMiddleware):
     """405 ``{"detail", "code"}`` with ``Allow`` for a method the resolved view does not serve."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-            # A coroutine function, so the handler awaits it instead of sending it to a thread.
-            self.process_view = self._aprocess_view  # type: ignore[method-assign, assignment]
-
-    def __call__(self, request: HttpRequest) -> Any:
-        return self.get_response(request)
 
     def process_view(
         self, request: HttpRequest, callback: Any, args: Any, kwargs: Any
@@ -93,7 +79,7 @@ class AllowedMethodsMiddleware:
         """Refuse before the view (and before CSRF, which would answer an HTML 403)."""
         return refusal(request, callback)
 
-    async def _aprocess_view(
+    async def aprocess_view(
         self, request: HttpRequest, callback: Any, args: Any, kwargs: Any
     ) -> HttpResponse | None:
         return refusal(request, callback)

@@ -22,10 +22,9 @@ import os
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
 from typing import Any, cast
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
@@ -45,6 +44,7 @@ from prometheus_client.registry import Collector
 
 from uai_project import errors
 from uai_project.methods import SERVED, allow
+from uai_project.middleware_base import AnyModeMiddleware
 
 # Seconds. A REST turn of a quick agent takes ~10-20 ms; a run may take an hour.
 RUN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
@@ -100,18 +100,9 @@ def _route(request: HttpRequest) -> str:
     return match.view_name if match is not None else UNMATCHED
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(AnyModeMiddleware):
     """Counts every request by route, method and status, times it to its response's headers,
     and counts open SSE streams (any ``text/event-stream`` response, while it is sent)."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:

@@ -24,22 +24,14 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 
 from uai_project import errors
 from uai_project.body_limit import request_body_limit, too_large_detail
+from uai_project.middleware_base import AnyModeMiddleware
 
 
-class BodySizeLimitMiddleware:
+class BodySizeLimitMiddleware(AnyModeMiddleware):
     """Refuse a body larger than all allowed uploads together (413) — under ASGI
     ``body_limit.BodyLimit`` did already, before reading it; this covers Django's own test
     client — a URL with a NUL character in its path (400), and one longer than
     ``UAI_MAX_URL_CHARS`` (414)."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
         refused = _refused(request)

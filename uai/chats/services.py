@@ -231,7 +231,11 @@ def double_texting_of(chat: Chat, asked: Any = None) -> str:
     server's (UAI_DOUBLE_TEXTING). An unknown value is a 400."""
     if asked is None and not chat.double_texting:
         return settings.UAI_DOUBLE_TEXTING  # (checked at start-up) the usual case, on every turn
-    strategy = asked or chat.double_texting or settings.UAI_DOUBLE_TEXTING
+    return valid_double_texting(asked or chat.double_texting or settings.UAI_DOUBLE_TEXTING)
+
+
+def valid_double_texting(strategy: Any) -> str:
+    """``strategy`` if it is one of Chat.DoubleTexting's values, else a 400 saying which are."""
     if not isinstance(strategy, str) or strategy not in _STRATEGIES:
         choices = ", ".join(Chat.DoubleTexting.values)
         raise InvalidInput(f"double_texting must be one of {choices}, not {strategy!r}.")

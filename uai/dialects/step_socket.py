@@ -37,7 +37,7 @@ from django.db import DatabaseError
 from uai.agents import events as ev
 from uai.agents import selectors as agent_selectors
 from uai.chats import selectors, services
-from uai.chats.models import Chat, Message
+from uai.chats.models import Message
 from uai.limits import throttling
 from uai.runs import streams
 from uai.runs.dbcall import db
@@ -125,6 +125,8 @@ def _send_turn(
     message_id: str,
     double_texting: str | None = None,
 ) -> str:
+    if double_texting is not None:
+        services.valid_double_texting(double_texting)  # (before the chat is made for a bad frame)
     throttling.hit(user_id)  # a turn sent is a request: UAI_USER_RATE (an agent_error past it)
     chat = services.chat_find_or_create(owner_id=user_id, chat_id=chat_id, agent_name=agent_name)
     if chat.owner_id != user_id:
@@ -296,10 +298,6 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
             await self._error("'message_id' is required and must be a non-empty string.")
             return
         double_texting = frame.get("double_texting")
-        if double_texting is not None and double_texting not in Chat.DoubleTexting.values:
-            choices = ", ".join(Chat.DoubleTexting.values)
-            await self._error(f"'double_texting' must be one of {choices}.", message_id, code="invalid")
-            return
         if self.follower is None:  # a first frame that is not a resume: go live now
             self._follow(None)
         try:

@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
@@ -27,6 +27,7 @@ from uai.idempotency import services
 from uai.idempotency.fingerprint import request_fingerprint
 from uai_project import errors
 from uai_project.auth import BearerAuthentication
+from uai_project.middleware_base import AnyModeMiddleware
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -81,22 +82,8 @@ POLL_FIRST_SECONDS = 0.02
 POLL_MAX_SECONDS = 0.5
 
 
-class IdempotencyMiddleware:
+class IdempotencyMiddleware(AnyModeMiddleware):
     """Claims the key of a creating POST, runs the view once, replays its answer to retries."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-            # A coroutine function, so Django awaits it on the loop instead of sending it to a thread.
-            self.process_view = self._aprocess_view  # type: ignore[method-assign, assignment]
-
-    def __call__(self, request: HttpRequest) -> Any:
-        return self.get_response(request)
 
     def process_view(
         self, request: HttpRequest, view: Any, args: Any, kwargs: Any
@@ -108,7 +95,7 @@ class IdempotencyMiddleware:
         self._keep_now(request)
         return response
 
-    async def _aprocess_view(
+    async def aprocess_view(
         self, request: HttpRequest, view: Any, args: Any, kwargs: Any
     ) -> HttpResponseBase | None:
         if not _guarded(request):
