@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import UserClient, openai_sdk, wait_for
+from tests.conftest import UserClient, openai_sdk, set_password, wait_for
 
 Body = Callable[[httpx.Client], tuple[str, dict[str, Any]]]
 
@@ -231,6 +231,39 @@ def test_idempotency__unauthenticated_is_401_and_keeps_nothing(live: str, alice:
     from uai.idempotency.models import IdempotencyKey
 
     assert not IdempotencyKey.objects.exists()
+
+
+def test_idempotency__an_inactive_users_token_is_401_and_keeps_nothing(
+    live: str, user_client: UserClient
+) -> None:
+    """An API token's user is found in the statement that claims the key: an inactive user's
+    token claims nothing, and a bad key with a bad credential is still a 401 (sign in first)."""
+    from uai.idempotency.models import IdempotencyKey
+
+    client = user_client(is_active=False)
+    refused = client.post("/chat/", json={}, headers={"Idempotency-Key": "k-inactive"})
+    assert refused.status_code == 401, refused.text
+    refused = client.post("/chat/", json={}, headers={"Idempotency-Key": "k" * 1000})
+    assert refused.status_code == 401, refused.text
+    assert not IdempotencyKey.objects.exists()
+
+
+def test_idempotency__a_jwt_users_retry_answers_as_the_first(live: str, user_client: UserClient) -> None:
+    """A JWT (not an API token) is checked by its signature, then the key claimed on its own."""
+    client = user_client("jwt-user")
+    set_password(client.user, "jwt-user-pass-1")  # type: ignore[attr-defined]
+    tokens = httpx.post(
+        f"{live}/api/auth/token", json={"username": "jwt-user", "password": "jwt-user-pass-1"}
+    )
+    assert tokens.status_code == 200, tokens.text
+    jwt = httpx.Client(base_url=live, headers={"Authorization": f"Bearer {tokens.json()['access']}"})
+    with jwt:
+        first = jwt.post("/chat/", json={"name": "one"}, headers={"Idempotency-Key": "k-jwt"})
+        again = jwt.post("/chat/", json={"name": "one"}, headers={"Idempotency-Key": "k-jwt"})
+    assert first.status_code == 201, first.text
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["session_id"] == first.json()["session_id"]
+    assert len(client.get("/chat/").json()) == 1
 
 
 def test_idempotency__concurrent_requests_with_one_key_create_once(live: str, alice: httpx.Client) -> None:

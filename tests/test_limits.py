@@ -371,3 +371,56 @@ def test_settings__a_bad_limit_stops_start_up_naming_it(name: str, value: str, s
         timeout=60,
     )
     assert result.returncode != 0 and says in result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runs__a_start_waiting_for_the_lock_counts_the_run_committed_meanwhile() -> None:
+    """The count is made once the user's lock is held, so it sees a run that another request of
+    the user committed while this one waited: a count taken in the lock's own statement (its
+    snapshot older than the lock) saw none and let a second run past a limit of one."""
+    import threading
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+
+    from uai.limits import services as limit_services
+    from uai.limits.models import UserLimits
+    from uai.runs.models import Run
+    from uai_project.errors import RateLimited
+
+    owner = get_user_model().objects.create_user(f"lock-{uuid.uuid4().hex[:6]}")
+    UserLimits.objects.create(user=owner, max_concurrent_runs=1)
+    first_inserted, commit_first = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                limit_services.start_allowed(owner_id=owner.pk, kind=Run.Kind.TASK)
+                Run.objects.create(owner=owner, agent_id="echo", kind=Run.Kind.TASK)
+                first_inserted.set()
+                commit_first.wait(10)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            with transaction.atomic():
+                limit_services.start_allowed(owner_id=owner.pk, kind=Run.Kind.TASK)
+            outcome["second"] = "allowed"
+        except RateLimited as exc:
+            outcome["second"] = exc.detail
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first)]
+    threads[0].start()
+    assert first_inserted.wait(10)
+    threads.append(threading.Thread(target=second))
+    threads[1].start()
+    time.sleep(0.5)  # the second is waiting for the user's lock (held by the first)
+    assert "second" not in outcome
+    commit_first.set()
+    for thread in threads:
+        thread.join(10)
+    assert "Too many runs at once: at most 1 unfinished" in outcome["second"]

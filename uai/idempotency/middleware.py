@@ -26,7 +26,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from uai.idempotency import services
 from uai.idempotency.fingerprint import request_fingerprint
 from uai_project import errors
-from uai_project.auth import BearerAuthentication
+from uai_project.auth import SCHEMES, BearerAuthentication, is_api_token
 from uai_project.middleware_base import AnyModeMiddleware
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
@@ -155,19 +155,34 @@ def guard(request: HttpRequest, view: Any, args: Any, kwargs: Any) -> HttpRespon
 
 
 def _guard(request: HttpRequest, view: Any, args: Any, kwargs: Any) -> HttpResponseBase | None:
-    user = _user(request)
-    if user is None:
-        return None  # the view answers 401 (or, where a route is open, runs without a key)
     key = valid_key(request.META[HEADER])
-    if isinstance(key, errors.UAIError):
-        return errors.error_response(key, request.path)
-    found = services.idempotency_claim(
-        user_id=user.pk,
-        key=key,
-        fingerprint=request_fingerprint(request),
-        method=request.method or "POST",
-        path=request.path[:2048],
-    )
+    token = _api_token(request)
+    if token is not None and not isinstance(key, errors.UAIError):
+        # The usual case: the user and the claim in one statement.
+        try:
+            user_and_token, found = services.idempotency_claim_as(
+                token=token,
+                key=key,
+                fingerprint=request_fingerprint(request),
+                method=request.method or "POST",
+                path=request.path[:2048],
+            )
+        except AuthenticationFailed:
+            return None  # the view says why
+        request._force_auth_user, request._force_auth_token = user_and_token  # type: ignore[attr-defined]
+    else:
+        user = _user(request)
+        if user is None:
+            return None  # the view answers 401 (or, where a route is open, runs without a key)
+        if isinstance(key, errors.UAIError):
+            return errors.error_response(key, request.path)
+        found = services.idempotency_claim(
+            user_id=user.pk,
+            key=key,
+            fingerprint=request_fingerprint(request),
+            method=request.method or "POST",
+            path=request.path[:2048],
+        )
     if isinstance(found, services.Found):
         return _answer_again(request, found.row)
     return _run_once(request, found.pk, view, args, kwargs)
@@ -189,6 +204,14 @@ def valid_key(raw: str) -> str | errors.UAIError:
     if not all(" " <= ch <= "~" for ch in key):
         return errors.InvalidInput("The Idempotency-Key header must be visible ASCII characters only.")
     return key
+
+
+def _api_token(request: HttpRequest) -> str | None:
+    """The request's bearer credential if it is an API token (not a JWT, not a session)."""
+    parts = request.META.get("HTTP_AUTHORIZATION", "").split()
+    if len(parts) != 2 or parts[0].lower().encode("latin-1", "replace") not in SCHEMES:
+        return None
+    return parts[1] if parts[1].isascii() and is_api_token(parts[1]) else None
 
 
 def _user(request: HttpRequest) -> Any | None:

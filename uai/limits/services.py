@@ -17,8 +17,7 @@ from uai_project.errors import RateLimited, TooLarge
 # Namespaces of the advisory locks (the first of two int4 keys; the second is the user's id).
 _STARTS_LOCK = 0x55414901  # runs and turns
 _STORAGE_LOCK = 0x55414902  # stored files
-_ACTIVE = "('queued', 'running', 'input_required')"  # Run.ACTIVE, as the partial index has it
-_KINDS = {
+_KINDS = {  # (their columns are read by uai_start_slots)
     "task": ("max_concurrent_runs", "UAI_USER_MAX_CONCURRENT_RUNS", "runs"),
     "turn": ("max_concurrent_turns", "UAI_USER_MAX_CONCURRENT_TURNS", "chat turns"),
 }
@@ -46,55 +45,34 @@ def _lock(namespace: int, user_id: int) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [namespace, user_id % 2**31])
 
 
-def _start_limit(owner_id: int, kind: str) -> int:
-    """The user's limit of unfinished runs of ``kind`` (0: none), their lock held when there is one.
-
-    With a default limit, the lock is taken in the statement that reads the user's own limit
-    (one round trip on every turn's path, not two; a user whose own 0 lifts it takes it for
-    nothing); without one, only a user's own limit takes it.
-    """
-    column, setting, _ = _KINDS[kind]
-    default: int = getattr(settings, setting)
-    if not default:
-        own = _own(column, owner_id)
-        if own:
-            _lock(_STARTS_LOCK, owner_id)
-        return own or 0
-    if not connection.in_atomic_block:
+def _slots(owner_id: int, kind: str) -> tuple[int, int]:
+    """The user's limit of unfinished runs of ``kind`` (0: none) and how many they have, counted
+    under their lock (held to the transaction's end) when there is a limit: one round trip
+    (``uai_start_slots``, limits/migrations/0002)."""
+    if not connection.in_atomic_block:  # an xact lock outside a transaction ends with its statement
         raise RuntimeError("a limit is checked inside the transaction that it guards")
+    _, setting, _ = _KINDS[kind]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT pg_advisory_xact_lock(%s, %s), (SELECT {column} FROM limits_userlimits"
-            " WHERE user_id = %s)",
-            [_STARTS_LOCK, owner_id % 2**31, owner_id],
+            "SELECT start_limit, active FROM uai_start_slots(%s, %s, %s, %s, %s)",
+            [_STARTS_LOCK, owner_id % 2**31, owner_id, kind, getattr(settings, setting)],
         )
         row = cursor.fetchone()
-    own = None if row is None else row[1]
-    return default if own is None else int(own)
+    return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
 
 def hold_starts(*, owner_id: int, kind: str) -> None:
-    """Take the lock ``start_allowed`` takes (when a limit is in force) without counting: for a
-    transaction that must take it before a lock of its own (the lock order)."""
-    _start_limit(owner_id, kind)
+    """Take the lock ``start_allowed`` takes (when a limit is in force): for a transaction that
+    must take it before a lock of its own (the lock order)."""
+    _slots(owner_id, kind)
 
 
 def start_allowed(*, owner_id: int, kind: str) -> None:
     """Refuse (429, ``rate_limited``) a new run (``kind`` task) or turn past the user's limit of
     unfinished ones; call it in the transaction that inserts it."""
     _, setting, what = _KINDS[kind]
-    limit = _start_limit(owner_id, kind)
-    if not limit:
-        return
-    with connection.cursor() as cursor:
-        # (served by the partial index runs_run_owner_active, reading at most ``limit`` entries)
-        cursor.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM runs_run WHERE owner_id = %s AND kind = %s"
-            f" AND status IN {_ACTIVE} LIMIT %s) active",
-            [owner_id, kind, limit],
-        )
-        row = cursor.fetchone()
-    if row is not None and row[0] >= limit:
+    limit, active = _slots(owner_id, kind)
+    if limit and active >= limit:
         raise RateLimited(
             f"Too many {what} at once: at most {limit} unfinished (queued, running or waiting for "
             f"input) per user ({setting}, or the user's own limit). Try again when one has ended.",
