@@ -225,6 +225,48 @@ def test_chat_delete__waits_for_a_writer_of_the_chat_and_takes_its_rows_too() ->
     assert not Message.objects.filter(chat_id=chat.id).exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_message_delete__takes_the_chat_before_the_message() -> None:
+    """Deleting a message while its chat is being deleted (the chat row locked, the chat's runs'
+    messages being unlinked): the message's delete locked the message, then waited for the chat
+    that the chat's deletion held while it waited for the message — ``deadlock detected``, a 500
+    (the schema fuzz's DELETE /v1/conversations/{id}/items/{item} beside DELETE of the chat)."""
+    from uai.chats.models import Chat, Message
+    from uai.chats.services import message_delete
+
+    chat, (turn,) = _chat_with_runs("item-deleter", 1)
+    message = Message.objects.get(chat_id=chat.id, run_id=turn.id, role="user")
+    connection.ensure_connection()
+    dsn = connection.connection.info.dsn
+    errors: list[BaseException] = []
+
+    def delete() -> None:
+        try:
+            message_delete(chat=Chat.objects.get(pk=chat.pk), message=Message.objects.get(pk=message.pk))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with psycopg.connect(dsn) as deletion:  # as chat_delete: the chat, then its rows
+        deletion.execute("SELECT 1 FROM chats_chat WHERE id = %s FOR UPDATE", [chat.id])
+        thread = threading.Thread(target=delete)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not _waiting_on_a_lock(dsn) and thread.is_alive():
+            assert time.monotonic() < deadline, "the message's delete never waited on the chat"
+            time.sleep(0.02)
+        try:
+            deletion.execute("UPDATE chats_message SET run_id = NULL WHERE run_id = %s", [turn.id])
+            deletion.commit()
+        except psycopg.errors.DeadlockDetected as exc:
+            errors.append(exc)
+        thread.join(15)
+    assert not thread.is_alive()
+    assert errors == [], errors
+    assert not Message.objects.filter(pk=message.pk).exists()
+
+
 @pytest.mark.parametrize("strategy", ["interrupt", "rollback", "reject"])
 @pytest.mark.django_db(transaction=True)
 def test_chat_send__double_texting_locks_the_going_turns_before_the_chat(strategy: str) -> None:

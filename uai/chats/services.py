@@ -453,10 +453,14 @@ def chat_stop(*, chat: Chat) -> Chat:
 def message_delete(*, chat: Chat, message: Message) -> None:
     """Remove one message of a chat, with its files."""
     with transaction.atomic():
+        # The chat's row first (its event's number), then its messages: the order a chat's
+        # deletion takes them in. Message first, a deletion of the chat at once deadlocked.
+        sink = sink_module.EventSink(chat_id=chat.id)
+        seq = sink.reserve(1)
         names = [a.file.name for a in message.files.all() if a.file]
         message.files.all().delete()
         message.delete()
-        sink_module.EventSink(chat_id=chat.id).message_deleted(message.id)
+        sink.message_deleted(message.id, seq=seq)
         transaction.on_commit(lambda: storage.delete_files(names))
         transaction.on_commit(lambda: conversation_cache.forget(chat.id, chat.created_at))
 
@@ -464,9 +468,11 @@ def message_delete(*, chat: Chat, message: Message) -> None:
 def message_file_delete(*, chat: Chat, message: Message, artifact: Artifact) -> None:
     """Remove one file from a message (the stored bytes go too)."""
     with transaction.atomic():
+        sink = sink_module.EventSink(chat_id=chat.id)
+        seq = sink.reserve(1)  # (the chat's row first, as in message_delete)
         name = artifact.file.name if artifact.file else ""
         artifact.delete()
-        sink_module.EventSink(chat_id=chat.id).file_deleted(message_id=message.id, artifact_id=artifact.id)
+        sink.file_deleted(message_id=message.id, artifact_id=artifact.id, seq=seq)
         transaction.on_commit(lambda: storage.delete_files([name]))
 
 

@@ -416,10 +416,10 @@ class EventSink:
         """A message was removed from the chat."""
         self.emit(EventType.MESSAGE_DELETED, {"message_id": str(message_id)}, seq=seq)
 
-    def file_deleted(self, *, message_id: Any, artifact_id: Any) -> None:
+    def file_deleted(self, *, message_id: Any, artifact_id: Any, seq: int | None = None) -> None:
         """A file was removed from a message."""
         data: FileDeletedData = {"message_id": str(message_id), "artifact_id": str(artifact_id)}
-        self.emit(EventType.FILE_DELETED, data)
+        self.emit(EventType.FILE_DELETED, data, seq=seq)
 
     def delta(self, text: str, *, seq: int | None = None) -> None:
         """A piece of the answer's text."""
