@@ -214,19 +214,36 @@ def test_browser__run_with_a_file_lists_its_artifacts(page: Any, tmp_path: Path)
 
 
 def test_browser__dropped_connection_resumes_the_turn(page: Any, alice: httpx.Client) -> None:
+    # The page's sockets go through Playwright, which can drop one as a network would: the page
+    # learns of it at once. (The page closing its own socket waited for the server's side of the
+    # close handshake, which under CI's load did not come within 20 s; and Chromium's offline
+    # emulation does not stop WebSockets, microsoft/playwright#4910.)
+    network = {"down": False}
+    sockets: list[Any] = []
+
+    def through_playwright(socket: Any) -> None:
+        if network["down"]:
+            socket.close(code=1001, reason="the network is down")  # no server to reach
+            return
+        socket.connect_to_server()
+        sockets.append(socket)
+
+    page.route_web_socket(re.compile(r"/chat/"), through_playwright)
     pick_agent(page, "slow")
     page.fill("#text", json.dumps({"steps": 5, "delay": 0.3}))
     page.press("#text", "Enter")
     page.wait_for_function("document.getElementById('text').disabled")  # locked while it works
     chat_id = page.evaluate("window.uaiChat.state.chat.id")
     # The connection drops mid-turn and stays down until the turn is over on the server.
-    page.context.set_offline(True)
-    page.evaluate("window.uaiChat.socket.close()")
+    network["down"] = True
+    page.context.set_offline(True)  # (REST too)
+    sockets[-1].close(code=1001, reason="dropped")
     page.locator("#connection:not([hidden])").wait_for()
     assert "reconnecting" in page.locator("#connection").inner_text()
     shot(page, "chat-dropped")
     wait_for(lambda: alice.get(f"/chat/{chat_id}").json()["status"] != "running", timeout=20)
     assert page.locator("[data-step=FinalAnswerStep]").count() == 0
+    network["down"] = False
     page.context.set_offline(False)
     # Back: the page resumes after the last event it saw and gets the end of the turn.
     final = page.locator("[data-step=FinalAnswerStep]")
