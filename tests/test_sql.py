@@ -44,7 +44,7 @@ def test_first__a_chat_with_json_fields_and_its_agents_version() -> None:
 def test_first__the_user_of_a_token() -> None:
     user = get_user_model().objects.create(username="sql-token", email="t@example.org")
     token = Token.objects.create(user=user)
-    found = _same_as_raw(get_user_model(), auth._USER_OF_TOKEN, [token.key])
+    found = _same_as_raw(get_user_model(), auth.USER_OF_TOKEN, [token.key])
     assert found.pk == user.pk and found.token_created == token.created
 
 
