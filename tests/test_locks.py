@@ -267,6 +267,46 @@ def test_message_delete__takes_the_chat_before_the_message() -> None:
     assert not Message.objects.filter(pk=message.pk).exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_message_delete__a_chat_deleted_while_it_waited_is_a_404() -> None:
+    """The message's delete waits for the chat's deletion (above); once that commits, the chat
+    is gone: a 404, as a moment earlier — not StreamGone's 500 (the schema fuzz, again)."""
+    from uai.chats.models import Chat, Message
+    from uai.chats.services import message_delete
+    from uai_project.errors import NotFound
+
+    chat, (turn,) = _chat_with_runs("late-deleter", 1)
+    message = Message.objects.get(chat_id=chat.id, run_id=turn.id, role="user")
+    connection.ensure_connection()
+    dsn = connection.connection.info.dsn
+    errors: list[BaseException] = []
+
+    def delete() -> None:
+        try:
+            message_delete(chat=Chat.objects.get(pk=chat.pk), message=Message.objects.get(pk=message.pk))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with psycopg.connect(dsn) as deletion:
+        deletion.execute("SELECT 1 FROM chats_chat WHERE id = %s FOR UPDATE", [chat.id])
+        thread = threading.Thread(target=delete)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not _waiting_on_a_lock(dsn) and thread.is_alive():
+            assert time.monotonic() < deadline, "the message's delete never waited on the chat"
+            time.sleep(0.02)
+        # The chat's row goes (its other rows too, in chat_delete; left here, the test's flush
+        # takes them): foreign keys unchecked for this connection only.
+        deletion.execute("SET LOCAL session_replication_role = replica")
+        deletion.execute("DELETE FROM chats_chat WHERE id = %s", [chat.id])
+        deletion.commit()
+        thread.join(15)
+    assert not thread.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], NotFound), errors  # (a 404 on every surface)
+
+
 @pytest.mark.parametrize("strategy", ["interrupt", "rollback", "reject"])
 @pytest.mark.django_db(transaction=True)
 def test_chat_send__double_texting_locks_the_going_turns_before_the_chat(strategy: str) -> None:

@@ -456,7 +456,7 @@ def message_delete(*, chat: Chat, message: Message) -> None:
         # The chat's row first (its event's number), then its messages: the order a chat's
         # deletion takes them in. Message first, a deletion of the chat at once deadlocked.
         sink = sink_module.EventSink(chat_id=chat.id)
-        seq = sink.reserve(1)
+        seq = _reserve_in_chat(sink)
         names = [a.file.name for a in message.files.all() if a.file]
         message.files.all().delete()
         message.delete()
@@ -465,11 +465,20 @@ def message_delete(*, chat: Chat, message: Message) -> None:
         transaction.on_commit(lambda: conversation_cache.forget(chat.id, chat.created_at))
 
 
+def _reserve_in_chat(sink: sink_module.EventSink) -> int:
+    """The chat's next event number, its row locked; a chat deleted meanwhile (the lock waited
+    for its deletion) is a 404, as it would have been a moment earlier."""
+    try:
+        return sink.reserve(1)
+    except sink_module.StreamGone as exc:
+        raise NotFound(f"Chat {sink.chat_id!r} no longer exists.") from exc
+
+
 def message_file_delete(*, chat: Chat, message: Message, artifact: Artifact) -> None:
     """Remove one file from a message (the stored bytes go too)."""
     with transaction.atomic():
         sink = sink_module.EventSink(chat_id=chat.id)
-        seq = sink.reserve(1)  # (the chat's row first, as in message_delete)
+        seq = _reserve_in_chat(sink)  # (the chat's row first, as in message_delete)
         name = artifact.file.name if artifact.file else ""
         artifact.delete()
         sink.file_deleted(message_id=message.id, artifact_id=artifact.id, seq=seq)
