@@ -424,3 +424,13 @@ def test_runs__a_start_waiting_for_the_lock_counts_the_run_committed_meanwhile()
     for thread in threads:
         thread.join(10)
     assert "Too many runs at once: at most 1 unfinished" in outcome["second"]
+
+
+@pytest.mark.django_db
+def test_rate__an_own_rate_written_behind_the_admin_that_is_no_rate_leaves_the_default() -> None:
+    """The admin's form refuses a bad rate; one written by SQL or the shell was a ValueError on
+    every request of the user (a 500). The default (UAI_USER_RATE) applies instead."""
+    from uai.limits import selectors
+
+    assert selectors.rate_of("nonsense") == selectors.rate_of("")
+    assert selectors.rate_of("3/min") is not None and selectors.rate_of("none") is None

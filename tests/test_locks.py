@@ -225,16 +225,29 @@ def test_chat_delete__waits_for_a_writer_of_the_chat_and_takes_its_rows_too() ->
     assert not Message.objects.filter(chat_id=chat.id).exists()
 
 
+# What the chat's deletion does, holding the chat's row, after the message's delete began to wait:
+# unlink the chat's messages from its runs (chat_delete's collector), or delete the chat's row
+# (its other rows go too in chat_delete; left here, the test's flush takes them; foreign keys
+# are unchecked for that connection only).
+_UNLINK = ["UPDATE chats_message SET run_id = NULL WHERE chat_id = %s"]
+_DELETE = ["SET LOCAL session_replication_role = replica", "DELETE FROM chats_chat WHERE id = %s"]
+
+
+@pytest.mark.parametrize(
+    ("then", "outcome"), [(_UNLINK, "deleted"), (_DELETE, "404")], ids=["unlinks", "deletes"]
+)
 @pytest.mark.django_db(transaction=True)
-def test_message_delete__takes_the_chat_before_the_message() -> None:
-    """Deleting a message while its chat is being deleted (the chat row locked, the chat's runs'
-    messages being unlinked): the message's delete locked the message, then waited for the chat
-    that the chat's deletion held while it waited for the message — ``deadlock detected``, a 500
-    (the schema fuzz's DELETE /v1/conversations/{id}/items/{item} beside DELETE of the chat)."""
+def test_message_delete__takes_the_chat_before_the_message(then: list[str], outcome: str) -> None:
+    """Deleting a message while its chat is being deleted (the chat's row locked, its messages
+    being unlinked): the message's delete locked the message, then waited for the chat that the
+    chat's deletion held while it waited for the message — ``deadlock detected``, a 500 (the
+    schema fuzz's DELETE /v1/conversations/{id}/items/{item} beside DELETE of the chat). Taking
+    the chat first, it waits; a chat deleted meanwhile is then a 404, not StreamGone's 500."""
     from uai.chats.models import Chat, Message
     from uai.chats.services import message_delete
+    from uai_project.errors import NotFound
 
-    chat, (turn,) = _chat_with_runs("item-deleter", 1)
+    chat, (turn,) = _chat_with_runs(f"item-deleter-{outcome}", 1)
     message = Message.objects.get(chat_id=chat.id, run_id=turn.id, role="user")
     connection.ensure_connection()
     dsn = connection.connection.info.dsn
@@ -257,54 +270,18 @@ def test_message_delete__takes_the_chat_before_the_message() -> None:
             assert time.monotonic() < deadline, "the message's delete never waited on the chat"
             time.sleep(0.02)
         try:
-            deletion.execute("UPDATE chats_message SET run_id = NULL WHERE run_id = %s", [turn.id])
+            for statement in then:
+                deletion.execute(statement, [chat.id] if "%s" in statement else [])
             deletion.commit()
         except psycopg.errors.DeadlockDetected as exc:
             errors.append(exc)
         thread.join(15)
     assert not thread.is_alive()
-    assert errors == [], errors
-    assert not Message.objects.filter(pk=message.pk).exists()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_message_delete__a_chat_deleted_while_it_waited_is_a_404() -> None:
-    """The message's delete waits for the chat's deletion (above); once that commits, the chat
-    is gone: a 404, as a moment earlier — not StreamGone's 500 (the schema fuzz, again)."""
-    from uai.chats.models import Chat, Message
-    from uai.chats.services import message_delete
-    from uai_project.errors import NotFound
-
-    chat, (turn,) = _chat_with_runs("late-deleter", 1)
-    message = Message.objects.get(chat_id=chat.id, run_id=turn.id, role="user")
-    connection.ensure_connection()
-    dsn = connection.connection.info.dsn
-    errors: list[BaseException] = []
-
-    def delete() -> None:
-        try:
-            message_delete(chat=Chat.objects.get(pk=chat.pk), message=Message.objects.get(pk=message.pk))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    with psycopg.connect(dsn) as deletion:
-        deletion.execute("SELECT 1 FROM chats_chat WHERE id = %s FOR UPDATE", [chat.id])
-        thread = threading.Thread(target=delete)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not _waiting_on_a_lock(dsn) and thread.is_alive():
-            assert time.monotonic() < deadline, "the message's delete never waited on the chat"
-            time.sleep(0.02)
-        # The chat's row goes (its other rows too, in chat_delete; left here, the test's flush
-        # takes them): foreign keys unchecked for this connection only.
-        deletion.execute("SET LOCAL session_replication_role = replica")
-        deletion.execute("DELETE FROM chats_chat WHERE id = %s", [chat.id])
-        deletion.commit()
-        thread.join(15)
-    assert not thread.is_alive()
-    assert len(errors) == 1 and isinstance(errors[0], NotFound), errors  # (a 404 on every surface)
+    if outcome == "deleted":
+        assert errors == [], errors
+        assert not Message.objects.filter(pk=message.pk).exists()
+    else:
+        assert len(errors) == 1 and isinstance(errors[0], NotFound), errors  # (a 404 on every surface)
 
 
 @pytest.mark.parametrize("strategy", ["interrupt", "rollback", "reject"])

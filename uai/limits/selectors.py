@@ -7,12 +7,15 @@ storage checks read the row itself, in the transaction they guard (``services``)
 from __future__ import annotations
 
 import functools
+import logging
 
 from django.conf import settings
 from django.core.cache import cache
 
 from uai.limits import rates
 from uai.limits.models import UserLimits
+
+logger = logging.getLogger(__name__)
 
 # How long a user's own rate is kept in the cache. Changes through the admin forget it at once;
 # this only bounds a change made behind its back (SQL, a restored backup).
@@ -48,5 +51,11 @@ def rate_of(own: str) -> rates.Rate | None:
     own = own.strip()
     if own.lower() == rates.NO_LIMIT:
         return None
-    text = own or settings.UAI_USER_RATE
-    return _parsed(text) if text else None
+    if own:
+        try:
+            return _parsed(own)
+        except ValueError:
+            # Written behind the admin's validation (SQL, the shell): the default holds, not a
+            # 500 on every request of the user.
+            logger.warning("user limits: rate %r is not a rate; UAI_USER_RATE applies", own)
+    return _parsed(settings.UAI_USER_RATE) if settings.UAI_USER_RATE else None
