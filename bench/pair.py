@@ -1,7 +1,7 @@
 """Paired A/B: this checkout against another commit, turn by turn, on the same machine at once.
 
     python bench/pair.py BASE [--figures rest,ws,sse] [--turns 300] [--server daphne] [--base-server uvicorn]
-                              [--idempotency-key]
+                              [--idempotency-key] [--rounds K] [--env|--base-env NAME=VALUE ...]
 
 BASE is a git revision (checked out into a temporary worktree, removed at the end) or the path
 of another checkout (``.`` with ``--base-server`` compares the two ASGI servers). Both servers run at the same time, each on a fresh database of its own (on
@@ -13,6 +13,11 @@ Prints p50 / p90 / mean of each figure for both and the difference, and each ser
 CPU per turn (steadier than latency: it does not wait on the machine's other work); writes the
 latencies to ``bench/results/pair-<time>.json``. ``--idempotency-key``: each REST turn carries a
 fresh ``Idempotency-Key`` (what a retrying client sends; a side without the feature ignores it).
+``--env``/``--base-env NAME=VALUE`` (repeatable) set A's/B's settings: with BASE ``.``, the cost
+of one feature alone, e.g. ``. --idempotency-key --base-env UAI_IDEMPOTENCY_ENABLED=false``.
+``--rounds K`` (default 2) measures K times, each on new server processes started A first, then
+B first: the server started first was slower by ~0.4 ms of CPU per REST turn with the same code
+on both sides, a bias an even number of rounds cancels. Each round's A - B is shown, and their mean.
 """
 
 from __future__ import annotations
@@ -107,8 +112,15 @@ def side_env(database: uai_figures.Database) -> dict[str, str]:
 class Side(uai_figures.Stack):
     """One side of the pair: ``manage.py serve`` from its own source tree, on its own database."""
 
-    def __init__(self, label: str, root: Path, database: uai_figures.Database, server: str) -> None:
-        env = side_env(database)
+    def __init__(
+        self,
+        label: str,
+        root: Path,
+        database: uai_figures.Database,
+        server: str,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        env = {**side_env(database), **(settings or {})}
         self.label, self.root = label, root
         _manage(root, env, "migrate", "--noinput", "-v0")  # each side with its own migrations
         token = _manage(root, env, "create_token", "bench").strip().splitlines()[-1]
@@ -215,10 +227,12 @@ def summary(values: list[float], cpu_ms: float) -> dict[str, float]:
 
 
 def render(results: dict[str, Any]) -> str:
-    a, b = results["meta"]["a"], results["meta"]["b"]
+    meta = results["meta"]
+    a, b = meta["a"] + _with(meta.get("env")), meta["b"] + _with(meta.get("base_env"))
+    rounds = meta.get("rounds", 1)
     lines = [
-        f"A = {a} under {results['meta']['server']}, B = {b} under {results['meta']['base_server']};"
-        f" {results['meta']['turns']} turns each, alternated",
+        f"A = {a} under {meta['server']}, B = {b} under {meta['base_server']};"
+        f" {meta['turns']} turns each, alternated" + (f", in {rounds} rounds" if rounds > 1 else ""),
         "",
         f"{'figure':<28}{'A p50 / p90 / mean ms':>26}{'B p50 / p90 / mean ms':>26}{'A - B p50':>12}"
         f"{'CPU/turn A / B ms':>20}{'A - B':>8}",
@@ -232,7 +246,20 @@ def render(results: dict[str, Any]) -> str:
             f"{names[figure]:<28}{cells[0]:>26}{cells[1]:>26}{x['p50_ms'] - y['p50_ms']:>+12.2f}"
             f"{cpu:>20}{x['cpu_ms_per_turn'] - y['cpu_ms_per_turn']:>+8.2f}"
         )
+        if rounds > 1:
+            each = results["rounds"][figure]
+            p50 = [r["A"]["p50_ms"] - r["B"]["p50_ms"] for r in each]
+            cpu_each = [r["A"]["cpu_ms_per_turn"] - r["B"]["cpu_ms_per_turn"] for r in each]
+            lines.append(
+                f"{'  A - B by round':<28}p50 {' '.join(f'{d:+.2f}' for d in p50)}"
+                f" (mean {statistics.mean(p50):+.2f}); CPU {' '.join(f'{d:+.2f}' for d in cpu_each)}"
+                f" (mean {statistics.mean(cpu_each):+.2f})"
+            )
     return "\n".join(lines)
+
+
+def _with(settings: dict[str, str] | None) -> str:
+    return " with " + " ".join(f"{k}={v}" for k, v in settings.items()) if settings else ""
 
 
 def _describe(root: Path) -> str:
@@ -245,33 +272,52 @@ def _describe(root: Path) -> str:
 
 async def measure(args: argparse.Namespace, base: Path) -> dict[str, Any]:
     sides = [
-        Side("A", ROOT, fresh_database("uai_pair_a"), args.server),
-        Side("B", base, fresh_database("uai_pair_b"), args.base_server or args.server),
+        Side("A", ROOT, fresh_database("uai_pair_a"), args.server, args.env),
+        Side("B", base, fresh_database("uai_pair_b"), args.base_server or args.server, args.base_env),
     ]
     common.pin(0, common.client_cores())
-    for side in sides:
-        await side.start()
     results: dict[str, Any] = {
         "meta": {
             "a": _describe(ROOT),
             "b": _describe(base),
             "turns": args.turns,
+            "rounds": args.rounds,
             "server": args.server,
             "base_server": args.base_server or args.server,
             "idempotency_key": SEND_IDEMPOTENCY_KEY,
+            "env": args.env,
+            "base_env": args.base_env,
             "cpu_count": len(common.ALL_CORES),
             "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         },
         "figures": {},
-        "latencies_ms": {},
+        "rounds": {figure: [] for figure in args.figures},
+        "latencies_ms": {figure: {side.label: [] for side in sides} for figure in args.figures},
     }
+    cpu_total = {figure: {side.label: 0.0 for side in sides} for figure in args.figures}
+    for number in range(args.rounds):
+        # Each round on new server processes, started A first then B first in turn: the server
+        # started first was ~0.4 ms of CPU per REST turn slower than the other, the same code on
+        # both sides (measured here, both orders); an even number of rounds cancels that out.
+        for side in sides if number % 2 == 0 else reversed(sides):
+            await side.start()
+        try:
+            for figure in args.figures:
+                latencies, cpu = await paired(sides, figure, args.turns)
+                by_side = {label: summary(values, cpu[label]) for label, values in latencies.items()}
+                results["rounds"][figure].append(by_side)
+                for label, values in latencies.items():
+                    results["latencies_ms"][figure][label] += values
+                    cpu_total[figure][label] += cpu[label]
+                log(f"  {figure} (round {number + 1} of {args.rounds}): {by_side}")
+        finally:
+            for side in sides:
+                side.stop()
     for figure in args.figures:
-        latencies, cpu = await paired(sides, figure, args.turns)
-        results["latencies_ms"][figure] = latencies
         results["figures"][figure] = {
-            label: summary(values, cpu[label]) for label, values in latencies.items()
+            label: summary(values, round(cpu_total[figure][label] / args.rounds, 2))
+            for label, values in results["latencies_ms"][figure].items()
         }
-        log(f"  {figure}: {results['figures'][figure]}")
     return results
 
 
@@ -288,7 +334,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--idempotency-key", action="store_true", help="a fresh Idempotency-Key on each REST turn"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="measure this many times, on new server processes started in turns (A first, B first…)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of A's server (repeatable)",
+    )
+    parser.add_argument(
+        "--base-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of B's server (repeatable): with BASE '.', what one feature costs",
+    )
     args = parser.parse_args(argv)
+    for option in ("env", "base_env"):
+        if any("=" not in item for item in getattr(args, option)):
+            parser.error(f"--{option.replace('_', '-')}: NAME=VALUE")
+        setattr(args, option, dict(item.split("=", 1) for item in getattr(args, option)))
+    if args.rounds < 1:
+        parser.error("--rounds: at least 1")
     global SEND_IDEMPOTENCY_KEY  # (read by the REST turns of both sides)
     SEND_IDEMPOTENCY_KEY = args.idempotency_key
     if args.turns < 1:

@@ -135,9 +135,11 @@ def test_bench__floor_alone_under_uvicorn(tmp_path: Path) -> None:
 
 
 def test_bench__paired_ab_of_two_checkouts(tmp_path: Path) -> None:
-    """``bench/pair.py`` starts both sides on fresh databases and alternates their turns."""
+    """``bench/pair.py`` starts both sides on fresh databases and alternates their turns, in two
+    rounds (each on new server processes), B with a setting of its own."""
     out = tmp_path / "pair.json"
     args = [sys.executable, "bench/pair.py", str(ROOT), "--turns", "3", "--json", str(out)]
+    args += ["--rounds", "2", "--base-env", "UAI_METRICS_ENABLED=false"]
     done = subprocess.run(
         args, cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=SMOKE_TIMEOUT_SECONDS
     )
@@ -146,7 +148,10 @@ def test_bench__paired_ab_of_two_checkouts(tmp_path: Path) -> None:
     assert set(results["figures"]) == {"rest", "ws", "sse"}
     for figure, sides in results["latencies_ms"].items():
         assert set(sides) == {"A", "B"}, figure
-        assert all(len(values) == 3 and all(v > 0 for v in values) for values in sides.values()), figure
+        assert all(len(values) == 6 and all(v > 0 for v in values) for values in sides.values()), figure
+        assert len(results["rounds"][figure]) == 2, figure
+    assert results["meta"]["base_env"] == {"UAI_METRICS_ENABLED": "false"}
+    assert "with UAI_METRICS_ENABLED=false" in done.stdout and "A - B by round" in done.stdout
     assert results["figures"]["ws"]["A"]["p50_ms"] > 0
     assert all(
         side["cpu_ms_per_turn"] > 0 for sides in results["figures"].values() for side in sides.values()

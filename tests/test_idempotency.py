@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -13,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import UserClient, openai_sdk, set_password, wait_for
+from tests.conftest import ROOT, UserClient, openai_sdk, process_env, set_password, wait_for
 
 Body = Callable[[httpx.Client], tuple[str, dict[str, Any]]]
 
@@ -438,3 +441,21 @@ def test_idempotency__a_webhook_endpoint_or_a_schedule_is_made_once(
     )
     assert other.status_code == 422, other.text
     assert owned.count() == 1
+
+
+@pytest.mark.parametrize(("enabled", "installed"), [("true", True), ("false", False)])
+def test_setting__turned_off_no_request_is_guarded(enabled: str, installed: bool) -> None:
+    """UAI_IDEMPOTENCY_ENABLED=false: the middleware is not in the chain (the header is ignored,
+    as on a server without the feature); on by default, it is the chain's last."""
+    code = (
+        "import django, json; django.setup(); from django.conf import settings;"
+        " print(json.dumps(settings.MIDDLEWARE))"
+    )
+    env = process_env(UAI_IDEMPOTENCY_ENABLED=enabled)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    chain = json.loads(done.stdout.strip().splitlines()[-1])
+    guard = "uai.idempotency.middleware.IdempotencyMiddleware"
+    assert (guard in chain) is installed
+    if installed:
+        assert chain[-1] == guard

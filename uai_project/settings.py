@@ -175,9 +175,7 @@ MIDDLEWARE = [
     "uai_project.middleware.MessageMiddleware",
     "uai_project.middleware.XFrameOptionsMiddleware",
     "uai_project.errors.OutageMiddleware",
-    # last: its process_view sees the route and the user's credential (a creating POST with an
-    # Idempotency-Key runs once per key; anything else passes on the event loop)
-    "uai.idempotency.middleware.IdempotencyMiddleware",
+    # (IdempotencyMiddleware last, when enabled: below)
 ]
 
 if UAI_CORS_ALLOWED_ORIGINS:  # (only then: every request would pay for it)
@@ -600,6 +598,12 @@ UAI_IDEMPOTENCY_WAIT_SECONDS = _float(
     "UAI_IDEMPOTENCY_WAIT_SECONDS", UAI_TURN_WAIT_SECONDS, zero=True, maximum=_CENTURY_DAYS * 86400.0
 )
 UAI_IDEMPOTENCY_MAX_BODY_BYTES = _int("UAI_IDEMPOTENCY_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=0)
+# false: the header is ignored (every request runs), as on a server without the feature.
+UAI_IDEMPOTENCY_ENABLED = _bool("UAI_IDEMPOTENCY_ENABLED", True)
+if UAI_IDEMPOTENCY_ENABLED:
+    # Last: its process_view sees the route and the user's credential (a creating POST with an
+    # Idempotency-Key runs once per key; anything else passes on the event loop).
+    MIDDLEWARE.append("uai.idempotency.middleware.IdempotencyMiddleware")
 DATA_UPLOAD_MAX_MEMORY_SIZE = UAI_MAX_JSON_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
