@@ -102,6 +102,29 @@ def test_chat__working_bubble_shows_step_progress_and_logs_then_stop_and_retry(c
     bubble.wait_for(state="detached", timeout=2_000)
 
 
+def test_chat__after_a_reload_mid_turn_stop_cancels_at_once(chat_page: Any) -> None:
+    page = chat_page
+    open_agent(page, "chat-worker")
+    say(page, "reload me")
+    page.wait_for_function("document.querySelector('.msg.working .logs')?.textContent.includes('log line 1')")
+    # Whether Stop could be clicked when the working bubble came back: from the chat's messages,
+    # before any frame of the turn names its run.
+    page.add_init_script(
+        """window.stopDisabledWhenWorking = null;
+        new MutationObserver(() => {
+          if (window.stopDisabledWhenWorking === null && document.querySelector('.msg.working'))
+            window.stopDisabledWhenWorking = document.getElementById('stop').disabled;
+        }).observe(document, { subtree: true, childList: true });"""
+    )
+    page.reload()
+    page.locator(".msg.working").wait_for()
+    assert page.evaluate("window.stopDisabledWhenWorking") is False
+    started = time.monotonic()
+    page.click("#stop")
+    page.locator(".msg.working").wait_for(state="detached", timeout=2_000)
+    assert time.monotonic() - started < 2
+
+
 def test_chat__a_chat_opened_before_the_first_list_arrives_keeps_its_socket(
     chromium: Any, live: str, alice: httpx.Client, chat_agents: None
 ) -> None:
@@ -219,6 +242,20 @@ def test_chat__list_titles_rename_search_delete(chat_page: Any, alice: httpx.Cli
     wait_for(lambda: page.locator("#chats a", has_text="second chat").count() == 0)
     assert page.locator(".messages .empty").count() == 1  # the open chat was the deleted one
     assert all(c["name"] != "second chat" for c in alice.get("/chat/").json())
+
+
+def test_chat__a_chat_made_through_another_api_is_listed_by_its_first_message(
+    chat_page: Any, alice: httpx.Client
+) -> None:
+    page = chat_page
+    made = alice.post("/v1/conversations", json={"metadata": {}}).json()["id"]
+    turn = alice.post(
+        "/v1/responses", json={"model": "echo", "conversation": made, "input": "Plan   a\nweekend in Porto"}
+    )
+    assert turn.status_code == 200, turn.text
+    page.reload()
+    link = page.locator(f"#chats a[data-chat='{made}']")
+    wait_for(lambda: link.count() == 1 and link.inner_text() == "Plan a weekend in Porto")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

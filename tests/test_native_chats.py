@@ -44,6 +44,19 @@ def test_chat__echo_turn_is_stored_and_listed(alice: httpx.Client) -> None:
     assert session in [c["session_id"] for c in alice.get("/chat/").json()]
 
 
+def test_chat_list__each_chat_with_the_start_of_its_first_message(alice: httpx.Client) -> None:
+    empty = create_chat(alice)
+    long = create_chat(alice)
+    text = "  Where\n\nshould we   go " + "and what should we see there " * 6
+    assert alice.post(f"/chat/{long}", json={"text": text}).status_code == 200
+    assert alice.post(f"/chat/{long}", json={"text": "a later message"}).status_code == 200
+    listed = {c["id"]: c for c in alice.get("/chat/").json()}
+    assert listed[empty]["preview"] == ""
+    folded = " ".join(text.split())
+    assert listed[long]["preview"] == folded[:80] + "…"
+    assert "preview" not in alice.get(f"/chat/{long}").json()  # (lists only)
+
+
 def test_chat__steps_agent_plans_acts_and_answers(alice: httpx.Client) -> None:
     session = create_chat(alice, agent="steps")
     turn = alice.post(f"/chat/{session}", json={"text": "what is 2+3*4?"}).json()

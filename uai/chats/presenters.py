@@ -11,6 +11,10 @@ from uai.artifacts.presenters import artifact_data
 from uai.chats.models import Chat, Message
 from uai.runs.stream_events import MessageData
 
+# How much of a chat's first message its list entry shows (``preview``; the list reads twice as
+# much, whitespace runs in it then fold to one space).
+PREVIEW_CHARS = 80
+
 
 def message_data(message: Message, *, base_url: str = "", files: list[Artifact] | None = None) -> MessageData:
     """A message with its attached files (prefetch ``files`` when presenting many)."""
@@ -48,3 +52,12 @@ def chat_data(chat: Chat) -> dict[str, Any]:
         "created_at": chat.created_at.isoformat() if chat.created_at else None,
         "updated_at": chat.updated_at.isoformat() if chat.updated_at else None,
     }
+
+
+def chat_list_data(chat: Chat) -> dict[str, Any]:
+    """A chat in a list (``selectors.chat_list``): its fields, and ``preview``, the start of its
+    first message (one line, "…" where it was cut; "" before one) — a title for a chat nobody
+    named, whatever API it was made through."""
+    text = " ".join((getattr(chat, "preview", None) or "").split())
+    cut = PREVIEW_CHARS
+    return {**chat_data(chat), "preview": text[:cut] + "…" if len(text) > cut else text}

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.db import connection, transaction
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
+from django.db.models import F, OuterRef, Subquery, Window
+from django.db.models.functions import RowNumber, Substr
 
 from uai.agents import registry
 from uai.agents.events import FINAL_ANSWER_STEP
 from uai.agents.models import Agent
 from uai.artifacts.models import Artifact
 from uai.chats.models import Chat, Message
+from uai.chats.presenters import PREVIEW_CHARS
 from uai.runs.models import Log, Run, Stat
 from uai_project.api import parse_uuid
 from uai_project.errors import NotFound
@@ -67,9 +68,18 @@ def chat_head(*, chat_id: str) -> tuple[int | None, int, datetime.datetime | Non
     return (row[0], row[1], row[2]) if row else (None, 0, None)
 
 
-def chat_list(*, user: Any) -> list[Chat]:
-    """The user's chats, newest first."""
-    return list(Chat.objects.filter(owner=user).order_by("-created_at"))
+def chat_list(*, user: Any, previews: bool = False) -> list[Chat]:
+    """The user's chats, newest first; ``previews``: each with ``preview``, the start of its first
+    user message (None before one), read in the same query (index message_unique_chat_seq)."""
+    chats = Chat.objects.filter(owner=user).order_by("-created_at")
+    if previews:
+        first_text = (
+            Message.objects.filter(chat_id=OuterRef("pk"), role=Message.Role.USER)
+            .order_by("seq")
+            .values("content")[:1]
+        )
+        chats = chats.annotate(preview=Substr(Subquery(first_text), 1, 2 * PREVIEW_CHARS))
+    return list(chats)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,13 @@ class ChatOut(serializers.Serializer[Any]):
     updated_at = serializers.DateTimeField()
 
 
+class ChatListItemOut(ChatOut):
+    preview = serializers.CharField(
+        help_text='The start of the chat\'s first user message (80 characters, one line; "" before'
+        " one): a title for a chat nobody named."
+    )
+
+
 class MessageOut(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     chat_id = serializers.CharField()

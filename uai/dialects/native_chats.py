@@ -16,9 +16,10 @@ from uai.agents import selectors as agent_selectors
 from uai.artifacts import selectors as artifact_selectors
 from uai.artifacts.presenters import artifact_data
 from uai.chats import selectors, services
-from uai.chats.presenters import chat_data, message_data
+from uai.chats.presenters import chat_data, chat_list_data, message_data
 from uai.chats.serializers import (
     ChatCreateIn,
+    ChatListItemOut,
     ChatNextIn,
     ChatNextOut,
     ChatOut,
@@ -43,10 +44,10 @@ def chat_scope(user: Any, session_id: str, **kwargs: Any) -> dict[str, Any]:
 
 
 class ChatListCreateView(APIView):
-    @extend_schema(responses=ChatOut(many=True))
+    @extend_schema(responses=ChatListItemOut(many=True))
     def get(self, request: Request) -> Response:
-        """The user's chats, newest first."""
-        return Response([chat_data(c) for c in selectors.chat_list(user=request.user)])
+        """The user's chats, newest first, each with the start of its first message (``preview``)."""
+        return Response([chat_list_data(c) for c in selectors.chat_list(user=request.user, previews=True)])
 
     @extend_schema(request=ChatCreateIn, responses={201: ChatOut})
     def post(self, request: Request) -> Response:

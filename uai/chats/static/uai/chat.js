@@ -186,7 +186,8 @@
 
   // ---- chats ----------------------------------------------------------------------------------
   function chatTitle(c) {
-    return c.name || `${c.agent} · ${new Date(c.created_at).toLocaleString([], { dateStyle: "short", timeStyle: "short" })}`;
+    // Its name; else its first message (a chat made through another API: /v1, A2A…); else when.
+    return c.name || c.preview || `${c.agent} · ${new Date(c.created_at).toLocaleString([], { dateStyle: "short", timeStyle: "short" })}`;
   }
 
   async function loadChats() {
@@ -273,6 +274,10 @@
         state.lastUserText = m.content;
       } else if (m.step_type) stepBlock(m.step_type, m.content, m.run_id);
       else stepBlock("FinalAnswerStep", m.content, m.run_id);
+    }
+    if (chat.status === "running") {
+      // A turn in flight (a reload mid-turn): Stop cancels it before its next frame says its id.
+      state.runId = history.findLast((m) => m.run_id)?.run_id || null;
     }
     $("agent").value = chat.agent;
     $("agent").dispatchEvent(new Event("change"));
