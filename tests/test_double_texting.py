@@ -190,6 +190,10 @@ def test_rest__bad_double_texting_is_a_clear_400(alice: httpx.Client) -> None:
     for response in (
         alice.post(f"/chat/{chat}", json={"text": SHORT, "double_texting": "later"}),
         alice.post(f"/chat/{chat}", json={"text": SHORT, "double_texting": 3}),
+        # (falsy values are refused too, not taken for "not given")
+        alice.post(f"/chat/{chat}", json={"text": SHORT, "double_texting": False}),
+        alice.post(f"/chat/{chat}", json={"text": SHORT, "double_texting": 0}),
+        alice.post(f"/chat/{chat}", json={"text": SHORT, "double_texting": ""}),
         alice.patch(f"/chat/{chat}", json={"double_texting": "REJECT"}),
         alice.post("/chat/run", json={"message": SHORT, "double_texting": "x"}),
         alice.post("/chat/stream", json={"message": SHORT, "double_texting": "x"}),

@@ -229,9 +229,11 @@ _STRATEGIES = frozenset(Chat.DoubleTexting.values)  # (the enum's ``values`` is 
 def double_texting_of(chat: Chat, asked: Any = None) -> str:
     """The strategy a message to ``chat`` follows: the request's, else the chat's, else the
     server's (UAI_DOUBLE_TEXTING). An unknown value is a 400."""
-    if asked is None and not chat.double_texting:
+    if asked is not None:  # (false, 0 or "" are refused, not taken for "not given")
+        return valid_double_texting(asked)
+    if not chat.double_texting:
         return settings.UAI_DOUBLE_TEXTING  # (checked at start-up) the usual case, on every turn
-    return valid_double_texting(asked or chat.double_texting or settings.UAI_DOUBLE_TEXTING)
+    return valid_double_texting(chat.double_texting)
 
 
 def valid_double_texting(strategy: Any) -> str:

@@ -440,10 +440,10 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         code: str | None = None,
         **extra: Any,
     ) -> None:
-        frame: dict[str, Any] = {"type": "agent_error", "error": error, "chat_id": self.chat_id}
+        # An error's extra fields (run_id…) never replace the frame's own.
+        frame: dict[str, Any] = {**extra, "type": "agent_error", "error": error, "chat_id": self.chat_id}
         if code is not None:
             frame["code"] = code
-        frame.update(extra)
         if isinstance(message_id, str):
             frame["message_id"] = message_id
         if seq is not None:
