@@ -18,6 +18,7 @@ of one feature alone, e.g. ``. --idempotency-key --base-env UAI_IDEMPOTENCY_ENAB
 ``--rounds K`` (default 2) measures K times, each on new server processes started A first, then
 B first: the server started first was slower by ~0.4 ms of CPU per REST turn with the same code
 on both sides, a bias an even number of rounds cancels. Each round's A - B is shown, and their mean.
+(The databases are fresh once per run: later rounds add turns to the same tables, on both sides.)
 """
 
 from __future__ import annotations
@@ -359,8 +360,14 @@ def main(argv: list[str] | None = None) -> int:
         if any("=" not in item for item in getattr(args, option)):
             parser.error(f"--{option.replace('_', '-')}: NAME=VALUE")
         setattr(args, option, dict(item.split("=", 1) for item in getattr(args, option)))
+        if any(not name.strip() for name in getattr(args, option)):
+            parser.error(f"--{option.replace('_', '-')}: NAME=VALUE with a name")
     if args.rounds < 1:
         parser.error("--rounds: at least 1")
+    if args.rounds % 2:
+        log(
+            f"--rounds {args.rounds}: an odd number, so A started first once more than B: its figures carry that bias"
+        )
     global SEND_IDEMPOTENCY_KEY  # (read by the REST turns of both sides)
     SEND_IDEMPOTENCY_KEY = args.idempotency_key
     if args.turns < 1:

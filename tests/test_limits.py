@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import html.parser
 import json
+import logging
 import random
 import re
 import time
@@ -427,10 +428,19 @@ def test_runs__a_start_waiting_for_the_lock_counts_the_run_committed_meanwhile()
 
 
 @pytest.mark.django_db
-def test_rate__an_own_rate_written_behind_the_admin_that_is_no_rate_leaves_the_default() -> None:
+def test_rate__an_own_rate_written_behind_the_admin_that_is_no_rate_leaves_the_default(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """The admin's form refuses a bad rate; one written by SQL or the shell was a ValueError on
     every request of the user (a 500). The default (UAI_USER_RATE) applies instead."""
     from uai.limits import selectors
 
-    assert selectors.rate_of("nonsense") == selectors.rate_of("")
+    with caplog.at_level(logging.WARNING, logger="uai.limits.selectors"):
+        assert (
+            selectors.rate_of("nonsense-rate") == selectors.rate_of("") == selectors.rate_of("nonsense-rate")
+        )
+    # Said once, not on every request of the user.
+    assert [r.getMessage() for r in caplog.records].count(
+        "user limits: rate 'nonsense-rate' is not a rate; UAI_USER_RATE applies"
+    ) == 1
     assert selectors.rate_of("3/min") is not None and selectors.rate_of("none") is None

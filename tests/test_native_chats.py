@@ -50,10 +50,13 @@ def test_chat_list__each_chat_with_the_start_of_its_first_message(alice: httpx.C
     text = "  Where\n\nshould we   go " + "and what should we see there " * 6
     assert alice.post(f"/chat/{long}", json={"text": text}).status_code == 200
     assert alice.post(f"/chat/{long}", json={"text": "a later message"}).status_code == 200
+    spaced = create_chat(alice)  # (cut where the list stops reading, though short once folded)
+    assert alice.post(f"/chat/{spaced}", json={"text": "a" + " " * 400 + "b"}).status_code == 200
     listed = {c["id"]: c for c in alice.get("/chat/").json()}
     assert listed[empty]["preview"] == ""
     folded = " ".join(text.split())
-    assert listed[long]["preview"] == folded[:80] + "…"
+    assert listed[long]["preview"] == folded[:80].rstrip() + "…"
+    assert listed[spaced]["preview"] == "a…"
     assert "preview" not in alice.get(f"/chat/{long}").json()  # (lists only)
 
 

@@ -14,6 +14,12 @@ def new_chat_id() -> str:
     return str(uuid.uuid4())
 
 
+# How much of a chat's first user message a list shows of it (``preview`` of ``GET /chat/``).
+PREVIEW_CHARS = 80
+# How much of it the list reads: whitespace runs fold to one space, so more than it shows.
+PREVIEW_READ_CHARS = 4 * PREVIEW_CHARS
+
+
 class Chat(models.Model):
     """A conversation (a session, conversation or workflow in the seeds)."""
 

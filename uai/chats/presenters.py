@@ -8,12 +8,8 @@ from django.conf import settings
 
 from uai.artifacts.models import Artifact
 from uai.artifacts.presenters import artifact_data
-from uai.chats.models import Chat, Message
+from uai.chats.models import PREVIEW_CHARS, PREVIEW_READ_CHARS, Chat, Message
 from uai.runs.stream_events import MessageData
-
-# How much of a chat's first message its list entry shows (``preview``; the list reads twice as
-# much, whitespace runs in it then fold to one space).
-PREVIEW_CHARS = 80
 
 
 def message_data(message: Message, *, base_url: str = "", files: list[Artifact] | None = None) -> MessageData:
@@ -58,6 +54,8 @@ def chat_list_data(chat: Chat) -> dict[str, Any]:
     """A chat in a list (``selectors.chat_list``): its fields, and ``preview``, the start of its
     first message (one line, "…" where it was cut; "" before one) — a title for a chat nobody
     named, whatever API it was made through."""
-    text = " ".join((getattr(chat, "preview", None) or "").split())
-    cut = PREVIEW_CHARS
-    return {**chat_data(chat), "preview": text[:cut] + "…" if len(text) > cut else text}
+    read = getattr(chat, "preview", None) or ""  # (at most PREVIEW_READ_CHARS + 1: more is cut)
+    text = " ".join(read[:PREVIEW_READ_CHARS].split())
+    if len(text) > PREVIEW_CHARS or len(read) > PREVIEW_READ_CHARS:
+        text = text[:PREVIEW_CHARS].rstrip() + "…"
+    return {**chat_data(chat), "preview": text}

@@ -16,8 +16,7 @@ from uai.agents import registry
 from uai.agents.events import FINAL_ANSWER_STEP
 from uai.agents.models import Agent
 from uai.artifacts.models import Artifact
-from uai.chats.models import Chat, Message
-from uai.chats.presenters import PREVIEW_CHARS
+from uai.chats.models import PREVIEW_READ_CHARS, Chat, Message
 from uai.runs.models import Log, Run, Stat
 from uai_project.api import parse_uuid
 from uai_project.errors import NotFound
@@ -78,7 +77,7 @@ def chat_list(*, user: Any, previews: bool = False) -> list[Chat]:
             .order_by("seq")
             .values("content")[:1]
         )
-        chats = chats.annotate(preview=Substr(Subquery(first_text), 1, 2 * PREVIEW_CHARS))
+        chats = chats.annotate(preview=Substr(Subquery(first_text), 1, PREVIEW_READ_CHARS + 1))
     return list(chats)
 
 

@@ -82,8 +82,8 @@ class ChatOut(serializers.Serializer[Any]):
 
 class ChatListItemOut(ChatOut):
     preview = serializers.CharField(
-        help_text='The start of the chat\'s first user message (80 characters, one line; "" before'
-        " one): a title for a chat nobody named."
+        help_text="The start of the chat's first user message (80 characters on one line, then"
+        ' "…"; "" before one): a title for a chat nobody named.'
     )
 
 

@@ -440,14 +440,15 @@ class ChatStepConsumer(AsyncWebsocketConsumer):
         code: str | None = None,
         **extra: Any,
     ) -> None:
-        # An error's extra fields (run_id…) never replace the frame's own.
-        frame: dict[str, Any] = {**extra, "type": "agent_error", "error": error, "chat_id": self.chat_id}
+        frame: dict[str, Any] = {"type": "agent_error", "error": error, "chat_id": self.chat_id}
         if code is not None:
             frame["code"] = code
         if isinstance(message_id, str):
             frame["message_id"] = message_id
         if seq is not None:
             frame["seq"] = seq
+        for name, value in extra.items():  # (run_id…: never in place of the frame's own)
+            frame.setdefault(name, value)
         await self.send(text_data=json.dumps(frame))
 
 

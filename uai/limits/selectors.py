@@ -41,8 +41,15 @@ def forget(user_id: int) -> None:
 
 
 @functools.cache
-def _parsed(text: str) -> rates.Rate:
-    return rates.parse_rate(text)
+def _parsed(text: str) -> rates.Rate | None:
+    """``text`` as a rate; None if it is none (once per text: it is asked on every request)."""
+    try:
+        return rates.parse_rate(text)
+    except ValueError:
+        # Written behind the admin's validation (SQL, the shell): the default holds, not a 500
+        # on every request of the user. Said once per process and text, not per request.
+        logger.warning("user limits: rate %r is not a rate; UAI_USER_RATE applies", text)
+        return None
 
 
 def rate_of(own: str) -> rates.Rate | None:
@@ -51,11 +58,7 @@ def rate_of(own: str) -> rates.Rate | None:
     own = own.strip()
     if own.lower() == rates.NO_LIMIT:
         return None
-    if own:
-        try:
-            return _parsed(own)
-        except ValueError:
-            # Written behind the admin's validation (SQL, the shell): the default holds, not a
-            # 500 on every request of the user.
-            logger.warning("user limits: rate %r is not a rate; UAI_USER_RATE applies", own)
-    return _parsed(settings.UAI_USER_RATE) if settings.UAI_USER_RATE else None
+    rate = _parsed(own) if own else None
+    if rate is None and settings.UAI_USER_RATE:
+        rate = _parsed(settings.UAI_USER_RATE)  # (checked at start-up)
+    return rate

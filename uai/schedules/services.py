@@ -159,8 +159,10 @@ def _fire(
     except UAIError as exc:  # its agent disabled since
         error = exc.detail
         logger.warning("schedule %s made no run at %s: %s", schedule.pk, fire_time.isoformat(), error)
-    except Exception as exc:  # a fault of this schedule's run: the schedules due after it still fire
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+    except Exception:  # a fault of this schedule's run: the schedules due after it still fire
+        # Its owner sees the error: what happened, not the fault's text (SQL, internals), which
+        # goes to the log.
+        error = "The run could not be created (a server error; its log says why)."
         logger.exception("schedule %s made no run at %s", schedule.pk, fire_time.isoformat())
     firing = Firing.objects.create(schedule=schedule, fire_time=fire_time, run=run, error=error)
     schedule.last_fired_at = fire_time

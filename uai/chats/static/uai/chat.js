@@ -276,8 +276,9 @@
       else stepBlock("FinalAnswerStep", m.content, m.run_id);
     }
     if (chat.status === "running") {
-      // A turn in flight (a reload mid-turn): Stop cancels it before its next frame says its id.
-      state.runId = history.findLast((m) => m.run_id)?.run_id || null;
+      // A turn in flight (a reload mid-turn): Stop cancels the newest turn, as after a uai_status
+      // frame, without waiting for one.
+      for (let i = history.length - 1; i >= 0 && !state.runId; i--) state.runId = history[i].run_id || null;
     }
     $("agent").value = chat.agent;
     $("agent").dispatchEvent(new Event("change"));
