@@ -515,6 +515,7 @@ SPECTACULAR_SETTINGS = {
         "WorkflowRoleEnum": ["user", "assistant", "system"],
         "ConversationRoleEnum": ["Human", "Assistant"],
         "WorkflowStatusEnum": ["idle", "running", "input_required", "completed", "failed", "stopped"],
+        "ChatStatusEnum": ["idle", "running", "stopped"],
         # the OpenAI-compatible API's constant ``object`` fields
         "OpenAIListObjectEnum": ["list"],
         "OpenAIModelObjectEnum": ["model"],
