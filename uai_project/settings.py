@@ -548,6 +548,8 @@ UAI_WS_MAX_FRAME_BYTES = _int("UAI_WS_MAX_FRAME_BYTES", 1024 * 1024, minimum=102
 UAI_MAX_LOGS_PER_REQUEST = _int("UAI_MAX_LOGS_PER_REQUEST", 1000)
 UAI_MAX_LOG_CHARS = _int("UAI_MAX_LOG_CHARS", 100_000)
 UAI_MAX_RUN_LIST = _int("UAI_MAX_RUN_LIST", 500)
+# Chats a list holds (the newest): GET /chat/, seed 002's workflows, seed 004's chats.
+UAI_MAX_CHAT_LIST = _int("UAI_MAX_CHAT_LIST", 500)
 UAI_TURN_WAIT_SECONDS = _float("UAI_TURN_WAIT_SECONDS", 300.0)  # a waiting REST turn gives up after
 UAI_DEFAULT_AGENT = env.get("UAI_DEFAULT_AGENT", "echo")
 # What a message does to a chat whose turn is still going, unless the chat or the request says:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, OuterRef, Subquery, Window
 from django.db.models.functions import RowNumber, Substr
@@ -68,8 +69,9 @@ def chat_head(*, chat_id: str) -> tuple[int | None, int, datetime.datetime | Non
 
 
 def chat_list(*, user: Any, previews: bool = False) -> list[Chat]:
-    """The user's chats, newest first; ``previews``: each with ``preview``, the start of its first
-    user message (None before one), read in the same query (index message_unique_chat_seq)."""
+    """The user's chats, newest first, at most UAI_MAX_CHAT_LIST; ``previews``: each with
+    ``preview``, the start of its first user message (None before one), read in the same query
+    (index message_unique_chat_seq)."""
     chats = Chat.objects.filter(owner=user).order_by("-created_at")
     if previews:
         first_text = (
@@ -78,7 +80,7 @@ def chat_list(*, user: Any, previews: bool = False) -> list[Chat]:
             .values("content")[:1]
         )
         chats = chats.annotate(preview=Substr(Subquery(first_text), 1, PREVIEW_READ_CHARS + 1))
-    return list(chats)
+    return list(chats[: settings.UAI_MAX_CHAT_LIST])
 
 
 @dataclass(frozen=True)
