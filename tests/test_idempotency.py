@@ -459,3 +459,34 @@ def test_setting__turned_off_no_request_is_guarded(enabled: str, installed: bool
     assert (guard in chain) is installed
     if installed:
         assert chain[-1] == guard
+
+
+@pytest.mark.django_db
+def test_retry__past_the_waiting_retries_allowed_is_a_409_at_once(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """A retry of a key whose first request is still running waits for its answer, holding a
+    thread (the waiting is tested end to end above: one key sent twice at once, a dropped
+    connection); past UAI_IDEMPOTENCY_MAX_WAITING such retries, the next is answered 409 at once."""
+    from django.contrib.auth import get_user_model
+    from django.test import RequestFactory
+
+    from uai.idempotency import middleware, services
+    from uai.idempotency.fingerprint import request_fingerprint
+
+    settings.UAI_IDEMPOTENCY_WAIT_SECONDS = 5
+    monkeypatch.setattr(middleware, "_WAITING", threading.BoundedSemaphore(2))
+    for _ in range(2):
+        assert middleware._WAITING.acquire(blocking=False)  # (as two retries polling would)
+    user = get_user_model().objects.create_user(f"waits-{uuid.uuid4().hex[:6]}")
+    request = RequestFactory().post("/chat/", {"agent": "echo"}, content_type="application/json")
+    claimed = services.idempotency_claim(
+        user_id=user.pk, key="k", fingerprint=request_fingerprint(request), method="POST", path="/chat/"
+    )
+    assert isinstance(claimed, services.Claimed)  # the first request, still running: no answer yet
+    row = services.idempotency_get(pk=claimed.pk)
+    started = time.monotonic()
+    response = middleware._answer_again(request, row)
+    assert time.monotonic() - started < 1
+    assert response.status_code == 409 and response["Retry-After"] == "1"
+    assert b"still in progress" in response.content

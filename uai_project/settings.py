@@ -601,6 +601,9 @@ UAI_IDEMPOTENCY_WAIT_SECONDS = _float(
     "UAI_IDEMPOTENCY_WAIT_SECONDS", UAI_TURN_WAIT_SECONDS, zero=True, maximum=_CENTURY_DAYS * 86400.0
 )
 UAI_IDEMPOTENCY_MAX_BODY_BYTES = _int("UAI_IDEMPOTENCY_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=0)
+# Retries that wait at once for first answers (each holds a thread of the guarded requests' 256);
+# more are answered 409 with Retry-After at once.
+UAI_IDEMPOTENCY_MAX_WAITING = _int("UAI_IDEMPOTENCY_MAX_WAITING", 64, minimum=0, maximum=200)
 # false: the header is ignored (every request runs), as on a server without the feature.
 UAI_IDEMPOTENCY_ENABLED = _bool("UAI_IDEMPOTENCY_ENABLED", True)
 if UAI_IDEMPOTENCY_ENABLED:

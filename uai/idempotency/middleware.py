@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -72,6 +73,10 @@ NOT_RUN_STATUSES = frozenset({401, 403, 408, 425, 429, 503})
 # not the loop's default executor, which has a handful.
 _THREADS = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="uai-idempotent")
 _running: set[asyncio.Future[Any]] = set()  # (referenced until done)
+# Retries waiting for a first request's answer each hold one of those threads while they poll:
+# past UAI_IDEMPOTENCY_MAX_WAITING of them, a retry is answered 409 at once (a client retrying in
+# a loop would otherwise take every thread, and no keyed request could run).
+_WAITING = threading.BoundedSemaphore(settings.UAI_IDEMPOTENCY_MAX_WAITING)
 INTERRUPTED = 0  # the status kept for a request whose view raised (no answer to replay)
 KEEP_ATTRIBUTE = "_uai_idempotency_keep"  # the request's answer to keep, once sent
 
@@ -362,7 +367,17 @@ def _answer_again(request: HttpRequest, row: Any) -> HttpResponseBase:
 
 def _wait(row: Any) -> Any:
     """Wait for the first request's answer, up to UAI_IDEMPOTENCY_WAIT_SECONDS (a stream: only
-    STREAM_END_GRACE_SECONDS, for one that is ending); the row as it is then."""
+    STREAM_END_GRACE_SECONDS, for one that is ending), if fewer than UAI_IDEMPOTENCY_MAX_WAITING
+    retries wait already; the row as it is then."""
+    if not _WAITING.acquire(blocking=False):
+        return row  # (too many retries waiting already)
+    try:
+        return _poll(row)
+    finally:
+        _WAITING.release()
+
+
+def _poll(row: Any) -> Any:
     deadline = time.monotonic() + settings.UAI_IDEMPOTENCY_WAIT_SECONDS
     if row.streaming:
         deadline = min(deadline, time.monotonic() + STREAM_END_GRACE_SECONDS)
