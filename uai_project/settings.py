@@ -16,6 +16,8 @@ import django_stubs_ext
 from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
+from uai.limits.rates import RATE as USER_RATE_FORMAT  # (plain Python: no app needed yet)
+
 # Django's classes that django-stubs types as generic (ModelAdmin[Run]) made subscriptable.
 django_stubs_ext.monkeypatch()
 
@@ -452,9 +454,8 @@ if UAI_OPENAI_RATE is not None and not re.fullmatch(r"[1-9]\d*/[smhd][a-z]*", UA
 # Limits per user (uai/limits/), each overridable per user in the admin (Users → a user →
 # "Limits"). A rate is "N/period" (DRF's: "600/min"), or "N/<k><unit>" ("30/10s"); empty: none.
 # Counted in the cache, like the scopes above (Redis when set: across processes).
-_RATE = r"[1-9]\d*/([1-9]\d*)?[smhd][a-z]*"
 UAI_USER_RATE = env.get("UAI_USER_RATE", "600/min").strip() or None
-if UAI_USER_RATE is not None and not re.fullmatch(_RATE, UAI_USER_RATE):
+if UAI_USER_RATE is not None and not USER_RATE_FORMAT.fullmatch(UAI_USER_RATE):
     raise ImproperlyConfigured(
         f"UAI_USER_RATE must look like 600/min or 30/10s (or be empty), not {UAI_USER_RATE!r}"
     )
