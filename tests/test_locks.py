@@ -28,6 +28,17 @@ def _waiting_on_a_lock(dsn: str) -> bool:
     return bool(row and row[0])
 
 
+def _started_until_it_waits(dsn: str, target: Callable[[], Any], what: str) -> threading.Thread:
+    """``target`` on a thread of its own, once it waits on a lock (or has ended)."""
+    thread = threading.Thread(target=target)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not _waiting_on_a_lock(dsn) and thread.is_alive():
+        assert time.monotonic() < deadline, f"{what} never waited on a lock"
+        time.sleep(0.02)
+    return thread
+
+
 def _as_the_executor(run_id: Any, chat_id: str, request: Callable[[], Any]) -> None:
     """Lock the run, let ``request`` start and wait on a lock, then lock the chat and commit."""
     dsn = connection.connection.info.dsn if connection.connection else None
@@ -46,12 +57,7 @@ def _as_the_executor(run_id: Any, chat_id: str, request: Callable[[], Any]) -> N
 
     with psycopg.connect(dsn) as executor:
         executor.execute("SELECT 1 FROM runs_run WHERE id = %s FOR UPDATE", [run_id])
-        thread = threading.Thread(target=call)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not _waiting_on_a_lock(dsn) and thread.is_alive():
-            assert time.monotonic() < deadline, "the request never waited on the run"
-            time.sleep(0.02)
+        thread = _started_until_it_waits(dsn, call, "the request")
         try:
             executor.execute("UPDATE chats_chat SET last_seq = last_seq WHERE id = %s", [chat_id])
             executor.commit()
@@ -211,12 +217,7 @@ def test_chat_delete__waits_for_a_writer_of_the_chat_and_takes_its_rows_too() ->
             " VALUES (gen_random_uuid(), %s, %s, 'assistant', 'a step', '', '{}', now())",
             [chat.id, seq[0]],
         )
-        thread = threading.Thread(target=delete)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not _waiting_on_a_lock(dsn) and thread.is_alive():
-            assert time.monotonic() < deadline, "the delete never waited on the writer"
-            time.sleep(0.02)
+        thread = _started_until_it_waits(dsn, delete, "the delete")
         writer.commit()
         thread.join(15)
     assert not thread.is_alive()
@@ -263,12 +264,7 @@ def test_message_delete__takes_the_chat_before_the_message(then: list[str], outc
 
     with psycopg.connect(dsn) as deletion:  # as chat_delete: the chat, then its rows
         deletion.execute("SELECT 1 FROM chats_chat WHERE id = %s FOR UPDATE", [chat.id])
-        thread = threading.Thread(target=delete)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not _waiting_on_a_lock(dsn) and thread.is_alive():
-            assert time.monotonic() < deadline, "the message's delete never waited on the chat"
-            time.sleep(0.02)
+        thread = _started_until_it_waits(dsn, delete, "the message's delete")
         try:
             for statement in then:
                 deletion.execute(statement, [chat.id] if "%s" in statement else [])
