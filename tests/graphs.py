@@ -7,7 +7,9 @@ import itertools
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.runtime import get_runtime
 from langgraph.types import interrupt
 
 model = GenericFakeChatModel(messages=itertools.cycle([AIMessage(content="hello there friend")]))
@@ -77,3 +79,12 @@ def _breakpoint() -> object:
 
 parallel_asking_graph = _parallel_asks()
 breakpoint_graph = _breakpoint()
+
+
+def configured(state: MessagesState, config: RunnableConfig) -> dict:
+    """Says what the run's config and context gave it."""
+    who = config["configurable"].get("who", "nobody")
+    return {"messages": [AIMessage(content=f"who={who} context={get_runtime().context}")]}
+
+
+configured_graph = _build(("configured", configured))

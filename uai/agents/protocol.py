@@ -58,6 +58,10 @@ class AgentRequest:
     # Tools the front end offers for this turn (``{"name", "description", "parameters"}``, the
     # parameters a JSON Schema): the agent calls one with ``context.call_tool()``.
     tools: list[dict[str, Any]] = field(default_factory=list)
+    # What the client asked this turn to run with, where its protocol has it (LangGraph's run
+    # ``config``, with ``configurable``, and ``context``): the LangGraph adapter passes both on.
+    config: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 class InputNotSupported(RuntimeError):

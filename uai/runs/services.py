@@ -253,6 +253,8 @@ def _build_request(run: _BegunRun, agent: Agent) -> AgentRequest:
         metadata=metadata,
         options=dict(agent.options or {}),
         tools=list(run.request.get("tools") or ()) if run.request else [],
+        config=dict(run.request.get("config") or {}) if run.request else {},
+        context=dict(run.request.get("context") or {}) if run.request else {},
     )
 
 

@@ -10,6 +10,8 @@
 - The thread's state is kept between turns of a chat in the chat's own state (PostgreSQL), under
   ``"langgraph"``; within one run an in-memory checkpointer carries it across interrupts.
 - The final answer is the last AI message of the graph's state.
+- A turn's ``config`` (``configurable`` and the rest) and ``context``, as a LangGraph client asks
+  them (``/langgraph``), are the graph's; ``thread_id`` stays the adapter's own.
 
 Options: ``input_key`` (default ``messages``). Needs the ``langgraph`` extra.
 """
@@ -124,14 +126,22 @@ class LangGraphAdapter:
         from langgraph.types import Command
 
         graph = self.graph.copy(update={"checkpointer": InMemorySaver()})
-        config = {"configurable": {"thread_id": context.run_id or "sessionless", "mode": request.mode}}
+        asked = dict(request.config)
+        configurable = {
+            **(asked.pop("configurable", None) or {}),
+            "thread_id": context.run_id or "sessionless",
+        }
+        config = {**asked, "configurable": {"mode": request.mode, **configurable}}
+        run_context = request.context or None
         prior = load_state(request.state.get(STATE_KEY))
         history = list(prior.get(self.input_key, []))
         command: Any = {**prior, self.input_key: [*history, messages.HumanMessage(content=request.text)]}
         while True:
             paused = False
             interrupts: dict[str, Any] = {}
-            async for mode, data in graph.astream(command, config, stream_mode=["updates", "messages"]):
+            async for mode, data in graph.astream(
+                command, config, stream_mode=["updates", "messages"], context=run_context
+            ):
                 if mode == "messages":
                     chunk = data[0]
                     if isinstance(chunk, messages.AIMessageChunk) and _text(chunk):
