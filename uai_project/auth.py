@@ -110,6 +110,19 @@ class BearerAuthentication(BaseAuthentication):
         return 'Bearer realm="uai"'
 
 
+class ApiKeyAuthentication(BaseAuthentication):
+    """DRF authentication of ``x-api-key: <API token or JWT>``, as LangGraph's SDKs send a key."""
+
+    def authenticate(self, request: Any) -> tuple[Any, Any] | None:
+        raw = request.META.get("HTTP_X_API_KEY")
+        if not raw:
+            return None
+        return user_for_credential(raw.strip())
+
+    def authenticate_header(self, request: Any) -> str:
+        return 'Bearer realm="uai"'
+
+
 def authenticate_request(request: Any) -> Any | None:
     """The user of a plain Django request (bearer credential, else session); None if anonymous.
 

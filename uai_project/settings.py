@@ -132,9 +132,9 @@ UAI_CORS_ALLOWED_ORIGINS = [
 ]
 CORS_ALLOW_ALL_ORIGINS = UAI_CORS_ALLOWED_ORIGINS == ["*"]
 CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else UAI_CORS_ALLOWED_ORIGINS
-CORS_ALLOW_HEADERS = (*cors_default_headers, "last-event-id")
+CORS_ALLOW_HEADERS = (*cors_default_headers, "last-event-id", "x-api-key")
 # What a front end's client reads from a response: the AI SDK checks its stream's version header.
-CORS_EXPOSE_HEADERS = ["x-vercel-ai-ui-message-stream", "retry-after", "location"]
+CORS_EXPOSE_HEADERS = ["x-vercel-ai-ui-message-stream", "retry-after", "location", "content-location"]
 
 INSTALLED_APPS = [
     "daphne",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, OuterRef, Subquery, Window
+from django.db.models import F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import RowNumber, Substr
 
 from uai.agents import registry
@@ -295,3 +295,88 @@ def run_messages_of(*, run_ids: list[Any], newest: int | None = None) -> dict[st
     for message in messages.order_by("run_id", "seq"):
         found[str(message.run_id)].append(message)
     return found
+
+
+# --- a chat as a thread of runs' segments (LangGraph's API) -------------------------------------------
+
+
+def conversation(*, chat: Chat, upto_seq: int | None = None) -> list[Message]:
+    """The chat's conversation in order: the user's and system messages and the agent's final
+    answers (not its other steps); those numbered ``upto_seq`` or lower when it is given."""
+    found = Message.objects.filter(chat_id=chat.id).exclude(
+        Q(role=Message.Role.AGENT) & (Q(step_type__isnull=True) | ~Q(step_type=FINAL_ANSWER_STEP))
+    )
+    if upto_seq is not None:
+        found = found.filter(seq__lte=upto_seq)
+    return list(found.order_by("seq"))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A part of a turn: from its starting user message (the turn's, or the answer to its k-th
+    question) to its next question or its end. ``latest``: no answer followed it yet."""
+
+    message: Message
+    run: Run
+    index: int
+    latest: bool
+
+
+def chat_segments(*, chat: Chat) -> list[Segment]:
+    """Every segment of the chat's turns, newest first."""
+    messages = list(
+        Message.objects.filter(chat_id=chat.id, role=Message.Role.USER, run__isnull=False)
+        .select_related("run")
+        .order_by("seq")
+    )
+    counts: dict[Any, int] = {}
+    for message in messages:
+        counts[message.run_id] = counts.get(message.run_id, 0) + 1
+    seen: dict[Any, int] = {}
+    segments = []
+    for message in messages:
+        index = seen.get(message.run_id, 0)
+        seen[message.run_id] = index + 1
+        run = cast(Run, message.run)
+        segments.append(Segment(message, run, index, index == counts[message.run_id] - 1))
+    return segments[::-1]
+
+
+def segment_get(*, chat: Chat, message_id: str) -> Segment | None:
+    """The segment of the chat that user message ``message_id`` started; None when none did."""
+    key = parse_uuid(message_id, "Run")
+    message = (
+        Message.objects.filter(pk=key, chat_id=chat.id, role=Message.Role.USER, run__isnull=False)
+        .select_related("run")
+        .first()
+    )
+    if message is None or message.run is None or message.run_id is None:
+        return None
+    others = list(
+        Message.objects.filter(run_id=message.run_id, role=Message.Role.USER).values_list("seq", flat=True)
+    )
+    index = sum(1 for seq in others if seq < message.seq)
+    return Segment(message, message.run, index, index == len(others) - 1)
+
+
+def segment_latest(*, chat: Chat, run_id: Any) -> Segment | None:
+    """The newest segment of a turn of the chat (the one its next event belongs to)."""
+    latest = (
+        Message.objects.filter(chat_id=chat.id, run_id=run_id, role=Message.Role.USER)
+        .order_by("-seq")
+        .values_list("id", flat=True)
+        .first()
+    )
+    return None if latest is None else segment_get(chat=chat, message_id=str(latest))
+
+
+def chat_search(
+    *, user: Any, metadata: dict[str, Any] | None, ids: list[str] | None, limit: int, offset: int
+) -> list[Chat]:
+    """The user's chats whose metadata holds ``metadata`` (JSON containment), newest first."""
+    found = Chat.objects.filter(owner_id=user.pk).select_related("agent")
+    if metadata:
+        found = found.filter(metadata__contains=metadata)
+    if ids is not None:
+        found = found.filter(pk__in=ids)
+    return list(found.order_by("-updated_at")[offset : offset + limit])

@@ -89,13 +89,16 @@ def chat_start(
     request: dict[str, Any] | None = None,
     state: dict[str, Any] | None = None,
     client_message_id: str = "",
+    metadata: dict[str, Any] | None = None,
 ) -> tuple[Chat, Run, Message]:
     """A new chat and its first turn, committed together: a stateless client's call (an OpenAI
     chat completion), a front end's new thread (with its ``state``). One commit, not two; a
     refused turn leaves no empty chat behind. ``chat_id``: a server-made id (``new_chat_id``) or
     the client's (an AG-UI thread id), known before the call so that the caller can listen to the
     chat before its first event; a client's id taken meanwhile is an ``IntegrityError``."""
-    chat = Chat(id=chat_id, owner_id=owner_id, agent=agent, name=name, state=state or {})
+    chat = Chat(
+        id=chat_id, owner_id=owner_id, agent=agent, name=name, state=state or {}, metadata=metadata or {}
+    )
     run, message = chat_send(
         chat=chat,
         text=text,

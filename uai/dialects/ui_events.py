@@ -64,6 +64,7 @@ class StepStart:
     name: str
     content: str
     plan: bool
+    node: str = ""  # the graph node that made it, where the framework has nodes (LangGraph)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,7 +324,9 @@ class UiEvents:
                 out.append(ToolCall(seq, call, tool, arguments, bool(data.get("client"))))
             return
         step = f"step_{self.run_id}_{seq}"
-        out.append(StepStart(seq, step, name, content, name == ev.PLANNING_STEP))
+        node = data.get("node")
+        node = node if isinstance(node, str) else ""
+        out.append(StepStart(seq, step, name, content, name == ev.PLANNING_STEP, node))
         out.append(StepEnd(seq, step, name))
 
     def _answered(self, tool: str) -> str | None:
