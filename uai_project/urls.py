@@ -96,6 +96,8 @@ urlpatterns = [
     # front-end protocols: AG-UI (CopilotKit) and the AI SDK's UI message stream (useChat)
     path("ag-ui/", include("uai.dialects.agui")),
     path("ai-sdk/", include("uai.dialects.ai_sdk")),
+    # LangGraph's Agent Server API (the langgraph-sdk clients, Agent Chat UI)
+    path("langgraph/", include("uai.dialects.langgraph")),
     # the web pages (session sign-in), then the APIs
     path("", pages.chat_page, name="chat-page"),
     path("runs/", pages.runs_page, name="runs-page"),

@@ -1,0 +1,411 @@
+"""LangGraph's Agent Server API (``/langgraph``) driven by the official ``langgraph-sdk`` client,
+unchanged, against the live server: UAI agents of every framework as LangGraph assistants."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk import get_client, get_sync_client
+from langgraph_sdk.errors import ConflictError, NotFoundError
+
+from tests.conftest import register_agent, token_of, wait_for
+
+_OPEN: list[Any] = []
+
+
+def sdk(client: httpx.Client) -> Any:
+    """The SDK's sync client for a user (its token as ``x-api-key``, as the SDK sends a key);
+    closed at the test's end."""
+    made = get_sync_client(url=api_root(client), api_key=token_of(client))
+    _OPEN.append(made)
+    return made
+
+
+def api_root(client: httpx.Client) -> str:
+    return str(client.base_url).rstrip("/") + "/langgraph"
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def user(text: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+def parts(stream: Any) -> list[tuple[str, Any]]:
+    return [(part.event, part.data) for part in stream]
+
+
+def texts(values: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(m["type"], m["content"]) for m in values["messages"]]
+
+
+@pytest.fixture
+def graph_agent(live: str) -> str:
+    register_agent("graph", "langgraph", "tests.graphs:chat_graph", streams=True)
+    return "graph"
+
+
+@pytest.fixture
+def asking_graph(live: str) -> str:
+    register_agent("asking", "langgraph", "tests.graphs:asking_graph", streams=True)
+    return "asking"
+
+
+def test_langgraph__assistants_are_the_agents(alice: httpx.Client) -> None:
+    client = sdk(alice)
+    found = client.assistants.search(graph_id="echo")
+    assert [a["assistant_id"] for a in found] == ["echo"]
+    assert found[0]["graph_id"] == "echo"
+    assert client.assistants.get("echo")["name"] == "echo"
+    assert "echo" in [a["assistant_id"] for a in client.assistants.search(limit=100)]
+    graph = client.assistants.get_graph("echo")
+    assert {n["id"] for n in graph["nodes"]} >= {"__start__", "__end__"}
+    assert client.assistants.get_schemas("echo")["graph_id"] == "echo"
+    with pytest.raises(NotFoundError):
+        client.assistants.get("no-such-agent")
+
+
+def test_langgraph__a_thread_is_a_chat_listed_by_its_metadata(alice: httpx.Client) -> None:
+    client = sdk(alice)
+    made = client.threads.create(metadata={"project": "x"})
+    assert made["status"] == "idle" and made["metadata"] == {"project": "x"}
+    assert client.threads.get(made["thread_id"])["thread_id"] == made["thread_id"]
+    # the chat the thread is
+    assert alice.get(f"/chat/{made['thread_id']}").status_code == 200
+    client.runs.wait(made["thread_id"], "echo", input=user("Hello thread"))
+    found = client.threads.search(metadata={"graph_id": "echo"})
+    assert [t["thread_id"] for t in found] == [made["thread_id"]]
+    assert texts(found[0]["values"]) == [("human", "Hello thread"), ("ai", "Hello thread")]
+    assert client.threads.search(metadata={"project": "y"}) == []
+    with pytest.raises(ConflictError):
+        client.threads.create(thread_id=made["thread_id"])
+    same = client.threads.create(thread_id=made["thread_id"], if_exists="do_nothing")
+    assert same["thread_id"] == made["thread_id"]
+    client.threads.update(made["thread_id"], metadata={"more": 1})
+    assert client.threads.get(made["thread_id"])["metadata"]["more"] == 1
+    client.threads.delete(made["thread_id"])
+    with pytest.raises(NotFoundError):
+        client.threads.get(made["thread_id"])
+
+
+def test_langgraph__streams_a_plain_agent_in_every_mode(alice: httpx.Client) -> None:
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    got = parts(
+        client.runs.stream(
+            thread,
+            "echo",
+            input=user("Hello stream"),
+            stream_mode=["values", "updates", "messages-tuple", "custom"],
+        )
+    )
+    names = [name for name, _ in got]
+    assert names[0] == "metadata" and uuid.UUID(got[0][1]["run_id"])
+    assert names[-1] == "end"
+    values = [data for name, data in got if name == "values"]
+    assert texts(values[0]) == [("human", "Hello stream")]
+    assert texts(values[-1]) == [("human", "Hello stream"), ("ai", "Hello stream")]
+    chunks = [data for name, data in got if name == "messages"]
+    assert "".join(chunk["content"] for chunk, _ in chunks) == "Hello stream"
+    assert all(chunk["type"] == "AIMessageChunk" for chunk, _ in chunks)
+    updates = [data for name, data in got if name == "updates"]
+    assert any("agent" in u and u["agent"]["messages"][0]["content"] == "Hello stream" for u in updates)
+    # the run, as the thread lists it
+    run = client.runs.get(thread, got[0][1]["run_id"])
+    assert run["status"] == "success" and run["assistant_id"] == "echo"
+    assert [r["run_id"] for r in client.runs.list(thread)] == [run["run_id"]]
+    state = client.threads.get_state(thread)
+    assert texts(state["values"]) == [("human", "Hello stream"), ("ai", "Hello stream")]
+    assert state["next"] == []
+    history = client.threads.get_history(thread)
+    assert texts(history[0]["values"]) == texts(state["values"])
+
+
+def test_langgraph__streams_a_langgraph_agent(alice: httpx.Client, graph_agent: str) -> None:
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    got = parts(
+        client.runs.stream(
+            thread, graph_agent, input=user("hi"), stream_mode=["updates", "messages-tuple", "values"]
+        )
+    )
+    updates = [data for name, data in got if name == "updates"]
+    assert any("planner" in u for u in updates)
+    chunks = [data for name, data in got if name == "messages"]
+    assert "".join(chunk["content"] for chunk, _ in chunks) == "hello there friend"
+    final = [data for name, data in got if name == "values"][-1]
+    assert texts(final)[-1] == ("ai", "hello there friend")
+
+
+def test_langgraph__an_interrupt_is_resumed_with_a_command(alice: httpx.Client, asking_graph: str) -> None:
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    got = parts(client.runs.stream(thread, asking_graph, input=user("hi"), stream_mode=["values", "updates"]))
+    asked = [data for name, data in got if name == "updates" and "__interrupt__" in data]
+    assert asked and asked[0]["__interrupt__"][0]["value"] == "Your name?"
+    run_id = got[0][1]["run_id"]
+    wait_for(lambda: client.threads.get(thread)["status"] == "interrupted")
+    assert client.runs.get(thread, run_id)["status"] == "success"
+    assert client.threads.get(thread)["interrupts"]
+    state = client.threads.get_state(thread)
+    assert state["tasks"][0]["interrupts"][0]["value"] == "Your name?"
+    result = client.runs.wait(thread, asking_graph, command={"resume": "Ada"})
+    assert texts(result)[-1] == ("ai", "Hi Ada")
+    assert client.threads.get(thread)["status"] == "idle"
+    assert len(client.runs.list(thread)) == 2
+
+
+def test_langgraph__create_then_join(alice: httpx.Client) -> None:
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    run = client.runs.create(thread, "echo", input=user("joined"))
+    assert run["status"] in ("pending", "running", "success")
+    values = client.runs.join(thread, run["run_id"])
+    assert texts(values)[-1] == ("ai", "joined")
+    again = parts(client.runs.join_stream(thread, run["run_id"], last_event_id="-1", stream_mode="values"))
+    assert texts([d for n, d in again if n == "values"][-1])[-1] == ("ai", "joined")
+
+
+def test_langgraph__stateless_runs(alice: httpx.Client) -> None:
+    client = sdk(alice)
+    values = client.runs.wait(None, "echo", input=user("no thread"))
+    assert texts(values)[-1] == ("ai", "no thread")
+    got = parts(client.runs.stream(None, "echo", input=user("no thread either")))
+    assert texts([d for n, d in got if n == "values"][-1])[-1] == ("ai", "no thread either")
+
+
+def test_langgraph__another_users_thread_is_not_found(alice: httpx.Client, bob: httpx.Client) -> None:
+    thread = sdk(alice).threads.create()["thread_id"]
+    other = sdk(bob)
+    with pytest.raises(NotFoundError):
+        other.threads.get(thread)
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        other.runs.wait(thread, "echo", input=user("mine now"))
+    assert refused.value.response.status_code == 404
+    with pytest.raises(NotFoundError):
+        other.runs.create(thread, "echo", input=user("mine now"))
+    assert other.threads.search() == []
+
+
+def test_langgraph__async_client(alice: httpx.Client) -> None:
+    async def go() -> list[Any]:
+        async with get_client(url=api_root(alice), api_key=token_of(alice)) as client:
+            thread = await client.threads.create()
+            return [p async for p in client.runs.stream(thread["thread_id"], "echo", input=user("async"))]
+
+    got = asyncio.run(go())
+    assert got[0].event == "metadata"
+    assert texts([p.data for p in got if p.event == "values"][-1])[-1] == ("ai", "async")
+
+
+def slow(steps: int, delay: float = 0.05) -> dict[str, Any]:
+    """The built-in ``slow`` agent's input: a log line and a progress report per step."""
+    return user(json.dumps({"steps": steps, "delay": delay}))
+
+
+def test_langgraph__custom_and_messages_modes(alice: httpx.Client) -> None:
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    got = parts(client.runs.stream(thread, "slow", input=slow(2, 0.01), stream_mode=["custom", "messages"]))
+    custom = [data for name, data in got if name == "custom"]
+    assert [c["message"] for c in custom if c["type"] == "log"] == ["step 1 of 2", "step 2 of 2"]
+    assert [c["progress"] for c in custom if c["type"] == "progress"] == [50.0, 100.0]
+    complete = [data for name, data in got if name == "messages/complete"]
+    assert complete[-1][0]["content"] == "Done after 2 steps."
+    assert any(name == "messages/metadata" for name, _ in got)
+
+
+def test_langgraph__join_stream_after_a_dropped_connection_loses_nothing(alice: httpx.Client) -> None:
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    modes = ["custom", "values"]
+    first: list[Any] = []
+    stream = client.runs.stream(thread, "slow", input=slow(20), stream_mode=modes)
+    for part in stream:
+        first.append(part)
+        if len([p for p in first if p.event == "custom"]) == 5:
+            break
+    stream.close()  # the connection drops mid-run
+    run_id = first[0].data["run_id"]
+    rest = list(client.runs.join_stream(thread, run_id, stream_mode=modes, last_event_id=first[-1].id))
+    whole = list(client.runs.join_stream(thread, run_id, stream_mode=modes, last_event_id="-1"))
+
+    def story(got: list[Any]) -> list[tuple[str | None, str, Any]]:
+        return [(p.id, p.event, p.data) for p in got if p.event in ("custom", "values")]
+
+    assert story(first) + story(rest) == story(whole)
+    assert len([p for p in whole if p.event == "custom" and p.data["type"] == "log"]) == 20
+    assert texts(whole[-2].data)[-1] == ("ai", "Done after 20 steps.")
+
+
+def test_langgraph__cancel_interrupt_keeps_the_turn_rollback_deletes_it(alice: httpx.Client) -> None:
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    kept = client.runs.create(thread, "slow", input=slow(1000))
+    wait_for(lambda: client.runs.get(thread, kept["run_id"])["status"] == "running")
+    client.runs.cancel(thread, kept["run_id"], wait=True)
+    assert client.runs.get(thread, kept["run_id"])["status"] == "interrupted"
+    assert [m["type"] for m in client.threads.get_state(thread)["values"]["messages"]] == ["human"]
+    gone = client.runs.create(thread, "slow", input=slow(1000), multitask_strategy="enqueue")
+    wait_for(lambda: client.runs.get(thread, gone["run_id"])["status"] == "running")
+    client.runs.cancel(thread, gone["run_id"], action="rollback")
+    with pytest.raises(NotFoundError):
+        client.runs.get(thread, gone["run_id"])
+    assert [m["type"] for m in client.threads.get_state(thread)["values"]["messages"]] == ["human"]
+    assert [r["run_id"] for r in client.runs.list(thread)] == [kept["run_id"]]
+
+
+@pytest.mark.parametrize("strategy", ["reject", "enqueue", "interrupt", "rollback"])
+def test_langgraph__multitask_strategy_with_two_messages_at_once(alice: httpx.Client, strategy: str) -> None:
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    first = client.runs.create(thread, "slow", input=slow(40))
+    if strategy == "reject":
+        with pytest.raises(ConflictError):
+            client.runs.create(thread, "slow", input=slow(1), multitask_strategy=strategy)
+        assert client.runs.join(thread, first["run_id"])["messages"][-1]["content"] == "Done after 40 steps."
+        return
+    second = client.runs.create(thread, "slow", input=slow(1), multitask_strategy=strategy)
+    assert texts(client.runs.join(thread, second["run_id"]))[-1] == ("ai", "Done after 1 steps.")
+    ran = {r["run_id"]: r["status"] for r in client.runs.list(thread)}
+    if strategy == "enqueue":
+        assert ran == {first["run_id"]: "success", second["run_id"]: "success"}
+        said = [
+            m["content"] for m in client.threads.get_state(thread)["values"]["messages"] if m["type"] == "ai"
+        ]
+        assert said == ["Done after 40 steps.", "Done after 1 steps."]
+    elif strategy == "interrupt":
+        assert ran == {first["run_id"]: "interrupted", second["run_id"]: "success"}
+    else:
+        assert ran == {second["run_id"]: "success"}
+
+
+def test_langgraph__config_and_context_reach_a_langgraph_agent(alice: httpx.Client, live: str) -> None:
+    register_agent("configured", "langgraph", "tests.graphs:configured_graph")
+    client = sdk(alice)
+    values = client.runs.wait(
+        None, "configured", input=user("hi"), config={"configurable": {"who": "ada"}}, context={"lang": "fr"}
+    )
+    assert texts(values)[-1] == ("ai", "who=ada context={'lang': 'fr'}")
+
+
+def test_langgraph__a_thread_stream_follows_its_runs(alice: httpx.Client) -> None:
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    seen: list[Any] = []
+    following = threading.Event()
+
+    def follow() -> None:
+        with get_sync_client(url=api_root(alice), api_key=token_of(alice)) as follower:
+            stream = follower.threads.join_stream(thread, stream_mode=["values", "custom"])
+            following.set()
+            for part in stream:
+                seen.append(part)
+                if part.event == "values" and texts(part.data)[-1] == ("ai", "second"):
+                    return
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    assert following.wait(10)
+    wait_for(lambda: True, timeout=0.3)  # (the follower's request reaches the server)
+    first = client.runs.wait(thread, "echo", input=user("first"))
+    client.runs.wait(thread, "echo", input=user("second"))
+    reader.join(20)
+    assert not reader.is_alive()
+    runs = [p.data["run_id"] for p in seen if p.event == "metadata"]
+    assert runs == [r["run_id"] for r in client.runs.list(thread)][::-1]
+    finals = [texts(p.data)[-1] for p in seen if p.event == "values"]
+    assert ("ai", "first") in finals and finals[-1] == ("ai", "second")
+    assert texts(first)[-1] == ("ai", "first")
+
+
+def test_langgraph__bad_requests_are_4xx_with_a_detail(alice: httpx.Client) -> None:
+    token = token_of(alice)
+    api = httpx.Client(base_url=api_root(alice), headers={"x-api-key": token}, timeout=30)
+    try:
+        thread = api.post("/threads", json={}).json()["thread_id"]
+        run = f"/threads/{thread}/runs/wait"
+        refused = {
+            "unknown mode": api.post(
+                f"/threads/{thread}/runs/stream",
+                json={"assistant_id": "echo", "input": user("x"), "stream_mode": "nope"},
+            ),
+            "unknown strategy": api.post(
+                run, json={"assistant_id": "echo", "input": user("x"), "multitask_strategy": "both"}
+            ),
+            "input and command": api.post(
+                run, json={"assistant_id": "echo", "input": user("x"), "command": {"resume": "y"}}
+            ),
+            "nothing asked": api.post(run, json={"assistant_id": "echo"}),
+            "no assistant": api.post(run, json={"input": user("x")}),
+            "a list body": api.post(run, json=[1, 2]),
+            "messages not messages": api.post(run, json={"assistant_id": "echo", "input": {"messages": [3]}}),
+            "content not text": api.post(
+                run, json={"assistant_id": "echo", "input": {"messages": [{"role": "user", "content": 5}]}}
+            ),
+            "bad limit": api.post("/threads/search", json={"limit": 0}),
+            "bad thread id": api.post(
+                "/threads/a b/runs/wait",
+                json={"assistant_id": "echo", "input": user("x"), "if_not_exists": "create"},
+            ),
+            "bad cursor": api.get(f"/threads/{thread}/stream", headers={"Last-Event-ID": "x"}),
+            "bad action": api.post(
+                f"/threads/{thread}/runs/{uuid.uuid4()}/cancel", params={"action": "stop"}
+            ),
+            "not json": api.post(run, content=b"hello", headers={"content-type": "text/plain"}),
+        }
+        for name, response in refused.items():
+            assert 400 <= response.status_code < 500, (name, response.status_code, response.text)
+            assert response.json()["detail"], name
+        assert refused["not json"].status_code == 415
+        # nothing to resume, another assistant on a thread that ran one: refused too
+        assert api.post(run, json={"assistant_id": "echo", "input": user("first")}).status_code == 200
+        assert api.post(run, json={"assistant_id": "echo", "command": {"resume": "y"}}).status_code == 409
+        assert api.post(run, json={"assistant_id": "slow", "input": user("x")}).status_code == 400
+        assert api.get(f"/threads/{thread}/runs/{uuid.uuid4()}").status_code == 404
+        assert api.get(f"/threads/{thread}/runs/not-a-run").status_code == 404
+        assert httpx.get(api_root(alice) + "/threads/search").status_code in (401, 405)
+        assert httpx.post(api_root(alice) + "/threads/search", json={}).status_code == 401
+        assert httpx.get(api_root(alice) + "/info").json()["flags"]["assistants"] is True
+    finally:
+        api.close()
+
+
+def test_langgraph__a_failed_run_says_error_and_ends_so(alice: httpx.Client) -> None:
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    got = parts(client.runs.stream(thread, "fail", input=user("x"), stream_mode=["values", "updates"]))
+    errors = [data for name, data in got if name == "error"]
+    assert errors and errors[0]["message"]
+    assert got[-1] == ("end", {"run_id": got[0][1]["run_id"], "status": "error"})
+    assert client.runs.get(thread, got[0][1]["run_id"])["status"] == "error"
+    assert client.threads.get(thread)["status"] == "error"
+    with pytest.raises(Exception, match="failed on purpose"):  # the SDK raises the run's error
+        client.runs.wait(thread, "fail", input=user("again"))
+
+
+def test_langgraph__a_join_without_modes_streams_the_runs_own(alice: httpx.Client) -> None:
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    got = parts(client.runs.stream(thread, "slow", input=slow(2, 0.01), stream_mode=["custom"]))
+    assert got[-1] == ("end", {"run_id": got[0][1]["run_id"], "status": "success"})
+    again = parts(client.runs.join_stream(thread, got[0][1]["run_id"], last_event_id="-1"))
+    assert again == got
+    # Bearer works as x-api-key does; a run made in the background joins in every mode
+    made = alice.post(
+        f"/langgraph/threads/{thread}/runs", json={"assistant_id": "slow", "input": slow(1, 0.01)}
+    ).json()
+    joined = parts(client.runs.join_stream(thread, made["run_id"], last_event_id="-1"))
+    assert {name for name, _ in joined} == {"metadata", "values", "updates", "messages", "custom", "end"}

@@ -1,0 +1,992 @@
+"""LangGraph's Agent Server API under ``/langgraph/``: the ``langgraph-sdk`` clients (Python and
+JavaScript) and the front ends built on them run any UAI agent.
+
+The API root is ``/langgraph`` (``get_client(url=".../langgraph", api_key=token)``). The ids and
+states map onto the one core:
+
+* an **assistant** is a registered agent (``assistant_id`` = ``graph_id`` = its name);
+* a **thread** is a chat (``thread_id`` = the chat's id, ``metadata`` = its metadata). A thread
+  made without an assistant is a chat with the default agent until its first run names one; a
+  thread's first run stamps ``graph_id`` and ``assistant_id`` into its metadata, as LangGraph's
+  server does (Agent Chat UI lists threads by them);
+* a **run** is a *segment* of a UAI turn (``ui_events``): the turn up to the agent's first question
+  or its end, or from an answer to the next question or the end. Its ``run_id`` is the id of the
+  user message that started it (the turn's message, or the answer); a run stopped by a question
+  is a ``success`` and leaves its thread ``interrupted``, as ``interrupt()`` does in LangGraph;
+* ``command.resume`` answers the question (for any framework: UAI's input request), ``input``
+  starts a new turn (a question still open is dropped: its turn is cancelled);
+* ``multitask_strategy`` is the chat's double-texting (``reject`` by default, as LangGraph's);
+* the thread's values are ``{"messages": [...]}`` in LangChain's format (``langgraph_events``).
+
+Streams (``langgraph_events``) start with ``metadata`` and number every event (``N`` or ``N:i``:
+UAI's event number); ``Last-Event-ID`` resumes after one, ``-1`` replays from the start. The
+``Location`` header names the run's stream, where the SDKs reconnect.
+
+Auth: ``x-api-key: <UAI API token>`` as the SDKs send it, or ``Authorization: Bearer``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse, StreamingHttpResponse
+from django.urls import re_path
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from uai.agents import selectors as agent_selectors
+from uai.agents.events import FINAL_ANSWER_STEP
+from uai.agents.models import Agent
+from uai.chats import selectors as chat_selectors
+from uai.chats import services as chat_services
+from uai.chats.models import Chat, Message
+from uai.chats.validators import validate_chat_id
+from uai.dialects import langgraph_events as lg
+from uai.dialects import sse, ui_events
+from uai.runs import selectors as run_selectors
+from uai.runs import services as run_services
+from uai.runs import streams
+from uai.runs.dbcall import db
+from uai.runs.models import Run
+from uai.runs.stream_events import EventType
+from uai.runs.waiting import release_connection
+from uai_project import errors
+from uai_project.api import base_url, user_id
+from uai_project.auth import ApiKeyAuthentication, BearerAuthentication
+
+VERSION = "0.4"  # the Agent Server API these routes follow
+NAME_CHARS = 80
+MAX_LIMIT = 1000
+
+
+def bad(detail: str) -> errors.InvalidInput:
+    return errors.InvalidInput(detail)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _limit(value: Any, default: int = 10) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise bad("'limit' is a whole number.") from None
+    if not 1 <= number <= MAX_LIMIT:
+        raise bad(f"'limit' is between 1 and {MAX_LIMIT}.")
+    return number
+
+
+def _offset(value: Any) -> int:
+    if value is None or value == "":
+        return 0
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise bad("'offset' is a whole number.") from None
+    if number < 0:
+        raise bad("'offset' is 0 or more.")
+    return number
+
+
+def _object(data: Any, name: str) -> dict[str, Any]:
+    value = data.get(name) if isinstance(data, dict) else None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad(f"'{name}' is an object.")
+    return value
+
+
+def _body(request: Request) -> dict[str, Any]:
+    data = request.data
+    if data is None or data == {}:
+        return {}
+    if not isinstance(data, dict):
+        raise bad("The body is a JSON object.")
+    return dict(data)
+
+
+# --- assistants -----------------------------------------------------------------------------------
+
+
+def assistant(agent: Agent) -> dict[str, Any]:
+    return {
+        "assistant_id": agent.name,
+        "graph_id": agent.name,
+        "name": agent.name,
+        "description": agent.description or None,
+        "config": {},
+        "context": {},
+        "metadata": {"created_by": "system", "adapter": agent.adapter},
+        "version": 1,
+        "created_at": _iso(agent.created_at),
+        "updated_at": _iso(agent.updated_at),
+    }
+
+
+def agent_of(name: Any) -> Agent:
+    if not isinstance(name, str) or not name:
+        raise bad("'assistant_id' names an assistant (a UAI agent).")
+    try:
+        return agent_selectors.agent_get(name=name)
+    except errors.InvalidInput:
+        raise errors.NotFound(f"Assistant {name!r} not found.") from None
+
+
+# --- threads --------------------------------------------------------------------------------------
+
+
+def lc_message(message: Message) -> dict[str, Any]:
+    """A chat's message in LangChain's format."""
+    if message.role == Message.Role.USER:
+        return lg.human(message.content, str(message.id))
+    if message.role == Message.Role.SYSTEM:
+        return lg.system(message.content, str(message.id))
+    return lg.ai(message.content, str(message.id))
+
+
+def values_of(chat: Chat, upto_seq: int | None = None) -> dict[str, Any]:
+    return {"messages": [lc_message(m) for m in chat_selectors.conversation(chat=chat, upto_seq=upto_seq)]}
+
+
+def waiting_interrupt(run: Run | None) -> ui_events.Interrupt | None:
+    """The question a thread's newest turn waits on, if it does."""
+    if run is None or run.status != Run.Status.INPUT_REQUIRED:
+        return None
+    question = len(chat_selectors.run_user_messages(run_id=run.id))
+    return ui_events.interrupt_of(run.id, question, seq=0, prompt=run.input_prompt, tool_call=None)
+
+
+def thread_status(run: Run | None) -> str:
+    if run is None:
+        return "idle"
+    if run.status == Run.Status.INPUT_REQUIRED:
+        return "interrupted"
+    if run.status in (Run.Status.QUEUED, Run.Status.RUNNING):
+        return "busy"
+    return "error" if run.status == Run.Status.FAILED else "idle"
+
+
+def thread(chat: Chat) -> dict[str, Any]:
+    latest = chat_selectors.chat_latest_run(chat=chat)
+    waiting = waiting_interrupt(latest)
+    return {
+        "thread_id": chat.id,
+        "created_at": _iso(chat.created_at),
+        "updated_at": _iso(chat.updated_at),
+        "metadata": chat.metadata,
+        "status": thread_status(latest),
+        "config": {},
+        "values": values_of(chat),
+        "interrupts": {str(latest.id): lg.interrupts(waiting)} if latest and waiting else {},
+        "error": latest.error if latest is not None and latest.status == Run.Status.FAILED else None,
+    }
+
+
+def state(chat: Chat) -> dict[str, Any]:
+    """The thread's one state: UAI keeps messages, not checkpoints (history is this state)."""
+    latest = chat_selectors.chat_latest_run(chat=chat)
+    waiting = waiting_interrupt(latest)
+    going = latest is not None and latest.status in Run.ACTIVE
+    tasks = []
+    if going and latest is not None:
+        tasks.append(
+            {
+                "id": str(latest.id),
+                "name": lg.NODE,
+                "path": [],
+                "error": None,
+                "interrupts": lg.interrupts(waiting) if waiting else [],
+                "checkpoint": None,
+                "state": None,
+                "result": None,
+            }
+        )
+    checkpoint = {
+        "thread_id": chat.id,
+        "checkpoint_ns": "",
+        "checkpoint_id": str(chat.last_seq),
+        "checkpoint_map": None,
+    }
+    return {
+        "values": values_of(chat),
+        "next": [lg.NODE] if going else [],
+        "checkpoint": checkpoint,
+        "metadata": {**chat.metadata, "step": chat.last_seq},
+        "created_at": _iso(chat.updated_at),
+        "parent_checkpoint": None,
+        "tasks": tasks,
+        "interrupts": lg.interrupts(waiting) if waiting else [],
+    }
+
+
+def chat_of(request: Request, thread_id: str) -> Chat:
+    chat = chat_selectors.chat_find(chat_id=thread_id)
+    if chat is None or chat.owner_id != request.user.pk:
+        raise errors.NotFound(f"Thread {thread_id!r} not found.")
+    return chat
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+
+def run_json(chat: Chat, segment: chat_selectors.Segment) -> dict[str, Any]:
+    run = segment.run
+    status = lg.RUN_STATUS.get(run.status, "pending") if segment.latest else "success"
+    request = run.request if isinstance(run.request, dict) else {}
+    found = request.get("langgraph")
+    asked: dict[str, Any] = found if isinstance(found, dict) else {}
+    return {
+        "run_id": str(segment.message.id),
+        "thread_id": chat.id,
+        "assistant_id": run.agent_id,
+        "created_at": _iso(segment.message.created_at),
+        "updated_at": _iso(run.updated_at),
+        "status": status,
+        "metadata": asked.get("metadata") or {},
+        "multitask_strategy": asked.get("multitask_strategy") or "reject",
+        "kwargs": {},
+    }
+
+
+def input_text(value: Any) -> str:
+    """The user's text of a run's ``input``: its last message's (``{"messages": [...]}``, LangChain's
+    or OpenAI's form, text or content parts), else the input as JSON."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict):
+        raise bad('\'input\' is an object, such as {"messages": [{"role": "user", "content": "Hi"}]}.')
+    messages = value.get("messages")
+    if isinstance(messages, dict):
+        messages = [messages]
+    if isinstance(messages, list) and messages:
+        last = messages[-1]
+        if isinstance(last, str):
+            return last
+        if isinstance(last, dict):
+            return _content_text(last.get("content"))
+        raise bad('\'input.messages\' holds messages: {"role", "content"}.')
+    return json.dumps(value)
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text", "") if isinstance(p, dict) else str(p) for p in content]
+        return "".join(p for p in parts if isinstance(p, str))
+    raise bad('A message\'s \'content\' is text or a list of {"type": "text", "text"} parts.')
+
+
+def resume_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+STRATEGIES = {"reject", "enqueue", "interrupt", "rollback"}
+
+
+def begin(
+    request: Request,
+    thread_id: str | None,
+    body: dict[str, Any],
+    *,
+    stateless: bool = False,
+    modes: tuple[str, ...] | None = None,
+) -> tuple[Chat, chat_selectors.Segment]:
+    """Start the run a body asks on a thread (a new one for ``thread_id`` None or, with
+    ``if_not_exists: create``, one not there yet)."""
+    agent = agent_of(body.get("assistant_id"))
+    metadata = _object(body, "metadata")
+    config, context = _object(body, "config"), _object(body, "context")
+    strategy = body.get("multitask_strategy") or "reject"
+    if strategy not in STRATEGIES:
+        raise bad(f"'multitask_strategy' is one of {', '.join(sorted(STRATEGIES))}, not {strategy!r}.")
+    command = _object(body, "command")
+    if "input" in body and body["input"] is not None and command.get("resume") is not None:
+        raise bad("Give 'input' or 'command', not both.")
+    asked: dict[str, Any] = {"langgraph": {"metadata": metadata, "multitask_strategy": strategy}}
+    if modes is not None:
+        asked["langgraph"]["stream_mode"] = list(modes)
+    if config:
+        asked["config"] = config
+    if context:
+        asked["context"] = context
+    chat = chat_selectors.chat_find(chat_id=thread_id) if thread_id is not None else None
+    if chat is not None and chat.owner_id != request.user.pk:
+        raise errors.NotFound(f"Thread {thread_id!r} not found.")
+    if chat is None and thread_id is not None and body.get("if_not_exists") != "create":
+        raise errors.NotFound(f"Thread {thread_id!r} not found.")
+    if "resume" in command:
+        if chat is None:
+            raise errors.NotFound("Thread not found: there is nothing in it to resume.")
+        latest = chat_selectors.chat_latest_run(chat=chat)
+        if latest is None or latest.status != Run.Status.INPUT_REQUIRED:
+            raise errors.Conflict("The thread has no interrupt to resume.")
+        run, message = chat_services.chat_send(
+            chat=chat, text=resume_text(command["resume"]), answering=latest
+        )
+        return chat, _segment(chat, message, run)
+    if body.get("input") is None:
+        raise bad("Give 'input' (the user's message) or 'command': {\"resume\": ...}.")
+    text = input_text(body["input"])
+    stamp = {"graph_id": agent.name, "assistant_id": agent.name}
+    if chat is None:
+        if thread_id is not None:
+            validate_chat_id(thread_id)
+        try:
+            chat, run, message = chat_services.chat_start(
+                owner_id=user_id(request),
+                agent=agent,
+                chat_id=thread_id or _new_id(),
+                name=" ".join(text.split())[:NAME_CHARS],
+                text=text,
+                request=asked,
+                metadata={**stamp, **({"stateless": True} if stateless else {})},
+            )
+        except IntegrityError:
+            raise errors.Conflict(f"Thread {thread_id!r} was just made by another request.") from None
+        return chat, _segment(chat, message, run)
+    _bind(chat, agent, stamp)
+    latest = chat_selectors.chat_latest_run(chat=chat)
+    if latest is not None and latest.status == Run.Status.INPUT_REQUIRED:
+        # New input on an interrupted thread starts over: the question is left unanswered.
+        try:
+            run_services.run_cancel(run=latest)
+        except errors.Conflict:
+            pass
+    run, message = chat_services.chat_send(chat=chat, text=text, request=asked, double_texting=strategy)
+    return chat, _segment(chat, message, run)
+
+
+def _new_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def _bind(chat: Chat, agent: Agent, stamp: dict[str, str]) -> None:
+    """A thread's assistant: the one its first run names (the chat's agent until then: the
+    default); a later run naming another is a 400."""
+    if chat.agent_id != agent.name:
+        if chat_selectors.chat_latest_run(chat=chat) is not None:
+            raise bad(f"Thread {chat.id!r} runs assistant {chat.agent_id!r}, not {agent.name!r}.")
+        chat_services.chat_update(chat=chat, fields={"agent": agent})
+    if any(chat.metadata.get(k) != v for k, v in stamp.items()) and "graph_id" not in chat.metadata:
+        chat_services.chat_update(chat=chat, fields={"metadata": {**chat.metadata, **stamp}})
+
+
+def _segment(chat: Chat, message: Message, run: Run) -> chat_selectors.Segment:
+    found = chat_selectors.segment_get(chat=chat, message_id=str(message.id))
+    if found is None:  # rolled back at once by a newer message
+        raise errors.Gone(chat_services.ROLLED_BACK)
+    return found
+
+
+def find_run(chat: Chat, run_id: str) -> chat_selectors.Segment:
+    found = chat_selectors.segment_get(chat=chat, message_id=run_id)
+    if found is None:
+        raise errors.NotFound(f"Run {run_id!r} not found.")
+    return found
+
+
+def story(chat: Chat, segment: chat_selectors.Segment, modes: tuple[str, ...]) -> lg.Segment:
+    base = [lc_message(m) for m in chat_selectors.conversation(chat=chat, upto_seq=segment.message.seq)]
+    return lg.Segment(
+        modes=modes,
+        run_id=str(segment.message.id),
+        thread_id=chat.id,
+        assistant_id=segment.run.agent_id,
+        messages=base,
+    )
+
+
+# --- streams --------------------------------------------------------------------------------------
+
+
+class Cursor:
+    """Where a client resumes: after all of UAI event ``seq``'s events (``part`` None) or after
+    the ``part``-th of them; ``seq`` -1: from the start."""
+
+    def __init__(self, raw: str | None) -> None:
+        self.seq, self.part = 0, None
+        if not raw or raw == "-1":
+            return
+        number, colon, part = raw.partition(":")
+        ok = number.isascii() and number.isdigit() and len(number) <= 18
+        ok = ok and (not colon or (part.isascii() and part.isdigit() and len(part) <= 6))
+        if not ok:
+            raise bad("Last-Event-ID is an event id of this stream: N or N:i (or -1: from the start).")
+        self.seq, self.part = int(number), (int(part) if colon else None)
+
+
+def frame(event_id: str | None, event: str, data: Any) -> bytes:
+    return sse.encode(event_id, data, event)
+
+
+async def events(
+    run_id: Any,
+    index: int,
+    told: lg.Segment,
+    *,
+    base: str,
+    after: Cursor,
+    cancel_on_disconnect: bool,
+    on_end: Callable[[], Any] | None = None,
+) -> AsyncIterator[bytes]:
+    """A segment's LangGraph events after ``after``, stored then live, to its end."""
+    yield frame(None, "metadata", {"run_id": told.run_id, "attempt": 1})
+    ended = False
+    try:
+        async for said in ui_events.follow_segment(run_id, index, base_url=base):
+            if said is None:
+                yield sse.KEEPALIVE
+                continue
+            if isinstance(said, ui_events.Broken):
+                ended = True
+                yield frame(None, "error", lg.error_body(type(said.error).__name__, said.error.detail))
+                return
+            ended = ended or any(isinstance(e, ui_events.Finish | ui_events.Interrupt) for e in said)
+            seq = said[0].seq
+            out = [pair for one in said for pair in told.said(one)]
+            if seq < after.seq or (seq == after.seq and after.part is None):
+                continue
+            skip = after.part + 1 if after.part is not None and seq == after.seq else 0
+            for index_in, (name, data) in enumerate(out):
+                if index_in < skip:
+                    continue
+                event_id = str(seq) if index_in == len(out) - 1 else f"{seq}:{index_in}"
+                yield frame(event_id, name, data)
+        yield frame(None, "end", {"run_id": told.run_id, "status": told.status or "success"})
+    finally:
+        if not ended and cancel_on_disconnect:
+            await db(_cancel_quietly, run_id=run_id)
+        if on_end is not None and ended:
+            await db(on_end)
+
+
+async def thread_events(
+    chat: Chat, modes: tuple[str, ...], *, base: str, after_seq: int | None, part: int | None
+) -> AsyncIterator[bytes]:
+    """A thread's runs as they come (from after ``after_seq``; None: from now on): each run's
+    ``metadata``, then its events in ``modes``, numbered as a run's stream numbers them."""
+    going: dict[str, tuple[ui_events.UiEvents, lg.Segment]] = {}
+    try:
+        async for event in streams.follow(
+            chat_id=chat.id,
+            after_seq=after_seq,
+            idle_seconds=settings.UAI_STREAM_KEEPALIVE_SECONDS,
+            chat_born=chat.created_at,
+        ):
+            if event is None:
+                yield sse.KEEPALIVE
+                continue
+            run_id = event.get("run_id")
+            if event["type"] == EventType.PAST_END or not isinstance(run_id, str):
+                continue
+            pair = going.get(run_id)
+            out: list[tuple[str | None, Any]] = []
+            if pair is None or (pair[0].done and event["type"] == EventType.INPUT):
+                told = await db(_latest_story, chat=chat, run_id=run_id, modes=modes)
+                if told is None:
+                    continue
+                pair = (ui_events.UiEvents(run_id, 0, base_url=base), told)
+                going[run_id] = pair
+                out.append(("metadata", {"run_id": pair[1].run_id, "attempt": 1}))
+            said = pair[0].feed(event)
+            out.extend(named for one in said for named in pair[1].said(one))
+            seq = event["seq"]
+            skip = part + 1 if part is not None and after_seq is not None and seq == after_seq + 1 else 0
+            for index, (name, data) in enumerate(out):
+                if index >= skip:
+                    event_id = str(seq) if index == len(out) - 1 else f"{seq}:{index}"
+                    yield frame(event_id, str(name), data)
+    except (streams.StreamOverflow, streams.ChatGone) as exc:
+        yield frame(None, "error", lg.error_body(type(exc).__name__, exc.detail))
+
+
+def _latest_story(*, chat: Chat, run_id: str, modes: tuple[str, ...]) -> lg.Segment | None:
+    """The translator of the newest segment of a turn of the chat (the one a new event of that
+    turn belongs to)."""
+    segment = chat_selectors.segment_latest(chat=chat, run_id=run_id)
+    return None if segment is None else story(chat, segment, modes)
+
+
+def _cancel_quietly(*, run_id: Any) -> None:
+    run = run_selectors.run_find(run_id=run_id)
+    if run is not None and not run.is_terminal:
+        try:
+            run_services.run_cancel(run=run)
+        except errors.Conflict:
+            pass
+
+
+async def result(
+    run_id: Any, index: int, told: lg.Segment, *, base: str, on_end: Callable[[], Any] | None = None
+) -> AsyncIterator[bytes]:
+    """What ``wait``/``join`` answer: the thread's values once the segment ends (with
+    ``__interrupt__`` when it asks, ``__error__`` when it failed); newlines until then, which a
+    JSON reader skips and which keep the connection open."""
+    values: dict[str, Any] = {"messages": list(told.messages)}
+    failed: dict[str, Any] | None = None
+    yield b""
+    async for said in ui_events.follow_segment(run_id, index, base_url=base):
+        if said is None:
+            yield b"\n"
+            continue
+        if isinstance(said, ui_events.Broken):
+            failed = lg.error_body(type(said.error).__name__, said.error.detail)
+            break
+        for one in said:
+            for name, data in told.said(one):
+                if name == "values":
+                    values = data
+                elif name == "error":
+                    failed = data
+    if on_end is not None:
+        await db(on_end)
+    yield json.dumps({"__error__": failed} if failed else values).encode()
+
+
+def stream_response(
+    request: Request, chat: Chat, segment: chat_selectors.Segment, modes: tuple[str, ...], **options: Any
+) -> StreamingHttpResponse:
+    told = story(chat, segment, modes)
+    base = base_url(request)
+    release_connection()
+    response = sse.response(events(segment.run.id, segment.index, told, base=base, **options))
+    where = f"/threads/{chat.id}/runs/{segment.message.id}"
+    response["Location"] = f"{where}/stream"
+    response["Content-Location"] = where
+    return response
+
+
+def result_response(
+    request: Request, chat: Chat, segment: chat_selectors.Segment, on_end: Callable[[], Any] | None = None
+) -> StreamingHttpResponse:
+    told = story(chat, segment, ("values",))
+    base = base_url(request)
+    release_connection()
+    response = StreamingHttpResponse(
+        result(segment.run.id, segment.index, told, base=base, on_end=on_end), content_type="application/json"
+    )
+    where = f"/threads/{chat.id}/runs/{segment.message.id}"
+    response["Location"] = f"{where}/join"
+    response["Content-Location"] = where
+    return response
+
+
+def modes_of(value: Any) -> tuple[str, ...]:
+    modes = lg.stream_modes(value)
+    if modes is None:
+        raise bad(f"'stream_mode' is one or more of {', '.join(sorted(lg.STREAM_MODES))}.")
+    return modes
+
+
+def query_modes(request: Request, segment: chat_selectors.Segment | None = None) -> tuple[str, ...]:
+    """``stream_mode`` of a query: repeated (the SDKs) or a JSON list. None given: the modes the
+    run was streamed in when it started, else every mode (``JOIN_MODES``)."""
+    raw = [v for v in request.query_params.getlist("stream_mode") if v]
+    if len(raw) == 1 and raw[0].startswith("["):
+        try:
+            return modes_of(json.loads(raw[0]))
+        except ValueError:
+            raise bad("'stream_mode' is a mode or a JSON list of modes.") from None
+    if raw:
+        return modes_of(raw)
+    asked = (
+        segment.run.request.get("langgraph") if segment and isinstance(segment.run.request, dict) else None
+    )
+    started = asked.get("stream_mode") if isinstance(asked, dict) else None
+    return modes_of(started) if started else lg.JOIN_MODES
+
+
+def _delete_later(chat_id: str) -> Callable[[], None]:
+    def delete() -> None:
+        chat = chat_selectors.chat_find(chat_id=chat_id)
+        if chat is not None:
+            chat_services.chat_delete(chat=chat)
+
+    return delete
+
+
+# --- views ----------------------------------------------------------------------------------------
+
+
+class LangGraphView(APIView):
+    authentication_classes = [ApiKeyAuthentication, BearerAuthentication, SessionAuthentication]
+    parser_classes = [JSONParser]  # LangGraph's clients send JSON; any other body is a 415
+    schema = None  # LangGraph's own API reference documents these routes
+
+
+class InfoView(LangGraphView):
+    permission_classes: list[Any] = []
+    authentication_classes: list[Any] = []
+
+    def get(self, request: Request) -> Response:
+        """What this server is (the SDKs' and UIs' first call)."""
+        return Response(
+            {"version": VERSION, "flags": {"assistants": True, "crons": False, "langsmith": False}}
+        )
+
+
+class AssistantSearchView(LangGraphView):
+    def post(self, request: Request) -> Response:
+        """Assistants (UAI's agents), by ``graph_id``/``name``."""
+        body = _body(request)
+        limit, offset = _limit(body.get("limit")), _offset(body.get("offset"))
+        wanted = body.get("graph_id") or body.get("name")
+        agents = [a for a in agent_selectors.agent_list() if not wanted or a.name == wanted]
+        metadata = _object(body, "metadata")
+        found = [assistant(a) for a in agents]
+        found = [a for a in found if all(a["metadata"].get(k) == v for k, v in metadata.items())]
+        return Response(found[offset : offset + limit])
+
+
+class AssistantCountView(LangGraphView):
+    def post(self, request: Request) -> Response:
+        body = _body(request)
+        wanted = body.get("graph_id") or body.get("name")
+        return Response(sum(1 for a in agent_selectors.agent_list() if not wanted or a.name == wanted))
+
+
+class AssistantView(LangGraphView):
+    def get(self, request: Request, assistant_id: str) -> Response:
+        return Response(assistant(agent_of(assistant_id)))
+
+
+class AssistantGraphView(LangGraphView):
+    def get(self, request: Request, assistant_id: str) -> Response:
+        """The assistant's graph: a start, the agent and an end (the framework's own graph is not
+        read here)."""
+        agent = agent_of(assistant_id)
+        nodes = [
+            {"id": "__start__", "type": "schema", "data": "__start__"},
+            {"id": lg.NODE, "type": "runnable", "data": {"name": agent.name}},
+            {"id": "__end__", "type": "schema", "data": "__end__"},
+        ]
+        edges = [{"source": "__start__", "target": lg.NODE}, {"source": lg.NODE, "target": "__end__"}]
+        return Response({"nodes": nodes, "edges": edges})
+
+
+MESSAGES_SCHEMA = {
+    "type": "object",
+    "properties": {"messages": {"type": "array", "items": {"type": "object"}}},
+}
+
+
+class AssistantSchemasView(LangGraphView):
+    def get(self, request: Request, assistant_id: str) -> Response:
+        agent = agent_of(assistant_id)
+        return Response(
+            {
+                "graph_id": agent.name,
+                "input_schema": MESSAGES_SCHEMA,
+                "output_schema": MESSAGES_SCHEMA,
+                "state_schema": MESSAGES_SCHEMA,
+                "config_schema": {"type": "object", "properties": {}},
+                "context_schema": {"type": "object", "properties": {}},
+            }
+        )
+
+
+class ThreadListView(LangGraphView):
+    def post(self, request: Request) -> Response:
+        """Make a thread (``thread_id``, ``metadata``, ``if_exists``: ``raise`` or ``do_nothing``)."""
+        body = _body(request)
+        metadata = _object(body, "metadata")
+        thread_id = body.get("thread_id")
+        if thread_id is not None and not isinstance(thread_id, str):
+            raise bad("'thread_id' is a string.")
+        if body.get("graph_id"):
+            metadata = {**metadata, "graph_id": body["graph_id"]}
+        if thread_id:
+            found = chat_selectors.chat_find(chat_id=thread_id)
+            if found is not None:
+                if found.owner_id != request.user.pk or body.get("if_exists") != "do_nothing":
+                    raise errors.Conflict(f"Thread {thread_id!r} already exists.")
+                return Response(thread(found))
+        agent = None
+        graph = metadata.get("graph_id")
+        if isinstance(graph, str) and graph:
+            agent = agent_of(graph)
+        chat = chat_services.chat_create(
+            owner_id=user_id(request), agent=agent, chat_id=thread_id or _new_id(), metadata=metadata
+        )
+        return Response(thread(chat))
+
+
+class ThreadSearchView(LangGraphView):
+    def post(self, request: Request) -> Response:
+        """The user's threads whose metadata holds ``metadata``, by ``status``, newest first."""
+        body = _body(request)
+        limit, offset = _limit(body.get("limit")), _offset(body.get("offset"))
+        ids = body.get("ids")
+        if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+            raise bad("'ids' is a list of thread ids.")
+        status = body.get("status")
+        if status is not None and status not in ("idle", "busy", "interrupted", "error"):
+            raise bad("'status' is idle, busy, interrupted or error.")
+        metadata = _object(body, "metadata")
+        chats = chat_selectors.chat_search(
+            user=request.user,
+            metadata=metadata,
+            ids=ids,
+            limit=MAX_LIMIT if status else limit,
+            offset=0 if status else offset,
+        )
+        found = [thread(chat) for chat in chats]
+        if status:
+            found = [t for t in found if t["status"] == status][offset : offset + limit]
+        return Response(found)
+
+
+class ThreadView(LangGraphView):
+    def get(self, request: Request, thread_id: str) -> Response:
+        return Response(thread(chat_of(request, thread_id)))
+
+    def patch(self, request: Request, thread_id: str) -> Response:
+        """Merge ``metadata`` into the thread's."""
+        chat = chat_of(request, thread_id)
+        metadata = _object(_body(request), "metadata")
+        chat_services.chat_update(chat=chat, fields={"metadata": {**chat.metadata, **metadata}})
+        return Response(thread(chat))
+
+    def delete(self, request: Request, thread_id: str) -> HttpResponse:
+        chat_services.chat_delete(chat=chat_of(request, thread_id))
+        return HttpResponse(status=204)
+
+
+class ThreadStateView(LangGraphView):
+    def get(self, request: Request, thread_id: str, checkpoint_id: str | None = None) -> Response:
+        return Response(state(chat_of(request, thread_id)))
+
+    def post(self, request: Request, thread_id: str) -> Response:
+        """Add ``values.messages`` to the thread (as the user's, the agent's or system messages);
+        other values go into the chat's state."""
+        chat = chat_of(request, thread_id)
+        values = _object(_body(request), "values")
+        messages = values.pop("messages", None) or []
+        if isinstance(messages, dict):
+            messages = [messages]
+        if not isinstance(messages, list):
+            raise bad("'values.messages' is a list of messages.")
+        rows: list[tuple[str, str, str | None]] = []
+        for message in messages:
+            if not isinstance(message, dict):
+                raise bad('\'values.messages\' holds messages: {"type" or "role", "content"}.')
+            kind = message.get("type") or message.get("role")
+            text = _content_text(message.get("content", ""))
+            if kind in ("human", "user"):
+                rows.append((Message.Role.USER, text, None))
+            elif kind in ("ai", "assistant"):
+                rows.append((Message.Role.AGENT, text, FINAL_ANSWER_STEP))
+            elif kind == "system":
+                rows.append((Message.Role.SYSTEM, text, None))
+            else:
+                raise bad(f"A message's type is human, ai or system, not {kind!r}.")
+        with transaction.atomic():
+            if rows:
+                chat_services.messages_add(chat=chat, messages=rows)
+            if values:
+                chat_services.chat_update(chat=chat, fields={"state": {**chat.state, **values}})
+        chat.refresh_from_db()
+        return Response({"checkpoint": state(chat)["checkpoint"]})
+
+
+class ThreadHistoryView(LangGraphView):
+    def get(self, request: Request, thread_id: str) -> Response:
+        _limit(request.query_params.get("limit"))
+        return Response([state(chat_of(request, thread_id))])
+
+    def post(self, request: Request, thread_id: str) -> Response:
+        _limit(_body(request).get("limit"))
+        return Response([state(chat_of(request, thread_id))])
+
+
+class RunListView(LangGraphView):
+    def get(self, request: Request, thread_id: str) -> Response:
+        """The thread's runs, newest first (``status``, ``limit``, ``offset``)."""
+        chat = chat_of(request, thread_id)
+        limit, offset = _limit(request.query_params.get("limit")), _offset(request.query_params.get("offset"))
+        status = request.query_params.get("status")
+        runs = [run_json(chat, s) for s in chat_selectors.chat_segments(chat=chat)]
+        if status:
+            runs = [r for r in runs if r["status"] == status]
+        return Response(runs[offset : offset + limit])
+
+    def post(self, request: Request, thread_id: str) -> Response:
+        """Start a run in the background."""
+        chat, segment = begin(request, thread_id, _body(request))
+        response = Response(run_json(chat, segment))
+        response["Content-Location"] = f"/threads/{chat.id}/runs/{segment.message.id}"
+        return response
+
+
+class RunStreamView(LangGraphView):
+    def post(self, request: Request, thread_id: str | None = None) -> StreamingHttpResponse:
+        """Start a run and stream it in the asked ``stream_mode``\\ s."""
+        body = _body(request)
+        modes = modes_of(body.get("stream_mode"))
+        _on_disconnect(body)
+        stateless = thread_id is None
+        chat, segment = begin(request, thread_id, body, stateless=stateless, modes=modes)
+        on_end = _delete_later(chat.id) if stateless and body.get("on_completion") != "keep" else None
+        return stream_response(
+            request,
+            chat,
+            segment,
+            modes,
+            after=Cursor(None),
+            cancel_on_disconnect=body.get("on_disconnect") == "cancel",
+            on_end=on_end,
+        )
+
+
+def _on_disconnect(body: dict[str, Any]) -> None:
+    if body.get("on_disconnect") not in (None, "cancel", "continue"):
+        raise bad("'on_disconnect' is cancel or continue.")
+
+
+class RunWaitView(LangGraphView):
+    def post(self, request: Request, thread_id: str | None = None) -> StreamingHttpResponse:
+        """Start a run and answer the thread's values once it ends."""
+        body = _body(request)
+        stateless = thread_id is None
+        chat, segment = begin(request, thread_id, body, stateless=stateless)
+        on_end = _delete_later(chat.id) if stateless and body.get("on_completion") != "keep" else None
+        return result_response(request, chat, segment, on_end)
+
+
+class RunView(LangGraphView):
+    def get(self, request: Request, thread_id: str, run_id: str) -> Response:
+        chat = chat_of(request, thread_id)
+        return Response(run_json(chat, find_run(chat, run_id)))
+
+    def delete(self, request: Request, thread_id: str, run_id: str) -> HttpResponse:
+        chat = chat_of(request, thread_id)
+        segment = find_run(chat, run_id)
+        if not segment.run.is_terminal:
+            raise errors.Conflict("The run is still going: cancel it first.")
+        run_services.run_delete(run=segment.run)
+        return HttpResponse(status=204)
+
+
+class RunJoinView(LangGraphView):
+    def get(self, request: Request, thread_id: str, run_id: str) -> StreamingHttpResponse:
+        """The thread's values once the run ends."""
+        chat = chat_of(request, thread_id)
+        return result_response(request, chat, find_run(chat, run_id))
+
+
+class RunJoinStreamView(LangGraphView):
+    def get(self, request: Request, thread_id: str, run_id: str) -> StreamingHttpResponse:
+        """A run's events again after ``Last-Event-ID`` (-1: all of them), then live ones."""
+        after = Cursor(request.headers.get("Last-Event-ID") or request.query_params.get("last_event_id"))
+        chat = chat_of(request, thread_id)
+        segment = find_run(chat, run_id)
+        cancel = request.query_params.get("cancel_on_disconnect", "").lower() in ("1", "true")
+        return stream_response(
+            request, chat, segment, query_modes(request, segment), after=after, cancel_on_disconnect=cancel
+        )
+
+
+class ThreadStreamView(LangGraphView):
+    def get(self, request: Request, thread_id: str) -> StreamingHttpResponse:
+        """Follow a thread: every run's events from now on (after ``Last-Event-ID``; -1: from
+        the thread's start)."""
+        raw = request.headers.get("Last-Event-ID") or request.query_params.get("last_event_id")
+        after = Cursor(raw)
+        modes = query_modes(request) if request.query_params.getlist("stream_mode") else lg.JOIN_MODES
+        chat = chat_of(request, thread_id)
+        if raw == "-1":
+            after_seq: int | None = 0
+            part = None
+        elif raw:
+            after_seq = after.seq - 1 if after.part is not None else after.seq
+            part = after.part
+        else:
+            after_seq, part = None, None
+        base = base_url(request)
+        release_connection()
+        return sse.response(thread_events(chat, modes, base=base, after_seq=after_seq, part=part))
+
+
+class RunCancelView(LangGraphView):
+    def post(self, request: Request, thread_id: str, run_id: str) -> HttpResponse:
+        """Cancel a run (``action``: ``interrupt`` keeps what it did, ``rollback`` deletes it);
+        ``wait=1`` answers once it stopped."""
+        action = request.query_params.get("action") or "interrupt"
+        if action not in ("interrupt", "rollback"):
+            raise bad("'action' is interrupt or rollback.")
+        chat = chat_of(request, thread_id)
+        segment = find_run(chat, run_id)
+        with transaction.atomic():
+            run = segment.run
+            if not run.is_terminal:
+                try:
+                    run_services.run_cancel(run=run)
+                except errors.Conflict:
+                    pass  # it ended meanwhile
+            elif action == "interrupt" or not segment.latest:
+                raise errors.Conflict(f"Run already {lg.RUN_STATUS.get(run.status, run.status)}.")
+            if action == "rollback":
+                chat_services.roll_back(chat, [run.id])
+        return HttpResponse(status=204)
+
+
+def _id(pattern: str) -> str:
+    return rf"(?P<{pattern}>[^/]+)"
+
+
+THREAD = r"^threads/" + _id("thread_id")
+RUN = THREAD + r"/runs/" + _id("run_id")
+
+urlpatterns = [
+    re_path(r"^info/?$", InfoView.as_view(), name="langgraph-info"),
+    re_path(r"^assistants/search/?$", AssistantSearchView.as_view(), name="langgraph-assistant-search"),
+    re_path(r"^assistants/count/?$", AssistantCountView.as_view(), name="langgraph-assistant-count"),
+    re_path(
+        r"^assistants/" + _id("assistant_id") + r"/?$", AssistantView.as_view(), name="langgraph-assistant"
+    ),
+    re_path(
+        r"^assistants/" + _id("assistant_id") + r"/graph/?$",
+        AssistantGraphView.as_view(),
+        name="langgraph-assistant-graph",
+    ),
+    re_path(
+        r"^assistants/" + _id("assistant_id") + r"/schemas/?$",
+        AssistantSchemasView.as_view(),
+        name="langgraph-assistant-schemas",
+    ),
+    re_path(r"^threads/?$", ThreadListView.as_view(), name="langgraph-threads"),
+    re_path(r"^threads/search/?$", ThreadSearchView.as_view(), name="langgraph-thread-search"),
+    re_path(r"^runs/stream/?$", RunStreamView.as_view(), name="langgraph-stateless-stream"),
+    re_path(r"^runs/wait/?$", RunWaitView.as_view(), name="langgraph-stateless-wait"),
+    re_path(THREAD + r"/?$", ThreadView.as_view(), name="langgraph-thread"),
+    re_path(THREAD + r"/state/?$", ThreadStateView.as_view(), name="langgraph-thread-state"),
+    re_path(
+        THREAD + r"/state/" + _id("checkpoint_id") + r"/?$",
+        ThreadStateView.as_view(),
+        name="langgraph-thread-state-at",
+    ),
+    re_path(THREAD + r"/stream/?$", ThreadStreamView.as_view(), name="langgraph-thread-stream"),
+    re_path(THREAD + r"/history/?$", ThreadHistoryView.as_view(), name="langgraph-thread-history"),
+    re_path(THREAD + r"/runs/?$", RunListView.as_view(), name="langgraph-runs"),
+    re_path(THREAD + r"/runs/stream/?$", RunStreamView.as_view(), name="langgraph-run-stream"),
+    re_path(THREAD + r"/runs/wait/?$", RunWaitView.as_view(), name="langgraph-run-wait"),
+    re_path(RUN + r"/?$", RunView.as_view(), name="langgraph-run"),
+    re_path(RUN + r"/join/?$", RunJoinView.as_view(), name="langgraph-run-join"),
+    re_path(RUN + r"/stream/?$", RunJoinStreamView.as_view(), name="langgraph-run-join-stream"),
+    re_path(RUN + r"/cancel/?$", RunCancelView.as_view(), name="langgraph-run-cancel"),
+]
