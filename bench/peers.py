@@ -165,9 +165,7 @@ async def langgraph(counts: Counts, repeat: int, log: Callable[[str], None]) -> 
             ),
             (
                 "rest_c32",
-                lambda: _turns(
-                    turn, port, concurrency=32, total=32 * counts.peer_slow_turns // 3, repeat=repeat
-                ),
+                lambda: _turns(turn, port, concurrency=32, total=counts.peer_slow_turns_c32, repeat=repeat),
             ),
             ("stream_first_event", lambda: common.repeated(first_event, repeat)),
         ]

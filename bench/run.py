@@ -453,6 +453,18 @@ def table_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             peer(a2, "rest_c32", lambda x: _num(x["per_s"])),
         ),
         row(
+            "1",
+            "LangGraph runs/wait echo c=1, p50 / p99 ms (LangGraph dev: its own server)",
+            lambda f: _lat(f["langgraph_route"]["c1"]),
+            peer(lg, "rest_c1", _lat),
+        ),
+        row(
+            "1",
+            "LangGraph runs/wait echo turns/s c=32",
+            lambda f: _num(f["langgraph_route"]["c32"]["per_s"]),
+            peer(lg, "rest_c32", lambda x: _num(x["per_s"])),
+        ),
+        row(
             "6",
             "server RSS idle, MiB",
             lambda f: _num(f["memory"]["idle_mib"]),
@@ -478,6 +490,20 @@ def table_rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 "7",
                 "turns/s c=32: UAI / LangGraph dev",
                 lambda f: _ratio(f["rest_c32"]["per_s"], lg["rest_c32"]["per_s"]),
+            )
+        )
+        rows.append(
+            row(
+                "7",
+                "LangGraph runs/wait c=1 p50: UAI's /langgraph / LangGraph dev",
+                lambda f: _ratio(f["langgraph_route"]["c1"]["p50_ms"], lg["rest_c1"]["p50_ms"]),
+            )
+        )
+        rows.append(
+            row(
+                "7",
+                "LangGraph runs/wait turns/s c=32: UAI's /langgraph / LangGraph dev",
+                lambda f: _ratio(f["langgraph_route"]["c32"]["per_s"], lg["rest_c32"]["per_s"]),
             )
         )
     if a2:

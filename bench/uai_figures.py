@@ -65,6 +65,11 @@ class Counts:
     floor_requests: int  # the stack's floor (bench/floors.py): bare requests at c=32
     floor_jobs: int  # and no-op jobs drained by procrastinate alone
 
+    @property
+    def peer_slow_turns_c32(self) -> int:
+        """Turns at c=32 against LangGraph dev (and UAI's ``/langgraph`` route, measured alike)."""
+        return 32 * self.peer_slow_turns // 3
+
 
 FULL = Counts(
     turns_c1=200,
@@ -633,6 +638,48 @@ async def a2a_route(stack: Stack, *, total_c1: int, total_c32: int, repeat: int)
     }
 
 
+async def _langgraph_wait(connection: Connection, thread_id: str, text: str) -> None:
+    """One LangGraph ``runs/wait`` on a thread with the echo agent: the thread's values come back
+    once the run ends, the agent's echo last."""
+    body = {"assistant_id": "echo", "input": {"messages": [{"role": "user", "content": text}]}}
+    answer = await connection.request("POST", f"/langgraph/threads/{thread_id}/runs/wait", body)
+    last = (answer.expect(200).json().get("messages") or [{}])[-1]
+    if last.get("type") != "ai" or last.get("content") != text:
+        raise common.HttpError(f"unexpected LangGraph answer: {answer.body[:300]!r}")
+
+
+async def _langgraph_waits(stack: Stack, *, concurrency: int, total: int, repeat: int) -> dict[str, Any]:
+    """``runs/wait`` from ``concurrency`` clients, each on a thread of its own (made, and warmed by
+    one turn, before the clock starts), as the LangGraph dev peer is measured."""
+    connections = [stack.connection() for _ in range(concurrency)]
+    threads = [
+        (await c.request("POST", "/langgraph/threads", {})).expect(200).json()["thread_id"]
+        for c in connections
+    ]
+    for connection, thread_id in zip(connections, threads, strict=True):
+        await _langgraph_wait(connection, thread_id, "hello -1")
+
+    async def turn(client: int, i: int) -> None:
+        await _langgraph_wait(connections[client], threads[client], f"hello {i}")
+
+    async def measure() -> dict[str, Any]:
+        return (await common.closed_loop(turn, total=total, concurrency=concurrency)).summary()
+
+    try:
+        return await common.repeated(measure, repeat)
+    finally:
+        await _close(connections)
+
+
+async def langgraph_route(stack: Stack, *, total_c1: int, total_c32: int, repeat: int) -> dict[str, Any]:
+    """UAI's own LangGraph route: ``POST /langgraph/threads/{t}/runs/wait`` with the echo agent at
+    c=1 and c=32 (the LangGraph dev peer's figure, measured the same way)."""
+    return {
+        "c1": await _langgraph_waits(stack, concurrency=1, total=total_c1, repeat=repeat),
+        "c32": await _langgraph_waits(stack, concurrency=32, total=total_c32, repeat=repeat),
+    }
+
+
 # --- 4. Runs ---------------------------------------------------------------------------------------
 
 
@@ -899,6 +946,15 @@ async def figures(stack: Stack, counts: Counts, repeat: int, log: Callable[[str]
         (
             "a2a_route",
             lambda: a2a_route(stack, total_c1=counts.turns_c1, total_c32=counts.turns_c32, repeat=repeat),
+        ),
+        (
+            "langgraph_route",
+            lambda: langgraph_route(
+                stack,
+                total_c1=counts.peer_slow_turns,
+                total_c32=counts.peer_slow_turns_c32,
+                repeat=repeat,
+            ),
         ),
         ("queue_latency", lambda: queue_latency(stack, total=counts.queue_runs, repeat=repeat)),
         ("runs_1_worker", lambda: runs_drained(stack, workers=1, total=counts.drain_runs, repeat=repeat)),

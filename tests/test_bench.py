@@ -31,6 +31,7 @@ UAI_FIGURES = {
     "sse_stream",
     "openai_facade",
     "a2a_route",
+    "langgraph_route",
     "queue_latency",
     "runs_1_worker",
     "runs_2_workers",
