@@ -58,7 +58,12 @@ class Client:
         self.user = user
 
     def get(self, path: str) -> HttpResponse:
-        request = APIRequestFactory().get(path)
+        return self._send(APIRequestFactory().get(path), path)
+
+    def post(self, path: str, body: Any) -> HttpResponse:
+        return self._send(APIRequestFactory().post(path, body, format="json"), path)
+
+    def _send(self, request: Any, path: str) -> HttpResponse:
         force_authenticate(request, self.user)
         match = resolve(path.split("?")[0])
         response = match.func(request, *match.args, **match.kwargs)
@@ -126,6 +131,25 @@ def test_query_counts__a_list_runs_as_many_queries_for_12_rows_as_for_2(
     assert strays == []
 
 
+def test_query_counts__langgraph_s_thread_search_runs_as_many_queries_for_12_threads_as_for_2(
+    client: Client, owner: Any, agent: Any
+) -> None:
+    counts = {}
+    strays: list[str] = []
+    client.post("/langgraph/threads/search", {})  # once before: the user's limits, then cached
+    for added, rows in ((2, 2), (10, 12)):
+        add_chats(owner, agent, added)
+        with recorded() as seen:
+            response = client.post("/langgraph/threads/search", {"limit": 100})
+        assert response.status_code == 200, response.content
+        found = json.loads(response.content)
+        assert len(found) == rows and found[0]["values"]["messages"][0]["content"] == "hi"
+        counts[rows] = len(seen)
+        strays += _in_dialects(seen)
+    assert counts[2] == counts[12], counts
+    assert strays == []
+
+
 def _routes(chat: Any, run: Any, log_id: int, message_id: Any) -> list[str]:
     """GET routes of every dialect that reads a chat's or a run's records."""
     return [
@@ -142,6 +166,11 @@ def _routes(chat: Any, run: Any, log_id: int, message_id: Any) -> list[str]:
         f"/api/chat/playground/{chat.id}/chatData",
         f"/chats/{chat.id}",
         "/agents",
+        f"/langgraph/threads/{chat.id}",
+        f"/langgraph/threads/{chat.id}/state",
+        f"/langgraph/threads/{chat.id}/runs",
+        f"/langgraph/threads/{chat.id}/runs/{message_id}",
+        "/langgraph/assistants/count-echo",
     ]
 
 

@@ -300,15 +300,36 @@ def run_messages_of(*, run_ids: list[Any], newest: int | None = None) -> dict[st
 # --- a chat as a thread of runs' segments (LangGraph's API) -------------------------------------------
 
 
+_NOT_SAID = Q(role=Message.Role.AGENT) & (Q(step_type__isnull=True) | ~Q(step_type=FINAL_ANSWER_STEP))
+
+
 def conversation(*, chat: Chat, upto_seq: int | None = None) -> list[Message]:
     """The chat's conversation in order: the user's and system messages and the agent's final
     answers (not its other steps); those numbered ``upto_seq`` or lower when it is given."""
-    found = Message.objects.filter(chat_id=chat.id).exclude(
-        Q(role=Message.Role.AGENT) & (Q(step_type__isnull=True) | ~Q(step_type=FINAL_ANSWER_STEP))
-    )
+    found = Message.objects.filter(chat_id=chat.id).exclude(_NOT_SAID)
     if upto_seq is not None:
         found = found.filter(seq__lte=upto_seq)
     return list(found.order_by("seq"))
+
+
+def conversations(*, chats: Sequence[Chat]) -> dict[str, list[Message]]:
+    """Each chat's ``conversation``, in one query."""
+    found: dict[str, list[Message]] = {chat.id: [] for chat in chats}
+    if found:
+        for message in (
+            Message.objects.filter(chat_id__in=list(found)).exclude(_NOT_SAID).order_by("chat_id", "seq")
+        ):
+            found[message.chat_id].append(message)
+    return found
+
+
+def latest_runs(*, chats: Sequence[Chat]) -> dict[str, Run]:
+    """Each chat's newest turn (chats without one are left out), in one query."""
+    ids = [chat.id for chat in chats]
+    if not ids:
+        return {}
+    newest = Run.objects.filter(chat_id__in=ids).order_by("chat_id", "-created_at").distinct("chat_id")
+    return {str(run.chat_id): run for run in newest}
 
 
 @dataclass(frozen=True)
@@ -373,7 +394,9 @@ def segment_latest(*, chat: Chat, run_id: Any) -> Segment | None:
 def chat_search(
     *, user: Any, metadata: dict[str, Any] | None, ids: list[str] | None, limit: int, offset: int
 ) -> list[Chat]:
-    """The user's chats whose metadata holds ``metadata`` (JSON containment), newest first."""
+    """The user's chats whose metadata holds ``metadata`` (JSON containment), newest first (at
+    most UAI_MAX_CHAT_LIST)."""
+    limit = min(limit, settings.UAI_MAX_CHAT_LIST)
     found = Chat.objects.filter(owner_id=user.pk).select_related("agent")
     if metadata:
         found = found.filter(metadata__contains=metadata)

@@ -156,8 +156,8 @@ def lc_message(message: Message) -> dict[str, Any]:
     return lg.ai(message.content, str(message.id))
 
 
-def values_of(chat: Chat, upto_seq: int | None = None) -> dict[str, Any]:
-    return {"messages": [lc_message(m) for m in chat_selectors.conversation(chat=chat, upto_seq=upto_seq)]}
+def values_of(messages: list[Message]) -> dict[str, Any]:
+    return {"messages": [lc_message(m) for m in messages]}
 
 
 def waiting_interrupt(run: Run | None) -> ui_events.Interrupt | None:
@@ -179,7 +179,18 @@ def thread_status(run: Run | None) -> str:
 
 
 def thread(chat: Chat) -> dict[str, Any]:
-    latest = chat_selectors.chat_latest_run(chat=chat)
+    return threads([chat])[0]
+
+
+def threads(chats: list[Chat]) -> list[dict[str, Any]]:
+    """Threads as LangGraph shows them: a query for their messages, one for their newest turns
+    (and one per thread waiting on a question)."""
+    said = chat_selectors.conversations(chats=chats)
+    latest = chat_selectors.latest_runs(chats=chats)
+    return [_thread(chat, said[chat.id], latest.get(chat.id)) for chat in chats]
+
+
+def _thread(chat: Chat, messages: list[Message], latest: Run | None) -> dict[str, Any]:
     waiting = waiting_interrupt(latest)
     return {
         "thread_id": chat.id,
@@ -188,7 +199,7 @@ def thread(chat: Chat) -> dict[str, Any]:
         "metadata": chat.metadata,
         "status": thread_status(latest),
         "config": {},
-        "values": values_of(chat),
+        "values": values_of(messages),
         "interrupts": {str(latest.id): lg.interrupts(waiting)} if latest and waiting else {},
         "error": latest.error if latest is not None and latest.status == Run.Status.FAILED else None,
     }
@@ -220,7 +231,7 @@ def state(chat: Chat) -> dict[str, Any]:
         "checkpoint_map": None,
     }
     return {
-        "values": values_of(chat),
+        "values": values_of(chat_selectors.conversation(chat=chat)),
         "next": [lg.NODE] if going else [],
         "checkpoint": checkpoint,
         "metadata": {**chat.metadata, "step": chat.last_seq},
@@ -745,7 +756,7 @@ class ThreadSearchView(LangGraphView):
             limit=MAX_LIMIT if status else limit,
             offset=0 if status else offset,
         )
-        found = [thread(chat) for chat in chats]
+        found = threads(chats)
         if status:
             found = [t for t in found if t["status"] == status][offset : offset + limit]
         return Response(found)
