@@ -88,3 +88,13 @@ def configured(state: MessagesState, config: RunnableConfig) -> dict:
 
 
 configured_graph = _build(("configured", configured))
+
+
+def review(state: MessagesState) -> dict:
+    """Asks for a decision as Agent Chat UI's human-in-the-loop requests do (an object), and
+    answers with the decision it gets back (an object too)."""
+    decision = interrupt({"action_requests": [{"name": "send", "args": {"to": "ada"}}]})
+    return {"messages": [AIMessage(content=f"decided {decision['decisions'][0]['type']}")]}
+
+
+review_graph = _build(("review", review))

@@ -131,6 +131,10 @@ def test_langgraph__streams_a_plain_agent_in_every_mode(alice: httpx.Client) -> 
     assert state["next"] == []
     history = client.threads.get_history(thread)
     assert texts(history[0]["values"]) == texts(state["values"])
+    # a message the client named keeps its id (a front end matches its optimistic message by it)
+    named = {"messages": [{"role": "user", "content": "named", "id": "msg-from-the-client"}]}
+    values = client.runs.wait(thread, "echo", input=named)
+    assert [m["id"] for m in values["messages"] if m["type"] == "human"][-1] == "msg-from-the-client"
 
 
 def test_langgraph__streams_a_langgraph_agent(alice: httpx.Client, graph_agent: str) -> None:
@@ -345,8 +349,11 @@ def test_langgraph__bad_requests_are_4xx_with_a_detail(alice: httpx.Client) -> N
             "unknown strategy": api.post(
                 run, json={"assistant_id": "echo", "input": user("x"), "multitask_strategy": "both"}
             ),
-            "input and command": api.post(
-                run, json={"assistant_id": "echo", "input": user("x"), "command": {"resume": "y"}}
+            "a command without resume": api.post(
+                run, json={"assistant_id": "echo", "command": {"goto": "somewhere"}}
+            ),
+            "from a checkpoint": api.post(
+                run, json={"assistant_id": "echo", "checkpoint": {"checkpoint_id": "1"}}
             ),
             "nothing asked": api.post(run, json={"assistant_id": "echo"}),
             "no assistant": api.post(run, json={"input": user("x")}),
@@ -409,3 +416,20 @@ def test_langgraph__a_join_without_modes_streams_the_runs_own(alice: httpx.Clien
     ).json()
     joined = parts(client.runs.join_stream(thread, made["run_id"], last_event_id="-1"))
     assert {name for name, _ in joined} == {"metadata", "values", "updates", "messages", "custom", "end"}
+
+
+def test_langgraph__an_object_interrupt_is_answered_with_an_object(alice: httpx.Client, live: str) -> None:
+    """As Agent Chat UI's human-in-the-loop view does: the interrupt's value is an object, and the
+    answer a ``command.resume`` object sent beside an empty ``input``."""
+    register_agent("review", "langgraph", "tests.graphs:review_graph")
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    got = parts(client.runs.stream(thread, "review", input=user("send it"), stream_mode=["values"]))
+    asked = got[-2][1]["__interrupt__"][0]
+    assert asked["value"] == {"action_requests": [{"name": "send", "args": {"to": "ada"}}]}
+    waiting = client.threads.get_state(thread)["tasks"][0]["interrupts"][0]
+    assert waiting == asked
+    assert list(client.threads.get(thread)["interrupts"].values()) == [[asked]]
+    answer = {"decisions": [{"type": "approve"}]}
+    values = client.runs.wait(thread, "review", input={}, command={"resume": answer})
+    assert texts(values)[-1] == ("ai", "decided approve")

@@ -33,13 +33,17 @@ class InputFile:
 
 
 class Answer(str):
-    """What ``ask()`` returns: the user's answer, a ``str``, with the files sent along with it."""
+    """What ``ask()`` returns: the user's answer, a ``str``, with the files sent along with it;
+    ``value``: the answer as the JSON value a client sent, when it sent one that is not text (a
+    LangGraph client's ``command.resume``; the ``str`` is its JSON then)."""
 
     files: tuple[InputFile, ...]
+    value: Any
 
-    def __new__(cls, text: str, files: tuple[InputFile, ...] = ()) -> Answer:
+    def __new__(cls, text: str, files: tuple[InputFile, ...] = (), value: Any = None) -> Answer:
         answer = super().__new__(cls, text)
         answer.files = tuple(files)
+        answer.value = value
         return answer
 
 
@@ -85,7 +89,7 @@ class AgentContext:
         *,
         run_id: str | None,
         chat_id: str | None,
-        ask: Callable[[str], Awaitable[str]] | None,
+        ask: Callable[..., Awaitable[str]] | None,
         loop: asyncio.AbstractEventLoop,
         ask_tool: Callable[[str, ToolCall], Awaitable[str]] | None = None,
     ) -> None:
@@ -169,16 +173,18 @@ class AgentContext:
         """Report figures (tokens, timings…)."""
         self.emit(events.Stats(data))
 
-    async def ask(self, question: str) -> Answer:
+    async def ask(self, question: str, *, value: Any = None) -> Answer:
         """Ask the user a question and wait for the answer (the run is ``input_required`` meanwhile).
 
-        The answer is a ``str``; the files the user sent with it are its ``files``.
+        The answer is a ``str``; the files the user sent with it are its ``files``. ``value``: the
+        question as a JSON value, when it is more than its text (a LangGraph ``interrupt()``'s
+        object): its event carries it, for clients that show it.
         """
         if self._ask is None:
             raise InputNotSupported("This agent asked for input, which a sessionless call cannot give.")
         if self._drain is not None:
             await self._drain()
-        answer = await self._ask(question)
+        answer = await (self._ask(question) if value is None else self._ask(question, None, value))
         return answer if isinstance(answer, Answer) else Answer(answer)
 
     def ask_sync(self, question: str) -> Answer:

@@ -138,6 +138,7 @@ def chat_send(
     request: dict[str, Any] | None = None,
     new: bool = False,
     double_texting: str | None = None,
+    answer_value: Any = None,
 ) -> tuple[Run, Message]:
     """Add the user's message to the chat and start a turn — or, when the chat's agent is waiting
     for input, hand the message to it as that input. Returns the run and the message.
@@ -150,6 +151,8 @@ def chat_send(
     ``new``: ``chat`` is not stored yet: it is inserted in the turn's transaction (``chat_start``).
     ``double_texting``: what the message does to the chat's turns still going (``make_way``);
     None: the chat's own choice, else the server's (UAI_DOUBLE_TEXTING).
+    ``answer_value``: the answer as the JSON value the client sent (``text`` is its JSON), for
+    the agent's ``Answer.value``.
     """
     strategy = double_texting_of(chat, double_texting)
     validate_text(text)
@@ -209,7 +212,7 @@ def chat_send(
                 )
             if waiting is not None:
                 run_services.run_provide_input(
-                    run=waiting, text=text, artifact_ids=[str(a.id) for a in attached]
+                    run=waiting, text=text, artifact_ids=[str(a.id) for a in attached], value=answer_value
                 )
     except Exception:
         if sink is not None:

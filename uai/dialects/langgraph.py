@@ -150,7 +150,7 @@ def agent_of(name: Any) -> Agent:
 def lc_message(message: Message) -> dict[str, Any]:
     """A chat's message in LangChain's format."""
     if message.role == Message.Role.USER:
-        return lg.human(message.content, str(message.id))
+        return lg.human(message.content, message.client_message_id or str(message.id))
     if message.role == Message.Role.SYSTEM:
         return lg.system(message.content, str(message.id))
     return lg.ai(message.content, str(message.id))
@@ -165,7 +165,15 @@ def waiting_interrupt(run: Run | None) -> ui_events.Interrupt | None:
     if run is None or run.status != Run.Status.INPUT_REQUIRED:
         return None
     question = len(chat_selectors.run_user_messages(run_id=run.id))
-    return ui_events.interrupt_of(run.id, question, seq=0, prompt=run.input_prompt, tool_call=None)
+    asked = run_selectors.run_last_question(run_id=run.id)
+    value = (
+        asked["data"].get("value")
+        if asked is not None and asked["type"] == EventType.INPUT_REQUIRED
+        else None
+    )
+    return ui_events.interrupt_of(
+        run.id, question, seq=0, prompt=run.input_prompt, tool_call=None, value=value
+    )
 
 
 def thread_status(run: Run | None) -> str:
@@ -291,6 +299,14 @@ def input_text(value: Any) -> str:
     return json.dumps(value)
 
 
+def _client_message_id(value: Any) -> str:
+    """The id a client gave its input's last message (kept: its message keeps that id here)."""
+    messages = value.get("messages") if isinstance(value, dict) else None
+    last = messages[-1] if isinstance(messages, list) and messages else messages
+    found = last.get("id") if isinstance(last, dict) else None
+    return found if isinstance(found, str) else ""
+
+
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -323,9 +339,7 @@ def begin(
     strategy = body.get("multitask_strategy") or "reject"
     if strategy not in STRATEGIES:
         raise bad(f"'multitask_strategy' is one of {', '.join(sorted(STRATEGIES))}, not {strategy!r}.")
-    command = _object(body, "command")
-    if "input" in body and body["input"] is not None and command.get("resume") is not None:
-        raise bad("Give 'input' or 'command', not both.")
+    command = _object(body, "command")  # (it wins over an ``input`` beside it, as in LangGraph)
     asked: dict[str, Any] = {"langgraph": {"metadata": metadata, "multitask_strategy": strategy}}
     if modes is not None:
         asked["langgraph"]["stream_mode"] = list(modes)
@@ -338,19 +352,31 @@ def begin(
         raise errors.NotFound(f"Thread {thread_id!r} not found.")
     if chat is None and thread_id is not None and body.get("if_not_exists") != "create":
         raise errors.NotFound(f"Thread {thread_id!r} not found.")
-    if "resume" in command:
+    if command.get("resume") is not None:
         if chat is None:
             raise errors.NotFound("Thread not found: there is nothing in it to resume.")
         latest = chat_selectors.chat_latest_run(chat=chat)
         if latest is None or latest.status != Run.Status.INPUT_REQUIRED:
             raise errors.Conflict("The thread has no interrupt to resume.")
+        value = command["resume"]
         run, message = chat_services.chat_send(
-            chat=chat, text=resume_text(command["resume"]), answering=latest
+            chat=chat,
+            text=resume_text(value),
+            answering=latest,
+            answer_value=None if isinstance(value, str) else value,
         )
         return chat, _segment(chat, message, run)
+    if command:
+        raise bad("Of a 'command', UAI answers 'resume' only (an interrupt's answer).")
     if body.get("input") is None:
-        raise bad("Give 'input' (the user's message) or 'command': {\"resume\": ...}.")
+        # (a run with neither goes on from a checkpoint in LangGraph: a front end's "regenerate")
+        raise bad(
+            "Give 'input' (the user's message) or 'command': {\"resume\": ...}. UAI keeps a "
+            "thread's messages, not checkpoints: a run from a checkpoint (regenerate, edit, branch) "
+            "is not possible; send the message again as 'input'."
+        )
     text = input_text(body["input"])
+    client_id = _client_message_id(body["input"])
     stamp = {"graph_id": agent.name, "assistant_id": agent.name}
     if chat is None:
         if thread_id is not None:
@@ -364,6 +390,7 @@ def begin(
                 text=text,
                 request=asked,
                 metadata={**stamp, **({"stateless": True} if stateless else {})},
+                client_message_id=client_id,
             )
         except IntegrityError:
             raise errors.Conflict(f"Thread {thread_id!r} was just made by another request.") from None
@@ -376,7 +403,9 @@ def begin(
             run_services.run_cancel(run=latest)
         except errors.Conflict:
             pass
-    run, message = chat_services.chat_send(chat=chat, text=text, request=asked, double_texting=strategy)
+    run, message = chat_services.chat_send(
+        chat=chat, text=text, request=asked, double_texting=strategy, client_message_id=client_id
+    )
     return chat, _segment(chat, message, run)
 
 

@@ -112,7 +112,8 @@ def chunk(content: str, message_id: str) -> dict[str, Any]:
 
 def interrupts(interrupt: ui_events.Interrupt) -> list[dict[str, Any]]:
     """An interrupt as LangGraph lists a thread's: what it asks and the id that answers it."""
-    return [{"value": interrupt.prompt, "id": interrupt.id}]
+    value = interrupt.value if interrupt.value is not None else interrupt.prompt
+    return [{"value": value, "id": interrupt.id}]
 
 
 def stream_modes(value: Any) -> tuple[str, ...] | None:

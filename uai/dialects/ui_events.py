@@ -156,6 +156,7 @@ class Interrupt:
     id: str
     prompt: str
     tool_call: dict[str, str] | None
+    value: Any = None  # the question as a JSON value, when the agent gave one
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +272,8 @@ class UiEvents:
             log = event["data"]
             out.append(LogOut(seq, log["level"], log["message"], log["source"]))
         elif event["type"] == EventType.INPUT_REQUIRED:
-            self._ask(seq, event["data"]["prompt"], event["data"].get("tool_call"), out)
+            asked = event["data"]
+            self._ask(seq, asked["prompt"], asked.get("tool_call"), out, asked.get("value"))
         elif event["type"] == EventType.STATUS:
             status = event["data"]
             if status["status"] == "input_required":  # (its question came first, unless that was lost)
@@ -339,14 +341,18 @@ class UiEvents:
         self._state = state
         out.append(State(seq, state, delta))
 
-    def _ask(self, seq: int, prompt: str, tool_call: Any, out: list[UiEvent]) -> None:
+    def _ask(self, seq: int, prompt: str, tool_call: Any, out: list[UiEvent], value: Any = None) -> None:
         self._close_text(seq, out)
-        out.append(interrupt_of(self.run_id, self.segment + 1, seq=seq, prompt=prompt, tool_call=tool_call))
+        out.append(
+            interrupt_of(
+                self.run_id, self.segment + 1, seq=seq, prompt=prompt, tool_call=tool_call, value=value
+            )
+        )
         self.done = True
 
 
 def interrupt_of(
-    run_id: uuid.UUID | str, question: int, *, seq: int, prompt: str, tool_call: Any
+    run_id: uuid.UUID | str, question: int, *, seq: int, prompt: str, tool_call: Any, value: Any = None
 ) -> Interrupt:
     """The ``Interrupt`` of a run's ``question``-th question (its ``input_required`` event ``seq``):
     what a segment ends with, and what a dialect finds a waiting run waits on."""
@@ -357,7 +363,7 @@ def interrupt_of(
             "name": str(tool_call["name"]),
             "arguments": _json_text(tool_call.get("arguments", "{}")),
         }
-    return Interrupt(seq, interrupt_id(run_id, question), prompt, call)
+    return Interrupt(seq, interrupt_id(run_id, question), prompt, call, value)
 
 
 # --- what a front end offers --------------------------------------------------------------------------

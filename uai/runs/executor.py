@@ -275,7 +275,7 @@ class Executor:
                 batch=batch,
             )
 
-    async def _ask(self, question: str, tool_call: ToolCallData | None = None) -> Answer:
+    async def _ask(self, question: str, tool_call: ToolCallData | None = None, value: Any = None) -> Answer:
         """Move the run to ``input_required`` and wait for the input endpoint to wake it; the
         wait is not counted against the run's time limit. ``tool_call``: the question is a
         front-end tool's call (``context.call_tool``), and the answer its result."""
@@ -286,14 +286,20 @@ class Executor:
             left = budget.when() - loop.time()  # type: ignore[operator]
             budget.reschedule(None)
         try:
-            return await self._wait_for_input(question, tool_call)
+            return await self._wait_for_input(question, tool_call, value)
         finally:
             if left is not None and budget is not None and not budget.expired():
                 budget.reschedule(loop.time() + max(left, 0.0))
 
-    async def _wait_for_input(self, question: str, tool_call: ToolCallData | None) -> Answer:
+    async def _wait_for_input(self, question: str, tool_call: ToolCallData | None, asked: Any) -> Answer:
         async with Subscription(sink_module.input_group(self.run_id)) as subscription:
-            await db(services.run_request_input, run_id=self.run_id, prompt=question, tool_call=tool_call)
+            await db(
+                services.run_request_input,
+                run_id=self.run_id,
+                prompt=question,
+                tool_call=tool_call,
+                value=asked,
+            )
             deadline = time.monotonic() + settings.UAI_INPUT_TIMEOUT_SECONDS
             while True:
                 value = await db(services.run_take_input, run_id=self.run_id)
@@ -302,7 +308,7 @@ class Executor:
                     if value.get("artifact_ids"):
                         ids = value["artifact_ids"]
                         files = await db(services.answer_files, run_id=self.run_id, artifact_ids=ids)
-                    return Answer(str(value.get("text", "")), tuple(files))
+                    return Answer(str(value.get("text", "")), tuple(files), value.get("value"))
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     # Noted here, not by the error's type: the agent may catch and wrap it.

@@ -338,9 +338,12 @@ def _apply(
     return refused
 
 
-def run_request_input(*, run_id: str, prompt: str, tool_call: ToolCallData | None = None) -> None:
+def run_request_input(
+    *, run_id: str, prompt: str, tool_call: ToolCallData | None = None, value: Any = None
+) -> None:
     """The agent asks a question: the run waits in ``input_required``. ``tool_call``: the
-    question is a front-end tool's call, which its event carries."""
+    question is a front-end tool's call, which its event carries; ``value``: the question as a
+    JSON value (``AgentContext.ask``), which its event carries too."""
     with transaction.atomic():
         run = Run.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.status != Run.Status.RUNNING:
@@ -349,7 +352,7 @@ def run_request_input(*, run_id: str, prompt: str, tool_call: ToolCallData | Non
         run.status = Run.Status.INPUT_REQUIRED
         run.input_prompt = prompt
         run.save(update_fields=["status", "input_prompt", "updated_at"])
-        sink.question(prompt, tool_call=tool_call)
+        sink.question(prompt, tool_call=tool_call, value=value)
         sink.status(run)
 
 
@@ -475,12 +478,17 @@ def run_delete(*, run: Run) -> None:
         transaction.on_commit(lambda: storage.delete_files(names))
 
 
-def run_provide_input(*, run: Run, text: str, artifact_ids: list[str] | None = None) -> Run:
-    """Hand input to a run waiting in ``input_required``; 409 if it is not waiting."""
-    value = {"text": text, "artifact_ids": artifact_ids or []}
+def run_provide_input(
+    *, run: Run, text: str, artifact_ids: list[str] | None = None, value: Any = None
+) -> Run:
+    """Hand input to a run waiting in ``input_required``; 409 if it is not waiting. ``value``:
+    the answer as the JSON value a client sent (``text`` its JSON), for ``Answer.value``."""
+    pending: dict[str, Any] = {"text": text, "artifact_ids": artifact_ids or []}
+    if value is not None:
+        pending["value"] = value
     with transaction.atomic():
         updated = Run.objects.filter(pk=run.pk, status=Run.Status.INPUT_REQUIRED).update(
-            status=Run.Status.RUNNING, pending_input=value, input_prompt="", updated_at=timezone.now()
+            status=Run.Status.RUNNING, pending_input=pending, input_prompt="", updated_at=timezone.now()
         )
         run.refresh_from_db()
         if not updated:

@@ -337,13 +337,18 @@ class EventSink:
             data["message"] = message_data(message, files=files)
         self.emit(EventType.STEP, data, seq=seq)
 
-    def question(self, prompt: str, *, tool_call: ToolCallData | None = None, seq: int | None = None) -> None:
+    def question(
+        self, prompt: str, *, tool_call: ToolCallData | None = None, value: Any = None, seq: int | None = None
+    ) -> None:
         """The agent asks for input; in a chat the question is a message too. ``tool_call``: the
-        question is a front-end tool's call (the front end runs it; its result is the answer)."""
+        question is a front-end tool's call (the front end runs it; its result is the answer);
+        ``value``: the question as a JSON value, when the agent gave one."""
         seq = self._seq(seq)
         data: InputRequiredData = {"prompt": prompt}
         if tool_call is not None:
             data["tool_call"] = tool_call
+        if value is not None:
+            data["value"] = value
         if self.chat_id is not None:
             message = Message.objects.create(
                 chat_id=self.chat_id,

@@ -144,6 +144,7 @@ class InputRequiredData(TypedDict):
     prompt: str
     message: NotRequired[MessageData]
     tool_call: NotRequired[ToolCallData]
+    value: NotRequired[Any]  # the question as a JSON value, when it is more than its text
 
 
 class InputData(TypedDict):

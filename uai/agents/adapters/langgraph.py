@@ -2,9 +2,10 @@
 
 - Chat-model token chunks (``stream_mode="messages"``) become text deltas.
 - Each node's update becomes an ActionStep (a node named ``plan…`` a PlanningStep).
-- ``interrupt(value)`` becomes ``input_required`` with ``value`` as the question; the input
-  endpoint's answer resumes the graph with ``Command(resume=answer)``. Interrupts of parallel
-  nodes are asked one after the other and resumed together, by id. A static breakpoint
+- ``interrupt(value)`` becomes ``input_required`` with ``value`` as the question (its JSON when it
+  is not text, and the value itself on the event); the input endpoint's answer resumes the graph
+  with ``Command(resume=answer)`` (a client's JSON answer as that value: ``Answer.value``).
+  Interrupts of parallel nodes are asked one after the other and resumed together, by id. A static breakpoint
   (``interrupt_before``/``interrupt_after``) asks "Paused before NODE. Answer to go on." and
   any answer goes on.
 - The thread's state is kept between turns of a chat in the chat's own state (PostgreSQL), under
@@ -104,6 +105,14 @@ def _question(interrupt: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
+async def _ask(context: AgentContext, interrupt: Any) -> Any:
+    """Ask an interrupt's question (a value that is not text travels as itself too, for clients
+    that show it); the answer as the client sent it: its JSON value, else its text."""
+    value = interrupt.value
+    answer = await context.ask(_question(interrupt), value=None if isinstance(value, str) else value)
+    return answer.value if answer.value is not None else str(answer)
+
+
 class LangGraphAdapter:
     """Streams a LangGraph graph's run as UAI events."""
 
@@ -162,11 +171,9 @@ class LangGraphAdapter:
                 await context.ask(f"Paused before {upcoming}. Answer to go on." if upcoming else "Paused.")
                 command = None
             elif len(interrupts) == 1:
-                command = Command(resume=await context.ask(_question(next(iter(interrupts.values())))))
+                command = Command(resume=await _ask(context, next(iter(interrupts.values()))))
             else:  # interrupt() in parallel nodes: each is asked, and answered by its id
-                command = Command(
-                    resume={key: await context.ask(_question(i)) for key, i in interrupts.items()}
-                )
+                command = Command(resume={key: await _ask(context, i) for key, i in interrupts.items()})
         values = (await graph.aget_state(config)).values
         yield events.StateUpdate({**request.state, STATE_KEY: dump_state(values)})
         final = next(

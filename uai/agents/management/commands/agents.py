@@ -58,7 +58,7 @@ class Command(BaseCommand):
             raise CommandError(f"{agent.name} failed: {type(exc).__name__}: {exc}") from exc
 
     async def _run(self, adapter: Any, request: AgentRequest) -> None:
-        async def ask(question: str) -> str:
+        async def ask(question: str, tool_call: Any = None, value: Any = None) -> str:
             self.stdout.write(f"[input required] {question}")
             return await asyncio.to_thread(sys.stdin.readline)
 
