@@ -169,6 +169,8 @@ def test_langgraph__an_interrupt_is_resumed_with_a_command(alice: httpx.Client, 
     assert texts(result)[-1] == ("ai", "Hi Ada")
     assert client.threads.get(thread)["status"] == "idle"
     assert len(client.runs.list(thread)) == 2
+    with pytest.raises(ConflictError):  # the first run ended (at the question)
+        client.runs.cancel(thread, run_id)
 
 
 def test_langgraph__create_then_join(alice: httpx.Client) -> None:

@@ -219,17 +219,7 @@ async def run_stream(
                 yield agui_events.frame(event_id, event)
     finally:
         if not ended and cancel_on_disconnect:
-            await db(_cancel_quietly, run_id=run_id)
-
-
-def _cancel_quietly(*, run_id: Any) -> None:
-    """Cancel the run a client left (it asked for that), unless it ended meanwhile."""
-    run = run_selectors.run_find(run_id=run_id)
-    if run is not None and not run.is_terminal:
-        try:
-            run_services.run_cancel(run=run)
-        except errors.Conflict:
-            pass  # it ended meanwhile
+            await db(run_services.run_cancel_if_going, run_id=run_id)
 
 
 async def cancelled_events(head: agui_events.Head) -> AsyncIterator[bytes]:

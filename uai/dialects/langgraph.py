@@ -399,10 +399,7 @@ def begin(
     latest = chat_selectors.chat_latest_run(chat=chat)
     if latest is not None and latest.status == Run.Status.INPUT_REQUIRED:
         # New input on an interrupted thread starts over: the question is left unanswered.
-        try:
-            run_services.run_cancel(run=latest)
-        except errors.Conflict:
-            pass
+        run_services.run_cancel_if_going(run_id=latest.id)
     run, message = chat_services.chat_send(
         chat=chat, text=text, request=asked, double_texting=strategy, client_message_id=client_id
     )
@@ -510,7 +507,7 @@ async def events(
         yield frame(None, "end", {"run_id": told.run_id, "status": told.status or "success"})
     finally:
         if not ended and cancel_on_disconnect:
-            await db(_cancel_quietly, run_id=run_id)
+            await db(run_services.run_cancel_if_going, run_id=run_id)
         if on_end is not None and ended:
             await db(on_end)
 
@@ -560,15 +557,6 @@ def _latest_story(*, chat: Chat, run_id: str, modes: tuple[str, ...]) -> lg.Segm
     turn belongs to)."""
     segment = chat_selectors.segment_latest(chat=chat, run_id=run_id)
     return None if segment is None else story(chat, segment, modes)
-
-
-def _cancel_quietly(*, run_id: Any) -> None:
-    run = run_selectors.run_find(run_id=run_id)
-    if run is not None and not run.is_terminal:
-        try:
-            run_services.run_cancel(run=run)
-        except errors.Conflict:
-            pass
 
 
 async def result(
@@ -964,22 +952,20 @@ class ThreadStreamView(LangGraphView):
 
 class RunCancelView(LangGraphView):
     def post(self, request: Request, thread_id: str, run_id: str) -> HttpResponse:
-        """Cancel a run (``action``: ``interrupt`` keeps what it did, ``rollback`` deletes it);
-        ``wait=1`` answers once it stopped."""
+        """Cancel a run (``action``: ``interrupt`` keeps what it did, ``rollback`` deletes its
+        turn). The run is cancelled at once: ``wait=1`` answers as soon as without it. A run
+        that ended is a 409, but for ``rollback`` of a turn's newest (which deletes it)."""
         action = request.query_params.get("action") or "interrupt"
         if action not in ("interrupt", "rollback"):
             raise bad("'action' is interrupt or rollback.")
         chat = chat_of(request, thread_id)
         segment = find_run(chat, run_id)
+        run = segment.run
+        if not segment.latest or (run.is_terminal and action == "interrupt"):
+            status = lg.RUN_STATUS.get(run.status, run.status) if segment.latest else "success"
+            raise errors.Conflict(f"Run already {status}.")
         with transaction.atomic():
-            run = segment.run
-            if not run.is_terminal:
-                try:
-                    run_services.run_cancel(run=run)
-                except errors.Conflict:
-                    pass  # it ended meanwhile
-            elif action == "interrupt" or not segment.latest:
-                raise errors.Conflict(f"Run already {lg.RUN_STATUS.get(run.status, run.status)}.")
+            run_services.run_cancel_if_going(run_id=run.id)
             if action == "rollback":
                 chat_services.roll_back(chat, [run.id])
         return HttpResponse(status=204)

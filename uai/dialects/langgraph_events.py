@@ -54,55 +54,46 @@ RUN_STATUS = {
 }
 
 
-def human(content: str, message_id: str) -> dict[str, Any]:
+def _message(kind: str, content: str, message_id: str, **more: Any) -> dict[str, Any]:
+    """A message in LangChain's format (``type`` and the fields every message has)."""
     return {
-        "type": "human",
+        "type": kind,
         "content": content,
         "id": message_id,
         "name": None,
         "additional_kwargs": {},
         "response_metadata": {},
-        "example": False,
+        **more,
     }
+
+
+def human(content: str, message_id: str) -> dict[str, Any]:
+    return _message("human", content, message_id, example=False)
 
 
 def ai(content: str, message_id: str, tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {
-        "type": "ai",
-        "content": content,
-        "id": message_id,
-        "name": None,
-        "additional_kwargs": {},
-        "response_metadata": {},
-        "example": False,
-        "tool_calls": tool_calls or [],
-        "invalid_tool_calls": [],
-        "usage_metadata": None,
-    }
+    return _message(
+        "ai",
+        content,
+        message_id,
+        example=False,
+        tool_calls=tool_calls or [],
+        invalid_tool_calls=[],
+        usage_metadata=None,
+    )
 
 
 def system(content: str, message_id: str) -> dict[str, Any]:
-    return {
-        "type": "system",
-        "content": content,
-        "id": message_id,
-        "name": None,
-        "additional_kwargs": {},
-        "response_metadata": {},
-    }
+    return _message("system", content, message_id)
 
 
 def tool(content: str, message_id: str, *, name: str, call_id: str) -> dict[str, Any]:
     return {
-        "type": "tool",
-        "content": content,
-        "id": message_id,
+        **_message("tool", content, message_id),
         "name": name,
         "tool_call_id": call_id,
         "status": "success",
         "artifact": None,
-        "additional_kwargs": {},
-        "response_metadata": {},
     }
 
 

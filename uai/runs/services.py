@@ -465,6 +465,17 @@ def run_cancel(*, run: Run) -> Run:
     return run
 
 
+def run_cancel_if_going(*, run_id: Any) -> None:
+    """Cancel a run unless it ended (or went) meanwhile: what a client that left, or a newer
+    message, asks of a run it does not hold a lock on."""
+    run = Run.objects.filter(pk=run_id).first()
+    if run is not None and not run.is_terminal:
+        try:
+            run_cancel(run=run)
+        except Conflict:
+            pass  # it ended meanwhile
+
+
 def run_delete(*, run: Run) -> None:
     """Delete a run (the admin's delete): cancelled first if active, its stored files after."""
     with transaction.atomic():
