@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, OuterRef, Q, Subquery, Window
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import RowNumber, Substr
 
 from uai.agents import registry
@@ -300,13 +300,28 @@ def run_messages_of(*, run_ids: list[Any], newest: int | None = None) -> dict[st
 # --- a chat as a thread of runs' segments (LangGraph's API) -------------------------------------------
 
 
-_NOT_SAID = Q(role=Message.Role.AGENT) & (Q(step_type__isnull=True) | ~Q(step_type=FINAL_ANSWER_STEP))
+# What a conversation leaves out (LangGraph's thread values): the agent's steps but its final
+# answers, and the user's answers to its questions (each a turn's user message after its first):
+# the question and its answer are an interrupt and its resume there, not messages.
+_NOT_SAID = Q(role=Message.Role.AGENT) & (Q(step_type__isnull=True) | ~Q(step_type=FINAL_ANSWER_STEP)) | Q(
+    role=Message.Role.USER,
+    run__isnull=False,
+    answer=True,
+)
+
+
+def _said(messages: Any) -> Any:
+    answers = Message.objects.filter(
+        run_id=OuterRef("run_id"), role=Message.Role.USER, seq__lt=OuterRef("seq")
+    )
+    return messages.alias(answer=Exists(answers)).exclude(_NOT_SAID)
 
 
 def conversation(*, chat: Chat, upto_seq: int | None = None) -> list[Message]:
-    """The chat's conversation in order: the user's and system messages and the agent's final
-    answers (not its other steps); those numbered ``upto_seq`` or lower when it is given."""
-    found = Message.objects.filter(chat_id=chat.id).exclude(_NOT_SAID)
+    """The chat's conversation in order: the user's messages that started its turns, system
+    messages and the agent's final answers (not its other steps, nor its questions and their
+    answers); those numbered ``upto_seq`` or lower when it is given."""
+    found = _said(Message.objects.filter(chat_id=chat.id))
     if upto_seq is not None:
         found = found.filter(seq__lte=upto_seq)
     return list(found.order_by("seq"))
@@ -316,9 +331,7 @@ def conversations(*, chats: Sequence[Chat]) -> dict[str, list[Message]]:
     """Each chat's ``conversation``, in one query."""
     found: dict[str, list[Message]] = {chat.id: [] for chat in chats}
     if found:
-        for message in (
-            Message.objects.filter(chat_id__in=list(found)).exclude(_NOT_SAID).order_by("chat_id", "seq")
-        ):
+        for message in _said(Message.objects.filter(chat_id__in=list(found))).order_by("chat_id", "seq"):
             found[message.chat_id].append(message)
     return found
 

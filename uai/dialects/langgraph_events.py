@@ -2,8 +2,9 @@
 
 Pure translation, no I/O: ``langgraph`` reads and streams, this module says. A LangGraph run is
 one segment of a UAI run (``ui_events``); the thread's values are ``{"messages": [...]}`` in
-LangChain's message format, built from the chat's messages (the user's, system ones and each
-final answer), whatever framework the agent is written in.
+LangChain's message format, built from the chat's messages (the user's that started its turns,
+system ones and each final answer; a question and its answer are an interrupt and its resume),
+whatever framework the agent is written in.
 
 What each stream mode gets of a segment's ``UiEvent``\\ s:
 
@@ -121,7 +122,8 @@ def stream_modes(value: Any) -> tuple[str, ...] | None:
 @dataclass
 class Segment:
     """Says a segment's events in the asked ``modes``. ``messages``: the thread's messages when the
-    segment starts (its starting message the last); ``run_id``/``thread_id``: the LangGraph ids."""
+    segment starts (a turn's user message the last; an answer that starts a later segment is an
+    interrupt's resume, not a message); ``run_id``/``thread_id``: the LangGraph ids."""
 
     modes: tuple[str, ...]
     run_id: str
