@@ -15,7 +15,7 @@ import pytest
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
-from tests.conftest import register_agent, token_of, wait_for
+from tests.conftest import register, register_agent, token_of, wait_for
 
 _OPEN: list[Any] = []
 
@@ -436,3 +436,13 @@ def test_langgraph__an_object_interrupt_is_answered_with_an_object(alice: httpx.
     answer = {"decisions": [{"type": "approve"}]}
     values = client.runs.wait(thread, "review", input={}, command={"resume": answer})
     assert texts(values) == [("human", "send it"), ("ai", "decided approve")]
+
+
+def test_langgraph__a_run_past_its_time_limit_is_a_timeout(alice: httpx.Client, live: str) -> None:
+    register("hasty", "uai.agents.builtin.slow:slow", timeout_seconds=1, max_attempts=1)
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    got = parts(client.runs.stream(thread, "hasty", input=slow(100), stream_mode=["values"]))
+    assert got[-1] == ("end", {"run_id": got[0][1]["run_id"], "status": "timeout"})
+    assert "error" in [name for name, _ in got]
+    assert client.runs.get(thread, got[0][1]["run_id"])["status"] == "timeout"

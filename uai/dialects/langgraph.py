@@ -262,7 +262,7 @@ def chat_of(request: Request, thread_id: str) -> Chat:
 
 def run_json(chat: Chat, segment: chat_selectors.Segment) -> dict[str, Any]:
     run = segment.run
-    status = lg.RUN_STATUS.get(run.status, "pending") if segment.latest else "success"
+    status = lg.run_status(run.status, run.error) if segment.latest else "success"
     request = run.request if isinstance(run.request, dict) else {}
     found = request.get("langgraph")
     asked: dict[str, Any] = found if isinstance(found, dict) else {}

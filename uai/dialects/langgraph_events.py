@@ -68,6 +68,17 @@ def _message(kind: str, content: str, message_id: str, **more: Any) -> dict[str,
     }
 
 
+TIMED_OUT = "RunTimedOut"  # how a run that worked past its agent's time limit failed (its error's start)
+
+
+def run_status(status: str, error: str | None) -> str:
+    """A UAI run's status (and error) as the LangGraph status of its latest segment: a run that
+    failed by working past its time limit is a ``timeout``."""
+    if status == "failed" and (error or "").startswith(TIMED_OUT):
+        return "timeout"
+    return RUN_STATUS.get(status, "pending")
+
+
 def human(content: str, message_id: str) -> dict[str, Any]:
     return _message("human", content, message_id, example=False)
 
@@ -215,7 +226,7 @@ class Segment:
             if "values" in modes:
                 out.append(("values", {"messages": list(self.messages), "__interrupt__": asked}))
         elif isinstance(event, ui_events.Finish):
-            self.status = RUN_STATUS[event.status]
+            self.status = run_status(event.status, event.error)
             if event.status == "failed":
                 out.append(("error", error_body("AgentError", event.error or "The agent failed.")))
         return out
