@@ -280,8 +280,9 @@ def test_langgraph__multitask_strategy_with_two_messages_at_once(alice: httpx.Cl
     thread = client.threads.create()["thread_id"]
     first = client.runs.create(thread, "slow", input=slow(40))
     if strategy == "reject":
-        with pytest.raises(ConflictError):
+        with pytest.raises(ConflictError) as refused:
             client.runs.create(thread, "slow", input=slow(1), multitask_strategy=strategy)
+        assert refused.value.response.json()["run_id"] == first["run_id"]  # the run going
         assert client.runs.join(thread, first["run_id"])["messages"][-1]["content"] == "Done after 40 steps."
         return
     second = client.runs.create(thread, "slow", input=slow(1), multitask_strategy=strategy)
@@ -375,6 +376,24 @@ def test_langgraph__bad_requests_are_4xx_with_a_detail(alice: httpx.Client) -> N
                 f"/threads/{thread}/runs/{uuid.uuid4()}/cancel", params={"action": "stop"}
             ),
             "not json": api.post(run, content=b"hello", headers={"content-type": "text/plain"}),
+            "a strategy that is a list": api.post(
+                run, json={"assistant_id": "echo", "input": user("x"), "multitask_strategy": ["reject"]}
+            ),
+            "a huge offset": api.post("/threads/search", json={"offset": 10**20}),
+            "a limit that is no number": api.post("/threads/search", json={"limit": True}),
+            "a NUL": api.post(run, json={"assistant_id": "echo", "input": user("nul \u0000")}),
+            "a content part that is no text": api.post(
+                run,
+                json={
+                    "assistant_id": "echo",
+                    "input": {"messages": [{"role": "user", "content": [{"text": 5}]}]},
+                },
+            ),
+            "an unknown on_completion": api.post(
+                "/runs/wait", json={"assistant_id": "echo", "input": user("x"), "on_completion": "never"}
+            ),
+            "an unknown if_exists": api.post("/threads", json={"if_exists": "merge"}),
+            "a reserved thread id": api.post("/threads", json={"thread_id": "search"}),
         }
         for name, response in refused.items():
             assert 400 <= response.status_code < 500, (name, response.status_code, response.text)
@@ -446,3 +465,97 @@ def test_langgraph__a_run_past_its_time_limit_is_a_timeout(alice: httpx.Client, 
     assert got[-1] == ("end", {"run_id": got[0][1]["run_id"], "status": "timeout"})
     assert "error" in [name for name, _ in got]
     assert client.runs.get(thread, got[0][1]["run_id"])["status"] == "timeout"
+
+
+def _thread_events(alice: httpx.Client, thread: str, last_event_id: str, count: int) -> list[Any]:
+    """The first ``count`` events of a thread's stream after ``last_event_id`` (the stream never
+    ends by itself; a read waiting 5 s for more fails the test)."""
+    from httpx_sse import connect_sse
+
+    got: list[Any] = []
+    headers = {"x-api-key": token_of(alice), "Last-Event-ID": last_event_id}
+    with (
+        httpx.Client(base_url=api_root(alice), timeout=httpx.Timeout(30, read=5)) as http,
+        connect_sse(http, "GET", f"/threads/{thread}/stream", headers=headers) as source,
+    ):
+        for event in source.iter_sse():
+            got.append((event.id, event.event, json.loads(event.data)))
+            if len(got) == count:
+                break
+    return got
+
+
+def test_langgraph__a_thread_stream_resumes_from_any_event_as_its_replay(alice: httpx.Client) -> None:
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    asking = user(json.dumps({"steps": 2, "delay": 0.01, "ask": "Name?"}))
+    client.runs.wait(thread, "slow", input=asking)
+    client.runs.wait(thread, "slow", command={"resume": "Al"})
+    client.runs.wait(thread, "slow", input=slow(1, 0.01))
+    runs = [r["run_id"] for r in client.runs.list(thread)][::-1]
+    # the whole thread replayed, to its last event (the last turn's final values)
+    count = 1
+    while True:
+        whole = _thread_events(alice, thread, "-1", count)
+        if whole[-1][1] == "values" and texts(whole[-1][2])[-1] == ("ai", "Done after 1 steps."):
+            break
+        count += 1
+    assert [data["run_id"] for _, name, data in whole if name == "metadata"] == runs
+    segment_values = [texts(data) for _, name, data in whole if name == "values"]
+    assert ("human", "Al") not in [m for values in segment_values for m in values]
+    ids = [event_id for event_id, _, _ in whole]
+    assert len(set(ids)) == len(ids) and all(ids)
+    for at, event_id in enumerate(ids[:-1]):
+        assert _thread_events(alice, thread, event_id, len(whole) - at - 1) == whole[at + 1 :], event_id
+
+
+def test_langgraph__new_input_drops_a_question_only_when_its_turn_starts(alice: httpx.Client) -> None:
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    asking = user(json.dumps({"steps": 3, "delay": 0.2, "ask": "Name?"}))
+    client.runs.wait(thread, "slow", input=asking)
+    assert client.threads.get(thread)["status"] == "interrupted"
+    # a refused message drops nothing: the question still waits
+    with pytest.raises(httpx.HTTPStatusError):
+        client.runs.wait(thread, "slow", input=user("x" * 100_001))
+    assert client.threads.get(thread)["status"] == "interrupted"
+    # answered, the turn runs again: new input beside it is rejected, and the turn goes on
+    resumed = client.runs.create(thread, "slow", command={"resume": "Al"})
+    with pytest.raises(ConflictError):
+        client.runs.create(thread, "slow", input=slow(1))
+    assert texts(client.runs.join(thread, resumed["run_id"]))[-1][1].endswith("You answered: Al")
+    assert client.runs.get(thread, resumed["run_id"])["status"] == "success"
+
+
+def test_langgraph__a_stateless_run_s_thread_goes_when_its_client_leaves(alice: httpx.Client) -> None:
+    client = sdk(alice)
+    stream = client.runs.stream(None, "slow", input=slow(100), stream_mode=["custom"])
+    first = next(iter(stream))
+    assert first.event == "metadata"
+    for part in stream:
+        if part.event == "custom":
+            break
+    stream.close()
+    wait_for(lambda: client.threads.search(metadata={"stateless": True}) == [])
+
+
+def test_langgraph__only_a_thread_s_newest_turn_rolls_back_and_a_turn_deletes_whole(
+    alice: httpx.Client,
+) -> None:
+    client = sdk(alice)
+    thread = client.threads.create()["thread_id"]
+    asked = client.runs.create(
+        thread, "slow", input=user(json.dumps({"steps": 1, "delay": 0.01, "ask": "?"}))
+    )
+    client.runs.join(thread, asked["run_id"])
+    answered = client.runs.create(thread, "slow", command={"resume": "ok"})
+    client.runs.join(thread, answered["run_id"])
+    later = client.runs.wait(thread, "slow", input=slow(1, 0.01))
+    assert texts(later)[-1] == ("ai", "Done after 1 steps.")
+    with pytest.raises(ConflictError):  # an earlier turn's
+        client.runs.cancel(thread, answered["run_id"], action="rollback")
+    with pytest.raises(ConflictError):  # a turn's earlier segment: its newest deletes the turn
+        client.runs.delete(thread, asked["run_id"])
+    client.runs.delete(thread, answered["run_id"])
+    with pytest.raises(NotFoundError):
+        client.runs.get(thread, asked["run_id"])

@@ -393,15 +393,18 @@ def segment_get(*, chat: Chat, message_id: str) -> Segment | None:
     return Segment(message, message.run, index, index == len(others) - 1)
 
 
-def segment_latest(*, chat: Chat, run_id: Any) -> Segment | None:
-    """The newest segment of a turn of the chat (the one its next event belongs to)."""
-    latest = (
+def segment_at(*, chat: Chat, run_id: Any, index: int) -> Segment | None:
+    """The ``index``-th segment of a turn of the chat (0: the one its user message started; k:
+    the one its answer to the k-th question started; -1: its newest); None when there is none."""
+    started = list(
         Message.objects.filter(chat_id=chat.id, run_id=run_id, role=Message.Role.USER)
-        .order_by("-seq")
-        .values_list("id", flat=True)
-        .first()
+        .select_related("run")
+        .order_by("seq")
     )
-    return None if latest is None else segment_get(chat=chat, message_id=str(latest))
+    if not -len(started) <= index < len(started) or started[index].run is None:
+        return None
+    index %= len(started)
+    return Segment(started[index], cast(Run, started[index].run), index, index == len(started) - 1)
 
 
 def chat_search(

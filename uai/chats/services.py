@@ -139,6 +139,7 @@ def chat_send(
     new: bool = False,
     double_texting: str | None = None,
     answer_value: Any = None,
+    drop_question: bool = False,
 ) -> tuple[Run, Message]:
     """Add the user's message to the chat and start a turn — or, when the chat's agent is waiting
     for input, hand the message to it as that input. Returns the run and the message.
@@ -153,6 +154,9 @@ def chat_send(
     None: the chat's own choice, else the server's (UAI_DOUBLE_TEXTING).
     ``answer_value``: the answer as the JSON value the client sent (``text`` is its JSON), for
     the agent's ``Answer.value``.
+    ``drop_question``: a turn waiting for input is cancelled (its question left unanswered)
+    and the message starts a new turn (LangGraph's new input on an interrupted thread); in the
+    message's transaction, under the turns' locks, so a refused message drops nothing.
     """
     strategy = double_texting_of(chat, double_texting)
     validate_text(text)
@@ -176,14 +180,18 @@ def chat_send(
                 # The user's lock of their turn limit first (run_new takes it again, below): the
                 # order chat_answer takes them in, so neither waits on the other's chat lock.
                 limit_services.hold_starts(owner_id=chat.owner_id, kind=Run.Kind.TURN)
-                waiting = make_way(chat, strategy)
+                waiting = make_way(chat, strategy, drop_question=drop_question)
             elif chat.status == Chat.Status.RUNNING:
-                waiting = (
+                asking = (
                     Run.objects.select_for_update()
                     .filter(chat_id=chat.id, status=Run.Status.INPUT_REQUIRED)
                     .order_by("created_at")
-                    .first()
                 )
+                if drop_question:
+                    for run in list(asking):
+                        run_services.run_cancel(run=run)
+                else:
+                    waiting = asking.first()
             if files:  # for the agent that gets them: the waiting run's (an inference run's may differ)
                 agent = waiting.agent if waiting is not None else chat.agent
                 if not agent.accepts_files:
@@ -250,7 +258,7 @@ def valid_double_texting(strategy: Any) -> str:
     return strategy
 
 
-def make_way(chat: Chat, strategy: str) -> Run | None:
+def make_way(chat: Chat, strategy: str, *, drop_question: bool = False) -> Run | None:
     """Deal with the chat's turns still going before a new message starts one, by ``strategy``
     (not ``enqueue``, which leaves them be: the new turn runs after them). Returns the turn
     waiting for input, if any: the message is that input, whatever the strategy.
@@ -266,6 +274,11 @@ def make_way(chat: Chat, strategy: str) -> Run | None:
     A turn added between the two locks is not locked: they are taken again (``_Raced``).
     """
     going = lock_going(chat, strategy)
+    if drop_question:  # (``chat_send``'s): the question is cancelled, the message is no answer
+        for run in going:
+            if run.status == Run.Status.INPUT_REQUIRED:
+                run_services.run_cancel(run=run)
+        going = [run for run in going if run.status != Run.Status.INPUT_REQUIRED]
     waiting = next((run for run in going if run.status == Run.Status.INPUT_REQUIRED), None)
     if waiting is None:
         settle_going(chat, strategy, going)

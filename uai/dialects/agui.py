@@ -44,7 +44,6 @@ from django.http import StreamingHttpResponse
 from django.urls import re_path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -60,7 +59,7 @@ from uai.runs.dbcall import db
 from uai.runs.models import Run
 from uai.runs.stream_events import EventType
 from uai.runs.waiting import release_connection
-from uai_project import errors
+from uai_project import errors, parsers
 from uai_project.api import base_url, user_id
 from uai_project.schema import errors as error_responses
 
@@ -255,7 +254,7 @@ RunAgentInputIn = inline_serializer(
 
 
 class AgentRunView(APIView):
-    parser_classes = [JSONParser]  # AG-UI's clients send JSON; any other body is a 415
+    parser_classes = [parsers.JSONParser]  # AG-UI's clients send JSON; any other body is a 415
 
     @extend_schema(
         request=RunAgentInputIn,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +38,6 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import re_path
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -58,13 +58,14 @@ from uai.runs.dbcall import db
 from uai.runs.models import Run
 from uai.runs.stream_events import EventType
 from uai.runs.waiting import release_connection
-from uai_project import errors
+from uai_project import errors, parsers
 from uai_project.api import base_url, user_id
 from uai_project.auth import ApiKeyAuthentication, BearerAuthentication
 
 VERSION = "0.4"  # the Agent Server API these routes follow
 NAME_CHARS = 80
 MAX_LIMIT = 1000
+MAX_OFFSET = 2**31 - 1
 
 
 def bad(detail: str) -> errors.InvalidInput:
@@ -75,28 +76,23 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _limit(value: Any, default: int = 10) -> int:
+def _whole(value: Any, name: str, low: int, high: int, default: int) -> int:
+    """A whole number of a body (JSON) or query (text) between ``low`` and ``high``."""
     if value is None or value == "":
         return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise bad("'limit' is a whole number.") from None
-    if not 1 <= number <= MAX_LIMIT:
-        raise bad(f"'limit' is between 1 and {MAX_LIMIT}.")
-    return number
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise bad(f"'{name}' is a whole number between {low} and {high}.")
+    return value
+
+
+def _limit(value: Any, default: int = 10) -> int:
+    return _whole(value, "limit", 1, MAX_LIMIT, default)
 
 
 def _offset(value: Any) -> int:
-    if value is None or value == "":
-        return 0
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise bad("'offset' is a whole number.") from None
-    if number < 0:
-        raise bad("'offset' is 0 or more.")
-    return number
+    return _whole(value, "offset", 0, MAX_OFFSET, 0)
 
 
 def _object(data: Any, name: str) -> dict[str, Any]:
@@ -311,8 +307,10 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        parts = [p.get("text", "") if isinstance(p, dict) else str(p) for p in content]
-        return "".join(p for p in parts if isinstance(p, str))
+        parts = [p.get("text", "") if isinstance(p, dict) else p for p in content]
+        if not all(isinstance(p, str) for p in parts):
+            raise bad('A message\'s content parts are text: {"type": "text", "text": "..."}.')
+        return "".join(parts)
     raise bad('A message\'s \'content\' is text or a list of {"type": "text", "text"} parts.')
 
 
@@ -337,7 +335,7 @@ def begin(
     metadata = _object(body, "metadata")
     config, context = _object(body, "config"), _object(body, "context")
     strategy = body.get("multitask_strategy") or "reject"
-    if strategy not in STRATEGIES:
+    if not isinstance(strategy, str) or strategy not in STRATEGIES:
         raise bad(f"'multitask_strategy' is one of {', '.join(sorted(STRATEGIES))}, not {strategy!r}.")
     command = _object(body, "command")  # (it wins over an ``input`` beside it, as in LangGraph)
     asked: dict[str, Any] = {"langgraph": {"metadata": metadata, "multitask_strategy": strategy}}
@@ -396,13 +394,22 @@ def begin(
             raise errors.Conflict(f"Thread {thread_id!r} was just made by another request.") from None
         return chat, _segment(chat, message, run)
     _bind(chat, agent, stamp)
-    latest = chat_selectors.chat_latest_run(chat=chat)
-    if latest is not None and latest.status == Run.Status.INPUT_REQUIRED:
-        # New input on an interrupted thread starts over: the question is left unanswered.
-        run_services.run_cancel_if_going(run_id=latest.id)
-    run, message = chat_services.chat_send(
-        chat=chat, text=text, request=asked, double_texting=strategy, client_message_id=client_id
-    )
+    # New input on an interrupted thread starts over: the question is left unanswered.
+    try:
+        run, message = chat_services.chat_send(
+            chat=chat,
+            text=text,
+            request=asked,
+            double_texting=strategy,
+            client_message_id=client_id,
+            drop_question=True,
+        )
+    except errors.Conflict as refused:  # ``reject``: the turn going, named by its LangGraph run id
+        going = refused.extra.get("run_id")
+        segment = chat_selectors.segment_at(chat=chat, run_id=going, index=-1) if going else None
+        if segment is not None:
+            refused.extra["run_id"] = str(segment.message.id)
+        raise
     return chat, _segment(chat, message, run)
 
 
@@ -508,20 +515,39 @@ async def events(
     finally:
         if not ended and cancel_on_disconnect:
             await db(run_services.run_cancel_if_going, run_id=run_id)
-        if on_end is not None and ended:
+        if on_end is not None:  # (also when the client left: a stateless run's thread is unread)
             await db(on_end)
 
 
+@dataclass
+class _Told:
+    """A segment of a thread's turn as a thread stream follows it: its ``UiEvents`` (fed from
+    the segment's first event) and, once something of it is to be sent, its translator."""
+
+    ui: ui_events.UiEvents
+    index: int  # which segment of its turn
+    story: lg.Segment | None = None
+    said: list[ui_events.UiEvent] = field(default_factory=list)  # before the story was made
+    gone: bool = False  # its message went (rolled back): nothing of it is said
+
+
 async def thread_events(
-    chat: Chat, modes: tuple[str, ...], *, base: str, after_seq: int | None, part: int | None
+    chat: Chat, modes: tuple[str, ...], *, base: str, after: tuple[int, int | None]
 ) -> AsyncIterator[bytes]:
-    """A thread's runs as they come (from after ``after_seq``; None: from now on): each run's
-    ``metadata``, then its events in ``modes``, numbered as a run's stream numbers them."""
-    going: dict[str, tuple[ui_events.UiEvents, lg.Segment]] = {}
+    """A thread's runs: each segment's ``metadata``, then its events in ``modes``, after the
+    cursor ``after`` (UAI event number, and the index among those it made; None: all of them).
+
+    The thread's events are read from its start every time, so what each one says and its id
+    (``N`` or ``N:i``) never depend on where a client joined: a resumed stream is the replay with
+    what came up to its cursor left out. Segments that end before the cursor are followed (to
+    know where the next starts) but not translated."""
+    cursor, part = after
+    told: dict[str, _Told] = {}
+    begun: dict[str, int] = {}  # turn → segments begun
     try:
         async for event in streams.follow(
             chat_id=chat.id,
-            after_seq=after_seq,
+            after_seq=0,
             idle_seconds=settings.UAI_STREAM_KEEPALIVE_SECONDS,
             chat_born=chat.created_at,
         ):
@@ -531,31 +557,45 @@ async def thread_events(
             run_id = event.get("run_id")
             if event["type"] == EventType.PAST_END or not isinstance(run_id, str):
                 continue
-            pair = going.get(run_id)
-            out: list[tuple[str | None, Any]] = []
-            if pair is None or (pair[0].done and event["type"] == EventType.INPUT):
-                told = await db(_latest_story, chat=chat, run_id=run_id, modes=modes)
-                if told is None:
+            seq, out = event["seq"], []
+            one = told.get(run_id)
+            if one is None or (one.ui.done and event["type"] == EventType.INPUT):
+                index = begun.get(run_id, -1) + 1
+                begun[run_id] = index
+                one = told[run_id] = _Told(ui_events.UiEvents(run_id, 0, base_url=base), index)
+            said = one.ui.feed(event)
+            if one.gone or not said:
+                continue
+            if seq < cursor or (seq == cursor and part is None):
+                if one.story is None:
+                    one.said.extend(said)
+                else:
+                    for each in said:
+                        one.story.said(each)
+                continue
+            if one.story is None:
+                one.story = await db(_story_of, chat=chat, run_id=run_id, index=one.index, modes=modes)
+                if one.story is None:
+                    one.gone = True
                     continue
-                pair = (ui_events.UiEvents(run_id, 0, base_url=base), told)
-                going[run_id] = pair
-                out.append(("metadata", {"run_id": pair[1].run_id, "attempt": 1}))
-            said = pair[0].feed(event)
-            out.extend(named for one in said for named in pair[1].said(one))
-            seq = event["seq"]
-            skip = part + 1 if part is not None and after_seq is not None and seq == after_seq + 1 else 0
+                for each in one.said:  # what came before the cursor, to know the values
+                    one.story.said(each)
+                one.said = []
+            if isinstance(said[0], ui_events.RunStart):
+                out.append(("metadata", {"run_id": one.story.run_id, "attempt": 1}))
+            out.extend(named for each in said for named in one.story.said(each))
+            skip = part + 1 if part is not None and seq == cursor else 0
             for index, (name, data) in enumerate(out):
                 if index >= skip:
-                    event_id = str(seq) if index == len(out) - 1 else f"{seq}:{index}"
-                    yield frame(event_id, str(name), data)
+                    yield frame(str(seq) if index == len(out) - 1 else f"{seq}:{index}", name, data)
     except (streams.StreamOverflow, streams.ChatGone) as exc:
         yield frame(None, "error", lg.error_body(type(exc).__name__, exc.detail))
 
 
-def _latest_story(*, chat: Chat, run_id: str, modes: tuple[str, ...]) -> lg.Segment | None:
-    """The translator of the newest segment of a turn of the chat (the one a new event of that
-    turn belongs to)."""
-    segment = chat_selectors.segment_latest(chat=chat, run_id=run_id)
+def _story_of(*, chat: Chat, run_id: str, index: int, modes: tuple[str, ...]) -> lg.Segment | None:
+    """The translator of the ``index``-th segment of a turn of the chat; None when its message
+    went."""
+    segment = chat_selectors.segment_at(chat=chat, run_id=run_id, index=index)
     return None if segment is None else story(chat, segment, modes)
 
 
@@ -567,22 +607,24 @@ async def result(
     JSON reader skips and which keep the connection open."""
     values: dict[str, Any] = {"messages": list(told.messages)}
     failed: dict[str, Any] | None = None
-    yield b""
-    async for said in ui_events.follow_segment(run_id, index, base_url=base):
-        if said is None:
-            yield b"\n"
-            continue
-        if isinstance(said, ui_events.Broken):
-            failed = lg.error_body(type(said.error).__name__, said.error.detail)
-            break
-        for one in said:
-            for name, data in told.said(one):
-                if name == "values":
-                    values = data
-                elif name == "error":
-                    failed = data
-    if on_end is not None:
-        await db(on_end)
+    try:
+        yield b""
+        async for said in ui_events.follow_segment(run_id, index, base_url=base):
+            if said is None:
+                yield b"\n"
+                continue
+            if isinstance(said, ui_events.Broken):
+                failed = lg.error_body(type(said.error).__name__, said.error.detail)
+                break
+            for one in said:
+                for name, data in told.said(one):
+                    if name == "values":
+                        values = data
+                    elif name == "error":
+                        failed = data
+    finally:
+        if on_end is not None:  # (also when the client left)
+            await db(on_end)
     yield json.dumps({"__error__": failed} if failed else values).encode()
 
 
@@ -640,6 +682,9 @@ def query_modes(request: Request, segment: chat_selectors.Segment | None = None)
 
 
 def _delete_later(chat_id: str) -> Callable[[], None]:
+    """A stateless run's end: its thread is deleted (its turn cancelled first, if the client left
+    before it ended)."""
+
     def delete() -> None:
         chat = chat_selectors.chat_find(chat_id=chat_id)
         if chat is not None:
@@ -653,7 +698,7 @@ def _delete_later(chat_id: str) -> Callable[[], None]:
 
 class LangGraphView(APIView):
     authentication_classes = [ApiKeyAuthentication, BearerAuthentication, SessionAuthentication]
-    parser_classes = [JSONParser]  # LangGraph's clients send JSON; any other body is a 415
+    parser_classes = [parsers.JSONParser]  # LangGraph's clients send JSON; any other body is a 415
     schema = None  # LangGraph's own API reference documents these routes
 
 
@@ -730,27 +775,28 @@ class AssistantSchemasView(LangGraphView):
 
 class ThreadListView(LangGraphView):
     def post(self, request: Request) -> Response:
-        """Make a thread (``thread_id``, ``metadata``, ``if_exists``: ``raise`` or ``do_nothing``)."""
+        """Make a thread (``thread_id``, ``metadata``, ``graph_id``, ``if_exists``: ``raise`` or
+        ``do_nothing``)."""
         body = _body(request)
         metadata = _object(body, "metadata")
-        thread_id = body.get("thread_id")
+        thread_id, graph = body.get("thread_id"), body.get("graph_id")
+        if_exists = body.get("if_exists") or "raise"
         if thread_id is not None and not isinstance(thread_id, str):
             raise bad("'thread_id' is a string.")
-        if body.get("graph_id"):
-            metadata = {**metadata, "graph_id": body["graph_id"]}
-        if thread_id:
-            found = chat_selectors.chat_find(chat_id=thread_id)
-            if found is not None:
-                if found.owner_id != request.user.pk or body.get("if_exists") != "do_nothing":
-                    raise errors.Conflict(f"Thread {thread_id!r} already exists.")
-                return Response(thread(found))
-        agent = None
-        graph = metadata.get("graph_id")
-        if isinstance(graph, str) and graph:
-            agent = agent_of(graph)
-        chat = chat_services.chat_create(
-            owner_id=user_id(request), agent=agent, chat_id=thread_id or _new_id(), metadata=metadata
-        )
+        if if_exists not in ("raise", "do_nothing"):
+            raise bad("'if_exists' is raise or do_nothing.")
+        if graph is not None:
+            metadata = {**metadata, "graph_id": agent_of(graph).name}
+        agent = agent_of(metadata["graph_id"]) if isinstance(metadata.get("graph_id"), str) else None
+        try:
+            chat = chat_services.chat_create(
+                owner_id=user_id(request), agent=agent, chat_id=thread_id or _new_id(), metadata=metadata
+            )
+        except errors.Conflict:  # the id is taken: by this user's thread, or another's
+            found = chat_selectors.chat_find(chat_id=str(thread_id))
+            if found is None or found.owner_id != request.user.pk or if_exists != "do_nothing":
+                raise errors.Conflict(f"Thread {thread_id!r} already exists.") from None
+            chat = found
         return Response(thread(chat))
 
 
@@ -869,7 +915,7 @@ class RunStreamView(LangGraphView):
         _on_disconnect(body)
         stateless = thread_id is None
         chat, segment = begin(request, thread_id, body, stateless=stateless, modes=modes)
-        on_end = _delete_later(chat.id) if stateless and body.get("on_completion") != "keep" else None
+        on_end = _delete_later(chat.id) if stateless and _on_completion(body) == "delete" else None
         return stream_response(
             request,
             chat,
@@ -879,6 +925,13 @@ class RunStreamView(LangGraphView):
             cancel_on_disconnect=body.get("on_disconnect") == "cancel",
             on_end=on_end,
         )
+
+
+def _on_completion(body: dict[str, Any]) -> str:
+    value = body.get("on_completion") or "delete"
+    if value not in ("delete", "keep"):
+        raise bad("'on_completion' is delete or keep.")
+    return str(value)
 
 
 def _on_disconnect(body: dict[str, Any]) -> None:
@@ -892,7 +945,7 @@ class RunWaitView(LangGraphView):
         body = _body(request)
         stateless = thread_id is None
         chat, segment = begin(request, thread_id, body, stateless=stateless)
-        on_end = _delete_later(chat.id) if stateless and body.get("on_completion") != "keep" else None
+        on_end = _delete_later(chat.id) if stateless and _on_completion(body) == "delete" else None
         return result_response(request, chat, segment, on_end)
 
 
@@ -904,6 +957,8 @@ class RunView(LangGraphView):
     def delete(self, request: Request, thread_id: str, run_id: str) -> HttpResponse:
         chat = chat_of(request, thread_id)
         segment = find_run(chat, run_id)
+        if not segment.latest:
+            raise errors.Conflict("A turn's runs go together: delete its newest run, which deletes them all.")
         if not segment.run.is_terminal:
             raise errors.Conflict("The run is still going: cancel it first.")
         run_services.run_delete(run=segment.run)
@@ -924,6 +979,7 @@ class RunJoinStreamView(LangGraphView):
         chat = chat_of(request, thread_id)
         segment = find_run(chat, run_id)
         cancel = request.query_params.get("cancel_on_disconnect", "").lower() in ("1", "true")
+        cancel = cancel and segment.latest  # (an earlier segment's end is not the turn's)
         return stream_response(
             request, chat, segment, query_modes(request, segment), after=after, cancel_on_disconnect=cancel
         )
@@ -931,23 +987,21 @@ class RunJoinStreamView(LangGraphView):
 
 class ThreadStreamView(LangGraphView):
     def get(self, request: Request, thread_id: str) -> StreamingHttpResponse:
-        """Follow a thread: every run's events from now on (after ``Last-Event-ID``; -1: from
+        """Follow a thread: every run's events from now on, or after ``Last-Event-ID`` (-1: from
         the thread's start)."""
         raw = request.headers.get("Last-Event-ID") or request.query_params.get("last_event_id")
         after = Cursor(raw)
         modes = query_modes(request) if request.query_params.getlist("stream_mode") else lg.JOIN_MODES
         chat = chat_of(request, thread_id)
         if raw == "-1":
-            after_seq: int | None = 0
-            part = None
+            start: tuple[int, int | None] = (0, None)
         elif raw:
-            after_seq = after.seq - 1 if after.part is not None else after.seq
-            part = after.part
+            start = (after.seq, after.part)
         else:
-            after_seq, part = None, None
+            start = (chat.last_seq, None)  # what is stored when the request came is past
         base = base_url(request)
         release_connection()
-        return sse.response(thread_events(chat, modes, base=base, after_seq=after_seq, part=part))
+        return sse.response(thread_events(chat, modes, base=base, after=start))
 
 
 class RunCancelView(LangGraphView):
@@ -961,6 +1015,8 @@ class RunCancelView(LangGraphView):
         chat = chat_of(request, thread_id)
         segment = find_run(chat, run_id)
         run = segment.run
+        if action == "rollback" and chat_selectors.chat_latest_run(chat=chat) != run:
+            raise errors.Conflict("Only the thread's newest turn can be rolled back.")
         if not segment.latest or (run.is_terminal and action == "interrupt"):
             status = lg.RUN_STATUS.get(run.status, run.status) if segment.latest else "success"
             raise errors.Conflict(f"Run already {status}.")
