@@ -559,3 +559,41 @@ def test_langgraph__only_a_thread_s_newest_turn_rolls_back_and_a_turn_deletes_wh
     client.runs.delete(thread, answered["run_id"])
     with pytest.raises(NotFoundError):
         client.runs.get(thread, asked["run_id"])
+
+
+# What each stream mode sends of a turn, between ``metadata`` and ``end``.
+MODE_EVENTS = {
+    "values": {"values"},
+    "updates": {"updates"},
+    "messages-tuple": {"messages"},
+    "messages": {"messages/metadata", "messages/partial", "messages/complete"},
+    "custom": {"custom"},
+    "events": set(),
+}
+
+
+@pytest.mark.parametrize("mode", list(MODE_EVENTS))
+def test_langgraph__each_stream_mode_with_a_langgraph_and_a_python_agent(
+    alice: httpx.Client, graph_agent: str, mode: str
+) -> None:
+    client = sdk(alice)
+    for agent, answer in ((graph_agent, "hello there friend"), ("echo", "hi")):
+        thread = client.threads.create()["thread_id"]
+        got = parts(client.runs.stream(thread, agent, input=user("hi"), stream_mode=mode))
+        assert got[0][0] == "metadata" and got[-1] == (
+            "end",
+            {"run_id": got[0][1]["run_id"], "status": "success"},
+        )
+        names = {name for name, _ in got[1:-1]}
+        # a Python agent has no state to tell (custom); a LangGraph agent's is its graph's
+        expected = MODE_EVENTS[mode] if (mode, agent) != ("custom", "echo") else set()
+        assert names == expected, (agent, names)
+        if mode == "messages-tuple":
+            assert "".join(chunk["content"] for name, (chunk, _) in got[1:-1]) == answer
+        if mode == "messages":
+            assert [data for name, data in got if name == "messages/complete"][-1][0]["content"] == answer
+        if mode == "updates":
+            said = [u["agent"]["messages"][0]["content"] for _, u in got[1:-1] if "agent" in u]
+            assert said == [answer]
+        if mode == "values":
+            assert texts(got[-2][1]) == [("human", "hi"), ("ai", answer)]
