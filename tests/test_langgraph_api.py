@@ -131,6 +131,12 @@ def test_langgraph__streams_a_plain_agent_in_every_mode(alice: httpx.Client) -> 
     assert state["next"] == []
     history = client.threads.get_history(thread)
     assert texts(history[0]["values"]) == texts(state["values"])
+    # the current state by its checkpoint; no other is kept
+    at = state["checkpoint"]
+    assert client.threads.get_state(thread, checkpoint_id=at["checkpoint_id"]) == state
+    assert client.threads.get_state(thread, checkpoint=at) == state
+    with pytest.raises(NotFoundError):
+        client.threads.get_state(thread, checkpoint_id="1")
     # a message the client named keeps its id (a front end matches its optimistic message by it)
     named = {"messages": [{"role": "user", "content": "named", "id": "msg-from-the-client"}]}
     values = client.runs.wait(thread, "echo", input=named)

@@ -841,8 +841,19 @@ class ThreadView(LangGraphView):
         return HttpResponse(status=204)
 
 
+def state_at(chat: Chat, checkpoint_id: Any) -> dict[str, Any]:
+    """The thread's state at a checkpoint: UAI keeps only the current one (its id: the thread's
+    last event number), so any other is not found."""
+    if str(checkpoint_id) != str(chat.last_seq):
+        raise errors.NotFound(
+            f"Checkpoint {checkpoint_id!r} not found: UAI keeps a thread's current state only "
+            f"(checkpoint {chat.last_seq})."
+        )
+    return state(chat)
+
+
 class ThreadStateView(LangGraphView):
-    def get(self, request: Request, thread_id: str, checkpoint_id: str | None = None) -> Response:
+    def get(self, request: Request, thread_id: str) -> Response:
         return Response(state(chat_of(request, thread_id)))
 
     def post(self, request: Request, thread_id: str) -> Response:
@@ -876,6 +887,19 @@ class ThreadStateView(LangGraphView):
                 chat_services.chat_update(chat=chat, fields={"state": {**chat.state, **values}})
         chat.refresh_from_db()
         return Response({"checkpoint": state(chat)["checkpoint"]})
+
+
+class ThreadStateAtView(LangGraphView):
+    def get(self, request: Request, thread_id: str, checkpoint_id: str) -> Response:
+        """The thread's state at ``checkpoint_id`` (only its current one is kept)."""
+        return Response(state_at(chat_of(request, thread_id), checkpoint_id))
+
+
+class ThreadStateAtCheckpointView(LangGraphView):
+    def post(self, request: Request, thread_id: str) -> Response:
+        """The thread's state at ``checkpoint.checkpoint_id`` (only its current one is kept)."""
+        checkpoint = _object(_body(request), "checkpoint")
+        return Response(state_at(chat_of(request, thread_id), checkpoint.get("checkpoint_id")))
 
 
 class ThreadHistoryView(LangGraphView):
@@ -1058,8 +1082,13 @@ urlpatterns = [
     re_path(THREAD + r"/?$", ThreadView.as_view(), name="langgraph-thread"),
     re_path(THREAD + r"/state/?$", ThreadStateView.as_view(), name="langgraph-thread-state"),
     re_path(
+        THREAD + r"/state/checkpoint/?$",
+        ThreadStateAtCheckpointView.as_view(),
+        name="langgraph-thread-state-checkpoint",
+    ),
+    re_path(
         THREAD + r"/state/" + _id("checkpoint_id") + r"/?$",
-        ThreadStateView.as_view(),
+        ThreadStateAtView.as_view(),
         name="langgraph-thread-state-at",
     ),
     re_path(THREAD + r"/stream/?$", ThreadStreamView.as_view(), name="langgraph-thread-stream"),
