@@ -28,6 +28,7 @@ Auth: ``x-api-key: <UAI API token>`` as the SDKs send it, or ``Authorization: Be
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -414,8 +415,6 @@ def begin(
 
 
 def _new_id() -> str:
-    import uuid
-
     return str(uuid.uuid4())
 
 

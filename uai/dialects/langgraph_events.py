@@ -27,6 +27,7 @@ A failed segment ends with ``error`` ``{"error", "message"}``; every stream ends
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,8 +238,7 @@ def error_body(kind: str, message: str) -> dict[str, str]:
 
 
 def _arguments(raw: str) -> Any:
-    import json
-
+    """A tool call's arguments (JSON text) as LangChain's ``args``: an object."""
     try:
         value = json.loads(raw)
     except ValueError:
