@@ -145,6 +145,11 @@ def test_langgraph__streams_a_plain_agent_in_every_mode(alice: httpx.Client) -> 
 
 def test_langgraph__streams_a_langgraph_agent(alice: httpx.Client, graph_agent: str) -> None:
     client = sdk(alice)
+    # its assistant tells its own graph and schemas
+    graph = client.assistants.get_graph(graph_agent)
+    assert {n["id"] for n in graph["nodes"]} == {"__start__", "planner", "chat", "__end__"}
+    assert {"source": "planner", "target": "chat"} in graph["edges"]
+    assert "messages" in client.assistants.get_schemas(graph_agent)["input_schema"]["properties"]
     thread = client.threads.create()["thread_id"]
     got = parts(
         client.runs.stream(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 
+from uai.agents import registry
 from uai.agents.models import Agent
 from uai_project.errors import InvalidInput
 
@@ -20,3 +23,16 @@ def agent_get(*, name: str | None) -> Agent:
 def agent_list() -> list[Agent]:
     """The agents clients can pick, by name."""
     return list(Agent.objects.filter(enabled=True).order_by("name"))
+
+
+def agent_described(*, agent: Agent) -> dict[str, Any] | None:
+    """What the agent's framework tells of it, where its adapter can (LangGraph: its graph's
+    nodes and edges, its input, output and context schemas): ``{"graph", "schemas"}``; None for
+    an adapter that cannot, or an agent that cannot be built here (its framework not installed).
+    Builds the adapter (its first build imports the framework)."""
+    try:
+        adapter = registry.build_adapter(agent)
+    except (registry.AgentConfigError, ImportError):
+        return None
+    describe = getattr(adapter, "describe", None)
+    return describe() if callable(describe) else None

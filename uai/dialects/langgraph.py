@@ -737,37 +737,46 @@ class AssistantView(LangGraphView):
         return Response(assistant(agent_of(assistant_id)))
 
 
-class AssistantGraphView(LangGraphView):
-    def get(self, request: Request, assistant_id: str) -> Response:
-        """The assistant's graph: a start, the agent and an end (the framework's own graph is not
-        read here)."""
-        agent = agent_of(assistant_id)
-        nodes = [
-            {"id": "__start__", "type": "schema", "data": "__start__"},
-            {"id": lg.NODE, "type": "runnable", "data": {"name": agent.name}},
-            {"id": "__end__", "type": "schema", "data": "__end__"},
-        ]
-        edges = [{"source": "__start__", "target": lg.NODE}, {"source": lg.NODE, "target": "__end__"}]
-        return Response({"nodes": nodes, "edges": edges})
-
-
 MESSAGES_SCHEMA = {
     "type": "object",
     "properties": {"messages": {"type": "array", "items": {"type": "object"}}},
 }
+OBJECT_SCHEMA = {"type": "object", "properties": {}}
+
+
+def _generic_graph(agent: Agent) -> dict[str, Any]:
+    """An agent without a graph of its own: a start, the agent and an end."""
+    nodes = [
+        {"id": "__start__", "type": "schema", "data": "__start__"},
+        {"id": lg.NODE, "type": "runnable", "data": {"name": agent.name}},
+        {"id": "__end__", "type": "schema", "data": "__end__"},
+    ]
+    edges = [{"source": "__start__", "target": lg.NODE}, {"source": lg.NODE, "target": "__end__"}]
+    return {"nodes": nodes, "edges": edges}
+
+
+class AssistantGraphView(LangGraphView):
+    def get(self, request: Request, assistant_id: str) -> Response:
+        """The assistant's graph: a LangGraph agent's own, else start → agent → end."""
+        agent = agent_of(assistant_id)
+        described = agent_selectors.agent_described(agent=agent)
+        return Response(described["graph"] if described else _generic_graph(agent))
 
 
 class AssistantSchemasView(LangGraphView):
     def get(self, request: Request, assistant_id: str) -> Response:
+        """The assistant's schemas: a LangGraph agent's graph's own, else ``{messages}``."""
         agent = agent_of(assistant_id)
+        described = agent_selectors.agent_described(agent=agent)
+        schemas = (described or {}).get("schemas") or {}
         return Response(
             {
                 "graph_id": agent.name,
-                "input_schema": MESSAGES_SCHEMA,
-                "output_schema": MESSAGES_SCHEMA,
-                "state_schema": MESSAGES_SCHEMA,
-                "config_schema": {"type": "object", "properties": {}},
-                "context_schema": {"type": "object", "properties": {}},
+                "input_schema": schemas.get("input_schema") or MESSAGES_SCHEMA,
+                "output_schema": schemas.get("output_schema") or MESSAGES_SCHEMA,
+                "state_schema": schemas.get("state_schema") or MESSAGES_SCHEMA,
+                "config_schema": OBJECT_SCHEMA,
+                "context_schema": schemas.get("context_schema") or OBJECT_SCHEMA,
             }
         )
 

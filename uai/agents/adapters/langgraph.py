@@ -126,6 +126,18 @@ class LangGraphAdapter:
         self.graph = graph
         self.input_key = options.get("input_key", "messages")
 
+    def describe(self) -> dict[str, Any]:
+        """The graph as LangGraph's API shows it: its nodes and edges, and its JSON Schemas."""
+        return {
+            "graph": self.graph.get_graph().to_json(),
+            "schemas": {
+                "input_schema": self.graph.get_input_jsonschema(),
+                "output_schema": self.graph.get_output_jsonschema(),
+                "state_schema": self.graph.get_output_jsonschema(),
+                "context_schema": self.graph.get_context_jsonschema(),
+            },
+        }
+
     async def stream(
         self, request: AgentRequest, context: AgentContext
     ) -> AsyncGenerator[events.AgentEvent, None]:
