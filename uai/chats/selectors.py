@@ -351,7 +351,7 @@ class Segment:
     question) to its next question or its end. ``latest``: no answer followed it yet."""
 
     message: Message
-    run: Run
+    turn: Run
     index: int
     latest: bool
 

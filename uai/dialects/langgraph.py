@@ -258,7 +258,7 @@ def chat_of(request: Request, thread_id: str) -> Chat:
 
 
 def run_json(chat: Chat, segment: chat_selectors.Segment) -> dict[str, Any]:
-    run = segment.run
+    run = segment.turn
     status = lg.run_status(run.status, run.error) if segment.latest else "success"
     request = run.request if isinstance(run.request, dict) else {}
     found = request.get("langgraph")
@@ -449,8 +449,8 @@ def story(chat: Chat, segment: chat_selectors.Segment, modes: tuple[str, ...]) -
         modes=modes,
         run_id=str(segment.message.id),
         thread_id=chat.id,
-        assistant_id=segment.run.agent_id,
-        messages=base,
+        assistant_id=segment.turn.agent_id,
+        history=base,
     )
 
 
@@ -604,7 +604,7 @@ async def result(
     """What ``wait``/``join`` answer: the thread's values once the segment ends (with
     ``__interrupt__`` when it asks, ``__error__`` when it failed); newlines until then, which a
     JSON reader skips and which keep the connection open."""
-    values: dict[str, Any] = {"messages": list(told.messages)}
+    values: dict[str, Any] = {"messages": list(told.history)}
     failed: dict[str, Any] | None = None
     try:
         yield b""
@@ -633,7 +633,7 @@ def stream_response(
     told = story(chat, segment, modes)
     base = base_url(request)
     release_connection()
-    response = sse.response(events(segment.run.id, segment.index, told, base=base, **options))
+    response = sse.response(events(segment.turn.id, segment.index, told, base=base, **options))
     where = f"/threads/{chat.id}/runs/{segment.message.id}"
     response["Location"] = f"{where}/stream"
     response["Content-Location"] = where
@@ -647,7 +647,8 @@ def result_response(
     base = base_url(request)
     release_connection()
     response = StreamingHttpResponse(
-        result(segment.run.id, segment.index, told, base=base, on_end=on_end), content_type="application/json"
+        result(segment.turn.id, segment.index, told, base=base, on_end=on_end),
+        content_type="application/json",
     )
     where = f"/threads/{chat.id}/runs/{segment.message.id}"
     response["Location"] = f"{where}/join"
@@ -674,7 +675,7 @@ def query_modes(request: Request, segment: chat_selectors.Segment | None = None)
     if raw:
         return modes_of(raw)
     asked = (
-        segment.run.request.get("langgraph") if segment and isinstance(segment.run.request, dict) else None
+        segment.turn.request.get("langgraph") if segment and isinstance(segment.turn.request, dict) else None
     )
     started = asked.get("stream_mode") if isinstance(asked, dict) else None
     return modes_of(started) if started else lg.JOIN_MODES
@@ -893,7 +894,7 @@ class ThreadStateView(LangGraphView):
                 chat_services.messages_add(chat=chat, messages=rows)
             if values:
                 chat_services.chat_update(chat=chat, fields={"state": {**chat.state, **values}})
-        chat.refresh_from_db()
+        chat = chat_of(request, thread_id)  # (as the writes left it)
         return Response({"checkpoint": state(chat)["checkpoint"]})
 
 
@@ -991,9 +992,9 @@ class RunView(LangGraphView):
         segment = find_run(chat, run_id)
         if not segment.latest:
             raise errors.Conflict("A turn's runs go together: delete its newest run, which deletes them all.")
-        if not segment.run.is_terminal:
+        if not segment.turn.is_terminal:
             raise errors.Conflict("The run is still going: cancel it first.")
-        run_services.run_delete(run=segment.run)
+        run_services.run_delete(run=segment.turn)
         return HttpResponse(status=204)
 
 
@@ -1046,7 +1047,7 @@ class RunCancelView(LangGraphView):
             raise bad("'action' is interrupt or rollback.")
         chat = chat_of(request, thread_id)
         segment = find_run(chat, run_id)
-        run = segment.run
+        run = segment.turn
         if action == "rollback" and chat_selectors.chat_latest_run(chat=chat) != run:
             raise errors.Conflict("Only the thread's newest turn can be rolled back.")
         if not segment.latest or (run.is_terminal and action == "interrupt"):

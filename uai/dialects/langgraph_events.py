@@ -133,7 +133,7 @@ def stream_modes(value: Any) -> tuple[str, ...] | None:
 
 @dataclass
 class Segment:
-    """Says a segment's events in the asked ``modes``. ``messages``: the thread's messages when the
+    """Says a segment's events in the asked ``modes``. ``history``: the thread's messages when the
     segment starts (a turn's user message the last; an answer that starts a later segment is an
     interrupt's resume, not a message); ``run_id``/``thread_id``: the LangGraph ids."""
 
@@ -141,7 +141,7 @@ class Segment:
     run_id: str
     thread_id: str
     assistant_id: str
-    messages: list[dict[str, Any]]
+    history: list[dict[str, Any]]
     _text: dict[str, str] = field(default_factory=dict)  # the streamed message's id → its text so far
     status: str | None = None  # how the segment ended, once it did (a RunStatus)
 
@@ -159,7 +159,7 @@ class Segment:
         modes = self.modes
         if isinstance(event, ui_events.RunStart):
             if "values" in modes:
-                out.append(("values", {"messages": list(self.messages)}))
+                out.append(("values", {"messages": list(self.history)}))
         elif isinstance(event, ui_events.StepStart):
             if "updates" in modes:
                 out.append(("updates", {event.node or event.name: {"content": event.content}}))
@@ -175,13 +175,13 @@ class Segment:
                 out.append(("messages/partial", [ai(self._text[event.id], event.id)]))
         elif isinstance(event, ui_events.TextEnd):
             message = ai(self._text.pop(event.id, ""), event.id)
-            self.messages.append(message)
+            self.history.append(message)
             if "messages" in modes:
                 out.append(("messages/complete", [message]))
             if "updates" in modes:
                 out.append(("updates", {NODE: {"messages": [message]}}))
             if "values" in modes:
-                out.append(("values", {"messages": list(self.messages)}))
+                out.append(("values", {"messages": list(self.history)}))
         elif isinstance(event, ui_events.ToolCall):
             if "updates" in modes:
                 call = {
@@ -225,7 +225,7 @@ class Segment:
             if "updates" in modes:
                 out.append(("updates", {"__interrupt__": asked}))
             if "values" in modes:
-                out.append(("values", {"messages": list(self.messages), "__interrupt__": asked}))
+                out.append(("values", {"messages": list(self.history), "__interrupt__": asked}))
         elif isinstance(event, ui_events.Finish):
             self.status = run_status(event.status, event.error)
             if event.status == "failed":
